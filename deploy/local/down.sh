@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Stops what up.sh started. Data (broker, databases) stays; pass --purge to delete it too.
+set -euo pipefail
+source "$(dirname "$0")/common.sh"
+
+for name in registration task matching broker; do
+  pid_file="$STATE/run/$name.pid"
+  [ -f "$pid_file" ] || continue
+  pid=$(cat "$pid_file")
+  if kill -0 "$pid" 2>/dev/null; then
+    log "stopping $name (pid $pid)"
+    kill -TERM "$pid"
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$pid_file"
+done
+
+if [ "${1:-}" = "--purge" ]; then
+  log "deleting local data"
+  rm -rf "$STATE/broker" "$STATE/logs"
+  for service in registration task matching; do
+    psql "$PG_ADMIN_URL" -qc "DROP DATABASE IF EXISTS spontan_$service WITH (FORCE)" >/dev/null || true
+  done
+fi

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Runs every test of the workspace against real components: PostgreSQL (a fresh database per
+# test) and one broker started for this run on a free port, stopped at the end. Arguments are
+# passed to `cargo test` (for example a test name filter).
+set -euo pipefail
+source "$(dirname "$0")/common.sh"
+
+"$ROOT/deploy/local/install-broker.sh"
+ensure_postgres
+export SPONTAN_TEST_DATABASE_URL="$PG_ADMIN_URL"
+
+# Databases left by earlier runs (tests do not drop theirs, so a failure can be inspected).
+stale=$(psql "$PG_ADMIN_URL" -qAtc "SELECT datname FROM pg_database WHERE datname LIKE 'spontan_test_%'")
+for db in $stale; do
+  psql "$PG_ADMIN_URL" -qc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null
+done
+
+broker_dir=$(mktemp -d)
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+broker_pid=$(start_broker "$port" "$broker_dir")
+cleanup() { kill "$broker_pid" 2>/dev/null || true; wait "$broker_pid" 2>/dev/null || true; rm -rf "$broker_dir"; }
+trap cleanup EXIT
+export SPONTAN_TEST_KAFKA_BROKERS="127.0.0.1:$port"
+export SPONTAN_TANSU="$(tansu_bin)"
+log "broker for this run on $SPONTAN_TEST_KAFKA_BROKERS"
+
+cargo test --manifest-path "$ROOT/Cargo.toml" --workspace "$@"

@@ -1,0 +1,25 @@
+//! Configuration of the matching service: the platform's sections, with this service's
+//! local defaults (gRPC on 50053, metrics on 9103, database `spontan_matching`).
+
+use serde::{Deserialize, Serialize};
+use spontan_platform::config::{PlatformConfig, Validate};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Config {
+    #[serde(flatten)]
+    pub platform: PlatformConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            platform: PlatformConfig::for_service(super::NAME, 50053, 9103),
+        }
+    }
+}
+
+impl Validate for Config {
+    fn validate(&self, problems: &mut Vec<String>) {
+        self.platform.validate(problems);
+    }
+}

@@ -1,0 +1,12 @@
+//! `spontan-matching`: loads configuration, sets up telemetry, runs the service until
+//! SIGTERM or SIGINT.
+
+use spontan_matching::{Application, Config, NAME};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = spontan_platform::config::load(Config::default())?;
+    let _telemetry = spontan_platform::telemetry::init(NAME, &config.platform.telemetry)?;
+    let shutdown = spontan_platform::shutdown::on_signal();
+    Application::build(config, shutdown).await?.run().await
+}

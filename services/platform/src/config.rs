@@ -1,0 +1,394 @@
+//! Layered configuration: built-in defaults, then an optional TOML file named by
+//! `SPONTAN_CONFIG`, then environment variables with the `SPONTAN_` prefix, where `__`
+//! separates sections (`SPONTAN_DATABASE__URL`, `SPONTAN_KAFKA__BROKERS`).
+//!
+//! Every service embeds [`PlatformConfig`] (flattened, so its sections sit at the top level)
+//! and adds its own sections. The result is validated once at start, and every problem is
+//! reported at once, so that an operator fixes a deployment in one round.
+
+use std::fmt;
+use std::net::SocketAddr;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// Why configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration could not be read: {0}")]
+    Load(#[from] Box<figment::Error>),
+    #[error("configuration is invalid: {}", .0.join("; "))]
+    Invalid(Vec<String>),
+}
+
+/// A configuration type that can check itself after loading.
+pub trait Validate {
+    /// Appends one message per problem found.
+    fn validate(&self, problems: &mut Vec<String>);
+}
+
+/// Loads `C` from its defaults, the optional file and the environment, then validates it.
+pub fn load<C>(defaults: C) -> Result<C, ConfigError>
+where
+    C: Serialize + DeserializeOwned + Validate,
+{
+    let mut figment = Figment::from(Serialized::defaults(defaults));
+    if let Ok(path) = std::env::var("SPONTAN_CONFIG") {
+        figment = figment.merge(Toml::file_exact(path));
+    }
+    let config: C = figment
+        .merge(Env::prefixed("SPONTAN_").split("__"))
+        .extract()
+        .map_err(Box::new)?;
+    let mut problems = Vec::new();
+    config.validate(&mut problems);
+    if problems.is_empty() {
+        Ok(config)
+    } else {
+        Err(ConfigError::Invalid(problems))
+    }
+}
+
+/// A value that must never reach a log line: `Debug` prints a placeholder.
+#[derive(Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself; call it only where the value is used, never to log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() {
+            "[empty]"
+        } else {
+            "[redacted]"
+        })
+    }
+}
+
+/// The sections every service has.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PlatformConfig {
+    pub grpc: GrpcConfig,
+    pub metrics: MetricsConfig,
+    pub database: DatabaseConfig,
+    pub kafka: KafkaConfig,
+    pub auth: AuthConfig,
+    pub telemetry: TelemetryConfig,
+    pub outbox: OutboxConfig,
+}
+
+impl PlatformConfig {
+    /// Defaults for local use: each service on its own fixed ports and database, so that all
+    /// three run side by side on one machine.
+    pub fn local_defaults(service: &str, grpc_port: u16, metrics_port: u16) -> Self {
+        Self {
+            grpc: GrpcConfig {
+                listen: SocketAddr::from(([127, 0, 0, 1], grpc_port)),
+                max_message_bytes: 256 * 1024,
+                request_timeout_ms: 10_000,
+                concurrency_limit_per_connection: 256,
+            },
+            metrics: MetricsConfig {
+                listen: SocketAddr::from(([127, 0, 0, 1], metrics_port)),
+            },
+            database: DatabaseConfig {
+                url: Secret::new(format!(
+                    "postgres://postgres@127.0.0.1:5432/spontan_{service}"
+                )),
+                max_connections: 16,
+                acquire_timeout_ms: 3_000,
+            },
+            kafka: KafkaConfig::default(),
+            auth: AuthConfig::default(),
+            telemetry: TelemetryConfig::default(),
+            outbox: OutboxConfig::default(),
+        }
+    }
+}
+
+impl PlatformConfig {
+    /// [`Self::local_defaults`] plus the service's consumer group `spontan-<service>`.
+    pub fn for_service(service: &str, grpc_port: u16, metrics_port: u16) -> Self {
+        let mut config = Self::local_defaults(service, grpc_port, metrics_port);
+        config.kafka.group_id = format!("spontan-{service}");
+        config
+    }
+}
+
+impl Validate for PlatformConfig {
+    fn validate(&self, problems: &mut Vec<String>) {
+        if self.grpc.max_message_bytes < 1024 {
+            problems.push("grpc.max_message_bytes must be at least 1024".into());
+        }
+        if self.grpc.request_timeout_ms == 0 {
+            problems.push("grpc.request_timeout_ms must be positive".into());
+        }
+        if self.grpc.concurrency_limit_per_connection == 0 {
+            problems.push("grpc.concurrency_limit_per_connection must be positive".into());
+        }
+        let url = self.database.url.expose();
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            problems.push("database.url must be a postgres:// URL".into());
+        }
+        if self.database.max_connections == 0 {
+            problems.push("database.max_connections must be positive".into());
+        }
+        self.kafka.validate(problems);
+        self.auth.validate(problems);
+        if self.outbox.batch_size == 0 || self.outbox.batch_size > 10_000 {
+            problems.push("outbox.batch_size must be between 1 and 10000".into());
+        }
+        if !matches!(self.telemetry.log_format.as_str(), "json" | "pretty") {
+            problems.push("telemetry.log_format must be \"json\" or \"pretty\"".into());
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GrpcConfig {
+    /// Address the gRPC server binds (port 0 picks a free port, as tests do).
+    pub listen: SocketAddr,
+    /// Largest request message accepted; a phone registration is a few kilobytes.
+    pub max_message_bytes: usize,
+    /// Deadline for a unary request on the server side.
+    pub request_timeout_ms: u64,
+    /// In-flight requests per HTTP/2 connection before new ones queue.
+    pub concurrency_limit_per_connection: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MetricsConfig {
+    /// Address of the Prometheus `/metrics` endpoint (plain HTTP).
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DatabaseConfig {
+    /// `postgres://user:password@host:port/database`; a secret because it may hold a password.
+    pub url: Secret,
+    pub max_connections: u32,
+    pub acquire_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KafkaConfig {
+    /// `bootstrap.servers`: comma-separated `host:port` list.
+    pub brokers: String,
+    /// Consumer group of this service; replicas of one service share it.
+    pub group_id: String,
+    /// How long the broker may hold a fetch open waiting for data. librdkafka's default of
+    /// 500 ms is fine for Apache Kafka, which answers as soon as data arrives; the local
+    /// broker holds every fetch for the full time, so local stacks use 10 ms.
+    pub fetch_wait_max_ms: u32,
+    /// How long the producer keeps retrying one message before reporting it failed; the
+    /// outbox relay then retries the whole row later, so nothing is lost either way.
+    pub message_timeout_ms: u32,
+    /// Partitions of topics this service creates when they are missing (the ceiling of
+    /// consumer parallelism: planned for the largest disaster, not for today).
+    pub partitions: i32,
+    pub replication_factor: i32,
+    pub topics: Topics,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        Self {
+            brokers: "127.0.0.1:9092".into(),
+            group_id: String::new(),
+            fetch_wait_max_ms: 500,
+            message_timeout_ms: 30_000,
+            partitions: 12,
+            replication_factor: 1,
+            topics: Topics::default(),
+        }
+    }
+}
+
+impl KafkaConfig {
+    fn validate(&self, problems: &mut Vec<String>) {
+        if self.brokers.trim().is_empty() {
+            problems.push("kafka.brokers must name at least one broker".into());
+        }
+        if self.fetch_wait_max_ms == 0 || self.fetch_wait_max_ms > 60_000 {
+            problems.push("kafka.fetch_wait_max_ms must be between 1 and 60000".into());
+        }
+        if self.partitions < 1 {
+            problems.push("kafka.partitions must be at least 1".into());
+        }
+        if self.replication_factor < 1 {
+            problems.push("kafka.replication_factor must be at least 1".into());
+        }
+        for (name, topic) in [
+            ("volunteer", &self.topics.volunteer),
+            ("task", &self.topics.task),
+            ("matching", &self.topics.matching),
+        ] {
+            if topic.is_empty() || topic.len() > 249 {
+                problems.push(format!("kafka.topics.{name} must be 1 to 249 characters"));
+            }
+        }
+    }
+}
+
+/// Topic names, configurable so that tests and parallel environments can share a broker.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Topics {
+    pub volunteer: String,
+    pub task: String,
+    pub matching: String,
+}
+
+impl Default for Topics {
+    fn default() -> Self {
+        Self {
+            volunteer: "spontan.volunteer.v1".into(),
+            task: "spontan.task.v1".into(),
+            matching: "spontan.match.v1".into(),
+        }
+    }
+}
+
+impl Topics {
+    pub fn all(&self) -> [&str; 3] {
+        [&self.volunteer, &self.task, &self.matching]
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuthConfig {
+    /// `iss` of tokens this suite issues (volunteer tokens) and expects.
+    pub issuer: String,
+    /// Base64 of a 32-byte Ed25519 seed. Only the registration service (volunteer tokens) and
+    /// the local dev stack hold one; empty elsewhere.
+    pub signing_key: Secret,
+    /// Base64 of 32-byte Ed25519 public keys accepted for verification. Several may be listed
+    /// so that a key can be rotated without downtime; the signing key's own public key is
+    /// always accepted.
+    pub verifying_keys: Vec<String>,
+    /// Lifetime of volunteer tokens.
+    pub volunteer_token_ttl_hours: u32,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            issuer: "spontan".into(),
+            signing_key: Secret::default(),
+            verifying_keys: Vec::new(),
+            volunteer_token_ttl_hours: 24 * 30,
+        }
+    }
+}
+
+impl AuthConfig {
+    fn validate(&self, problems: &mut Vec<String>) {
+        if self.issuer.is_empty() {
+            problems.push("auth.issuer must not be empty".into());
+        }
+        if !self.signing_key.is_empty()
+            && crate::auth::decode_key(self.signing_key.expose()).is_err()
+        {
+            problems.push("auth.signing_key must be base64 of 32 bytes".into());
+        }
+        for (i, key) in self.verifying_keys.iter().enumerate() {
+            if crate::auth::decode_key(key).is_err() {
+                problems.push(format!(
+                    "auth.verifying_keys[{i}] must be base64 of 32 bytes"
+                ));
+            }
+        }
+        if self.signing_key.is_empty() && self.verifying_keys.is_empty() {
+            problems.push("auth needs a signing_key or at least one verifying_keys entry".into());
+        }
+        if self.volunteer_token_ttl_hours == 0 {
+            problems.push("auth.volunteer_token_ttl_hours must be positive".into());
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TelemetryConfig {
+    /// `json` for machines (default), `pretty` for a developer's terminal.
+    pub log_format: String,
+    /// `RUST_LOG`-style filter; `RUST_LOG` itself wins when set.
+    pub log_filter: String,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Self {
+            log_format: "json".into(),
+            log_filter: "info".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OutboxConfig {
+    /// Rows the relay publishes per transaction.
+    pub batch_size: i64,
+    /// Fallback poll when no notification arrives (notifications wake the relay at once).
+    pub poll_interval_ms: u64,
+    /// Published rows are kept this long for diagnosis, then deleted.
+    pub retention_hours: u32,
+}
+
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        Self {
+            batch_size: 500,
+            poll_interval_ms: 500,
+            retention_hours: 24,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_print() {
+        let secret = Secret::new("hunter2");
+        assert_eq!(format!("{secret:?}"), "[redacted]");
+        let config = PlatformConfig::local_defaults("task", 1, 2);
+        assert!(!format!("{config:?}").contains("postgres://postgres@"));
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let mut config = PlatformConfig::local_defaults("task", 1, 2);
+        config.database.url = Secret::new("mysql://nope");
+        config.kafka.brokers = String::new();
+        let mut problems = Vec::new();
+        config.validate(&mut problems);
+        assert!(
+            problems.iter().any(|p| p.starts_with("database.url")),
+            "{problems:?}"
+        );
+        assert!(
+            problems.iter().any(|p| p.starts_with("kafka.brokers")),
+            "{problems:?}"
+        );
+        assert!(
+            problems.iter().any(|p| p.starts_with("auth needs")),
+            "{problems:?}"
+        );
+    }
+}

@@ -1,0 +1,369 @@
+//! Kafka: the idempotent producer, topic set-up and the at-least-once consumer loop.
+//!
+//! Only features that Apache Kafka has are used, and none that the local broker lacks
+//! (no transactions: the outbox and idempotent consumers give exactly-once effects instead).
+//!
+//! The consumer never blocks the async runtime: it awaits `StreamConsumer::recv`, and the few
+//! blocking librdkafka calls (metadata, commit, close) run on the blocking pool. Offsets are
+//! *stored* only after the handler's database transaction committed and are committed by
+//! librdkafka's auto-commit, on revocation during a rebalance, and once more at shutdown.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{BorrowedMessage, Headers, Message};
+use rdkafka::producer::{FutureProducer, Producer};
+use rdkafka::{ClientContext, TopicPartitionList};
+use spontan_proto::v1::EventEnvelope;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::config::KafkaConfig;
+
+/// Settings shared by every client of this service.
+pub fn client_config(config: &KafkaConfig) -> ClientConfig {
+    let mut client = ClientConfig::new();
+    client
+        .set("bootstrap.servers", &config.brokers)
+        .set("client.id", "spontan")
+        .set("socket.keepalive.enable", "true");
+    client
+}
+
+/// An idempotent producer: retries inside librdkafka never duplicate or reorder a message
+/// within a partition (`enable.idempotence` implies `acks=all`).
+pub fn producer(config: &KafkaConfig) -> Result<FutureProducer, KafkaError> {
+    client_config(config)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "2")
+        .set("compression.type", "lz4")
+        .set("message.timeout.ms", config.message_timeout_ms.to_string())
+        .create()
+}
+
+/// Creates the topics that are missing (with the configured partitions) and waits until the
+/// broker's metadata shows every one of them with its partitions, because clients may see
+/// `UnknownTopicOrPartition` for a moment right after creation.
+pub async fn ensure_topics(config: &KafkaConfig, topics: &[&str]) -> Result<(), KafkaError> {
+    let admin: AdminClient<DefaultClientContext> = client_config(config).create()?;
+    let new_topics: Vec<NewTopic<'_>> = topics
+        .iter()
+        .map(|t| {
+            NewTopic::new(
+                t,
+                config.partitions,
+                TopicReplication::Fixed(config.replication_factor),
+            )
+        })
+        .collect();
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    for result in admin.create_topics(&new_topics, &options).await? {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((topic, code)) => {
+                return Err(KafkaError::AdminOp(code)).inspect_err(|_| {
+                    tracing::error!(topic, ?code, "topic could not be created");
+                });
+            }
+        }
+    }
+    let names: Vec<String> = topics.iter().map(|t| (*t).to_owned()).collect();
+    let producer = producer(config)?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let client = producer.clone();
+        let names = names.clone();
+        let ready = tokio::task::spawn_blocking(move || {
+            names.iter().all(|name| {
+                client
+                    .client()
+                    .fetch_metadata(Some(name), Duration::from_secs(5))
+                    .is_ok_and(|m| {
+                        m.topics().iter().any(|t| {
+                            t.name() == name && t.error().is_none() && !t.partitions().is_empty()
+                        })
+                    })
+            })
+        })
+        .await
+        .unwrap_or(false);
+        if ready {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err(KafkaError::MetadataFetch(
+                RDKafkaErrorCode::UnknownTopicOrPartition,
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Whether the broker answers a metadata request, for readiness.
+pub async fn is_reachable(producer: &FutureProducer) -> bool {
+    let client = producer.clone();
+    tokio::task::spawn_blocking(move || {
+        client
+            .client()
+            .fetch_metadata(None, Duration::from_secs(3))
+            .is_ok_and(|m| !m.brokers().is_empty())
+    })
+    .await
+    .unwrap_or(false)
+}
+
+/// A record read from a topic, decoded as far as the platform can.
+#[derive(Debug)]
+pub struct ConsumedEvent {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<String>,
+    /// Header name and value (values that are not UTF-8 are dropped).
+    pub headers: Vec<(String, String)>,
+    /// `None` for a tombstone (a record with a null value) or an undecodable record.
+    pub envelope: Option<EventEnvelope>,
+    /// The record had a value that is not an `EventEnvelope`; handlers should skip it.
+    pub undecodable: bool,
+}
+
+impl ConsumedEvent {
+    /// A record with a null value: the key's aggregate is gone (erasure on a compacted topic).
+    pub fn is_tombstone(&self) -> bool {
+        self.envelope.is_none() && !self.undecodable
+    }
+}
+
+impl ConsumedEvent {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// What a consumer does with each record. Returning `Err` means "not applied, try again":
+/// the same record is retried with backoff and its offset is not stored, so nothing is
+/// skipped. A handler must therefore be idempotent (see the `processed_events` table).
+#[async_trait]
+pub trait EventHandler: Send + Sync + 'static {
+    async fn handle(&self, event: &ConsumedEvent) -> anyhow::Result<()>;
+}
+
+/// A rebalance as the service sees it, forwarded from librdkafka's thread over a channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RebalanceEvent {
+    Assigned(Vec<(String, i32)>),
+    Revoked(Vec<(String, i32)>),
+}
+
+/// Forwards rebalances and makes sure stored offsets are committed before partitions go.
+pub struct RebalanceContext {
+    events: mpsc::UnboundedSender<RebalanceEvent>,
+}
+
+impl ClientContext for RebalanceContext {}
+
+fn partitions(list: &TopicPartitionList) -> Vec<(String, i32)> {
+    list.elements()
+        .iter()
+        .map(|e| (e.topic().to_owned(), e.partition()))
+        .collect()
+}
+
+impl ConsumerContext for RebalanceContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(list) = rebalance {
+            // Already on librdkafka's thread, so a synchronous commit blocks no async task.
+            match consumer.commit_consumer_state(CommitMode::Sync) {
+                Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+                Err(error) => tracing::warn!(%error, "commit before revocation failed"),
+            }
+            tracing::info!(partitions = ?partitions(list), "partitions revoked");
+            let _ = self.events.send(RebalanceEvent::Revoked(partitions(list)));
+        }
+    }
+
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(list) => {
+                tracing::info!(partitions = ?partitions(list), "partitions assigned");
+                let _ = self.events.send(RebalanceEvent::Assigned(partitions(list)));
+            }
+            Rebalance::Error(error) => tracing::warn!(%error, "rebalance failed"),
+            Rebalance::Revoke(_) => {}
+        }
+    }
+}
+
+/// A consumer-group member that hands each record to an [`EventHandler`].
+pub struct EventConsumer {
+    name: &'static str,
+    consumer: Arc<StreamConsumer<RebalanceContext>>,
+}
+
+impl EventConsumer {
+    /// Joins `group_id` and subscribes to `topics`. `name` labels logs and metrics. Returns the
+    /// consumer and the channel on which rebalances arrive (drop it if not needed).
+    pub fn subscribe(
+        config: &KafkaConfig,
+        name: &'static str,
+        group_id: &str,
+        topics: &[&str],
+    ) -> Result<(Self, mpsc::UnboundedReceiver<RebalanceEvent>), KafkaError> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let consumer: StreamConsumer<RebalanceContext> = client_config(config)
+            .set("group.id", group_id)
+            .set("enable.auto.commit", "true")
+            .set("auto.commit.interval.ms", "1000")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("fetch.wait.max.ms", config.fetch_wait_max_ms.to_string())
+            .set("session.timeout.ms", "10000")
+            .set("heartbeat.interval.ms", "1000")
+            .create_with_context(RebalanceContext { events: tx })?;
+        consumer.subscribe(topics)?;
+        Ok((
+            Self {
+                name,
+                consumer: Arc::new(consumer),
+            },
+            rx,
+        ))
+    }
+
+    /// Reads until `shutdown` is cancelled, then commits what was stored and leaves the group.
+    pub async fn run<H: EventHandler>(self, handler: H, shutdown: CancellationToken) {
+        loop {
+            let message = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                message = self.consumer.recv() => message,
+            };
+            match message {
+                Ok(message) => {
+                    if !self.process(&handler, &message, &shutdown).await {
+                        break;
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(consumer = self.name, %error, "kafka receive failed");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    }
+                }
+            }
+        }
+        let consumer = self.consumer;
+        let name = self.name;
+        let _ = tokio::task::spawn_blocking(move || {
+            match consumer.commit_consumer_state(CommitMode::Sync) {
+                Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+                Err(error) => tracing::warn!(consumer = name, %error, "final commit failed"),
+            }
+            consumer.unsubscribe();
+            drop(consumer);
+        })
+        .await;
+        tracing::info!(consumer = name, "consumer stopped");
+    }
+
+    /// Applies one record, retrying until it is applied or shutdown begins. Returns `false`
+    /// when shutdown interrupted it (the offset is then not stored: it is redelivered).
+    async fn process<H: EventHandler>(
+        &self,
+        handler: &H,
+        message: &BorrowedMessage<'_>,
+        shutdown: &CancellationToken,
+    ) -> bool {
+        let event = decode(message);
+        let span = tracing::info_span!(
+            "consume",
+            otel.kind = "consumer",
+            consumer = self.name,
+            topic = event.topic.as_str(),
+            partition = event.partition,
+            offset = event.offset,
+            event_type = tracing::field::Empty,
+        );
+        crate::telemetry::set_parent_from(
+            &span,
+            event.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        );
+        if let Some(envelope) = &event.envelope {
+            span.record("event_type", envelope.event_type.as_str());
+        }
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match handler.handle(&event).instrument(span.clone()).await {
+                Ok(()) => break,
+                Err(error) => {
+                    metrics::counter!("kafka_consume_retries_total", "consumer" => self.name)
+                        .increment(1);
+                    tracing::warn!(parent: &span, error = format!("{error:#}"), "event not applied, retrying");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return false,
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+        if let Err(error) = self.consumer.store_offset_from_message(message) {
+            tracing::warn!(consumer = self.name, %error, "offset could not be stored");
+        }
+        metrics::counter!("kafka_events_consumed_total", "consumer" => self.name, "topic" => event.topic.clone())
+            .increment(1);
+        true
+    }
+}
+
+fn decode(message: &BorrowedMessage<'_>) -> ConsumedEvent {
+    let headers = message
+        .headers()
+        .map(|hs| {
+            hs.iter()
+                .filter_map(|h| {
+                    let value = std::str::from_utf8(h.value?).ok()?;
+                    Some((h.key.to_owned(), value.to_owned()))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let envelope = message.payload().and_then(|bytes| {
+        match <EventEnvelope as prost::Message>::decode(bytes) {
+            Ok(envelope) => Some(envelope),
+            Err(error) => {
+                // A record that is not an envelope can never be applied; retrying it would stop
+                // the partition forever. It is counted and handed on as undecodable.
+                metrics::counter!("kafka_events_undecodable_total").increment(1);
+                tracing::error!(topic = message.topic(), offset = message.offset(), %error, "undecodable record");
+                None
+            }
+        }
+    });
+    let undecodable = message.payload().is_some() && envelope.is_none();
+    ConsumedEvent {
+        topic: message.topic().to_owned(),
+        partition: message.partition(),
+        offset: message.offset(),
+        key: message
+            .key()
+            .and_then(|k| std::str::from_utf8(k).ok())
+            .map(str::to_owned),
+        headers,
+        envelope,
+        undecodable,
+    }
+}

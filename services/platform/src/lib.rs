@@ -1,0 +1,32 @@
+//! Shared plumbing of the Spontan services, written once so that each service reads as its
+//! domain.
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`config`] | layered configuration (defaults, optional TOML file, `SPONTAN_` environment), validated at start |
+//! | [`telemetry`] | JSON logs, OpenTelemetry traces (OTLP when configured), Prometheus `/metrics` |
+//! | [`db`] | the PostgreSQL pool and migrations (platform tables plus the service's own) |
+//! | [`kafka`] | the idempotent producer, topic set-up and the at-least-once consumer loop |
+//! | [`outbox`] | the transactional outbox: a writer inside the caller's transaction and the relay |
+//! | [`grpc`] | the gRPC server: health, reflection, tracing, metrics, limits, graceful shutdown |
+//! | [`auth`] | Ed25519 JWTs: issuing, verifying, the interceptor and role checks |
+//! | [`error`] | the one mapping from domain errors to `tonic::Status` with field violations |
+//! | [`service`] | start-up and shutdown of a whole service: readiness, relay, servers |
+//! | [`shutdown`] | SIGTERM/SIGINT turned into one cancellation token |
+//! | `testkit` | (feature `testkit`) fresh databases and a broker for integration tests |
+
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod events;
+pub mod grpc;
+pub mod kafka;
+pub mod outbox;
+pub mod service;
+pub mod shutdown;
+pub mod telemetry;
+#[cfg(feature = "testkit")]
+pub mod testkit;
+
+pub use error::ApiError;

@@ -1,0 +1,317 @@
+//! The transactional outbox.
+//!
+//! A service writes its state change and the events that describe it in one PostgreSQL
+//! transaction ([`enqueue`]), so that an event exists if and only if the change committed. The
+//! [`OutboxRelay`] publishes unpublished rows in id order with the idempotent producer and
+//! marks them published. A broker outage delays events; it never loses them and never fails
+//! the write that produced them.
+//!
+//! Only one relay per database publishes at a time (a transaction-scoped advisory lock), so
+//! that events of one aggregate reach the topic in the order they were written, even with
+//! several replicas. A row whose delivery failed stays unpublished and is retried; consumers
+//! deduplicate by event id, so a retry after an unclear failure is harmless.
+
+use std::time::{Duration, Instant};
+
+use chrono::SecondsFormat;
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::util::Timeout;
+use spontan_proto::v1::EventEnvelope;
+use sqlx::postgres::PgListener;
+use sqlx::{PgConnection, PgPool, Row};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::config::{KafkaConfig, OutboxConfig};
+
+const CHANNEL: &str = "spontan_outbox";
+/// Advisory lock key of the relay ("outbox" in ASCII), the same in every service database.
+const RELAY_LOCK: i64 = 0x6f75_7462_6f78;
+
+/// One record to publish: where to, under which key, with which headers.
+#[derive(Debug, Clone)]
+pub struct OutboxMessage {
+    pub event_id: Uuid,
+    pub topic: String,
+    pub key: String,
+    /// `None` is a tombstone.
+    pub payload: Option<Vec<u8>>,
+    pub headers: Vec<(String, String)>,
+}
+
+impl OutboxMessage {
+    /// An event keyed by its aggregate id, with CloudEvents headers (Kafka protocol binding,
+    /// binary mode) and the W3C trace context of the current span.
+    pub fn event(topic: &str, source: &str, envelope: &EventEnvelope) -> Self {
+        let time = envelope
+            .occurred_at
+            .as_ref()
+            .and_then(crate::events::from_timestamp)
+            .unwrap_or_else(chrono::Utc::now);
+        let mut headers = vec![
+            ("ce_specversion".to_owned(), "1.0".to_owned()),
+            ("ce_id".to_owned(), envelope.event_id.clone()),
+            ("ce_type".to_owned(), envelope.event_type.clone()),
+            ("ce_source".to_owned(), source.to_owned()),
+            ("ce_subject".to_owned(), envelope.aggregate_id.clone()),
+            (
+                "ce_time".to_owned(),
+                time.to_rfc3339_opts(SecondsFormat::Micros, true),
+            ),
+            (
+                "content-type".to_owned(),
+                "application/x-protobuf".to_owned(),
+            ),
+        ];
+        headers.extend(crate::telemetry::current_trace_headers());
+        Self {
+            event_id: envelope.event_id.parse().unwrap_or_else(|_| Uuid::now_v7()),
+            topic: topic.to_owned(),
+            key: envelope.aggregate_id.clone(),
+            payload: Some(prost::Message::encode_to_vec(envelope)),
+            headers,
+        }
+    }
+
+    /// A null-valued record for `key`: compacted topics then forget the aggregate entirely.
+    pub fn tombstone(topic: &str, source: &str, key: &str) -> Self {
+        let event_id = Uuid::now_v7();
+        let mut headers = vec![
+            ("ce_specversion".to_owned(), "1.0".to_owned()),
+            ("ce_id".to_owned(), event_id.to_string()),
+            ("ce_type".to_owned(), "spontan.v1.Tombstone".to_owned()),
+            ("ce_source".to_owned(), source.to_owned()),
+            ("ce_subject".to_owned(), key.to_owned()),
+        ];
+        headers.extend(crate::telemetry::current_trace_headers());
+        Self {
+            event_id,
+            topic: topic.to_owned(),
+            key: key.to_owned(),
+            payload: None,
+            headers,
+        }
+    }
+}
+
+/// Writes `messages` inside the caller's transaction and wakes the relay when it commits.
+pub async fn enqueue(tx: &mut PgConnection, messages: &[OutboxMessage]) -> Result<(), sqlx::Error> {
+    for message in messages {
+        let headers = serde_json::to_value(&message.headers).unwrap_or_default();
+        sqlx::query(
+            "INSERT INTO outbox (event_id, topic, message_key, payload, headers) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(message.event_id)
+        .bind(&message.topic)
+        .bind(&message.key)
+        .bind(message.payload.as_deref())
+        .bind(headers)
+        .execute(&mut *tx)
+        .await?;
+    }
+    // Delivered by PostgreSQL only if and when the transaction commits.
+    sqlx::query("SELECT pg_notify($1, '')")
+        .bind(CHANNEL)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("{failed} of {attempted} events could not be delivered")]
+    Delivery { failed: usize, attempted: usize },
+}
+
+/// Publishes the outbox of one service database.
+pub struct OutboxRelay {
+    pool: PgPool,
+    kafka: KafkaConfig,
+    producer: FutureProducer,
+    config: OutboxConfig,
+}
+
+impl OutboxRelay {
+    pub fn new(pool: PgPool, kafka: KafkaConfig, config: OutboxConfig) -> Result<Self, KafkaError> {
+        let producer = crate::kafka::producer(&kafka)?;
+        Ok(Self {
+            pool,
+            kafka,
+            producer,
+            config,
+        })
+    }
+
+    /// After failed deliveries the idempotent producer may be left in a state it cannot leave
+    /// by itself (timed-out sequences, a fenced or forgotten producer id after a broker
+    /// restart); a new producer starts from a fresh producer id. Rows are re-sent from the
+    /// outbox either way, so nothing is lost.
+    fn renew_producer(&mut self) {
+        match crate::kafka::producer(&self.kafka) {
+            Ok(producer) => self.producer = producer,
+            Err(error) => tracing::warn!(%error, "producer could not be recreated"),
+        }
+    }
+
+    /// Publishes until `shutdown`; the batch in flight is finished first.
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        let mut listener: Option<PgListener> = None;
+        let mut backoff = Duration::from_millis(100);
+        let mut last_housekeeping = Instant::now() - Duration::from_secs(3600);
+        while !shutdown.is_cancelled() {
+            if listener.is_none() {
+                listener = self.listen().await;
+            }
+            let outcome = self.publish_batch().await;
+            if last_housekeeping.elapsed() > Duration::from_secs(5) {
+                self.housekeeping().await;
+                last_housekeeping = Instant::now();
+            }
+            let wait = match outcome {
+                Ok(published) if published as i64 >= self.config.batch_size => {
+                    backoff = Duration::from_millis(100);
+                    continue;
+                }
+                Ok(_) => {
+                    backoff = Duration::from_millis(100);
+                    Duration::from_millis(self.config.poll_interval_ms)
+                }
+                Err(error) => {
+                    tracing::warn!(%error, retry_in_ms = backoff.as_millis() as u64, "outbox relay failed");
+                    if matches!(error, RelayError::Delivery { .. }) {
+                        self.renew_producer();
+                    }
+                    let wait = backoff;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    wait
+                }
+            };
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tokio::time::sleep(wait) => {}
+                notified = wait_for_notification(listener.as_mut()) => {
+                    if notified.is_err() {
+                        listener = None;
+                    }
+                }
+            }
+        }
+        tracing::info!("outbox relay stopped");
+    }
+
+    async fn listen(&self) -> Option<PgListener> {
+        let mut listener = PgListener::connect_with(&self.pool).await.ok()?;
+        listener.listen(CHANNEL).await.ok()?;
+        Some(listener)
+    }
+
+    /// Publishes up to one batch; returns how many rows were published.
+    pub async fn publish_batch(&self) -> Result<usize, RelayError> {
+        let mut tx = self.pool.begin().await?;
+        let leader: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+            .bind(RELAY_LOCK)
+            .fetch_one(&mut *tx)
+            .await?;
+        if !leader {
+            return Ok(0);
+        }
+        let rows = sqlx::query(
+            "SELECT id, topic, message_key, payload, headers FROM outbox \
+             WHERE published_at IS NULL ORDER BY id LIMIT $1",
+        )
+        .bind(self.config.batch_size)
+        .fetch_all(&mut *tx)
+        .await?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let mut records = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let id: i64 = row.try_get("id")?;
+            let topic: String = row.try_get("topic")?;
+            let key: String = row.try_get("message_key")?;
+            let payload: Option<Vec<u8>> = row.try_get("payload")?;
+            let headers: serde_json::Value = row.try_get("headers")?;
+            let headers: Vec<(String, String)> =
+                serde_json::from_value(headers).unwrap_or_default();
+            records.push((id, topic, key, payload, headers));
+        }
+        // Enqueued in id order (join_all polls in order), delivered concurrently.
+        let deliveries = records.iter().map(|(_, topic, key, payload, headers)| {
+            let mut kafka_headers = OwnedHeaders::new_with_capacity(headers.len());
+            for (name, value) in headers {
+                kafka_headers = kafka_headers.insert(Header {
+                    key: name,
+                    value: Some(value.as_bytes()),
+                });
+            }
+            let mut record = FutureRecord::<String, Vec<u8>>::to(topic)
+                .key(key)
+                .headers(kafka_headers);
+            if let Some(payload) = payload {
+                record = record.payload(payload);
+            }
+            self.producer.send(record, Timeout::Never)
+        });
+        let results = futures::future::join_all(deliveries).await;
+        let mut published = Vec::with_capacity(records.len());
+        for ((id, topic, ..), result) in records.iter().zip(&results) {
+            match result {
+                Ok(_) => published.push(*id),
+                Err((error, _)) => {
+                    tracing::warn!(outbox_id = id, topic, %error, "event not delivered")
+                }
+            }
+        }
+        sqlx::query("UPDATE outbox SET published_at = now() WHERE id = ANY($1)")
+            .bind(&published)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        metrics::counter!("outbox_events_published_total").increment(published.len() as u64);
+        let failed = records.len() - published.len();
+        if failed > 0 {
+            return Err(RelayError::Delivery {
+                failed,
+                attempted: records.len(),
+            });
+        }
+        Ok(published.len())
+    }
+
+    /// Backlog metrics and deletion of rows published longer ago than the retention.
+    async fn housekeeping(&self) {
+        let backlog = sqlx::query(
+            "SELECT count(*) AS backlog, \
+             COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)::float8 AS age \
+             FROM outbox WHERE published_at IS NULL",
+        )
+        .fetch_one(&self.pool)
+        .await;
+        if let Ok(row) = backlog {
+            let count: i64 = row.try_get("backlog").unwrap_or(0);
+            let age: f64 = row.try_get("age").unwrap_or(0.0);
+            metrics::gauge!("outbox_backlog_events").set(count as f64);
+            metrics::gauge!("outbox_oldest_unpublished_age_seconds").set(age);
+        }
+        let retention = f64::from(self.config.retention_hours) * 3600.0;
+        let _ = sqlx::query(
+            "DELETE FROM outbox WHERE published_at < now() - make_interval(secs => $1)",
+        )
+        .bind(retention)
+        .execute(&self.pool)
+        .await;
+        crate::db::record_pool_metrics(&self.pool);
+    }
+}
+
+async fn wait_for_notification(listener: Option<&mut PgListener>) -> Result<(), sqlx::Error> {
+    match listener {
+        Some(listener) => listener.recv().await.map(|_| ()),
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,232 @@
+//! Helpers for integration tests against real components: a fresh PostgreSQL database per
+//! test, the Kafka-compatible broker, unique topic names, and a configuration that binds
+//! port 0.
+//!
+//! The broker: when `SPONTAN_TEST_KAFKA_BROKERS` is set (the test script starts one broker for
+//! the whole run) tests share it and stay apart through their own topic names; otherwise each
+//! test starts its own `tansu` on a free port with SQLite storage in a temporary folder and
+//! stops it when the [`TestBroker`] is dropped.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use sqlx::Connection;
+use tokio::process::{Child, Command};
+
+use crate::config::{AuthConfig, PlatformConfig, Secret, Topics};
+
+/// Where tests create their databases: `SPONTAN_TEST_DATABASE_URL`, or the local server.
+pub fn admin_database_url() -> String {
+    std::env::var("SPONTAN_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// Creates an empty database named `spontan_test_<random>` and returns its URL.
+pub async fn fresh_database() -> anyhow::Result<String> {
+    let admin = admin_database_url();
+    let name = format!("spontan_test_{}", uuid::Uuid::new_v4().simple());
+    let mut connection = sqlx::PgConnection::connect(&admin).await.with_context(|| {
+        "cannot reach PostgreSQL for tests (set SPONTAN_TEST_DATABASE_URL)".to_owned()
+    })?;
+    let statement = format!("CREATE DATABASE \"{name}\"");
+    sqlx::query(&statement).execute(&mut connection).await?;
+    connection.close().await?;
+    let base = admin
+        .rsplit_once('/')
+        .map_or(admin.as_str(), |(base, _)| base);
+    Ok(format!("{base}/{name}"))
+}
+
+/// Topic names no other test uses.
+pub fn unique_topics() -> Topics {
+    let suffix = uuid::Uuid::new_v4().simple().to_string();
+    let defaults = Topics::default();
+    Topics {
+        volunteer: format!("{}.{}", defaults.volunteer, &suffix[..12]),
+        task: format!("{}.{}", defaults.task, &suffix[..12]),
+        matching: format!("{}.{}", defaults.matching, &suffix[..12]),
+    }
+}
+
+/// A test configuration: ports 0, the given database and broker, unique topics, few
+/// partitions, 10 ms fetch waits, a fresh signing key, readable logs.
+pub fn platform_config(service: &str, database_url: &str, brokers: &str) -> PlatformConfig {
+    let mut config = PlatformConfig::local_defaults(service, 0, 0);
+    config.database.url = Secret::new(database_url);
+    config.database.max_connections = 8;
+    config.kafka.brokers = brokers.to_owned();
+    config.kafka.group_id = format!("spontan-{service}-{}", uuid::Uuid::new_v4().simple());
+    config.kafka.topics = unique_topics();
+    config.kafka.partitions = 3;
+    config.kafka.fetch_wait_max_ms = 10;
+    config.kafka.message_timeout_ms = 5_000;
+    config.auth = AuthConfig {
+        signing_key: Secret::new(crate::auth::generate_signing_key()),
+        ..AuthConfig::default()
+    };
+    config.outbox.poll_interval_ms = 100;
+    config.telemetry.log_format = "pretty".into();
+    config
+}
+
+/// A broker for one test: shared (from the environment) or owned (stopped on drop).
+pub struct TestBroker {
+    brokers: String,
+    owned: Option<OwnedBroker>,
+}
+
+struct OwnedBroker {
+    port: u16,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl TestBroker {
+    /// The run's shared broker if `SPONTAN_TEST_KAFKA_BROKERS` is set, else a new one.
+    pub async fn shared_or_start() -> anyhow::Result<Self> {
+        match std::env::var("SPONTAN_TEST_KAFKA_BROKERS") {
+            Ok(brokers) if !brokers.is_empty() => Ok(Self {
+                brokers,
+                owned: None,
+            }),
+            _ => Self::start_owned().await,
+        }
+    }
+
+    /// A broker of this test's own, which it may stop and restart.
+    pub async fn start_owned() -> anyhow::Result<Self> {
+        let mut last_error = None;
+        // tansu binds its own socket, so the port is probed first; another process may take
+        // it in between, hence the retries.
+        for _ in 0..3 {
+            let port = free_port()?;
+            let mut owned = OwnedBroker {
+                port,
+                dir: tempfile::tempdir()?,
+                child: None,
+            };
+            match owned.start().await {
+                Ok(()) => {
+                    return Ok(Self {
+                        brokers: format!("127.0.0.1:{port}"),
+                        owned: Some(owned),
+                    });
+                }
+                Err(error) => last_error = Some(error),
+            }
+        }
+        Err(last_error.unwrap_or_else(|| anyhow::anyhow!("broker did not start")))
+    }
+
+    /// `bootstrap.servers` for clients.
+    pub fn brokers(&self) -> &str {
+        &self.brokers
+    }
+
+    /// Stops an owned broker (SIGKILL: no clean shutdown, as in a crash). Its data stays.
+    pub async fn stop(&mut self) -> anyhow::Result<()> {
+        let owned = self
+            .owned
+            .as_mut()
+            .context("only an owned broker can be stopped")?;
+        if let Some(mut child) = owned.child.take() {
+            child.kill().await?;
+        }
+        Ok(())
+    }
+
+    /// Starts an owned broker again on the same port with the same data.
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        let owned = self
+            .owned
+            .as_mut()
+            .context("only an owned broker can be restarted")?;
+        owned.start().await
+    }
+}
+
+impl OwnedBroker {
+    async fn start(&mut self) -> anyhow::Result<()> {
+        let binary = tansu_binary()?;
+        let url = format!("tcp://127.0.0.1:{}", self.port);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("tansu.log"))?;
+        let child = Command::new(&binary)
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
+            .args(["--storage-engine", "sqlite://tansu.db"])
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("cannot start {}", binary.display()))?;
+        self.child = Some(child);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while tokio::time::Instant::now() < deadline {
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                .await
+                .is_ok()
+            {
+                return Ok(());
+            }
+            if let Some(child) = self.child.as_mut()
+                && let Some(status) = child.try_wait()?
+            {
+                let log =
+                    std::fs::read_to_string(self.dir.path().join("tansu.log")).unwrap_or_default();
+                bail!("broker exited with {status}: {log}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        bail!("broker did not listen on port {} within 20 s", self.port)
+    }
+}
+
+/// `SPONTAN_TANSU`, else `tansu` on the PATH, else `~/.cargo/bin/tansu`.
+pub fn tansu_binary() -> anyhow::Result<PathBuf> {
+    if let Ok(path) = std::env::var("SPONTAN_TANSU") {
+        return Ok(PathBuf::from(path));
+    }
+    let candidates = std::env::var_os("PATH")
+        .map(|paths| {
+            std::env::split_paths(&paths)
+                .map(|p| p.join("tansu"))
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default()
+        .into_iter()
+        .chain(std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cargo/bin/tansu")));
+    for candidate in candidates {
+        if candidate.is_file() {
+            return Ok(candidate);
+        }
+    }
+    bail!("the broker `tansu` is not installed: run `deploy/local/install-broker.sh`")
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// Logs to the test's captured output (shown when a test fails), filtered by `RUST_LOG`
+/// (default `info`). Call at the start of each test; later calls do nothing.
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rdkafka=warn,sqlx=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
+}
