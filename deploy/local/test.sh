@@ -24,4 +24,10 @@ export SPONTAN_TEST_KAFKA_BROKERS="127.0.0.1:$port"
 export SPONTAN_TANSU="$(tansu_bin)"
 log "broker for this run on $SPONTAN_TEST_KAFKA_BROKERS"
 
-cargo test --manifest-path "$ROOT/Cargo.toml" --workspace "$@"
+log_file="$broker_dir/cargo-test.log"
+status=0
+cargo test --manifest-path "$ROOT/Cargo.toml" --workspace "$@" 2>&1 | tee "$log_file" || status=$?
+# One closing line for the whole workspace (cargo prints one per test binary).
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "summary: %d passed, %d failed\n", p, f }' "$log_file"
+exit "$status"

@@ -1,0 +1,167 @@
+//! Runs the whole suite in one process for end-to-end tests: the three services, each with a
+//! fresh PostgreSQL database, sharing one broker, one set of unique topic names and one
+//! signing key, on ports chosen by the operating system.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context;
+use spontan_platform::config::PlatformConfig;
+use spontan_platform::testkit::{self, TestBroker};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Channel;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+/// One running service of the suite.
+pub struct RunningService {
+    pub grpc: SocketAddr,
+    pub metrics: SocketAddr,
+    pub task: JoinHandle<anyhow::Result<()>>,
+}
+
+/// The three services, running until [`Suite::stop`] or drop.
+pub struct Suite {
+    pub broker: TestBroker,
+    pub registration: RunningService,
+    pub task: RunningService,
+    pub matching: RunningService,
+    pub shutdown: CancellationToken,
+}
+
+/// Configuration for `service` in a suite: its own database, the shared broker and topics.
+async fn config_for(service: &str, shared: &PlatformConfig) -> anyhow::Result<PlatformConfig> {
+    let database = testkit::fresh_database().await?;
+    let mut config = testkit::platform_config(service, &database, &shared.kafka.brokers);
+    config.kafka.topics = shared.kafka.topics.clone();
+    config.auth = shared.auth.clone();
+    config.kafka.group_id = format!("{}-{service}", shared.kafka.group_id);
+    Ok(config)
+}
+
+impl Suite {
+    /// Starts all three services against `broker` and waits until each reports SERVING.
+    pub async fn start(broker: TestBroker) -> anyhow::Result<Self> {
+        testkit::init_logging();
+        let shared =
+            testkit::platform_config("suite", "postgres://unused/unused", broker.brokers());
+        let shutdown = CancellationToken::new();
+
+        let registration = spontan_registration::Application::build(
+            spontan_registration::Config {
+                platform: config_for("registration", &shared).await?,
+            },
+            shutdown.clone(),
+        )
+        .await?;
+        let task = spontan_task::Application::build(
+            spontan_task::Config {
+                platform: config_for("task", &shared).await?,
+            },
+            shutdown.clone(),
+        )
+        .await?;
+        let matching = spontan_matching::Application::build(
+            spontan_matching::Config {
+                platform: config_for("matching", &shared).await?,
+            },
+            shutdown.clone(),
+        )
+        .await?;
+
+        let suite = Self {
+            broker,
+            registration: RunningService {
+                grpc: registration.grpc_addr(),
+                metrics: registration.metrics_addr(),
+                task: tokio::spawn(registration.run()),
+            },
+            task: RunningService {
+                grpc: task.grpc_addr(),
+                metrics: task.metrics_addr(),
+                task: tokio::spawn(task.run()),
+            },
+            matching: RunningService {
+                grpc: matching.grpc_addr(),
+                metrics: matching.metrics_addr(),
+                task: tokio::spawn(matching.run()),
+            },
+            shutdown,
+        };
+        Ok(suite)
+    }
+
+    pub fn services(&self) -> [(&'static str, &RunningService); 3] {
+        [
+            ("spontan.v1.RegistrationService", &self.registration),
+            ("spontan.v1.TaskService", &self.task),
+            ("spontan.v1.MatchingService", &self.matching),
+        ]
+    }
+
+    /// Cancels the shutdown token and waits for every service to drain and stop.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        for service in [self.registration, self.task, self.matching] {
+            tokio::time::timeout(Duration::from_secs(30), service.task)
+                .await
+                .context("service did not stop within 30 s")???;
+        }
+        Ok(())
+    }
+}
+
+/// A plaintext gRPC channel to `address`.
+pub async fn channel(address: SocketAddr) -> anyhow::Result<Channel> {
+    Ok(Channel::from_shared(format!("http://{address}"))?
+        .connect_timeout(Duration::from_secs(5))
+        .connect()
+        .await?)
+}
+
+/// The health of `service` ("" for the whole server) at `address`.
+pub async fn health(address: SocketAddr, service: &str) -> anyhow::Result<ServingStatus> {
+    let mut client = HealthClient::new(channel(address).await?);
+    let response = client
+        .check(HealthCheckRequest {
+            service: service.to_owned(),
+        })
+        .await?;
+    Ok(response.into_inner().status())
+}
+
+/// Polls until `service` at `address` reports `want`, for at most `within`.
+pub async fn wait_for_health(
+    address: SocketAddr,
+    service: &str,
+    want: ServingStatus,
+    within: Duration,
+) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let status = health(address, service).await;
+        if matches!(status, Ok(s) if s == want) {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() > deadline {
+            anyhow::bail!("{service} at {address} is {status:?}, not {want:?}, after {within:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The body of `GET /metrics` at `address` (plain HTTP/1.1 over TCP, no client library).
+pub async fn scrape_metrics(address: SocketAddr) -> anyhow::Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(address).await?;
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await?;
+    let (head, body) = response.split_once("\r\n\r\n").context("no HTTP body")?;
+    anyhow::ensure!(head.starts_with("HTTP/1.1 200"), "metrics answered {head}");
+    Ok(body.to_owned())
+}
