@@ -367,3 +367,21 @@ fn decode(message: &BorrowedMessage<'_>) -> ConsumedEvent {
         undecodable,
     }
 }
+
+/// Records that `consumer` applied `event_id`, inside the transaction that applied it.
+/// Returns `false` when it was recorded before: the event is a redelivery and its effect must
+/// not be applied again (roll back or skip).
+pub async fn mark_processed(
+    tx: &mut sqlx::PgConnection,
+    consumer: &str,
+    event_id: uuid::Uuid,
+) -> Result<bool, sqlx::Error> {
+    let inserted = sqlx::query(
+        "INSERT INTO processed_events (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+    )
+    .bind(consumer)
+    .bind(event_id)
+    .execute(&mut *tx)
+    .await?;
+    Ok(inserted.rows_affected() == 1)
+}

@@ -13,6 +13,7 @@
 //! | [`error`] | the one mapping from domain errors to `tonic::Status` with field violations |
 //! | [`service`] | start-up and shutdown of a whole service: readiness, relay, servers |
 //! | [`shutdown`] | SIGTERM/SIGINT turned into one cancellation token |
+//! | [`skills`] | the skill taxonomy shared by registration and task |
 //! | `testkit` | (feature `testkit`) fresh databases and a broker for integration tests |
 
 pub mod auth;
@@ -25,6 +26,7 @@ pub mod kafka;
 pub mod outbox;
 pub mod service;
 pub mod shutdown;
+pub mod skills;
 pub mod telemetry;
 #[cfg(feature = "testkit")]
 pub mod testkit;

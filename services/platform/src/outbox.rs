@@ -75,6 +75,13 @@ impl OutboxMessage {
         }
     }
 
+    /// The same record under another key (the match topic is keyed by task id, not by the
+    /// match id that is the envelope's aggregate id).
+    pub fn with_key(mut self, key: impl Into<String>) -> Self {
+        self.key = key.into();
+        self
+    }
+
     /// A null-valued record for `key`: compacted topics then forget the aggregate entirely.
     pub fn tombstone(topic: &str, source: &str, key: &str) -> Self {
         let event_id = Uuid::now_v7();
