@@ -5,7 +5,9 @@
 //! `/metrics` at once, reporting NOT_SERVING, while a bootstrap task migrates the database and
 //! creates the topics, retrying until both are reachable; only then does health turn SERVING,
 //! the outbox relay start and [`Ready`] fire (consumers wait for it). A readiness loop keeps
-//! checking both dependencies and turns health back to NOT_SERVING when one goes away.
+//! checking the database and turns health back to NOT_SERVING while it is gone; a broker
+//! outage after start-up only delays events (they wait in the outbox), so it is reported by
+//! the `kafka_broker_reachable` gauge and logs, not by readiness.
 //!
 //! On shutdown the gRPC server drains in-flight requests, background tasks (relay, consumers)
 //! get a deadline to finish and commit, and the caller's telemetry guard flushes last.
@@ -144,14 +146,22 @@ impl Platform {
             .spawn(serve_metrics(self.metrics_listener, self.shutdown.clone()));
 
         tracing::info!(service = self.name, grpc = %grpc_addr, metrics = %metrics_addr, "serving");
-        let served = crate::grpc::serve(
+        let server = crate::grpc::serve(
             self.grpc_listener,
             &self.config.grpc,
             routes,
             health,
             self.shutdown.clone(),
-        )
-        .await;
+        );
+        // In-flight requests get DRAIN_DEADLINE after shutdown begins; then the server stops.
+        let shutdown = self.shutdown.clone();
+        let served = tokio::select! {
+            served = server => served,
+            _ = async { shutdown.cancelled().await; tokio::time::sleep(DRAIN_DEADLINE).await } => {
+                tracing::warn!(service = self.name, "in-flight requests did not finish in time");
+                Ok(())
+            }
+        };
         // The server also stops on a fatal transport error: stop everything else with it.
         self.shutdown.cancel();
         drop(self.ready_tx);
@@ -216,11 +226,21 @@ async fn bootstrap(
     };
     let _ = ready.send(true);
 
+    // Past start-up, only the database decides readiness: a broker outage delays events (they
+    // wait in the outbox) but must not take every replica out of load balancing, or it would
+    // fail registrations it is designed to survive. It is reported by the gauge instead.
     let mut serving = None;
     loop {
         let database_up = sqlx::query("SELECT 1").execute(&pool).await.is_ok();
         let broker_up = crate::kafka::is_reachable(&producer).await;
-        let now_serving = database_up && broker_up;
+        metrics::gauge!("kafka_broker_reachable").set(if broker_up { 1.0 } else { 0.0 });
+        if serving.is_some() && !broker_up {
+            tracing::warn!(
+                service = name,
+                "broker unreachable, events wait in the outbox"
+            );
+        }
+        let now_serving = database_up;
         if serving != Some(now_serving) {
             let status = if now_serving {
                 ServingStatus::Serving
