@@ -31,6 +31,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             once,
         }) => watch(&global, &incident, after, interval, once).await,
         Command::Volunteer(VolunteerCommand::Register(args)) => register(&global, *args).await,
+        Command::Demo(DemoCommand::Seed {
+            organisation,
+            volunteers,
+            consent_version,
+        }) => crate::demo::seed(&global, &organisation, volunteers, &consent_version).await,
         Command::Token(TokenCommand::Mint {
             role,
             subject,
@@ -49,7 +54,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-async fn channel(address: &str) -> anyhow::Result<Channel> {
+pub(crate) async fn channel(address: &str) -> anyhow::Result<Channel> {
     Channel::from_shared(address.to_owned())
         .with_context(|| format!("invalid address {address}"))?
         .connect_timeout(Duration::from_secs(5))
@@ -60,7 +65,7 @@ async fn channel(address: &str) -> anyhow::Result<Channel> {
 }
 
 /// A request carrying the caller's token, if any.
-fn request<T>(global: &Global, message: T) -> anyhow::Result<tonic::Request<T>> {
+pub(crate) fn request<T>(global: &Global, message: T) -> anyhow::Result<tonic::Request<T>> {
     let mut request = tonic::Request::new(message);
     if let Some(token) = &global.token {
         let value = format!("Bearer {token}")
@@ -69,6 +74,11 @@ fn request<T>(global: &Global, message: T) -> anyhow::Result<tonic::Request<T>> 
         request.metadata_mut().insert("authorization", value);
     }
     Ok(request)
+}
+
+/// A stable idempotency key for `text` (the demo's objects).
+pub(crate) fn stable_key(text: &str) -> String {
+    derived_key(&text)
 }
 
 /// A stable idempotency key derived from a command's arguments, so that running the same

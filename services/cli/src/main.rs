@@ -6,6 +6,7 @@
 //! control room can set them once per shell.
 
 mod commands;
+mod demo;
 mod errors;
 mod output;
 
@@ -73,6 +74,30 @@ pub enum Command {
     /// Development tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Demo data for a local stack.
+    #[command(subcommand)]
+    Demo(DemoCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DemoCommand {
+    /// Seed a flood in Bad Neuenahr-Ahrweiler: an incident, tasks of every priority and
+    /// generated volunteers around it. Safe to run twice (idempotency keys).
+    Seed {
+        /// Organisation running the incident (your coordinator token's organisation).
+        #[arg(long, default_value = "thw-ov-ahrweiler")]
+        organisation: String,
+        /// How many volunteers to register.
+        #[arg(long, default_value_t = 300)]
+        volunteers: usize,
+        /// Consent text version the registration service currently accepts.
+        #[arg(
+            long,
+            env = "SPONTAN_PRIVACY__CONSENT_TEXT_VERSION",
+            default_value = "2025-06-de"
+        )]
+        consent_version: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -240,7 +265,11 @@ pub struct VolunteerRegister {
     #[arg(long = "available")]
     pub available: Vec<String>,
     /// Consent text version the volunteer agreed to.
-    #[arg(long, default_value = "2026-01")]
+    #[arg(
+        long,
+        env = "SPONTAN_PRIVACY__CONSENT_TEXT_VERSION",
+        default_value = "2025-06-de"
+    )]
     pub consent_version: String,
     /// Idempotency key; by default derived from the other arguments, so a retry is safe.
     #[arg(long)]
