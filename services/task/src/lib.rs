@@ -1,16 +1,28 @@
-//! The task service: owns incidents, tasks and the coordinators' audit trail; publishes `spontan.task.v1` and follows staffing from `spontan.match.v1`.
+//! The task service: owns incidents, tasks and the coordinators' audit trail; publishes
+//! `spontan.task.v1` and follows staffing from `spontan.match.v1`.
 //!
-//! Layout: [`config`] (this service's configuration on top of the platform's), [`api`] (the
-//! gRPC handlers), `migrations/` (its own tables, numbered from 0100; the platform's outbox
-//! and processed-events tables come first). Plumbing — server, health, reflection, outbox
-//! relay, telemetry, shutdown — lives in `spontan-platform`.
+//! Layout: [`domain`] (incidents, tasks, status rules), [`validation`] (requests to domain
+//! values, with every field violation), [`convert`] (domain to proto), [`store`] (SQL),
+//! [`events`] (outbox writes on the task topic), [`paging`] (page tokens), [`api`] (the gRPC
+//! handlers and access rules), [`consumer`] (staffing from match events), [`config`], and
+//! `migrations/` (numbered from 0100; the platform's outbox and processed-events tables come
+//! first). Plumbing — server, health, reflection, outbox relay, telemetry, shutdown — lives in
+//! `spontan-platform`.
 
 pub mod api;
 pub mod config;
+pub mod consumer;
+pub mod convert;
+pub mod domain;
+pub mod events;
+pub mod paging;
+pub mod store;
+pub mod validation;
 
 use std::net::SocketAddr;
 
 use spontan_platform::auth::{AuthInterceptor, TokenVerifier};
+use spontan_platform::kafka::EventConsumer;
 use spontan_platform::service::Platform;
 use spontan_proto::v1::task_service_server::TaskServiceServer;
 use sqlx::migrate::Migrator;
@@ -48,11 +60,30 @@ impl Application {
     }
 
     /// Serves until the shutdown token is cancelled, then drains.
-    pub async fn run(self) -> anyhow::Result<()> {
-        let config = &self.platform.config;
+    pub async fn run(mut self) -> anyhow::Result<()> {
+        let config = self.platform.config.clone();
         let verifier = TokenVerifier::from_config(&config.auth)?;
-        let server = TaskServiceServer::new(api::Api)
-            .max_decoding_message_size(config.grpc.max_message_bytes);
+        let publisher = events::Publisher::new(&config.kafka.topics.task);
+
+        // Subscribed only once ready: the bootstrap has then created the topics, so the
+        // consumer's first metadata already shows the match topic.
+        let handler = consumer::StaffingConsumer::new(self.platform.pool.clone(), publisher);
+        let shutdown = self.platform.shutdown.clone();
+        let kafka = config.kafka.clone();
+        self.platform.spawn_when_ready(async move {
+            let topics = [kafka.topics.matching.as_str()];
+            match EventConsumer::subscribe(&kafka, consumer::CONSUMER, &kafka.group_id, &topics) {
+                Ok((staffing, _rebalances)) => staffing.run(handler, shutdown).await,
+                Err(error) => {
+                    tracing::error!(%error, "match consumer cannot start");
+                    shutdown.cancel();
+                }
+            }
+        });
+
+        let api = api::Api::new(self.platform.pool.clone(), &config.kafka.topics.task);
+        let server =
+            TaskServiceServer::new(api).max_decoding_message_size(config.grpc.max_message_bytes);
         let routes = Routes::new(InterceptedService::new(
             server,
             AuthInterceptor::new(verifier),

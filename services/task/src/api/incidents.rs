@@ -1,0 +1,249 @@
+//! CreateIncident, GetIncident, ListIncidents, CloseIncident.
+
+use chrono::{DateTime, Utc};
+use prost::Message;
+use serde_json::json;
+use spontan_platform::ApiError;
+use spontan_platform::auth::Role;
+use spontan_platform::error::Violations;
+use spontan_proto::v1::*;
+use tonic::Request;
+use uuid::Uuid;
+
+use super::{Api, actor, caller, require_writer};
+use crate::domain::{IncidentStatus, TaskStatus};
+use crate::store::{self, Claim};
+use crate::{convert, paging, validation};
+
+const DEFAULT_PAGE: u32 = 20;
+const MAX_PAGE: u32 = 100;
+
+impl Api {
+    #[tracing::instrument(skip_all, fields(incident_id))]
+    pub(super) async fn do_create_incident(
+        &self,
+        request: Request<CreateIncidentRequest>,
+    ) -> Result<CreateIncidentResponse, ApiError> {
+        let principal = caller(&request)?;
+        require_writer(&principal)?;
+        let request = request.into_inner();
+        let mut v = Violations::new();
+        let key = validation::uuid(&mut v, "idempotency_key", &request.idempotency_key);
+        let spec = validation::incident_spec(&mut v, &request);
+        let key = v
+            .finish(key)?
+            .ok_or_else(|| ApiError::invalid("idempotency_key", "is required"))?;
+        principal.require_coordinator_of(&spec.organisation_id)?;
+
+        let id = Uuid::now_v7();
+        let mut tx = self.pool.begin().await?;
+        let claim = store::claim_idempotency_key(
+            &mut tx,
+            &spec.organisation_id,
+            &principal.subject,
+            key,
+            "create_incident",
+            &request.encode_to_vec(),
+            id,
+        )
+        .await?;
+        let incident = match claim {
+            Claim::Replay(existing) => store::incident(&mut tx, existing, false)
+                .await?
+                .ok_or(ApiError::NotFound("incident"))?,
+            Claim::Conflict => {
+                return Err(ApiError::AlreadyExists(
+                    "idempotency_key was already used for a different request; \
+                     use a new key for a new incident"
+                        .to_owned(),
+                ));
+            }
+            Claim::New => {
+                let incident = store::insert_incident(&mut tx, id, &spec).await?;
+                self.events.incident_opened(&mut tx, &incident).await?;
+                store::audit(
+                    &mut tx,
+                    &actor(&principal),
+                    &spec.organisation_id,
+                    "incident.opened",
+                    ("incident", id),
+                    json!({ "name": spec.name, "region_radius_km": spec.region_radius_km }),
+                )
+                .await?;
+                incident
+            }
+        };
+        tx.commit().await?;
+        tracing::Span::current().record("incident_id", tracing::field::display(incident.id));
+        Ok(CreateIncidentResponse {
+            incident: Some(convert::incident(&incident)),
+        })
+    }
+
+    #[tracing::instrument(skip_all)]
+    pub(super) async fn do_get_incident(
+        &self,
+        request: Request<GetIncidentRequest>,
+    ) -> Result<GetIncidentResponse, ApiError> {
+        let principal = caller(&request)?;
+        let mut v = Violations::new();
+        let id = validation::uuid(&mut v, "incident_id", &request.get_ref().incident_id);
+        let id = v.finish(id)?.ok_or(ApiError::NotFound("incident"))?;
+        let mut conn = self.pool.acquire().await?;
+        let incident = store::incident(&mut conn, id, false)
+            .await?
+            .ok_or(ApiError::NotFound("incident"))?;
+        principal.require_reader_of(&incident.spec.organisation_id)?;
+        Ok(GetIncidentResponse {
+            incident: Some(convert::incident(&incident)),
+        })
+    }
+
+    #[tracing::instrument(skip_all)]
+    pub(super) async fn do_list_incidents(
+        &self,
+        request: Request<ListIncidentsRequest>,
+    ) -> Result<ListIncidentsResponse, ApiError> {
+        let principal = caller(&request)?;
+        let request = request.into_inner();
+        // Staff other than admins see their own organisation only.
+        let organisation = match principal.role {
+            Role::Admin => (!request.organisation_id.is_empty()).then_some(request.organisation_id),
+            Role::Coordinator | Role::Dashboard => {
+                let own = principal
+                    .organisation
+                    .clone()
+                    .ok_or(ApiError::PermissionDenied(
+                        "the token names no organisation",
+                    ))?;
+                if !request.organisation_id.is_empty() && request.organisation_id != own {
+                    return Err(ApiError::PermissionDenied(
+                        "this organisation's data is not yours to read",
+                    ));
+                }
+                Some(own)
+            }
+            Role::Volunteer => {
+                return Err(ApiError::PermissionDenied("volunteers cannot read this"));
+            }
+        };
+        let mut v = Violations::new();
+        let status = match IncidentStatus_::try_from(request.status) {
+            Ok(IncidentStatus_::Unspecified) => None,
+            Ok(IncidentStatus_::Open) => Some(IncidentStatus::Open),
+            Ok(IncidentStatus_::Closed) => Some(IncidentStatus::Closed),
+            Err(_) => {
+                v.add("status", "is not a known incident status");
+                None
+            }
+        };
+        let size = paging::page_size(&mut v, request.page_size, DEFAULT_PAGE, MAX_PAGE);
+        let filters = format!("org={organisation:?};status={}", request.status);
+        let after: Option<(DateTime<Utc>, Uuid)> =
+            paging::decode(&mut v, &filters, &request.page_token);
+        v.finish(())?;
+
+        let mut conn = self.pool.acquire().await?;
+        let mut incidents = store::list_incidents(
+            &mut conn,
+            organisation.as_deref(),
+            status,
+            after,
+            i64::from(size) + 1,
+        )
+        .await?;
+        let more = incidents.len() > size as usize;
+        incidents.truncate(size as usize);
+        let next_page_token = match incidents.last() {
+            Some(last) if more => paging::encode(&filters, (last.created_at, last.id)),
+            _ => String::new(),
+        };
+        Ok(ListIncidentsResponse {
+            incidents: incidents.iter().map(convert::incident).collect(),
+            next_page_token,
+        })
+    }
+
+    #[tracing::instrument(skip_all, fields(incident_id = %request.get_ref().incident_id))]
+    pub(super) async fn do_close_incident(
+        &self,
+        request: Request<CloseIncidentRequest>,
+    ) -> Result<CloseIncidentResponse, ApiError> {
+        let principal = caller(&request)?;
+        require_writer(&principal)?;
+        let mut v = Violations::new();
+        let id = validation::uuid(&mut v, "incident_id", &request.get_ref().incident_id);
+        let id = v.finish(id)?.ok_or(ApiError::NotFound("incident"))?;
+
+        let mut tx = self.pool.begin().await?;
+        let incident = store::incident(&mut tx, id, true)
+            .await?
+            .ok_or(ApiError::NotFound("incident"))?;
+        let organisation = incident.spec.organisation_id.clone();
+        principal.require_coordinator_of(&organisation)?;
+        if incident.status == IncidentStatus::Closed {
+            return Ok(CloseIncidentResponse {
+                incident: Some(convert::incident(&incident)),
+                cancelled_task_count: 0,
+                completed_task_count: 0,
+            });
+        }
+        let who = actor(&principal);
+        let (mut cancelled, mut completed) = (0, 0);
+        for task in store::unfinished_tasks(&mut tx, id).await? {
+            if task.status.is_not_started() {
+                let task =
+                    store::set_status(&mut tx, task.id, TaskStatus::Cancelled, "incident closed")
+                        .await?;
+                self.events
+                    .task_cancelled(&mut tx, &task, TaskCancelReason::IncidentClosed)
+                    .await?;
+                store::audit(
+                    &mut tx,
+                    &who,
+                    &organisation,
+                    "task.cancelled",
+                    ("task", task.id),
+                    json!({ "cause": "incident_closed" }),
+                )
+                .await?;
+                cancelled += 1;
+            } else {
+                let task = store::set_status(&mut tx, task.id, TaskStatus::Completed, "").await?;
+                self.events.task_completed(&mut tx, &task).await?;
+                store::audit(
+                    &mut tx,
+                    &who,
+                    &organisation,
+                    "task.completed",
+                    ("task", task.id),
+                    json!({ "cause": "incident_closed" }),
+                )
+                .await?;
+                completed += 1;
+            }
+        }
+        // After its tasks' events, as docs/events.md promises.
+        let incident = store::close_incident(&mut tx, id).await?;
+        self.events.incident_closed(&mut tx, &incident).await?;
+        store::audit(
+            &mut tx,
+            &who,
+            &organisation,
+            "incident.closed",
+            ("incident", id),
+            json!({ "cancelled_tasks": cancelled, "completed_tasks": completed }),
+        )
+        .await?;
+        tx.commit().await?;
+        tracing::info!(cancelled, completed, "incident closed");
+        Ok(CloseIncidentResponse {
+            incident: Some(convert::incident(&incident)),
+            cancelled_task_count: cancelled,
+            completed_task_count: completed,
+        })
+    }
+}
+
+/// The proto enum, renamed so that it does not clash with the domain's.
+use spontan_proto::v1::IncidentStatus as IncidentStatus_;
