@@ -19,7 +19,7 @@ done
 
 if [ "${1:-}" = "--purge" ]; then
   log "deleting local data"
-  rm -rf "$STATE/broker" "$STATE/logs"
+  rm -rf "$STATE/broker" "$STATE/logs" "$STATE/demo-incident"
   for service in registration task matching; do
     psql "$PG_ADMIN_URL" -qc "DROP DATABASE IF EXISTS spontan_$service WITH (FORCE)" >/dev/null || true
   done

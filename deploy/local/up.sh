@@ -34,6 +34,13 @@ key_file="$STATE/dev-signing-key"
 [ -s "$key_file" ] || head -c 32 /dev/urandom | base64 >"$key_file"
 chmod 600 "$key_file"
 
+# Privacy keys of the registration service (envelope encryption and keyed lookups), made once.
+for name in privacy-master-key privacy-lookup-key; do
+  [ -s "$STATE/$name" ] || head -c 32 /dev/urandom | base64 >"$STATE/$name"
+  chmod 600 "$STATE/$name"
+done
+CONSENT_VERSION="${SPONTAN_PRIVACY__CONSENT_TEXT_VERSION:-2025-06-de}"
+
 declare -A GRPC_PORT=([registration]=50051 [task]=50052 [matching]=50053)
 declare -A METRICS_PORT=([registration]=9101 [task]=9102 [matching]=9103)
 for service in registration task matching; do
@@ -48,6 +55,10 @@ for service in registration task matching; do
   SPONTAN_AUTH__SIGNING_KEY="$(cat "$key_file")" \
   SPONTAN_GRPC__LISTEN="127.0.0.1:${GRPC_PORT[$service]}" \
   SPONTAN_METRICS__LISTEN="127.0.0.1:${METRICS_PORT[$service]}" \
+  SPONTAN_PRIVACY__MASTER_KEY="$(cat "$STATE/privacy-master-key")" \
+  SPONTAN_PRIVACY__MASTER_KEY_ID="local-1" \
+  SPONTAN_PRIVACY__LOOKUP_KEY="$(cat "$STATE/privacy-lookup-key")" \
+  SPONTAN_PRIVACY__CONSENT_TEXT_VERSION="$CONSENT_VERSION" \
     nohup "$CARGO_TARGET_DIR/debug/spontan-$service" >>"$STATE/logs/$service.log" 2>&1 &
   echo $! >"$pid_file"
 done
@@ -58,6 +69,22 @@ for service in registration task matching; do
     die "$service did not become ready (log: $STATE/logs/$service.log)"
   fi
 done
+
+# Demo data: a flood in Bad Neuenahr-Ahrweiler, seeded once (set SPONTAN_DEMO=0 to skip).
+spontan="$CARGO_TARGET_DIR/debug/spontan"
+demo_org="thw-ov-ahrweiler"
+if [ "${SPONTAN_DEMO:-1}" != 0 ] && [ ! -s "$STATE/demo-incident" ]; then
+  log "seeding the demo incident (Hochwasser Ahr)"
+  token=$(SPONTAN_DEV_SIGNING_KEY="$(cat "$key_file")" "$spontan" token mint --role coordinator --organisation "$demo_org" --subject demo-coordinator)
+  if SPONTAN_TOKEN="$token" SPONTAN_PRIVACY__CONSENT_TEXT_VERSION="$CONSENT_VERSION" \
+      "$spontan" demo seed --organisation "$demo_org" >"$STATE/logs/demo-seed.log" 2>&1; then
+    sed -n 's/^incident \([^ ]*\) .*/\1/p' "$STATE/logs/demo-seed.log" >"$STATE/demo-incident"
+    tail -n 1 "$STATE/logs/demo-seed.log"
+  else
+    log "demo data could not be seeded (see $STATE/logs/demo-seed.log); the suite runs without it"
+    tail -n 3 "$STATE/logs/demo-seed.log" >&2
+  fi
+fi
 
 cat <<MSG
 
@@ -71,3 +98,9 @@ Spontan is up.
 Check health:   $CARGO_TARGET_DIR/debug/spontan-probe 127.0.0.1:50051
 Stop:           deploy/local/down.sh
 MSG
+if [ -s "$STATE/demo-incident" ]; then
+  cat <<MSG
+Watch the demo: export SPONTAN_TOKEN=\$(SPONTAN_DEV_SIGNING_KEY=\$(cat $key_file) $spontan token mint --role dashboard --organisation $demo_org)
+                $spontan matches watch --incident $(cat "$STATE/demo-incident")
+MSG
+fi
