@@ -1,79 +1,238 @@
-//! The `RegistrationService` gRPC API.
-//!
-//! The service serves, reports its health and migrates its database; the RPCs themselves land
-//! with issue #3 and answer `Unimplemented` until then, never a fake success.
+//! The `RegistrationService` gRPC handlers: authentication, rate limit, then one call into
+//! the [`Registry`]. Contact lookup for coordinators (`GetVolunteerContact`) is in
+//! [`crate::contact`].
 
+use std::sync::Arc;
+
+use chrono::Utc;
 use spontan_platform::ApiError;
+use spontan_platform::auth::principal;
+use spontan_platform::events::timestamp;
 use spontan_proto::v1::registration_service_server::RegistrationService;
 use spontan_proto::v1::*;
 use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use crate::convert;
+use crate::domain::Status as VolunteerState;
+use crate::ratelimit::RateLimiter;
+use crate::volunteers::Registry;
 
 /// Handlers of `spontan.v1.RegistrationService`.
-#[derive(Debug, Clone, Default)]
-pub struct Api;
+#[derive(Debug, Clone)]
+pub struct Api {
+    pub registry: Registry,
+    pub limiter: Arc<RateLimiter>,
+}
+
+/// The volunteer id of the caller's token.
+fn caller<T>(request: &Request<T>) -> Result<Uuid, ApiError> {
+    let subject = principal(request)?.require_volunteer()?;
+    Uuid::parse_str(subject).map_err(|_| ApiError::Unauthenticated)
+}
+
+impl Api {
+    async fn set_status(
+        &self,
+        id: Uuid,
+        status: VolunteerState,
+    ) -> Result<VolunteerProfile, ApiError> {
+        let v = self
+            .registry
+            .change(id, None, |v| {
+                v.status = status;
+                Ok(())
+            })
+            .await?;
+        Ok(convert::profile(&v))
+    }
+}
 
 #[tonic::async_trait]
 impl RegistrationService for Api {
+    #[tracing::instrument(skip_all, fields(volunteer_id))]
     async fn register(
         &self,
-        _request: Request<RegisterRequest>,
+        request: Request<RegisterRequest>,
     ) -> Result<Response<RegisterResponse>, Status> {
-        Err(ApiError::Unimplemented("Register").into())
+        if let Some(peer) = request.remote_addr()
+            && let Err(retry_after) = self.limiter.check(peer.ip())
+        {
+            tracing::info!(client = %peer.ip(), "register rate limit hit");
+            return Err(ApiError::ResourceExhausted { retry_after }.into());
+        }
+        let (id, token) = self.registry.register(request.get_ref()).await?;
+        tracing::Span::current().record("volunteer_id", tracing::field::display(id));
+        Ok(Response::new(RegisterResponse {
+            volunteer_id: id.to_string(),
+            access_token: token.token,
+            access_token_expires_at: Some(timestamp(token.expires_at)),
+        }))
     }
+
+    #[tracing::instrument(skip_all)]
     async fn get_my_profile(
         &self,
-        _request: Request<GetMyProfileRequest>,
+        request: Request<GetMyProfileRequest>,
     ) -> Result<Response<GetMyProfileResponse>, Status> {
-        Err(ApiError::Unimplemented("GetMyProfile").into())
+        let v = self.registry.get(caller(&request)?).await?;
+        Ok(Response::new(GetMyProfileResponse {
+            profile: Some(convert::profile(&v)),
+        }))
     }
+
+    #[tracing::instrument(skip_all)]
     async fn update_my_profile(
         &self,
-        _request: Request<UpdateMyProfileRequest>,
+        request: Request<UpdateMyProfileRequest>,
     ) -> Result<Response<UpdateMyProfileResponse>, Status> {
-        Err(ApiError::Unimplemented("UpdateMyProfile").into())
+        let id = caller(&request)?;
+        let body = request.into_inner();
+        let new = body.profile.unwrap_or_default();
+        let paths = body.update_mask.map(|m| m.paths).unwrap_or_default();
+        let expected = (new.version != 0).then(|| i64::try_from(new.version).unwrap_or(i64::MAX));
+        let v = self
+            .registry
+            .change(id, expected, |v| {
+                v.profile = convert::merge(v, &new, &paths)?;
+                Ok(())
+            })
+            .await?;
+        Ok(Response::new(UpdateMyProfileResponse {
+            profile: Some(convert::profile(&v)),
+        }))
     }
+
+    #[tracing::instrument(skip_all)]
     async fn set_availability(
         &self,
-        _request: Request<SetAvailabilityRequest>,
+        request: Request<SetAvailabilityRequest>,
     ) -> Result<Response<SetAvailabilityResponse>, Status> {
-        Err(ApiError::Unimplemented("SetAvailability").into())
+        let id = caller(&request)?;
+        let mut violations = spontan_platform::error::Violations::new();
+        let windows = crate::validation::windows(
+            &request.get_ref().availability,
+            "availability",
+            Utc::now(),
+            &mut violations,
+        );
+        let windows = violations.finish(windows)?;
+        let v = self
+            .registry
+            .change(id, None, |v| {
+                v.windows = windows;
+                Ok(())
+            })
+            .await?;
+        Ok(Response::new(SetAvailabilityResponse {
+            profile: Some(convert::profile(&v)),
+        }))
     }
+
+    #[tracing::instrument(skip_all)]
     async fn pause_me(
         &self,
-        _request: Request<PauseMeRequest>,
+        request: Request<PauseMeRequest>,
     ) -> Result<Response<PauseMeResponse>, Status> {
-        Err(ApiError::Unimplemented("PauseMe").into())
+        let profile = self
+            .set_status(caller(&request)?, VolunteerState::Paused)
+            .await?;
+        Ok(Response::new(PauseMeResponse {
+            profile: Some(profile),
+        }))
     }
+
+    #[tracing::instrument(skip_all)]
     async fn resume_me(
         &self,
-        _request: Request<ResumeMeRequest>,
+        request: Request<ResumeMeRequest>,
     ) -> Result<Response<ResumeMeResponse>, Status> {
-        Err(ApiError::Unimplemented("ResumeMe").into())
+        let profile = self
+            .set_status(caller(&request)?, VolunteerState::Active)
+            .await?;
+        Ok(Response::new(ResumeMeResponse {
+            profile: Some(profile),
+        }))
     }
+
+    #[tracing::instrument(skip_all)]
     async fn export_my_data(
         &self,
-        _request: Request<ExportMyDataRequest>,
+        request: Request<ExportMyDataRequest>,
     ) -> Result<Response<ExportMyDataResponse>, Status> {
-        Err(ApiError::Unimplemented("ExportMyData").into())
+        let v = self.registry.get(caller(&request)?).await?;
+        let json = crate::export::export(&self.registry.pool, &v).await?;
+        Ok(Response::new(ExportMyDataResponse {
+            json: json.to_string(),
+            exported_at: Some(timestamp(Utc::now())),
+        }))
     }
+
+    #[tracing::instrument(skip_all)]
     async fn erase_me(
         &self,
-        _request: Request<EraseMeRequest>,
+        request: Request<EraseMeRequest>,
     ) -> Result<Response<EraseMeResponse>, Status> {
-        Err(ApiError::Unimplemented("EraseMe").into())
+        let id = caller(&request)?;
+        if !request.get_ref().confirm {
+            return Err(
+                ApiError::invalid("confirm", "must be true: erasure cannot be undone").into(),
+            );
+        }
+        let erased_at = self.registry.erase(id).await?;
+        Ok(Response::new(EraseMeResponse {
+            erased_at: Some(timestamp(erased_at)),
+        }))
     }
+
+    #[tracing::instrument(skip_all)]
     async fn renew_my_token(
         &self,
-        _request: Request<RenewMyTokenRequest>,
+        request: Request<RenewMyTokenRequest>,
     ) -> Result<Response<RenewMyTokenResponse>, Status> {
-        Err(ApiError::Unimplemented("RenewMyToken").into())
+        let v = self.registry.get(caller(&request)?).await?;
+        let token = self.registry.issue(v.id).await?;
+        Ok(Response::new(RenewMyTokenResponse {
+            access_token: token.token,
+            access_token_expires_at: Some(timestamp(token.expires_at)),
+        }))
     }
+
+    #[tracing::instrument(skip_all)]
     async fn list_skills(
         &self,
-        _request: Request<ListSkillsRequest>,
+        request: Request<ListSkillsRequest>,
     ) -> Result<Response<ListSkillsResponse>, Status> {
-        Err(ApiError::Unimplemented("ListSkills").into())
+        let category = request.get_ref().category.trim();
+        let mut skills: Vec<Skill> = crate::store::skills(&self.registry.pool, category)
+            .await
+            .map_err(ApiError::from)?
+            .into_iter()
+            .map(|(id, label_de, label_en, category)| Skill {
+                id,
+                label_de,
+                label_en,
+                category,
+            })
+            .collect();
+        if skills.is_empty() {
+            // The table is seeded right after start; until then the compiled list answers.
+            skills = spontan_platform::skills::TAXONOMY
+                .iter()
+                .filter(|s| category.is_empty() || s.category == category)
+                .map(|s| Skill {
+                    id: s.id.into(),
+                    label_de: s.label_de.into(),
+                    label_en: s.label_en.into(),
+                    category: s.category.into(),
+                })
+                .collect();
+            skills.sort_by(|a, b| (&a.category, &a.id).cmp(&(&b.category, &b.id)));
+        }
+        Ok(Response::new(ListSkillsResponse { skills }))
     }
+
+    #[tracing::instrument(skip_all)]
     async fn get_volunteer_contact(
         &self,
         _request: Request<GetVolunteerContactRequest>,

@@ -1,19 +1,40 @@
 //! Configuration of the registration service: the platform's sections, with this service's
-//! local defaults (gRPC on 50051, metrics on 9101, database `spontan_registration`).
+//! local defaults (gRPC on 50051, metrics on 9101, database `spontan_registration`), plus
+//! `privacy` (encryption and lookup keys, consent text version), `register_limit` (the
+//! per-client rate limit of `Register`) and `alerts` (where offers are sent).
 
 use serde::{Deserialize, Serialize};
-use spontan_platform::config::{PlatformConfig, Validate};
+use spontan_platform::config::{PlatformConfig, Secret, Validate};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Config {
     #[serde(flatten)]
     pub platform: PlatformConfig,
+    pub privacy: PrivacyConfig,
+    pub register_limit: RateLimitConfig,
+    pub alerts: AlertsConfig,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Self {
             platform: PlatformConfig::for_service(super::NAME, 50051, 9101),
+            privacy: PrivacyConfig::default(),
+            register_limit: RateLimitConfig::default(),
+            alerts: AlertsConfig::default(),
+        }
+    }
+}
+
+impl Config {
+    /// This platform configuration with freshly generated privacy keys and default limits:
+    /// what tests and throw-away local stacks use.
+    pub fn with_generated_keys(platform: PlatformConfig) -> Self {
+        Self {
+            platform,
+            privacy: PrivacyConfig::generate(),
+            register_limit: RateLimitConfig::default(),
+            alerts: AlertsConfig::default(),
         }
     }
 }
@@ -21,5 +42,128 @@ impl Default for Config {
 impl Validate for Config {
     fn validate(&self, problems: &mut Vec<String>) {
         self.platform.validate(problems);
+        self.privacy.validate(problems);
+        self.register_limit.validate(problems);
+        self.alerts.validate(problems);
+    }
+}
+
+/// Keys that protect volunteers' personal data. Both are required: the service refuses to
+/// start without them rather than store contact data in clear.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct PrivacyConfig {
+    /// Base64 of 32 random bytes: wraps every volunteer's data key (XChaCha20-Poly1305).
+    pub master_key: Secret,
+    /// Name of `master_key`, stored next to every wrapped key so that a later rotation knows
+    /// which key unwraps which volunteer.
+    pub master_key_id: String,
+    /// Base64 of 32 random bytes: HMAC-SHA256 key of the phone / e-mail duplicate lookup and
+    /// of the idempotency fingerprints. Changing it breaks duplicate detection, not data.
+    pub lookup_key: Secret,
+    /// The consent text version the app currently shows; `Register` accepts only this one.
+    pub consent_text_version: String,
+}
+
+impl PrivacyConfig {
+    /// Random keys, for tests and local stacks.
+    pub fn generate() -> Self {
+        Self {
+            master_key: Secret::new(spontan_platform::auth::generate_signing_key()),
+            master_key_id: "k1".into(),
+            lookup_key: Secret::new(spontan_platform::auth::generate_signing_key()),
+            consent_text_version: "2025-06-de".into(),
+        }
+    }
+
+    fn validate(&self, problems: &mut Vec<String>) {
+        for (name, key) in [
+            ("privacy.master_key", &self.master_key),
+            ("privacy.lookup_key", &self.lookup_key),
+        ] {
+            if spontan_platform::auth::decode_key(key.expose()).is_err() {
+                problems.push(format!("{name} must be base64 of 32 random bytes"));
+            }
+        }
+        if self.master_key_id.trim().is_empty() || self.master_key_id.len() > 64 {
+            problems.push("privacy.master_key_id must be 1 to 64 characters".into());
+        }
+        if self.consent_text_version.trim().is_empty() {
+            problems.push("privacy.consent_text_version must not be empty".into());
+        }
+    }
+}
+
+/// Token bucket per client address for `Register`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RateLimitConfig {
+    /// Requests a client may send at once.
+    pub burst: u32,
+    /// Requests per minute refilled into the bucket.
+    pub per_minute: u32,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        // A family sharing one phone, or a few behind one carrier NAT, still get through;
+        // a script does not.
+        Self {
+            burst: 20,
+            per_minute: 30,
+        }
+    }
+}
+
+impl RateLimitConfig {
+    fn validate(&self, problems: &mut Vec<String>) {
+        if self.burst == 0 || self.per_minute == 0 {
+            problems.push("register_limit.burst and per_minute must be positive".into());
+        }
+    }
+}
+
+/// Where offer alerts go.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AlertsConfig {
+    /// `http://host:port/path` of the messaging gateway that delivers SMS, Signal, Telegram,
+    /// WhatsApp and push alerts; empty disables those channels (alerts stay pending).
+    pub webhook_url: String,
+    /// SMTP relay for e-mail alerts, `host:port`; empty disables e-mail.
+    pub smtp_server: String,
+    /// Sender address of alert e-mails.
+    pub smtp_from: String,
+    /// Attempts per alert before it is given up as failed.
+    pub max_attempts: u32,
+    /// First retry delay; doubles with each attempt up to 5 minutes.
+    pub retry_base_ms: u64,
+    /// Deadline of one send.
+    pub send_timeout_ms: u64,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        Self {
+            webhook_url: String::new(),
+            smtp_server: String::new(),
+            smtp_from: "alerts@spontan.invalid".into(),
+            max_attempts: 8,
+            retry_base_ms: 2_000,
+            send_timeout_ms: 10_000,
+        }
+    }
+}
+
+impl AlertsConfig {
+    fn validate(&self, problems: &mut Vec<String>) {
+        if !self.webhook_url.is_empty() && self.webhook_url.parse::<http::Uri>().is_err() {
+            problems.push("alerts.webhook_url must be an http:// URL".into());
+        }
+        if !self.smtp_server.is_empty() && !self.smtp_server.contains(':') {
+            problems.push("alerts.smtp_server must be host:port".into());
+        }
+        if self.max_attempts == 0 || self.retry_base_ms == 0 || self.send_timeout_ms == 0 {
+            problems.push(
+                "alerts.max_attempts, retry_base_ms and send_timeout_ms must be positive".into(),
+            );
+        }
     }
 }

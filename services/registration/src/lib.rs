@@ -1,16 +1,35 @@
-//! The registration service: owns volunteers, their encrypted contact data, consent, availability and access tokens; publishes `spontan.volunteer.v1` and sends offers to volunteers from `spontan.match.v1`.
+//! The registration service: owns volunteers, their encrypted contact data, consent,
+//! availability and access tokens; publishes `spontan.volunteer.v1` and sends offers to
+//! volunteers from `spontan.match.v1`.
 //!
-//! Layout: [`config`] (this service's configuration on top of the platform's), [`api`] (the
-//! gRPC handlers), `migrations/` (its own tables, numbered from 0100; the platform's outbox
-//! and processed-events tables come first). Plumbing — server, health, reflection, outbox
-//! relay, telemetry, shutdown — lives in `spontan-platform`.
+//! Layout: [`config`] (this service's configuration on top of the platform's), [`domain`]
+//! (the volunteer, valid by construction), [`validation`] (proto to domain, every field
+//! checked once), [`crypto`] (envelope encryption and keyed lookup hashes), [`store`] (SQL),
+//! [`volunteers`] (the registry: one transaction per change, events through the outbox),
+//! [`events`] (what leaves the service), [`convert`] (domain to proto), [`export`] (the GDPR
+//! export), [`ratelimit`] (Register's per-client limit), [`api`] (the gRPC handlers),
+//! `migrations/` (its own tables, numbered from 0100). Plumbing — server, health, reflection,
+//! outbox relay, telemetry, shutdown — lives in `spontan-platform`.
 
 pub mod api;
 pub mod config;
+pub mod convert;
+pub mod crypto;
+pub mod domain;
+pub mod events;
+pub mod export;
+pub mod ratelimit;
+pub mod store;
+pub mod validation;
+pub mod volunteers;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
-use spontan_platform::auth::{AuthInterceptor, TokenVerifier};
+use anyhow::Context;
+use spontan_platform::auth::{AuthInterceptor, TokenIssuer, TokenVerifier};
+use spontan_platform::config::Validate;
 use spontan_platform::service::Platform;
 use spontan_proto::v1::registration_service_server::RegistrationServiceServer;
 use sqlx::migrate::Migrator;
@@ -30,13 +49,43 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 /// A built, not yet running, registration service.
 pub struct Application {
     platform: Platform,
+    api: api::Api,
 }
 
 impl Application {
-    /// Binds the listeners and creates the clients; nothing is contacted until [`Self::run`].
+    /// Checks the configuration, binds the listeners and creates the clients; nothing is
+    /// contacted until [`Self::run`].
     pub async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Result<Self> {
-        let platform = Platform::build(NAME, config.platform, &MIGRATOR, shutdown).await?;
-        Ok(Self { platform })
+        let mut problems = Vec::new();
+        config.validate(&mut problems);
+        if !problems.is_empty() {
+            anyhow::bail!("configuration is invalid: {}", problems.join("; "));
+        }
+        let vault = crypto::Vault::from_config(&config.privacy).context("privacy keys")?;
+        let issuer = TokenIssuer::from_config(&config.platform.auth).context("auth.signing_key")?;
+        let token_ttl =
+            Duration::from_secs(u64::from(config.platform.auth.volunteer_token_ttl_hours) * 3600);
+        let topic = config.platform.kafka.topics.volunteer.clone();
+        let mut platform = Platform::build(NAME, config.platform, &MIGRATOR, shutdown).await?;
+        let registry = volunteers::Registry {
+            pool: platform.pool.clone(),
+            vault,
+            topic,
+            consent_text_version: config.privacy.consent_text_version.clone(),
+            issuer,
+            token_ttl,
+        };
+        let pool = platform.pool.clone();
+        platform.spawn_when_ready(async move {
+            if let Err(error) = store::upsert_skills(&pool).await {
+                tracing::error!(%error, "skill taxonomy could not be stored");
+            }
+        });
+        let api = api::Api {
+            registry,
+            limiter: Arc::new(ratelimit::RateLimiter::new(&config.register_limit)),
+        };
+        Ok(Self { platform, api })
     }
 
     pub fn grpc_addr(&self) -> SocketAddr {
@@ -51,7 +100,7 @@ impl Application {
     pub async fn run(self) -> anyhow::Result<()> {
         let config = &self.platform.config;
         let verifier = TokenVerifier::from_config(&config.auth)?;
-        let server = RegistrationServiceServer::new(api::Api)
+        let server = RegistrationServiceServer::new(self.api)
             .max_decoding_message_size(config.grpc.max_message_bytes);
         let routes = Routes::new(InterceptedService::new(
             server,

@@ -1,0 +1,107 @@
+//! ExportMyData: everything this service holds about a volunteer, as one JSON document
+//! (GDPR art. 15 and 20). When a table with volunteer data is added, add it here.
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use spontan_platform::ApiError;
+use uuid::Uuid;
+
+use crate::domain::{Volunteer, age_band, approximate};
+use crate::store;
+
+#[derive(Debug, sqlx::FromRow)]
+struct AlertRow {
+    match_id: Uuid,
+    kind: String,
+    task_title: String,
+    status: String,
+    channel: Option<i16>,
+    attempts: i32,
+    created_at: DateTime<Utc>,
+    sent_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct MatchRow {
+    match_id: Uuid,
+    task_id: Uuid,
+    organisation_id: String,
+    state: i16,
+    updated_at: DateTime<Utc>,
+}
+
+fn channel_name(channel: i32) -> String {
+    spontan_proto::v1::AlertChannel::try_from(channel)
+        .map(|c| c.as_str_name().to_owned())
+        .unwrap_or_default()
+}
+
+pub async fn export(pool: &sqlx::PgPool, v: &Volunteer) -> Result<Value, ApiError> {
+    let tokens = store::tokens(pool, v.id).await?;
+    let alerts: Vec<AlertRow> = sqlx::query_as(
+        "SELECT match_id, kind, task_title, status, channel, attempts, created_at, sent_at \
+         FROM alerts WHERE volunteer_id = $1 ORDER BY id",
+    )
+    .bind(v.id)
+    .fetch_all(pool)
+    .await?;
+    let matches: Vec<MatchRow> = sqlx::query_as(
+        "SELECT match_id, task_id, organisation_id, state, updated_at FROM matches_seen \
+         WHERE volunteer_id = $1 ORDER BY updated_at",
+    )
+    .bind(v.id)
+    .fetch_all(pool)
+    .await?;
+    let p = &v.profile;
+    let c = &p.contact;
+    Ok(json!({
+        "volunteer_id": v.id,
+        "status": v.status.as_str(),
+        "contact": {
+            "display_name": c.display_name,
+            "phone_e164": c.phone_e164,
+            "email": c.email,
+        },
+        "preferred_alert_channel": channel_name(p.channel as i32),
+        "channel_addresses": {
+            "signal_phone_e164": c.signal_phone_e164,
+            "whatsapp_phone_e164": c.whatsapp_phone_e164,
+            "telegram_chat_id": c.telegram_chat_id,
+            "push_token": c.push_token,
+        },
+        "skill_ids": p.skill_ids,
+        "languages": p.languages,
+        "birth_year": p.birth_year,
+        "age_band": age_band(p.birth_year, Utc::now()).as_str_name(),
+        "home_location": { "latitude": c.home_latitude, "longitude": c.home_longitude },
+        "home_location_as_published": {
+            "latitude": approximate(c.home_latitude),
+            "longitude": approximate(c.home_longitude),
+        },
+        "travel_radius_km": p.travel_radius_km,
+        "availability": v.windows.iter().map(|w| json!({"start": w.start, "end": w.end})).collect::<Vec<_>>(),
+        "consent": [{ "text_version": v.consent_text_version, "given_at": v.consent_given_at }],
+        "created_at": v.created_at,
+        "updated_at": v.updated_at,
+        "version": v.version,
+        "tokens_issued": tokens.iter().map(|(i, e)| json!({"issued_at": i, "expires_at": e})).collect::<Vec<_>>(),
+        "alerts": alerts.iter().map(|a| json!({
+            "match_id": a.match_id,
+            "kind": a.kind,
+            "task_title": a.task_title,
+            "status": a.status,
+            "channel": a.channel.map(|c| channel_name(i32::from(c))),
+            "attempts": a.attempts,
+            "created_at": a.created_at,
+            "sent_at": a.sent_at,
+        })).collect::<Vec<_>>(),
+        "matches": matches.iter().map(|m| json!({
+            "match_id": m.match_id,
+            "task_id": m.task_id,
+            "organisation_id": m.organisation_id,
+            "state": spontan_proto::v1::MatchState::try_from(i32::from(m.state))
+                .map(|s| s.as_str_name()).unwrap_or_default(),
+            "updated_at": m.updated_at,
+        })).collect::<Vec<_>>(),
+    }))
+}

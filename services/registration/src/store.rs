@@ -1,0 +1,347 @@
+//! SQL of the volunteer tables. Contact data arrives here already sealed and leaves sealed;
+//! opening it is [`crate::volunteers`]' job.
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::crypto::Sealed;
+use crate::domain::{Profile, Status, Window};
+
+/// One row of `volunteers` as stored.
+#[derive(Debug, sqlx::FromRow)]
+pub struct VolunteerRow {
+    pub id: Uuid,
+    pub status: String,
+    pub skill_ids: Vec<String>,
+    pub languages: Vec<String>,
+    pub birth_year: Option<i32>,
+    pub travel_radius_km: Option<f64>,
+    pub preferred_channel: Option<i16>,
+    pub contact_ciphertext: Option<Vec<u8>>,
+    pub contact_nonce: Option<Vec<u8>>,
+    pub wrapped_key: Option<Vec<u8>>,
+    pub wrapped_key_nonce: Option<Vec<u8>>,
+    pub key_id: Option<String>,
+    pub consent_text_version: Option<String>,
+    pub consent_given_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub erased_at: Option<DateTime<Utc>>,
+    pub version: i64,
+}
+
+impl VolunteerRow {
+    pub fn status(&self) -> Status {
+        Status::parse(&self.status)
+    }
+
+    pub fn sealed(&self) -> Option<Sealed> {
+        Some(Sealed {
+            ciphertext: self.contact_ciphertext.clone()?,
+            nonce: self.contact_nonce.clone()?,
+            wrapped_key: self.wrapped_key.clone()?,
+            wrapped_key_nonce: self.wrapped_key_nonce.clone()?,
+            key_id: self.key_id.clone()?,
+        })
+    }
+}
+
+const COLUMNS: &str = "id, status, skill_ids, languages, birth_year, travel_radius_km, \
+    preferred_channel, contact_ciphertext, contact_nonce, wrapped_key, wrapped_key_nonce, \
+    key_id, consent_text_version, consent_given_at, created_at, updated_at, erased_at, version";
+
+/// The keyed hashes of a volunteer's phone and e-mail.
+#[derive(Debug, Clone, Default)]
+pub struct Lookup {
+    pub phone_hash: Option<Vec<u8>>,
+    pub email_hash: Option<Vec<u8>>,
+}
+
+pub async fn load(
+    conn: &mut PgConnection,
+    id: Uuid,
+    for_update: bool,
+) -> Result<Option<VolunteerRow>, sqlx::Error> {
+    let lock = if for_update { " FOR UPDATE" } else { "" };
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM volunteers WHERE id = $1{lock}"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
+pub async fn windows(conn: &mut PgConnection, id: Uuid) -> Result<Vec<Window>, sqlx::Error> {
+    let rows: Vec<(DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT start_time, end_time FROM availability WHERE volunteer_id = $1 ORDER BY start_time",
+    )
+    .bind(id)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(start, end)| Window { start, end })
+        .collect())
+}
+
+pub async fn replace_windows(
+    conn: &mut PgConnection,
+    id: Uuid,
+    windows: &[Window],
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM availability WHERE volunteer_id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    for w in windows {
+        sqlx::query(
+            "INSERT INTO availability (volunteer_id, start_time, end_time) VALUES ($1, $2, $3)",
+        )
+        .bind(id)
+        .bind(w.start)
+        .bind(w.end)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// The earliest live volunteer sharing a phone or e-mail hash, if any.
+pub async fn find_duplicate(
+    conn: &mut PgConnection,
+    lookup: &Lookup,
+) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT id FROM volunteers WHERE status <> 'erased' \
+         AND (phone_hash = $1 OR email_hash = $2) ORDER BY created_at LIMIT 1",
+    )
+    .bind(lookup.phone_hash.as_deref())
+    .bind(lookup.email_hash.as_deref())
+    .fetch_optional(conn)
+    .await
+}
+
+/// Inserts a new active volunteer (version 1).
+#[allow(clippy::too_many_arguments)]
+pub async fn insert(
+    conn: &mut PgConnection,
+    id: Uuid,
+    profile: &Profile,
+    sealed: &Sealed,
+    lookup: &Lookup,
+    duplicate_of: Option<Uuid>,
+    consent_text_version: &str,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO volunteers (id, status, skill_ids, languages, birth_year, approx_latitude, \
+         approx_longitude, travel_radius_km, preferred_channel, contact_ciphertext, contact_nonce, \
+         wrapped_key, wrapped_key_nonce, key_id, phone_hash, email_hash, duplicate_of, \
+         consent_text_version, consent_given_at, created_at, updated_at, version) \
+         VALUES ($1, 'active', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
+         $17, $18, $18, $18, 1)",
+    )
+    .bind(id)
+    .bind(&profile.skill_ids)
+    .bind(&profile.languages)
+    .bind(profile.birth_year)
+    .bind(crate::domain::approximate(profile.contact.home_latitude))
+    .bind(crate::domain::approximate(profile.contact.home_longitude))
+    .bind(profile.travel_radius_km)
+    .bind(profile.channel as i16)
+    .bind(&sealed.ciphertext)
+    .bind(&sealed.nonce)
+    .bind(&sealed.wrapped_key)
+    .bind(&sealed.wrapped_key_nonce)
+    .bind(&sealed.key_id)
+    .bind(lookup.phone_hash.as_deref())
+    .bind(lookup.email_hash.as_deref())
+    .bind(duplicate_of)
+    .bind(consent_text_version)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Rewrites the profile and status of a volunteer and bumps the version; returns the new
+/// version.
+#[allow(clippy::too_many_arguments)]
+pub async fn save(
+    conn: &mut PgConnection,
+    id: Uuid,
+    status: Status,
+    profile: &Profile,
+    sealed: &Sealed,
+    lookup: &Lookup,
+    now: DateTime<Utc>,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "UPDATE volunteers SET skill_ids = $2, languages = $3, birth_year = $4, \
+         approx_latitude = $5, approx_longitude = $6, travel_radius_km = $7, \
+         preferred_channel = $8, contact_ciphertext = $9, contact_nonce = $10, wrapped_key = $11, \
+         wrapped_key_nonce = $12, key_id = $13, phone_hash = $14, email_hash = $15, \
+         updated_at = $16, status = $17, version = version + 1 WHERE id = $1 RETURNING version",
+    )
+    .bind(id)
+    .bind(&profile.skill_ids)
+    .bind(&profile.languages)
+    .bind(profile.birth_year)
+    .bind(crate::domain::approximate(profile.contact.home_latitude))
+    .bind(crate::domain::approximate(profile.contact.home_longitude))
+    .bind(profile.travel_radius_km)
+    .bind(profile.channel as i16)
+    .bind(&sealed.ciphertext)
+    .bind(&sealed.nonce)
+    .bind(&sealed.wrapped_key)
+    .bind(&sealed.wrapped_key_nonce)
+    .bind(&sealed.key_id)
+    .bind(lookup.phone_hash.as_deref())
+    .bind(lookup.email_hash.as_deref())
+    .bind(now)
+    .bind(status.as_str())
+    .fetch_one(conn)
+    .await
+}
+
+/// Crypto-shredding: drops the wrapped data key, the sealed contact, the lookup hashes and
+/// every other personal column, deletes the dependent rows and writes the erasure audit.
+pub async fn erase(
+    conn: &mut PgConnection,
+    id: Uuid,
+    now: DateTime<Utc>,
+    reason: &str,
+) -> Result<i64, sqlx::Error> {
+    for table in [
+        "availability",
+        "idempotency_keys",
+        "tokens_issued",
+        "alerts",
+        "matches_seen",
+    ] {
+        sqlx::query(&format!("DELETE FROM {table} WHERE volunteer_id = $1"))
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    let version = sqlx::query_scalar(
+        "UPDATE volunteers SET status = 'erased', skill_ids = '{}', languages = '{}', \
+         birth_year = NULL, approx_latitude = NULL, approx_longitude = NULL, \
+         travel_radius_km = NULL, preferred_channel = NULL, contact_ciphertext = NULL, \
+         contact_nonce = NULL, wrapped_key = NULL, wrapped_key_nonce = NULL, key_id = NULL, \
+         phone_hash = NULL, email_hash = NULL, duplicate_of = NULL, consent_text_version = NULL, \
+         consent_given_at = NULL, updated_at = $2, erased_at = $2, version = version + 1 \
+         WHERE id = $1 RETURNING version",
+    )
+    .bind(id)
+    .bind(now)
+    .fetch_one(&mut *conn)
+    .await?;
+    // Other volunteers flagged as duplicates of this one no longer point at anybody.
+    sqlx::query("UPDATE volunteers SET duplicate_of = NULL WHERE duplicate_of = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("INSERT INTO erasure_audit (volunteer_id, erased_at, reason) VALUES ($1, $2, $3)")
+        .bind(id)
+        .bind(now)
+        .bind(reason)
+        .execute(&mut *conn)
+        .await?;
+    Ok(version)
+}
+
+/// The volunteer and fingerprint an idempotency key was first used with.
+pub async fn idempotency(
+    conn: &mut PgConnection,
+    key: Uuid,
+) -> Result<Option<(Uuid, Vec<u8>)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT volunteer_id, fingerprint FROM idempotency_keys WHERE idempotency_key = $1",
+    )
+    .bind(key)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Claims an idempotency key; `false` when another request claimed it first.
+pub async fn claim_idempotency(
+    conn: &mut PgConnection,
+    key: Uuid,
+    volunteer: Uuid,
+    fingerprint: &[u8],
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "INSERT INTO idempotency_keys (idempotency_key, volunteer_id, fingerprint) \
+         VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+    )
+    .bind(key)
+    .bind(volunteer)
+    .bind(fingerprint)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn record_token(
+    pool: &PgPool,
+    id: Uuid,
+    issued_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO tokens_issued (volunteer_id, issued_at, expires_at) VALUES ($1, $2, $3)",
+    )
+    .bind(id)
+    .bind(issued_at)
+    .bind(expires_at)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+pub async fn tokens(
+    pool: &PgPool,
+    id: Uuid,
+) -> Result<Vec<(DateTime<Utc>, DateTime<Utc>)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT issued_at, expires_at FROM tokens_issued WHERE volunteer_id = $1 ORDER BY id",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await
+}
+
+/// Upserts the taxonomy compiled into the suite, so the table always matches the code.
+pub async fn upsert_skills(pool: &PgPool) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    for s in spontan_platform::skills::TAXONOMY {
+        sqlx::query(
+            "INSERT INTO skills (id, label_de, label_en, category) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (id) DO UPDATE SET label_de = EXCLUDED.label_de, \
+             label_en = EXCLUDED.label_en, category = EXCLUDED.category",
+        )
+        .bind(s.id)
+        .bind(s.label_de)
+        .bind(s.label_en)
+        .bind(s.category)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await
+}
+
+/// Skills sorted by category then id, optionally of one category.
+pub async fn skills(
+    pool: &PgPool,
+    category: &str,
+) -> Result<Vec<(String, String, String, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, label_de, label_en, category FROM skills \
+         WHERE $1 = '' OR category = $1 ORDER BY category, id",
+    )
+    .bind(category)
+    .fetch_all(pool)
+    .await
+}

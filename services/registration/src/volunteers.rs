@@ -1,0 +1,296 @@
+//! The registry of volunteers: registration, self-service changes and erasure, each one
+//! database transaction that writes the state and its event through the outbox. Contact data
+//! is sealed on the way in and opened on the way out here, nowhere else.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use prost::Message;
+use spontan_platform::ApiError;
+use spontan_platform::auth::{Role, TokenIssuer};
+use spontan_platform::outbox::{OutboxMessage, enqueue};
+use spontan_proto::v1::{AlertChannel, RegisterRequest};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::crypto::{LookupKind, Sealed, Vault};
+use crate::domain::{ContactData, Profile, Status, Volunteer, normalise_email};
+use crate::events::{self, Change};
+use crate::store::{self, Lookup, VolunteerRow};
+use crate::validation;
+
+/// A freshly issued volunteer token.
+#[derive(Debug, Clone)]
+pub struct Token {
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Everything the volunteer RPCs need, shared by the handlers.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    pub pool: PgPool,
+    pub vault: Vault,
+    pub topic: String,
+    pub consent_text_version: String,
+    pub issuer: TokenIssuer,
+    pub token_ttl: Duration,
+}
+
+fn internal(error: impl Into<anyhow::Error>) -> ApiError {
+    ApiError::Internal(error.into())
+}
+
+impl Registry {
+    /// Registers a volunteer once per idempotency key; a retry gets the same volunteer.
+    pub async fn register(&self, request: &RegisterRequest) -> Result<(Uuid, Token), ApiError> {
+        let fingerprint = self
+            .vault
+            .lookup_hash(LookupKind::Fingerprint, &request.encode_to_vec());
+        // A retry is answered before validation: its windows may have ended since the first
+        // attempt, and it was valid then.
+        if let Ok(key) = Uuid::parse_str(request.idempotency_key.trim()) {
+            let mut conn = self.pool.acquire().await?;
+            if let Some(first) = store::idempotency(&mut conn, key).await? {
+                return self.replay(first, &fingerprint).await;
+            }
+        }
+        let now = Utc::now();
+        let registration = validation::registration(request, &self.consent_text_version, now)?;
+        let id = Uuid::new_v4();
+        let lookup = self.lookup(&registration.profile.contact);
+        let sealed = self.seal(id, &registration.profile.contact)?;
+
+        let mut tx = self.pool.begin().await?;
+        let duplicate_of = store::find_duplicate(&mut tx, &lookup).await?;
+        store::insert(
+            &mut tx,
+            id,
+            &registration.profile,
+            &sealed,
+            &lookup,
+            duplicate_of,
+            &registration.consent_text_version,
+            now,
+        )
+        .await?;
+        store::replace_windows(&mut tx, id, &registration.windows).await?;
+        if !store::claim_idempotency(&mut tx, registration.idempotency_key, id, &fingerprint)
+            .await?
+        {
+            // A concurrent attempt with the same key won; answer as its retry.
+            tx.rollback().await?;
+            let mut conn = self.pool.acquire().await?;
+            let first = store::idempotency(&mut conn, registration.idempotency_key)
+                .await?
+                .ok_or_else(|| internal(anyhow::anyhow!("idempotency key vanished")))?;
+            return self.replay(first, &fingerprint).await;
+        }
+        if duplicate_of.is_some() {
+            tracing::info!(volunteer_id = %id, "registration shares a phone or e-mail with an earlier volunteer");
+        }
+        let volunteer = Volunteer {
+            id,
+            status: Status::Active,
+            profile: registration.profile,
+            windows: registration.windows,
+            consent_text_version: registration.consent_text_version,
+            consent_given_at: now,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        };
+        enqueue(
+            &mut tx,
+            &[events::message(&self.topic, Change::Registered, &volunteer)],
+        )
+        .await?;
+        tx.commit().await?;
+        tracing::info!(volunteer_id = %id, "volunteer registered");
+        Ok((id, self.issue(id).await?))
+    }
+
+    async fn replay(
+        &self,
+        (id, first): (Uuid, Vec<u8>),
+        fingerprint: &[u8],
+    ) -> Result<(Uuid, Token), ApiError> {
+        if first != fingerprint {
+            return Err(ApiError::AlreadyExists(
+                "this idempotency_key was already used for a different registration; \
+                 use a new key for a new registration"
+                    .into(),
+            ));
+        }
+        Ok((id, self.issue(id).await?))
+    }
+
+    /// A new volunteer token, recorded (times only) for the export.
+    pub async fn issue(&self, id: Uuid) -> Result<Token, ApiError> {
+        let now = Utc::now();
+        let token = self
+            .issuer
+            .issue(&id.to_string(), Role::Volunteer, None, self.token_ttl)
+            .map_err(internal)?;
+        let expires_at = now + chrono::Duration::from_std(self.token_ttl).map_err(internal)?;
+        store::record_token(&self.pool, id, now, expires_at).await?;
+        Ok(Token { token, expires_at })
+    }
+
+    /// The live volunteer `id`; an erased or unknown one means the token is no longer good.
+    pub async fn get(&self, id: Uuid) -> Result<Volunteer, ApiError> {
+        let mut conn = self.pool.acquire().await?;
+        let row = store::load(&mut conn, id, false).await?;
+        self.open_live(&mut conn, row).await
+    }
+
+    async fn open_live(
+        &self,
+        conn: &mut PgConnection,
+        row: Option<VolunteerRow>,
+    ) -> Result<Volunteer, ApiError> {
+        let row = row.ok_or(ApiError::Unauthenticated)?;
+        if row.status() == Status::Erased {
+            return Err(ApiError::Unauthenticated);
+        }
+        let windows = store::windows(conn, row.id).await?;
+        self.open(row, windows)
+    }
+
+    fn open(
+        &self,
+        row: VolunteerRow,
+        windows: Vec<crate::domain::Window>,
+    ) -> Result<Volunteer, ApiError> {
+        let sealed = row
+            .sealed()
+            .ok_or_else(|| internal(anyhow::anyhow!("live volunteer without sealed contact")))?;
+        let plain = self.vault.open(row.id, &sealed).map_err(internal)?;
+        let contact: ContactData = serde_json::from_slice(&plain).map_err(internal)?;
+        let channel = row
+            .preferred_channel
+            .and_then(|c| AlertChannel::try_from(i32::from(c)).ok())
+            .unwrap_or(AlertChannel::Unspecified);
+        Ok(Volunteer {
+            id: row.id,
+            status: row.status(),
+            profile: Profile {
+                contact,
+                channel,
+                skill_ids: row.skill_ids,
+                languages: row.languages,
+                birth_year: row.birth_year.unwrap_or_default(),
+                travel_radius_km: row.travel_radius_km.unwrap_or_default(),
+            },
+            windows,
+            consent_text_version: row.consent_text_version.unwrap_or_default(),
+            consent_given_at: row.consent_given_at.unwrap_or(row.created_at),
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            version: row.version,
+        })
+    }
+
+    /// Applies `edit` to the volunteer under a row lock. Writes (and bumps the version) only
+    /// when something changed, and publishes the event the change calls for: Paused/Resumed
+    /// for a status change, Updated when the matchable state differs, nothing for
+    /// contact-only changes.
+    pub async fn change<F>(
+        &self,
+        id: Uuid,
+        expected_version: Option<i64>,
+        edit: F,
+    ) -> Result<Volunteer, ApiError>
+    where
+        F: FnOnce(&mut Volunteer) -> Result<(), ApiError>,
+    {
+        let mut tx = self.pool.begin().await?;
+        let row = store::load(&mut tx, id, true).await?;
+        let before = self.open_live(&mut tx, row).await?;
+        if let Some(expected) = expected_version
+            && expected != before.version
+        {
+            return Err(ApiError::Aborted(format!(
+                "the profile changed meanwhile (version {} now); reload and retry",
+                before.version
+            )));
+        }
+        let mut after = before.clone();
+        edit(&mut after)?;
+        if after.profile == before.profile
+            && after.windows == before.windows
+            && after.status == before.status
+        {
+            return Ok(before);
+        }
+        let now = Utc::now();
+        let sealed = self.seal(id, &after.profile.contact)?;
+        let lookup = self.lookup(&after.profile.contact);
+        after.version = store::save(
+            &mut tx,
+            id,
+            after.status,
+            &after.profile,
+            &sealed,
+            &lookup,
+            now,
+        )
+        .await?;
+        after.updated_at = now;
+        if after.windows != before.windows {
+            store::replace_windows(&mut tx, id, &after.windows).await?;
+        }
+        let change = match (before.status, after.status) {
+            (Status::Active, Status::Paused) => Some(Change::Paused),
+            (Status::Paused, Status::Active) => Some(Change::Resumed),
+            _ if events::matchable(&before, now) != events::matchable(&after, now) => {
+                Some(Change::Updated)
+            }
+            _ => None,
+        };
+        if let Some(change) = change {
+            enqueue(&mut tx, &[events::message(&self.topic, change, &after)]).await?;
+        }
+        tx.commit().await?;
+        Ok(after)
+    }
+
+    /// Erases the volunteer: crypto-shredding, `VolunteerErased` and a tombstone. Erasing
+    /// again answers with the first erasure's time.
+    pub async fn erase(&self, id: Uuid) -> Result<DateTime<Utc>, ApiError> {
+        let mut tx = self.pool.begin().await?;
+        let row = store::load(&mut tx, id, true)
+            .await?
+            .ok_or(ApiError::Unauthenticated)?;
+        if row.status() == Status::Erased {
+            return row
+                .erased_at
+                .ok_or_else(|| internal(anyhow::anyhow!("erased volunteer without time")));
+        }
+        let now = Utc::now();
+        let version = store::erase(&mut tx, id, now, "request").await?;
+        let messages: [OutboxMessage; 2] = events::erased(&self.topic, id, version);
+        enqueue(&mut tx, &messages).await?;
+        tx.commit().await?;
+        tracing::info!(volunteer_id = %id, "volunteer erased");
+        Ok(now)
+    }
+
+    fn seal(&self, id: Uuid, contact: &ContactData) -> Result<Sealed, ApiError> {
+        let plain = serde_json::to_vec(contact).map_err(internal)?;
+        self.vault.seal(id, &plain).map_err(internal)
+    }
+
+    fn lookup(&self, contact: &ContactData) -> Lookup {
+        Lookup {
+            phone_hash: contact
+                .phone_e164
+                .as_ref()
+                .map(|p| self.vault.lookup_hash(LookupKind::Phone, p.as_bytes())),
+            email_hash: contact.email.as_ref().map(|e| {
+                self.vault
+                    .lookup_hash(LookupKind::Email, normalise_email(e).as_bytes())
+            }),
+        }
+    }
+}

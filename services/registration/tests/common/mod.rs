@@ -1,0 +1,234 @@
+//! Shared set-up of the registration integration tests: the real service on port 0 with a
+//! fresh database and the real broker, a gRPC client, a raw reader of a topic, and a valid
+//! registration request full of recognisable personal-data markers.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use rdkafka::Message;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use spontan_platform::auth::TokenIssuer;
+use spontan_platform::testkit::{self, TestBroker};
+use spontan_proto::v1::registration_service_client::RegistrationServiceClient;
+use spontan_proto::v1::*;
+use spontan_registration::{Application, Config};
+use sqlx::PgPool;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Channel;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+pub const NAME_MARKER: &str = "Zorana Quixwell";
+pub const PHONE_MARKER: &str = "+4915199887766";
+pub const EMAIL_MARKER: &str = "zorana.quixwell@example.org";
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub pool: PgPool,
+    pub config: Config,
+    pub issuer: TokenIssuer,
+    pub shutdown: CancellationToken,
+    pub broker: TestBroker,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+    testkit::init_logging();
+    let broker = TestBroker::shared_or_start().await.expect("broker");
+    let db = testkit::fresh_database().await.expect("database");
+    let mut config = Config::with_generated_keys(testkit::platform_config(
+        "registration",
+        &db,
+        broker.brokers(),
+    ));
+    config.alerts.retry_base_ms = 100;
+    tweak(&mut config);
+    let shutdown = CancellationToken::new();
+    let app = Application::build(config.clone(), shutdown.clone())
+        .await
+        .expect("build");
+    let addr = app.grpc_addr();
+    tokio::spawn(app.run());
+    let pool = PgPool::connect(&db).await.expect("pool");
+    let issuer = TokenIssuer::from_config(&config.platform.auth).expect("issuer");
+    let test = TestApp {
+        addr,
+        pool,
+        config,
+        issuer,
+        shutdown,
+        broker,
+    };
+    test.wait_until_serving().await;
+    test
+}
+
+impl TestApp {
+    pub async fn channel(&self) -> Channel {
+        Channel::from_shared(format!("http://{}", self.addr))
+            .expect("uri")
+            .connect()
+            .await
+            .expect("connect")
+    }
+
+    pub async fn client(&self) -> RegistrationServiceClient<Channel> {
+        RegistrationServiceClient::new(self.channel().await)
+    }
+
+    async fn wait_until_serving(&self) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(channel) = Channel::from_shared(format!("http://{}", self.addr))
+                .expect("uri")
+                .connect()
+                .await
+            {
+                let status = HealthClient::new(channel)
+                    .check(HealthCheckRequest {
+                        service: String::new(),
+                    })
+                    .await
+                    .map(|r| r.into_inner().status);
+                if matches!(status, Ok(s) if s == ServingStatus::Serving as i32) {
+                    return;
+                }
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "service never became SERVING"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Every record of `topic` from the beginning: key and raw value (`None`: tombstone).
+    pub fn read_topic(&self, topic: &str) -> mpsc::UnboundedReceiver<(String, Option<Vec<u8>>)> {
+        let consumer: StreamConsumer =
+            spontan_platform::kafka::client_config(&self.config.platform.kafka)
+                .set("group.id", format!("test-reader-{}", uuid::Uuid::new_v4()))
+                .set("auto.offset.reset", "earliest")
+                .set("enable.auto.commit", "false")
+                .set("fetch.wait.max.ms", "10")
+                .create()
+                .expect("consumer");
+        consumer.subscribe(&[topic]).expect("subscribe");
+        let (tx, rx) = mpsc::unbounded_channel();
+        let shutdown = self.shutdown.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    message = consumer.recv() => {
+                        if let Ok(m) = message {
+                            let key = m.key().map(|k| String::from_utf8_lossy(k).into_owned()).unwrap_or_default();
+                            if tx.send((key, m.payload().map(<[u8]>::to_vec))).is_err() {
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+        });
+        rx
+    }
+
+    pub fn volunteer_token(&self, volunteer_id: &str) -> String {
+        self.issuer
+            .issue(
+                volunteer_id,
+                spontan_platform::auth::Role::Volunteer,
+                None,
+                Duration::from_secs(600),
+            )
+            .expect("token")
+    }
+}
+
+/// Records of `key` until `count` arrived or `within` passed.
+pub async fn records_for(
+    rx: &mut mpsc::UnboundedReceiver<(String, Option<Vec<u8>>)>,
+    key: &str,
+    count: usize,
+    within: Duration,
+) -> Vec<Option<Vec<u8>>> {
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + within;
+    while seen.len() < count {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some((k, value))) if k == key => seen.push(value),
+            Ok(Some(_)) => {}
+            _ => break,
+        }
+    }
+    seen
+}
+
+pub fn with_token<T>(message: T, token: &str) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("metadata"),
+    );
+    request
+}
+
+pub fn ts(time: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
+    spontan_platform::events::timestamp(time)
+}
+
+/// A valid registration with personal-data markers that tests look for.
+pub fn valid_request() -> RegisterRequest {
+    let now = chrono::Utc::now();
+    RegisterRequest {
+        idempotency_key: uuid::Uuid::new_v4().to_string(),
+        consent: Some(Consent {
+            given: true,
+            text_version: "2025-06-de".into(),
+        }),
+        contact: Some(Contact {
+            display_name: NAME_MARKER.into(),
+            phone_e164: PHONE_MARKER.into(),
+            email: EMAIL_MARKER.into(),
+        }),
+        preferred_alert_channel: AlertChannel::Sms as i32,
+        channel_addresses: Some(ChannelAddresses {
+            telegram_chat_id: "918273645".into(),
+            ..Default::default()
+        }),
+        skill_ids: vec!["sandbag_filling".into(), "first_aid".into()],
+        languages: vec!["de".into(), "EN".into()],
+        birth_year: 1990,
+        home_location: Some(GeoPoint {
+            latitude: 50.941_278,
+            longitude: 6.958_279,
+        }),
+        travel_radius_km: 25.0,
+        availability: vec![TimeWindow {
+            start_time: Some(ts(now + chrono::Duration::hours(1))),
+            end_time: Some(ts(now + chrono::Duration::hours(9))),
+        }],
+    }
+}
+
+/// The field paths of an InvalidArgument status.
+pub fn violated_fields(status: &tonic::Status) -> Vec<String> {
+    use tonic_types::StatusExt;
+    status
+        .get_error_details()
+        .bad_request()
+        .map(|b| b.field_violations.iter().map(|f| f.field.clone()).collect())
+        .unwrap_or_default()
+}
