@@ -1,16 +1,27 @@
-//! The `MatchingService` gRPC API.
-//!
-//! The service serves, reports its health and migrates its database; the RPCs themselves land
-//! with issue #5 and answer `Unimplemented` until then, never a fake success.
+//! The `MatchingService` gRPC API: request validation and access checks, then the
+//! [`crate::lifecycle`] and [`crate::feed`] functions. `OptimizeIncident` belongs to the
+//! batch-optimisation work and answers `Unimplemented` until then, never a fake success.
 
 use spontan_platform::ApiError;
+use spontan_platform::auth::principal;
+use spontan_platform::error::Violations;
 use spontan_proto::v1::matching_service_server::MatchingService;
 use spontan_proto::v1::*;
+use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use crate::convert::parse_id;
+use crate::feed;
+use crate::lifecycle;
+use crate::matcher::Matcher;
 
 /// Handlers of `spontan.v1.MatchingService`.
-#[derive(Debug, Clone, Default)]
-pub struct Api;
+#[derive(Clone)]
+pub struct Api {
+    pub matcher: Matcher,
+    pub shutdown: CancellationToken,
+}
 
 /// The stream of `WatchMatchChanges`.
 pub type MatchChangeStream = std::pin::Pin<
@@ -19,58 +30,192 @@ pub type MatchChangeStream = std::pin::Pin<
     >,
 >;
 
+fn required_id(violations: &mut Violations, field: &str, text: &str) -> Uuid {
+    if text.is_empty() {
+        violations.add(field, "is required");
+        return Uuid::nil();
+    }
+    parse_id(field, text).unwrap_or_else(|_| {
+        violations.add(field, "must be a UUID");
+        Uuid::nil()
+    })
+}
+
 #[tonic::async_trait]
 impl MatchingService for Api {
     type WatchMatchChangesStream = MatchChangeStream;
 
+    #[tracing::instrument(skip_all, fields(incident_id = %request.get_ref().incident_id))]
     async fn list_match_changes(
         &self,
-        _request: Request<ListMatchChangesRequest>,
+        request: Request<ListMatchChangesRequest>,
     ) -> Result<Response<ListMatchChangesResponse>, Status> {
-        Err(ApiError::Unimplemented("ListMatchChanges").into())
+        let caller = principal(&request)?;
+        let r = request.get_ref();
+        let mut v = Violations::new();
+        let incident_id = required_id(&mut v, "incident_id", &r.incident_id);
+        let limit = feed::limit(r.limit).unwrap_or_else(|_| {
+            v.add("limit", "must be between 1 and 1000");
+            0
+        });
+        v.finish(())?;
+        let incident = feed::readable_incident(&self.matcher, caller, incident_id).await?;
+        let response =
+            feed::list_changes(&self.matcher, &incident, r.after_sequence, limit).await?;
+        Ok(Response::new(response))
     }
+
+    #[tracing::instrument(skip_all, fields(incident_id = %request.get_ref().incident_id))]
     async fn watch_match_changes(
         &self,
-        _request: Request<WatchMatchChangesRequest>,
+        request: Request<WatchMatchChangesRequest>,
     ) -> Result<Response<Self::WatchMatchChangesStream>, Status> {
-        Err(ApiError::Unimplemented("WatchMatchChanges").into())
+        let caller = principal(&request)?;
+        let r = request.get_ref();
+        let mut v = Violations::new();
+        let incident_id = required_id(&mut v, "incident_id", &r.incident_id);
+        let limit = feed::limit(r.limit).unwrap_or_else(|_| {
+            v.add("limit", "must be between 1 and 1000");
+            0
+        });
+        v.finish(())?;
+        let incident = feed::readable_incident(&self.matcher, caller, incident_id).await?;
+        let after = i64::try_from(r.after_sequence).unwrap_or(i64::MAX);
+        if after > incident.last_sequence {
+            return Err(lifecycle::precondition(
+                "CURSOR_AHEAD",
+                "after_sequence is beyond the incident's latest change: restart from 0",
+            ));
+        }
+        let rx = feed::watch(
+            self.matcher.clone(),
+            incident_id,
+            after,
+            limit,
+            self.shutdown.clone(),
+        );
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
     }
+
+    #[tracing::instrument(skip_all, fields(task_id = %request.get_ref().task_id))]
     async fn get_task_staffing(
         &self,
-        _request: Request<GetTaskStaffingRequest>,
+        request: Request<GetTaskStaffingRequest>,
     ) -> Result<Response<GetTaskStaffingResponse>, Status> {
-        Err(ApiError::Unimplemented("GetTaskStaffing").into())
+        let caller = principal(&request)?;
+        let r = request.get_ref();
+        let mut v = Violations::new();
+        let task_id = required_id(&mut v, "task_id", &r.task_id);
+        v.finish(())?;
+        let response =
+            feed::task_staffing(&self.matcher, caller, task_id, r.include_finished).await?;
+        Ok(Response::new(response))
     }
+
+    #[tracing::instrument(skip_all, fields(incident_id = %request.get_ref().incident_id))]
     async fn get_incident_summary(
         &self,
-        _request: Request<GetIncidentSummaryRequest>,
+        request: Request<GetIncidentSummaryRequest>,
     ) -> Result<Response<GetIncidentSummaryResponse>, Status> {
-        Err(ApiError::Unimplemented("GetIncidentSummary").into())
+        let caller = principal(&request)?;
+        let mut v = Violations::new();
+        let incident_id = required_id(&mut v, "incident_id", &request.get_ref().incident_id);
+        v.finish(())?;
+        let incident = feed::readable_incident(&self.matcher, caller, incident_id).await?;
+        let response = feed::incident_summary(&self.matcher, &incident).await?;
+        Ok(Response::new(response))
     }
+
+    #[tracing::instrument(skip_all)]
     async fn list_my_offers(
         &self,
-        _request: Request<ListMyOffersRequest>,
+        request: Request<ListMyOffersRequest>,
     ) -> Result<Response<ListMyOffersResponse>, Status> {
-        Err(ApiError::Unimplemented("ListMyOffers").into())
+        let caller = principal(&request)?;
+        let volunteer_id: Uuid = caller
+            .require_volunteer()?
+            .parse()
+            .map_err(|_| ApiError::Unauthenticated)?;
+        let offers = lifecycle::my_offers(
+            &self.matcher,
+            volunteer_id,
+            request.get_ref().include_finished,
+        )
+        .await?;
+        Ok(Response::new(ListMyOffersResponse { offers }))
     }
+
+    #[tracing::instrument(skip_all, fields(match_id = %request.get_ref().match_id))]
     async fn respond_to_offer(
         &self,
-        _request: Request<RespondToOfferRequest>,
+        request: Request<RespondToOfferRequest>,
     ) -> Result<Response<RespondToOfferResponse>, Status> {
-        Err(ApiError::Unimplemented("RespondToOffer").into())
+        let caller = principal(&request)?;
+        let volunteer_id: Uuid = caller
+            .require_volunteer()?
+            .parse()
+            .map_err(|_| ApiError::Unauthenticated)?;
+        let r = request.get_ref();
+        let mut v = Violations::new();
+        let match_id = required_id(&mut v, "match_id", &r.match_id);
+        let decision = OfferDecision::try_from(r.decision).unwrap_or(OfferDecision::Unspecified);
+        if decision == OfferDecision::Unspecified {
+            v.add("decision", "must be ACCEPT or DECLINE");
+        }
+        if decision == OfferDecision::Accept && r.decline_reason != 0 {
+            v.add("decline_reason", "only allowed with DECLINE");
+        }
+        v.finish(())?;
+        let answered = lifecycle::respond(
+            &self.matcher,
+            volunteer_id,
+            match_id,
+            decision,
+            r.decline_reason,
+        )
+        .await?;
+        Ok(Response::new(RespondToOfferResponse {
+            offer: Some(lifecycle::offer_view(&answered.row, &answered.task)),
+        }))
     }
+
+    #[tracing::instrument(skip_all, fields(match_id = %request.get_ref().match_id))]
     async fn check_in(
         &self,
-        _request: Request<CheckInRequest>,
+        request: Request<CheckInRequest>,
     ) -> Result<Response<CheckInResponse>, Status> {
-        Err(ApiError::Unimplemented("CheckIn").into())
+        let caller = principal(&request)?;
+        let mut v = Violations::new();
+        let match_id = required_id(&mut v, "match_id", &request.get_ref().match_id);
+        v.finish(())?;
+        let row = lifecycle::check_in(&self.matcher, caller, match_id).await?;
+        Ok(Response::new(CheckInResponse {
+            r#match: Some(lifecycle::match_view(&row)),
+        }))
     }
+
+    #[tracing::instrument(skip_all, fields(match_id = %request.get_ref().match_id))]
     async fn complete_match(
         &self,
-        _request: Request<CompleteMatchRequest>,
+        request: Request<CompleteMatchRequest>,
     ) -> Result<Response<CompleteMatchResponse>, Status> {
-        Err(ApiError::Unimplemented("CompleteMatch").into())
+        let caller = principal(&request)?;
+        let r = request.get_ref();
+        let mut v = Violations::new();
+        let match_id = required_id(&mut v, "match_id", &r.match_id);
+        let outcome = MatchOutcome::try_from(r.outcome).unwrap_or(MatchOutcome::Unspecified);
+        if outcome == MatchOutcome::Unspecified {
+            v.add("outcome", "must be COMPLETED or NO_SHOW");
+        }
+        v.finish(())?;
+        let row = lifecycle::complete(&self.matcher, caller, match_id, outcome).await?;
+        Ok(Response::new(CompleteMatchResponse {
+            r#match: Some(lifecycle::match_view(&row)),
+        }))
     }
+
     async fn optimize_incident(
         &self,
         _request: Request<OptimizeIncidentRequest>,

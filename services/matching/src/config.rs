@@ -1,5 +1,7 @@
 //! Configuration of the matching service: the platform's sections, with this service's
-//! local defaults (gRPC on 50053, metrics on 9103, database `spontan_matching`).
+//! local defaults (gRPC on 50053, metrics on 9103, database `spontan_matching`), and the
+//! matching settings (`SPONTAN_MATCHING__*`), loaded separately so that `Config` stays the
+//! platform's shape for the suite's end-to-end harness.
 
 use serde::{Deserialize, Serialize};
 use spontan_platform::config::{PlatformConfig, Validate};
@@ -21,5 +23,57 @@ impl Default for Config {
 impl Validate for Config {
     fn validate(&self, problems: &mut Vec<String>) {
         self.platform.validate(problems);
+    }
+}
+
+/// How matching makes offers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MatchingSettings {
+    /// How long a volunteer has to answer an offer before it expires.
+    pub offer_timeout_secs: u64,
+    /// Offers per needed person: a task that needs k people holds up to ceil(k x factor)
+    /// open offers and acceptances (>= 1.0).
+    pub over_offer_factor: f64,
+    /// How often due offers are expired.
+    pub expiry_interval_ms: u64,
+    /// How often every open task is matched again, catching up on anything a crash between
+    /// applying an event and offering left undone.
+    pub sweep_interval_secs: u64,
+}
+
+impl Default for MatchingSettings {
+    fn default() -> Self {
+        Self {
+            offer_timeout_secs: 15 * 60,
+            over_offer_factor: 1.0,
+            expiry_interval_ms: 1_000,
+            sweep_interval_secs: 60,
+        }
+    }
+}
+
+/// The `matching` section, on its own for [`spontan_platform::config::load`].
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SettingsFile {
+    #[serde(default)]
+    pub matching: MatchingSettings,
+}
+
+impl Validate for SettingsFile {
+    fn validate(&self, problems: &mut Vec<String>) {
+        let s = &self.matching;
+        if s.offer_timeout_secs == 0 {
+            problems.push("matching.offer_timeout_secs must be at least 1".into());
+        }
+        if !(1.0..=10.0).contains(&s.over_offer_factor) {
+            problems.push("matching.over_offer_factor must be between 1.0 and 10.0".into());
+        }
+        if s.expiry_interval_ms < 10 {
+            problems.push("matching.expiry_interval_ms must be at least 10".into());
+        }
+        if s.sweep_interval_secs == 0 {
+            problems.push("matching.sweep_interval_secs must be at least 1".into());
+        }
     }
 }

@@ -1,14 +1,31 @@
 //! The matching service: owns the read model of volunteers and open tasks, matches and their lifecycle; consumes `spontan.volunteer.v1` and `spontan.task.v1`, publishes `spontan.match.v1`.
 //!
-//! Layout: [`config`] (this service's configuration on top of the platform's), [`api`] (the
-//! gRPC handlers), `migrations/` (its own tables, numbered from 0100; the platform's outbox
-//! and processed-events tables come first). Plumbing — server, health, reflection, outbox
-//! relay, telemetry, shutdown — lives in `spontan-platform`.
+//! Layout: [`config`] (this service's configuration on top of the platform's), [`domain`]
+//! (volunteers, tasks, match states), [`convert`] (proto to domain), [`engine`] (eligibility,
+//! ranking, the spatial index; pure), [`store`] (SQL), [`events`] (match events and the
+//! change log, written with every transition), [`matcher`] (incremental matching, expiry,
+//! sweep), [`consumer`] (volunteer and task topics), [`lifecycle`] and [`feed`] (what the
+//! RPCs do), [`api`] (the gRPC handlers), `migrations/` (its own tables, numbered from 0100).
+//! Plumbing — server, health, reflection, outbox relay, telemetry, shutdown — lives in
+//! `spontan-platform`.
 
 pub mod api;
 pub mod config;
+pub mod consumer;
+pub mod convert;
+pub mod domain;
+pub mod engine;
+pub mod events;
+pub mod feed;
+pub mod lifecycle;
+pub mod matcher;
+pub mod store;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+
+use matcher::Matcher;
+use spontan_platform::kafka::EventConsumer;
 
 use spontan_platform::auth::{AuthInterceptor, TokenVerifier};
 use spontan_platform::service::Platform;
@@ -19,7 +36,7 @@ use tonic::server::NamedService;
 use tonic::service::Routes;
 use tonic::service::interceptor::InterceptedService;
 
-pub use config::Config;
+pub use config::{Config, MatchingSettings};
 
 /// The service's name in logs, metrics, traces and its database name.
 pub const NAME: &str = "matching";
@@ -30,13 +47,29 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 /// A built, not yet running, matching service.
 pub struct Application {
     platform: Platform,
+    matcher: Matcher,
 }
 
 impl Application {
     /// Binds the listeners and creates the clients; nothing is contacted until [`Self::run`].
     pub async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Result<Self> {
+        Self::build_with(config, MatchingSettings::default(), shutdown).await
+    }
+
+    /// [`Self::build`] with explicit matching settings.
+    pub async fn build_with(
+        config: Config,
+        settings: MatchingSettings,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<Self> {
         let platform = Platform::build(NAME, config.platform, &MIGRATOR, shutdown).await?;
-        Ok(Self { platform })
+        let matcher = Matcher {
+            pool: platform.pool.clone(),
+            index: Arc::default(),
+            settings,
+            topic: platform.config.kafka.topics.matching.clone(),
+        };
+        Ok(Self { platform, matcher })
     }
 
     pub fn grpc_addr(&self) -> SocketAddr {
@@ -48,10 +81,15 @@ impl Application {
     }
 
     /// Serves until the shutdown token is cancelled, then drains.
-    pub async fn run(self) -> anyhow::Result<()> {
+    pub async fn run(mut self) -> anyhow::Result<()> {
+        self.start_background()?;
         let config = &self.platform.config;
         let verifier = TokenVerifier::from_config(&config.auth)?;
-        let server = MatchingServiceServer::new(api::Api)
+        let api = api::Api {
+            matcher: self.matcher.clone(),
+            shutdown: self.platform.shutdown.clone(),
+        };
+        let server = MatchingServiceServer::new(api)
             .max_decoding_message_size(config.grpc.max_message_bytes);
         let routes = Routes::new(InterceptedService::new(
             server,
@@ -60,4 +98,75 @@ impl Application {
         let services = [<MatchingServiceServer<api::Api> as NamedService>::NAME];
         self.platform.run(routes, &services).await
     }
+
+    /// Once the database is migrated: restore the index, then consume both topics and run
+    /// the expiry and sweep timers. Every replica reads the whole volunteer topic under a
+    /// group id of its own; task partitions are shared through the common group.
+    fn start_background(&mut self) -> anyhow::Result<()> {
+        let kafka = self.platform.config.kafka.clone();
+        let shutdown = self.platform.shutdown.clone();
+        let matcher = self.matcher.clone();
+        let volunteer_group = format!(
+            "{}-volunteers-{}",
+            kafka.group_id,
+            uuid::Uuid::new_v4().simple()
+        );
+        self.platform.spawn_when_ready(async move {
+            if let Err(error) = run_background(matcher, kafka, volunteer_group, shutdown).await {
+                tracing::error!(
+                    error = format!("{error:#}"),
+                    "matching background work failed"
+                );
+            }
+        });
+        Ok(())
+    }
+}
+
+async fn run_background(
+    matcher: Matcher,
+    kafka: spontan_platform::config::KafkaConfig,
+    volunteer_group: String,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let restored = loop {
+        match matcher.restore().await {
+            Ok(n) => break n,
+            Err(error) => {
+                tracing::warn!(
+                    error = format!("{error:#}"),
+                    "restoring the volunteer index failed, retrying"
+                );
+                tokio::select! {
+                    _ = shutdown.cancelled() => return Ok(()),
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                }
+            }
+        }
+    };
+    tracing::info!(volunteers = restored, "volunteer index restored");
+    let (volunteers, _) = EventConsumer::subscribe(
+        &kafka,
+        "matching-volunteers",
+        &volunteer_group,
+        &[kafka.topics.volunteer.as_str()],
+    )?;
+    let (tasks, _) = EventConsumer::subscribe(
+        &kafka,
+        "matching-tasks",
+        &kafka.group_id,
+        &[kafka.topics.task.as_str()],
+    )?;
+    let volunteer_handler = consumer::VolunteerConsumer {
+        matcher: matcher.clone(),
+    };
+    let task_handler = consumer::TaskConsumer {
+        matcher: matcher.clone(),
+    };
+    tokio::join!(
+        volunteers.run(volunteer_handler, shutdown.clone()),
+        tasks.run(task_handler, shutdown.clone()),
+        matcher.run_timers(shutdown.clone()),
+    );
+    Ok(())
 }

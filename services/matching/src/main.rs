@@ -1,6 +1,7 @@
 //! `spontan-matching`: loads configuration, sets up telemetry, runs the service until
 //! SIGTERM or SIGINT.
 
+use spontan_matching::config::SettingsFile;
 use spontan_matching::{Application, Config, NAME};
 
 #[tokio::main]
@@ -8,5 +9,9 @@ async fn main() -> anyhow::Result<()> {
     let config = spontan_platform::config::load(Config::default())?;
     let _telemetry = spontan_platform::telemetry::init(NAME, &config.platform.telemetry)?;
     let shutdown = spontan_platform::shutdown::on_signal();
-    Application::build(config, shutdown).await?.run().await
+    let settings = spontan_platform::config::load(SettingsFile::default())?.matching;
+    Application::build_with(config, settings, shutdown)
+        .await?
+        .run()
+        .await
 }

@@ -1,0 +1,312 @@
+//! The matching engine: eligibility, ranking with explanations, and the in-memory spatial
+//! index of volunteers. Pure and synchronous: no database, no clock beyond its arguments.
+//!
+//! What the engine cannot know from memory (a volunteer's other active matches, hours already
+//! assigned, earlier matches for the same task) the caller loads and passes in; whether an
+//! offer may really be made is finally decided by PostgreSQL's exclusion constraint.
+
+use std::collections::{HashMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::domain::{Point, Task, Volunteer, VolunteerStatus};
+
+/// Why a volunteer is not eligible for a task (for logs and tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ineligible {
+    NotActive,
+    MissingSkill,
+    TooYoung,
+    NotAvailable,
+    TooFar,
+    NoLocation,
+}
+
+/// Why a volunteer was ranked where they were; stored on the match.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Explanation {
+    pub distance_km: f64,
+    pub preferred_skills_matched: Vec<String>,
+    pub assigned_hours: f64,
+    pub score: f64,
+    pub summary: String,
+}
+
+/// Great-circle distance in km.
+pub fn haversine_km(a: Point, b: Point) -> f64 {
+    const EARTH_RADIUS_KM: f64 = 6371.0088;
+    let (lat1, lat2) = (a.lat.to_radians(), b.lat.to_radians());
+    let dlat = lat2 - lat1;
+    let dlon = (b.lon - a.lon).to_radians();
+    let h = (dlat / 2.0).sin().powi(2) + lat1.cos() * lat2.cos() * (dlon / 2.0).sin().powi(2);
+    2.0 * EARTH_RADIUS_KM * h.sqrt().min(1.0).asin()
+}
+
+/// Checks everything DESIGN.md asks except "no overlapping active match", which needs the
+/// database. Returns the distance to the meeting point when eligible.
+pub fn check(volunteer: &Volunteer, task: &Task) -> Result<f64, Ineligible> {
+    if volunteer.status != VolunteerStatus::Active {
+        return Err(Ineligible::NotActive);
+    }
+    if !task
+        .required_skills
+        .iter()
+        .all(|s| volunteer.skills.contains(s))
+    {
+        return Err(Ineligible::MissingSkill);
+    }
+    if task.min_age > 0 && volunteer.min_age_reached < task.min_age {
+        return Err(Ineligible::TooYoung);
+    }
+    if !volunteer.available_for(&task.window) {
+        return Err(Ineligible::NotAvailable);
+    }
+    let home = volunteer.location.ok_or(Ineligible::NoLocation)?;
+    let distance = haversine_km(home, task.location);
+    if distance > volunteer.travel_radius_km
+        || (task.max_distance_km > 0.0 && distance > task.max_distance_km)
+    {
+        return Err(Ineligible::TooFar);
+    }
+    Ok(distance)
+}
+
+/// An eligible candidate before ranking.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    pub volunteer_id: Uuid,
+    pub distance_km: f64,
+    pub preferred_skills_matched: Vec<String>,
+    pub assigned_hours: f64,
+}
+
+impl Candidate {
+    pub fn new(volunteer: &Volunteer, task: &Task, distance_km: f64, assigned_hours: f64) -> Self {
+        Self {
+            volunteer_id: volunteer.id,
+            distance_km,
+            preferred_skills_matched: task
+                .preferred_skills
+                .iter()
+                .filter(|s| volunteer.skills.contains(s))
+                .cloned()
+                .collect(),
+            assigned_hours,
+        }
+    }
+}
+
+/// A candidate in rank order, with the explanation to store.
+#[derive(Debug, Clone)]
+pub struct Ranked {
+    pub volunteer_id: Uuid,
+    pub explanation: Explanation,
+}
+
+/// Ranks candidates best first: a score in [0, 1] from distance (half), preferred skills
+/// matched (three tenths) and hours already assigned (one fifth, fewer is better); ties go to
+/// the nearer volunteer, then the lower id, so the order is deterministic.
+pub fn rank(task: &Task, candidates: Vec<Candidate>) -> Vec<Ranked> {
+    let reach = if task.max_distance_km > 0.0 {
+        task.max_distance_km
+    } else {
+        candidates.iter().map(|c| c.distance_km).fold(1.0, f64::max)
+    };
+    let preferred_total = task.preferred_skills.len();
+    let mut ranked: Vec<Ranked> = candidates
+        .into_iter()
+        .map(|c| {
+            let near = (1.0 - c.distance_km / reach).clamp(0.0, 1.0);
+            let skills = if preferred_total == 0 {
+                1.0
+            } else {
+                c.preferred_skills_matched.len() as f64 / preferred_total as f64
+            };
+            let rested = 1.0 / (1.0 + c.assigned_hours / 8.0);
+            let score = 0.5 * near + 0.3 * skills + 0.2 * rested;
+            let summary = format!(
+                "{:.1} km, {} of {} preferred skills, {:.0} h already assigned",
+                c.distance_km,
+                c.preferred_skills_matched.len(),
+                preferred_total,
+                c.assigned_hours
+            );
+            Ranked {
+                volunteer_id: c.volunteer_id,
+                explanation: Explanation {
+                    distance_km: (c.distance_km * 10.0).round() / 10.0,
+                    preferred_skills_matched: c.preferred_skills_matched,
+                    assigned_hours: c.assigned_hours,
+                    score,
+                    summary,
+                },
+            }
+        })
+        .collect();
+    ranked.sort_by(|a, b| {
+        b.explanation
+            .score
+            .total_cmp(&a.explanation.score)
+            .then(
+                a.explanation
+                    .distance_km
+                    .total_cmp(&b.explanation.distance_km),
+            )
+            .then(a.volunteer_id.cmp(&b.volunteer_id))
+    });
+    ranked
+}
+
+/// Grid cell size in degrees: coarse enough that a 200 km query touches few cells.
+const CELL_DEGREES: f64 = 0.5;
+
+fn cell_of(p: Point) -> (i32, i32) {
+    (
+        (p.lat / CELL_DEGREES).floor() as i32,
+        (p.lon / CELL_DEGREES).floor() as i32,
+    )
+}
+
+/// Every volunteer matching knows, with the located ones in a lat/lon grid so that a task
+/// looks only at the cells within reach instead of at everyone.
+#[derive(Debug, Default)]
+pub struct VolunteerIndex {
+    volunteers: HashMap<Uuid, Volunteer>,
+    grid: HashMap<(i32, i32), HashSet<Uuid>>,
+    max_radius_km: f64,
+}
+
+impl VolunteerIndex {
+    pub fn len(&self) -> usize {
+        self.volunteers.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.volunteers.is_empty()
+    }
+
+    pub fn get(&self, id: &Uuid) -> Option<&Volunteer> {
+        self.volunteers.get(id)
+    }
+
+    /// Inserts or replaces a volunteer unless the index already holds a newer version.
+    pub fn upsert(&mut self, volunteer: Volunteer) {
+        if self
+            .volunteers
+            .get(&volunteer.id)
+            .is_some_and(|old| old.version > volunteer.version)
+        {
+            return;
+        }
+        self.remove(&volunteer.id);
+        if volunteer.status == VolunteerStatus::Erased {
+            return;
+        }
+        if let Some(location) = volunteer.location {
+            self.grid
+                .entry(cell_of(location))
+                .or_default()
+                .insert(volunteer.id);
+            self.max_radius_km = self.max_radius_km.max(volunteer.travel_radius_km);
+        }
+        self.volunteers.insert(volunteer.id, volunteer);
+    }
+
+    pub fn remove(&mut self, id: &Uuid) {
+        if let Some(old) = self.volunteers.remove(id)
+            && let Some(location) = old.location
+        {
+            let cell = cell_of(location);
+            if let Some(ids) = self.grid.get_mut(&cell) {
+                ids.remove(id);
+                if ids.is_empty() {
+                    self.grid.remove(&cell);
+                }
+            }
+        }
+    }
+
+    /// Volunteers located within `radius_km` of `centre` (cells first, then exact distance),
+    /// with their distance.
+    pub fn near(&self, centre: Point, radius_km: f64) -> Vec<(&Volunteer, f64)> {
+        let lat_span = radius_km / 111.0;
+        let min_lat = centre.lat - lat_span;
+        let max_lat = centre.lat + lat_span;
+        let widest = min_lat
+            .abs()
+            .max(max_lat.abs())
+            .min(89.0)
+            .to_radians()
+            .cos();
+        let lon_span = radius_km / (111.0 * widest);
+        let (lat_lo, lon_lo) = cell_of(Point {
+            lat: min_lat,
+            lon: centre.lon - lon_span,
+        });
+        let (lat_hi, lon_hi) = cell_of(Point {
+            lat: max_lat,
+            lon: centre.lon + lon_span,
+        });
+        let mut found = Vec::new();
+        let mut visit = |ids: &HashSet<Uuid>| {
+            for id in ids {
+                if let Some(v) = self.volunteers.get(id)
+                    && let Some(home) = v.location
+                {
+                    let d = haversine_km(home, centre);
+                    if d <= radius_km {
+                        found.push((v, d));
+                    }
+                }
+            }
+        };
+        let cells = (lat_hi - lat_lo + 1) as i64 * (lon_hi - lon_lo + 1) as i64;
+        if lon_span >= 180.0 || cells > self.grid.len() as i64 {
+            self.grid.values().for_each(&mut visit);
+        } else {
+            for lat in lat_lo..=lat_hi {
+                for lon in lon_lo..=lon_hi {
+                    if let Some(ids) = self.grid.get(&(lat, lon)) {
+                        visit(ids);
+                    }
+                }
+            }
+        }
+        found
+    }
+
+    /// Volunteers eligible for `task` on everything memory can tell, with their distance.
+    pub fn eligible_for(&self, task: &Task) -> Vec<(&Volunteer, f64)> {
+        let mut reach = self.max_radius_km;
+        if task.max_distance_km > 0.0 {
+            reach = reach.min(task.max_distance_km);
+        }
+        self.near(task.location, reach)
+            .into_iter()
+            .filter_map(|(v, _)| check(v, task).ok().map(|d| (v, d)))
+            .collect()
+    }
+
+    /// Active volunteers who could reach a region (home within region radius plus their own
+    /// travel radius) and whose availability has not ended.
+    pub fn reachable_count(
+        &self,
+        centre: Point,
+        radius_km: f64,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> usize {
+        self.near(centre, radius_km + self.max_radius_km)
+            .into_iter()
+            .filter(|(v, d)| {
+                v.status == VolunteerStatus::Active
+                    && *d <= radius_km + v.travel_radius_km
+                    && v.availability.iter().any(|w| w.end > now)
+            })
+            .count()
+    }
+}
+
+#[cfg(test)]
+#[path = "engine_tests.rs"]
+mod tests;

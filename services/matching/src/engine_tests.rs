@@ -1,0 +1,163 @@
+use chrono::{DateTime, TimeZone, Utc};
+use uuid::Uuid;
+
+use super::*;
+use crate::domain::{TaskStatus, Window};
+
+fn at(hour: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 1, hour, 0, 0)
+        .single()
+        .expect("valid time")
+}
+
+const BERLIN: Point = Point {
+    lat: 52.52,
+    lon: 13.405,
+};
+
+fn task() -> Task {
+    Task {
+        id: Uuid::from_u128(1),
+        incident_id: Uuid::from_u128(2),
+        organisation_id: "org".into(),
+        title: "sandbags".into(),
+        address: "here".into(),
+        required_skills: vec!["first_aid".into()],
+        preferred_skills: vec!["driving".into(), "lifting".into()],
+        min_age: 18,
+        headcount: 2,
+        window: Window::new(at(10), at(12)).expect("window"),
+        priority: 1,
+        location: BERLIN,
+        max_distance_km: 20.0,
+        status: TaskStatus::Open,
+        version: 1,
+    }
+}
+
+fn volunteer(n: u128, km_north: f64) -> Volunteer {
+    Volunteer {
+        id: Uuid::from_u128(n),
+        skills: vec!["first_aid".into()],
+        languages: vec!["de".into()],
+        age_band: 2,
+        min_age_reached: 18,
+        location: Some(Point {
+            lat: BERLIN.lat + km_north / 111.2,
+            lon: BERLIN.lon,
+        }),
+        travel_radius_km: 30.0,
+        availability: vec![Window::new(at(8), at(18)).expect("window")],
+        status: VolunteerStatus::Active,
+        version: 1,
+    }
+}
+
+#[test]
+fn haversine_is_about_right() {
+    let hamburg = Point {
+        lat: 53.551,
+        lon: 9.994,
+    };
+    let d = haversine_km(BERLIN, hamburg);
+    assert!((d - 255.0).abs() < 3.0, "{d}");
+}
+
+#[test]
+fn each_rule_excludes_for_its_own_reason() {
+    let t = task();
+    assert!(check(&volunteer(1, 2.0), &t).is_ok());
+
+    let mut paused = volunteer(2, 2.0);
+    paused.status = VolunteerStatus::Paused;
+    assert_eq!(check(&paused, &t), Err(Ineligible::NotActive));
+
+    let mut unskilled = volunteer(3, 2.0);
+    unskilled.skills.clear();
+    assert_eq!(check(&unskilled, &t), Err(Ineligible::MissingSkill));
+
+    let mut minor = volunteer(4, 2.0);
+    minor.min_age_reached = 16;
+    assert_eq!(check(&minor, &t), Err(Ineligible::TooYoung));
+
+    let mut busy = volunteer(5, 2.0);
+    busy.availability = vec![Window::new(at(11), at(18)).expect("window")];
+    assert_eq!(check(&busy, &t), Err(Ineligible::NotAvailable));
+
+    // Inside the volunteer's radius but beyond the task's maximum distance.
+    let mut far = volunteer(6, 25.0);
+    far.travel_radius_km = 100.0;
+    assert_eq!(check(&far, &t), Err(Ineligible::TooFar));
+
+    // Inside the task's maximum distance but beyond the volunteer's radius.
+    let mut homebound = volunteer(7, 5.0);
+    homebound.travel_radius_km = 3.0;
+    assert_eq!(check(&homebound, &t), Err(Ineligible::TooFar));
+}
+
+#[test]
+fn ranking_prefers_near_skilled_and_rested_volunteers() {
+    let t = task();
+    let near = volunteer(1, 1.0);
+    let mut skilled = volunteer(2, 6.0);
+    skilled.skills.push("driving".into());
+    skilled.skills.push("lifting".into());
+    let tired = volunteer(3, 1.0);
+    let candidates = vec![
+        Candidate::new(&tired, &t, 1.0, 16.0),
+        Candidate::new(&near, &t, 1.0, 0.0),
+        Candidate::new(&skilled, &t, 6.0, 0.0),
+    ];
+    let ranked = rank(&t, candidates);
+    let order: Vec<u128> = ranked.iter().map(|r| r.volunteer_id.as_u128()).collect();
+    assert_eq!(order, [2, 1, 3]);
+    assert_eq!(ranked[0].explanation.preferred_skills_matched.len(), 2);
+    assert!(
+        ranked[0]
+            .explanation
+            .summary
+            .contains("2 of 2 preferred skills")
+    );
+    assert!(
+        ranked
+            .iter()
+            .all(|r| (0.0..=1.0).contains(&r.explanation.score))
+    );
+}
+
+#[test]
+fn the_index_finds_only_eligible_volunteers_within_reach() {
+    let t = task();
+    let mut index = VolunteerIndex::default();
+    index.upsert(volunteer(1, 2.0));
+    index.upsert(volunteer(2, 15.0));
+    let mut far = volunteer(3, 150.0);
+    far.travel_radius_km = 200.0;
+    index.upsert(far);
+    let mut paused = volunteer(4, 1.0);
+    paused.status = VolunteerStatus::Paused;
+    index.upsert(paused);
+    let mut found: Vec<u128> = index
+        .eligible_for(&t)
+        .iter()
+        .map(|(v, _)| v.id.as_u128())
+        .collect();
+    found.sort_unstable();
+    assert_eq!(found, [1, 2]);
+
+    // An older version never replaces a newer one; erasure removes.
+    let mut stale = volunteer(1, 2.0);
+    stale.version = 0;
+    stale.status = VolunteerStatus::Paused;
+    index.upsert(stale);
+    assert_eq!(
+        index.get(&Uuid::from_u128(1)).map(|v| v.status),
+        Some(VolunteerStatus::Active)
+    );
+    let mut erased = volunteer(1, 2.0);
+    erased.version = 2;
+    erased.status = VolunteerStatus::Erased;
+    index.upsert(erased);
+    assert!(index.get(&Uuid::from_u128(1)).is_none());
+    assert_eq!(index.reachable_count(BERLIN, 10.0, at(9)), 2);
+}

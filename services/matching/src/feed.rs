@@ -1,0 +1,289 @@
+//! What dashboards read: the per-incident change log (poll and stream), task staffing and the
+//! incident summary. No personal data leaves here: volunteers appear as `volunteer_ref`.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use spontan_platform::ApiError;
+use spontan_platform::auth::Principal;
+use spontan_proto::v1 as pb;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tonic::Status;
+use uuid::Uuid;
+
+use crate::domain::{MatchState, Point};
+use crate::lifecycle::{match_view, precondition};
+use crate::matcher::Matcher;
+use crate::store::{self, ChangeRow, IncidentRow, MatchRow};
+
+/// How often a stream looks for new changes.
+const WATCH_POLL: Duration = Duration::from_millis(200);
+/// Longest silence on a stream before an empty keep-alive batch.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+fn db(error: sqlx::Error) -> Status {
+    ApiError::from(error).into()
+}
+
+/// 0 means 100; 1 to 1000 allowed.
+pub fn limit(value: u32) -> Result<i64, ApiError> {
+    match value {
+        0 => Ok(100),
+        1..=1000 => Ok(i64::from(value)),
+        _ => Err(ApiError::invalid("limit", "must be between 1 and 1000")),
+    }
+}
+
+/// The incident, if the caller may read it.
+pub async fn readable_incident(
+    matcher: &Matcher,
+    caller: &Principal,
+    incident_id: Uuid,
+) -> Result<IncidentRow, Status> {
+    let mut conn = matcher.pool.acquire().await.map_err(db)?;
+    let incident = store::incident(&mut conn, incident_id)
+        .await
+        .map_err(db)?
+        .ok_or(ApiError::NotFound("incident"))?;
+    caller.require_reader_of(&incident.organisation_id)?;
+    Ok(incident)
+}
+
+fn change_view(c: ChangeRow) -> pb::MatchChange {
+    pb::MatchChange {
+        sequence: u64::try_from(c.sequence).unwrap_or(0),
+        match_id: c.match_id.to_string(),
+        task_id: c.task_id.to_string(),
+        incident_id: c.incident_id.to_string(),
+        volunteer_ref: c.volunteer_ref,
+        state: MatchState::parse(&c.state).map_or(0, MatchState::to_proto),
+        previous_state: c
+            .previous_state
+            .as_deref()
+            .and_then(MatchState::parse)
+            .map_or(0, MatchState::to_proto),
+        changed_at: Some(crate::convert::ts(c.changed_at)),
+        explanation: Some(crate::convert::explanation(&c.explanation.0)),
+    }
+}
+
+/// ListMatchChanges after the caller checked access.
+pub async fn list_changes(
+    matcher: &Matcher,
+    incident: &IncidentRow,
+    after: u64,
+    limit: i64,
+) -> Result<pb::ListMatchChangesResponse, Status> {
+    let after = i64::try_from(after).unwrap_or(i64::MAX);
+    if after > incident.last_sequence {
+        return Err(precondition(
+            "CURSOR_AHEAD",
+            "after_sequence is beyond the incident's latest change: restart from 0",
+        ));
+    }
+    let mut rows = store::changes_after(&matcher.pool, incident.id, after, limit + 1)
+        .await
+        .map_err(db)?;
+    let has_more = rows.len() as i64 > limit;
+    rows.truncate(usize::try_from(limit).unwrap_or(0));
+    let next = rows.last().map_or(after, |c| c.sequence);
+    Ok(pb::ListMatchChangesResponse {
+        changes: rows.into_iter().map(change_view).collect(),
+        next_after_sequence: u64::try_from(next).unwrap_or(0),
+        has_more,
+    })
+}
+
+/// WatchMatchChanges: backlog, then changes as they commit (polled every 200 ms), an empty
+/// batch after 15 s of silence, and the end once the incident is closed and drained.
+pub fn watch(
+    matcher: Matcher,
+    incident_id: Uuid,
+    mut after: i64,
+    limit: i64,
+    shutdown: CancellationToken,
+) -> mpsc::Receiver<Result<pb::WatchMatchChangesResponse, Status>> {
+    let (tx, rx) = mpsc::channel(4);
+    tokio::spawn(async move {
+        let mut last_sent = tokio::time::Instant::now();
+        loop {
+            let rows = match store::changes_after(&matcher.pool, incident_id, after, limit).await {
+                Ok(rows) => rows,
+                Err(error) => {
+                    let _ = tx.send(Err(db(error))).await;
+                    return;
+                }
+            };
+            let full = rows.len() as i64 >= limit;
+            if !rows.is_empty() || last_sent.elapsed() >= KEEP_ALIVE {
+                after = rows.last().map_or(after, |c| c.sequence);
+                let batch = pb::WatchMatchChangesResponse {
+                    changes: rows.into_iter().map(change_view).collect(),
+                    next_after_sequence: u64::try_from(after).unwrap_or(0),
+                };
+                if tx.send(Ok(batch)).await.is_err() {
+                    return;
+                }
+                last_sent = tokio::time::Instant::now();
+            }
+            if full {
+                continue;
+            }
+            let closed = match matcher.pool.acquire().await {
+                Ok(mut conn) => store::incident(&mut conn, incident_id)
+                    .await
+                    .ok()
+                    .flatten()
+                    .is_some_and(|i| i.status == "closed" && i.last_sequence <= after),
+                Err(_) => false,
+            };
+            if closed {
+                return;
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tx.closed() => return,
+                _ = tokio::time::sleep(WATCH_POLL) => {}
+            }
+        }
+    });
+    rx
+}
+
+/// GetTaskStaffing: one consistent snapshot (repeatable read) of counts, matches and sequence.
+pub async fn task_staffing(
+    matcher: &Matcher,
+    caller: &Principal,
+    task_id: Uuid,
+    include_finished: bool,
+) -> Result<pb::GetTaskStaffingResponse, Status> {
+    let mut tx = matcher.pool.begin().await.map_err(db)?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+    let task = store::task(&mut tx, task_id)
+        .await
+        .map_err(db)?
+        .ok_or(ApiError::NotFound("task"))?;
+    caller.require_reader_of(&task.organisation_id)?;
+    let counts = store::task_counts(&mut tx, task_id).await.map_err(db)?;
+    let incident = store::incident(&mut tx, task.incident_id)
+        .await
+        .map_err(db)?;
+    let states: &[&str] = if include_finished {
+        &[
+            "proposed",
+            "offered",
+            "accepted",
+            "checked_in",
+            "completed",
+            "declined",
+            "expired",
+            "cancelled",
+            "no_show",
+        ]
+    } else {
+        &["proposed", "offered", "accepted", "checked_in"]
+    };
+    let rows: Vec<MatchRow> = sqlx::query_as(&format!(
+        "SELECT {} FROM matches m JOIN tasks t ON t.id = m.task_id \
+         WHERE m.task_id = $1 AND m.state = ANY($2) \
+         ORDER BY array_position($3, m.state), m.created_at, m.id",
+        store::MATCH_COLUMNS
+    ))
+    .bind(task_id)
+    .bind(states)
+    .bind(states)
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(db)?;
+    tx.commit().await.map_err(db)?;
+    let count = |n: i64| u32::try_from(n).unwrap_or(u32::MAX);
+    Ok(pb::GetTaskStaffingResponse {
+        task_id: task_id.to_string(),
+        needed: task.headcount,
+        offered: count(counts.offered),
+        accepted: count(counts.accepted),
+        checked_in: count(counts.checked_in),
+        matches: rows.iter().map(match_view).collect(),
+        as_of_sequence: incident.map_or(0, |i| u64::try_from(i.last_sequence).unwrap_or(0)),
+    })
+}
+
+#[derive(sqlx::FromRow)]
+struct CoverageRow {
+    priority: i16,
+    task_count: i64,
+    staffed_task_count: i64,
+    needed: i64,
+    offered: i64,
+    accepted: i64,
+    checked_in: i64,
+}
+
+/// GetIncidentSummary.
+pub async fn incident_summary(
+    matcher: &Matcher,
+    incident: &IncidentRow,
+) -> Result<pb::GetIncidentSummaryResponse, Status> {
+    let rows: Vec<CoverageRow> = sqlx::query_as(
+        "WITH per_task AS ( \
+           SELECT t.id, t.priority, t.headcount, \
+             count(m.*) FILTER (WHERE m.state = 'offered') AS offered, \
+             count(m.*) FILTER (WHERE m.state IN ('accepted', 'checked_in', 'completed')) AS accepted, \
+             count(m.*) FILTER (WHERE m.state IN ('checked_in', 'completed')) AS checked_in \
+           FROM tasks t LEFT JOIN matches m ON m.task_id = t.id \
+           WHERE t.incident_id = $1 AND t.status IN ('open', 'staffed', 'in_progress') \
+           GROUP BY t.id) \
+         SELECT priority, count(*) AS task_count, \
+           count(*) FILTER (WHERE accepted >= headcount) AS staffed_task_count, \
+           sum(headcount)::int8 AS needed, sum(offered)::int8 AS offered, \
+           sum(LEAST(accepted, headcount))::int8 AS accepted, sum(checked_in)::int8 AS checked_in \
+         FROM per_task GROUP BY priority \
+         ORDER BY CASE WHEN priority = 0 THEN 99 ELSE priority END",
+    )
+    .bind(incident.id)
+    .fetch_all(&matcher.pool)
+    .await
+    .map_err(db)?;
+    let n = |v: i64| u32::try_from(v).unwrap_or(u32::MAX);
+    let ratio = |accepted: i64, needed: i64| {
+        if needed == 0 {
+            1.0
+        } else {
+            accepted as f64 / needed as f64
+        }
+    };
+    let mut summary = pb::GetIncidentSummaryResponse {
+        incident_id: incident.id.to_string(),
+        as_of_sequence: u64::try_from(incident.last_sequence).unwrap_or(0),
+        computed_at: Some(crate::convert::ts(Utc::now())),
+        ..Default::default()
+    };
+    for r in rows {
+        summary.needed += n(r.needed);
+        summary.offered += n(r.offered);
+        summary.accepted += n(r.accepted);
+        summary.checked_in += n(r.checked_in);
+        summary.coverage.push(pb::PriorityCoverage {
+            priority: i32::from(r.priority),
+            task_count: n(r.task_count),
+            staffed_task_count: n(r.staffed_task_count),
+            needed: n(r.needed),
+            offered: n(r.offered),
+            accepted: n(r.accepted),
+            checked_in: n(r.checked_in),
+            coverage: ratio(r.accepted, r.needed),
+        });
+    }
+    if let (Some(lat), Some(lon)) = (incident.centre_latitude, incident.centre_longitude) {
+        let radius = incident.region_radius_km.unwrap_or(0.0);
+        let count = matcher
+            .index()
+            .reachable_count(Point { lat, lon }, radius, Utc::now());
+        summary.available_volunteers = u32::try_from(count).unwrap_or(u32::MAX);
+    }
+    Ok(summary)
+}

@@ -1,0 +1,315 @@
+//! The volunteer's and coordinator's side of the lifecycle: answering offers, checking in,
+//! closing matches. Each runs in one transaction that locks the task first, then the match
+//! (the order every writer uses), so "the first `headcount` acceptances staff the task" holds
+//! across replicas.
+
+use std::collections::HashMap;
+
+use chrono::Utc;
+use spontan_platform::ApiError;
+use spontan_platform::auth::{Principal, Role};
+use spontan_proto::v1::{self as pb, MatchCancelReason, MatchOutcome, OfferDecision};
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+use uuid::Uuid;
+
+use crate::domain::{MatchState, Task};
+use crate::events;
+use crate::matcher::Matcher;
+use crate::store::{self, MatchOwner, MatchRow};
+
+/// FAILED_PRECONDITION with a machine-readable reason (`google.rpc.ErrorInfo`).
+pub fn precondition(reason: &str, message: &str) -> Status {
+    let details = ErrorDetails::with_error_info(reason, "matching.spontan", HashMap::new());
+    Status::with_error_details(
+        Code::FailedPrecondition,
+        format!("{reason}: {message}"),
+        details,
+    )
+}
+
+fn internal(error: impl Into<anyhow::Error>) -> Status {
+    ApiError::Internal(error.into()).into()
+}
+
+fn db(error: sqlx::Error) -> Status {
+    ApiError::from(error).into()
+}
+
+/// What the caller sees after an answer.
+pub struct Answered {
+    pub row: MatchRow,
+    pub task: Task,
+}
+
+/// RespondToOffer.
+pub async fn respond(
+    matcher: &Matcher,
+    volunteer_id: Uuid,
+    match_id: Uuid,
+    decision: OfferDecision,
+    decline_reason: i32,
+) -> Result<Answered, Status> {
+    let mut tx = matcher.pool.begin().await.map_err(db)?;
+    let pre = store::match_by_id(&mut tx, match_id).await.map_err(db)?;
+    let Some(pre) = pre.filter(|m| m.volunteer_id == volunteer_id) else {
+        return Err(ApiError::NotFound("match").into());
+    };
+    let task = store::lock_task(&mut tx, pre.task_id)
+        .await
+        .map_err(db)?
+        .ok_or(ApiError::NotFound("task"))?;
+    let m = store::lock_match(&mut tx, match_id)
+        .await
+        .map_err(db)?
+        .ok_or(ApiError::NotFound("match"))?;
+    let state = m.state();
+    let overdue = state == MatchState::Offered && m.expires_at.is_some_and(|e| e <= Utc::now());
+    let mut rematch = false;
+    let result = match (decision, state) {
+        (OfferDecision::Accept, MatchState::Accepted)
+        | (OfferDecision::Decline, MatchState::Declined) => Ok(m),
+        (_, MatchState::Expired) => Err(precondition("OFFER_EXPIRED", "the offer expired")),
+        (_, MatchState::Cancelled) => {
+            Err(precondition("OFFER_WITHDRAWN", "the offer was withdrawn"))
+        }
+        (_, MatchState::Offered) if overdue => {
+            events::transition(&mut tx, &matcher.topic, &m, MatchState::Expired, 0, 0)
+                .await
+                .map_err(db)?;
+            rematch = true;
+            Err(precondition("OFFER_EXPIRED", "the offer expired"))
+        }
+        (OfferDecision::Accept, MatchState::Offered) => {
+            let counts = store::task_counts(&mut tx, task.id).await.map_err(db)?;
+            if counts.accepted >= i64::from(task.headcount) {
+                let staffed = MatchCancelReason::TaskStaffed as i32;
+                events::transition(
+                    &mut tx,
+                    &matcher.topic,
+                    &m,
+                    MatchState::Cancelled,
+                    0,
+                    staffed,
+                )
+                .await
+                .map_err(db)?;
+                Err(precondition("TASK_STAFFED", "the task is fully staffed"))
+            } else {
+                let accepted =
+                    events::transition(&mut tx, &matcher.topic, &m, MatchState::Accepted, 0, 0)
+                        .await
+                        .map_err(db)?;
+                if counts.accepted + 1 >= i64::from(task.headcount) {
+                    matcher
+                        .cancel_matches(
+                            &mut tx,
+                            MatchOwner::Task,
+                            task.id,
+                            &["proposed", "offered"],
+                            MatchCancelReason::TaskStaffed,
+                            |_| false,
+                        )
+                        .await
+                        .map_err(db)?;
+                }
+                Ok(accepted)
+            }
+        }
+        (OfferDecision::Decline, MatchState::Offered | MatchState::Accepted) => {
+            let declined = events::transition(
+                &mut tx,
+                &matcher.topic,
+                &m,
+                MatchState::Declined,
+                decline_reason,
+                0,
+            )
+            .await
+            .map_err(db)?;
+            rematch = true;
+            Ok(declined)
+        }
+        _ => Err(precondition(
+            "MATCH_FINISHED",
+            "the match can no longer be answered",
+        )),
+    };
+    tx.commit().await.map_err(db)?;
+    if rematch {
+        matcher.rematch_later(vec![task.id]);
+    }
+    result.map(|row| Answered { row, task })
+}
+
+/// CheckIn: the match's volunteer, a coordinator of the task's organisation, or an admin.
+pub async fn check_in(
+    matcher: &Matcher,
+    caller: &Principal,
+    match_id: Uuid,
+) -> Result<MatchRow, Status> {
+    let mut tx = matcher.pool.begin().await.map_err(db)?;
+    let pre = store::match_by_id(&mut tx, match_id)
+        .await
+        .map_err(db)?
+        .ok_or(ApiError::NotFound("match"))?;
+    match caller.role {
+        Role::Volunteer if caller.subject == pre.volunteer_id.to_string() => {}
+        Role::Volunteer => return Err(ApiError::NotFound("match").into()),
+        _ => caller.require_coordinator_of(&pre.organisation_id)?,
+    }
+    store::lock_task(&mut tx, pre.task_id).await.map_err(db)?;
+    let m = store::lock_match(&mut tx, match_id)
+        .await
+        .map_err(db)?
+        .ok_or(ApiError::NotFound("match"))?;
+    let row = match m.state() {
+        MatchState::CheckedIn => m,
+        MatchState::Accepted => {
+            events::transition(&mut tx, &matcher.topic, &m, MatchState::CheckedIn, 0, 0)
+                .await
+                .map_err(db)?
+        }
+        _ => {
+            return Err(precondition(
+                "MATCH_NOT_ACCEPTED",
+                "only an accepted match can be checked in",
+            ));
+        }
+    };
+    tx.commit().await.map_err(db)?;
+    Ok(row)
+}
+
+/// CompleteMatch: a coordinator of the task's organisation, or an admin.
+pub async fn complete(
+    matcher: &Matcher,
+    caller: &Principal,
+    match_id: Uuid,
+    outcome: MatchOutcome,
+) -> Result<MatchRow, Status> {
+    let mut tx = matcher.pool.begin().await.map_err(db)?;
+    let pre = store::match_by_id(&mut tx, match_id)
+        .await
+        .map_err(db)?
+        .ok_or(ApiError::NotFound("match"))?;
+    caller.require_coordinator_of(&pre.organisation_id)?;
+    store::lock_task(&mut tx, pre.task_id).await.map_err(db)?;
+    let m = store::lock_match(&mut tx, match_id)
+        .await
+        .map_err(db)?
+        .ok_or(ApiError::NotFound("match"))?;
+    let row = match (outcome, m.state()) {
+        (MatchOutcome::Completed, MatchState::Completed)
+        | (MatchOutcome::NoShow, MatchState::NoShow) => m,
+        (MatchOutcome::Completed, MatchState::CheckedIn) => {
+            events::transition(&mut tx, &matcher.topic, &m, MatchState::Completed, 0, 0)
+                .await
+                .map_err(db)?
+        }
+        (MatchOutcome::NoShow, MatchState::Accepted) => {
+            events::transition(&mut tx, &matcher.topic, &m, MatchState::NoShow, 0, 0)
+                .await
+                .map_err(db)?
+        }
+        _ => {
+            return Err(precondition(
+                "INVALID_TRANSITION",
+                "COMPLETED needs a checked-in match, NO_SHOW an accepted one",
+            ));
+        }
+    };
+    tx.commit().await.map_err(db)?;
+    Ok(row)
+}
+
+/// The proto view of a match for coordinators and dashboards.
+pub fn match_view(m: &MatchRow) -> pb::Match {
+    let state = m.state();
+    pb::Match {
+        match_id: m.id.to_string(),
+        task_id: m.task_id.to_string(),
+        incident_id: m.incident_id.to_string(),
+        volunteer_ref: m.volunteer_ref.clone(),
+        state: state.to_proto(),
+        explanation: Some(crate::convert::explanation(&m.explanation.0)),
+        expires_at: (state == MatchState::Offered)
+            .then_some(m.expires_at)
+            .flatten()
+            .map(crate::convert::ts),
+        decline_reason: i32::from(m.decline_reason),
+        cancel_reason: i32::from(m.cancel_reason),
+        created_at: Some(crate::convert::ts(m.created_at)),
+        updated_at: Some(crate::convert::ts(m.updated_at)),
+        version: u64::try_from(m.version).unwrap_or(0),
+    }
+}
+
+/// The proto view of a match for its volunteer.
+pub fn offer_view(m: &MatchRow, task: &Task) -> pb::Offer {
+    let state = m.state();
+    pb::Offer {
+        match_id: m.id.to_string(),
+        task_id: m.task_id.to_string(),
+        incident_id: m.incident_id.to_string(),
+        task_title: task.title.clone(),
+        meeting_point: Some(crate::convert::geo(task.location)),
+        address: task.address.clone(),
+        window: Some(crate::convert::time_window(&m.window())),
+        priority: task.priority,
+        distance_km: m.explanation.0.distance_km,
+        state: state.to_proto(),
+        expires_at: (state == MatchState::Offered)
+            .then_some(m.expires_at)
+            .flatten()
+            .map(crate::convert::ts),
+    }
+}
+
+/// ListMyOffers: the volunteer's matches, soonest window first.
+pub async fn my_offers(
+    matcher: &Matcher,
+    volunteer_id: Uuid,
+    include_finished: bool,
+) -> Result<Vec<pb::Offer>, Status> {
+    let states: &[&str] = if include_finished {
+        &[
+            "offered",
+            "accepted",
+            "checked_in",
+            "completed",
+            "declined",
+            "expired",
+            "cancelled",
+            "no_show",
+        ]
+    } else {
+        &["offered", "accepted", "checked_in"]
+    };
+    let mut conn = matcher.pool.acquire().await.map_err(db)?;
+    let rows: Vec<MatchRow> = sqlx::query_as(&format!(
+        "SELECT {} FROM matches m JOIN tasks t ON t.id = m.task_id \
+         WHERE m.volunteer_id = $1 AND m.state = ANY($2) ORDER BY lower(m.slot), m.id LIMIT 500",
+        store::MATCH_COLUMNS
+    ))
+    .bind(volunteer_id)
+    .bind(states)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db)?;
+    let mut tasks: HashMap<Uuid, Task> = HashMap::new();
+    let mut offers = Vec::with_capacity(rows.len());
+    for m in rows {
+        if let std::collections::hash_map::Entry::Vacant(slot) = tasks.entry(m.task_id) {
+            let task = store::task(&mut conn, m.task_id)
+                .await
+                .map_err(db)?
+                .ok_or_else(|| internal(anyhow::anyhow!("match without task")))?;
+            slot.insert(task);
+        }
+        if let Some(task) = tasks.get(&m.task_id) {
+            offers.push(offer_view(&m, task));
+        }
+    }
+    Ok(offers)
+}
