@@ -37,6 +37,13 @@ pub struct Registry {
     pub token_ttl: Duration,
 }
 
+/// The current time at PostgreSQL's precision (microseconds), so that what a first answer
+/// says equals what a retry reads back.
+fn db_now() -> DateTime<Utc> {
+    use chrono::SubsecRound;
+    Utc::now().trunc_subsecs(6)
+}
+
 fn internal(error: impl Into<anyhow::Error>) -> ApiError {
     ApiError::Internal(error.into())
 }
@@ -55,7 +62,7 @@ impl Registry {
                 return self.replay(first, &fingerprint).await;
             }
         }
-        let now = Utc::now();
+        let now = db_now();
         let registration = validation::registration(request, &self.consent_text_version, now)?;
         let id = Uuid::new_v4();
         let lookup = self.lookup(&registration.profile.contact);
@@ -127,7 +134,7 @@ impl Registry {
 
     /// A new volunteer token, recorded (times only) for the export.
     pub async fn issue(&self, id: Uuid) -> Result<Token, ApiError> {
-        let now = Utc::now();
+        let now = db_now();
         let token = self
             .issuer
             .issue(&id.to_string(), Role::Volunteer, None, self.token_ttl)
@@ -223,7 +230,7 @@ impl Registry {
         {
             return Ok(before);
         }
-        let now = Utc::now();
+        let now = db_now();
         let sealed = self.seal(id, &after.profile.contact)?;
         let lookup = self.lookup(&after.profile.contact);
         after.version = store::save(
@@ -267,7 +274,7 @@ impl Registry {
                 .erased_at
                 .ok_or_else(|| internal(anyhow::anyhow!("erased volunteer without time")));
         }
-        let now = Utc::now();
+        let now = db_now();
         let version = store::erase(&mut tx, id, now, "request").await?;
         let messages: [OutboxMessage; 2] = events::erased(&self.topic, id, version);
         enqueue(&mut tx, &messages).await?;
