@@ -386,7 +386,8 @@ async fn export_holds_everything_and_erasure_leaves_nothing_personal() {
             }
         }
     }
-    let row: (String, Option<Vec<u8>>, Option<Vec<u8>>, Option<Vec<u8>>) = sqlx::query_as(
+    type Shredded = (String, Option<Vec<u8>>, Option<Vec<u8>>, Option<Vec<u8>>);
+    let row: Shredded = sqlx::query_as(
         "SELECT status, contact_ciphertext, wrapped_key, phone_hash FROM volunteers WHERE id = $1::uuid",
     )
     .bind(&me.volunteer_id)
