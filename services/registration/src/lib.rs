@@ -7,10 +7,12 @@
 //! checked once), [`crypto`] (envelope encryption and keyed lookup hashes), [`store`] (SQL),
 //! [`volunteers`] (the registry: one transaction per change, events through the outbox),
 //! [`events`] (what leaves the service), [`convert`] (domain to proto), [`export`] (the GDPR
-//! export), [`ratelimit`] (Register's per-client limit), [`api`] (the gRPC handlers),
+//! export), [`ratelimit`] (Register's per-client limit), [`alerts`] (offers from the match topic to
+//! webhook and e-mail), [`api`] (the gRPC handlers),
 //! `migrations/` (its own tables, numbered from 0100). Plumbing — server, health, reflection,
 //! outbox relay, telemetry, shutdown — lives in `spontan-platform`.
 
+pub mod alerts;
 pub mod api;
 pub mod config;
 pub mod convert;
@@ -52,6 +54,57 @@ pub struct Application {
     api: api::Api,
 }
 
+/// Starts the match-topic consumer (queues alerts) and the dispatcher (sends them) once the
+/// service is ready.
+fn spawn_alerts(
+    platform: &mut Platform,
+    registry: &volunteers::Registry,
+    config: &config::AlertsConfig,
+) -> anyhow::Result<()> {
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let router = alerts::Router {
+        email: (!config.smtp_server.is_empty()).then(|| {
+            Box::new(alerts::smtp::SmtpNotifier::new(
+                config.smtp_server.clone(),
+                config.smtp_from.clone(),
+            )) as Box<dyn alerts::Notifier>
+        }),
+        gateway: match config.webhook_url.as_str() {
+            "" => None,
+            url => Some(Box::new(alerts::webhook::WebhookNotifier::new(
+                url.parse().context("alerts.webhook_url")?,
+            )) as Box<dyn alerts::Notifier>),
+        },
+    };
+    let dispatcher = alerts::dispatcher::Dispatcher {
+        registry: registry.clone(),
+        notifier: Arc::new(router),
+        config: config.clone(),
+        wake: wake.clone(),
+    };
+    platform.spawn_when_ready(dispatcher.run(platform.shutdown.clone()));
+
+    let kafka = platform.config.kafka.clone();
+    let handler = alerts::consumer::MatchAlerts {
+        pool: platform.pool.clone(),
+        wake,
+    };
+    let shutdown = platform.shutdown.clone();
+    platform.spawn_when_ready(async move {
+        let topic = kafka.topics.matching.clone();
+        match spontan_platform::kafka::EventConsumer::subscribe(
+            &kafka,
+            "match-alerts",
+            &kafka.group_id,
+            &[topic.as_str()],
+        ) {
+            Ok((consumer, _rebalances)) => consumer.run(handler, shutdown).await,
+            Err(error) => tracing::error!(%error, "match consumer could not start"),
+        }
+    });
+    Ok(())
+}
+
 impl Application {
     /// Checks the configuration, binds the listeners and creates the clients; nothing is
     /// contacted until [`Self::run`].
@@ -81,6 +134,7 @@ impl Application {
                 tracing::error!(%error, "skill taxonomy could not be stored");
             }
         });
+        spawn_alerts(&mut platform, &registry, &config.alerts)?;
         let api = api::Api {
             registry,
             limiter: Arc::new(ratelimit::RateLimiter::new(&config.register_limit)),

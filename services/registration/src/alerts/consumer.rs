@@ -1,0 +1,151 @@
+//! The match-topic consumer: remembers the matches of our volunteers (for
+//! GetVolunteerContact and the export) and queues alerts for offers and withdrawn offers.
+//! It only writes rows; sending is the dispatcher's job, so a slow gateway never stalls it.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use spontan_platform::events::from_timestamp;
+use spontan_platform::kafka::{ConsumedEvent, EventHandler, mark_processed};
+use spontan_proto::v1::event_envelope::Payload;
+use spontan_proto::v1::{MatchSnapshot, MatchState};
+use sqlx::PgPool;
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use super::AlertKind;
+
+/// Name under which this consumer records processed events.
+pub const CONSUMER: &str = "registration-match-alerts";
+
+pub struct MatchAlerts {
+    pub pool: PgPool,
+    /// Wakes the dispatcher when an alert was queued.
+    pub wake: Arc<Notify>,
+}
+
+/// What one match event means here.
+struct Seen<'a> {
+    snapshot: &'a MatchSnapshot,
+    alert: Option<(AlertKind, String, Option<chrono::DateTime<chrono::Utc>>)>,
+}
+
+fn interpret(payload: &Payload) -> Option<Seen<'_>> {
+    let (snapshot, alert) = match payload {
+        Payload::MatchOffered(o) => (
+            o.snapshot.as_ref()?,
+            Some((
+                AlertKind::Offer,
+                o.task_title.clone(),
+                o.expires_at.as_ref().and_then(from_timestamp),
+            )),
+        ),
+        Payload::MatchCancelled(c) => {
+            let snapshot = c.snapshot.as_ref()?;
+            let told = [MatchState::Offered as i32, MatchState::Accepted as i32]
+                .contains(&snapshot.previous_state);
+            (
+                snapshot,
+                told.then(|| (AlertKind::Withdrawn, String::new(), None)),
+            )
+        }
+        Payload::MatchProposed(m) => (m.snapshot.as_ref()?, None),
+        Payload::MatchAccepted(m) => (m.snapshot.as_ref()?, None),
+        Payload::MatchDeclined(m) => (m.snapshot.as_ref()?, None),
+        Payload::MatchExpired(m) => (m.snapshot.as_ref()?, None),
+        Payload::MatchCheckedIn(m) => (m.snapshot.as_ref()?, None),
+        Payload::MatchCompleted(m) => (m.snapshot.as_ref()?, None),
+        Payload::MatchNoShow(m) => (m.snapshot.as_ref()?, None),
+        _ => return None,
+    };
+    Some(Seen { snapshot, alert })
+}
+
+#[async_trait]
+impl EventHandler for MatchAlerts {
+    async fn handle(&self, event: &ConsumedEvent) -> anyhow::Result<()> {
+        let Some(envelope) = &event.envelope else {
+            return Ok(());
+        };
+        let Some(seen) = envelope.payload.as_ref().and_then(interpret) else {
+            return Ok(());
+        };
+        let s = seen.snapshot;
+        let (Ok(event_id), Ok(match_id), Ok(volunteer_id), Ok(task_id)) = (
+            Uuid::parse_str(&envelope.event_id),
+            Uuid::parse_str(&s.match_id),
+            Uuid::parse_str(&s.volunteer_id),
+            Uuid::parse_str(&s.task_id),
+        ) else {
+            tracing::warn!(
+                event_id = envelope.event_id,
+                "match event with malformed ids skipped"
+            );
+            return Ok(());
+        };
+        let mut tx = self.pool.begin().await?;
+        if !mark_processed(&mut tx, CONSUMER, event_id).await? {
+            return Ok(());
+        }
+        let live: Option<String> = sqlx::query_scalar(
+            "SELECT status FROM volunteers WHERE id = $1 AND status <> 'erased'",
+        )
+        .bind(volunteer_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if live.is_none() {
+            // Unknown here or erased: nothing to remember, nobody to alert.
+            tx.commit().await?;
+            return Ok(());
+        }
+        let version = i64::try_from(envelope.aggregate_version).unwrap_or(i64::MAX);
+        sqlx::query(
+            "INSERT INTO matches_seen (match_id, volunteer_id, task_id, organisation_id, state, version) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (match_id) DO UPDATE \
+             SET state = EXCLUDED.state, version = EXCLUDED.version, updated_at = now() \
+             WHERE matches_seen.version < EXCLUDED.version",
+        )
+        .bind(match_id)
+        .bind(volunteer_id)
+        .bind(task_id)
+        .bind(&s.organisation_id)
+        .bind(i16::try_from(s.state).unwrap_or_default())
+        .bind(version)
+        .execute(&mut *tx)
+        .await?;
+        let mut queued = false;
+        if let Some((kind, title, expires_at)) = seen.alert {
+            let title = if title.is_empty() {
+                // A withdrawal names the task the offer named.
+                sqlx::query_scalar(
+                    "SELECT task_title FROM alerts WHERE match_id = $1 AND kind = 'offer'",
+                )
+                .bind(match_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .unwrap_or_default()
+            } else {
+                title
+            };
+            queued = sqlx::query(
+                "INSERT INTO alerts (volunteer_id, match_id, kind, task_title, offer_expires_at) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (match_id, kind) DO NOTHING",
+            )
+            .bind(volunteer_id)
+            .bind(match_id)
+            .bind(kind.as_str())
+            .bind(title)
+            .bind(expires_at)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+        }
+        tx.commit().await?;
+        if queued {
+            tracing::info!(match_id = %match_id, volunteer_id = %volunteer_id, "alert queued");
+            self.wake.notify_one();
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,211 @@
+//! Sends due alerts and retries failed ones with exponential backoff (base × 2^attempt, at
+//! most 5 minutes) until `alerts.max_attempts`. A claimed alert gets a lease (its next
+//! attempt is pushed out before sending), so a crash mid-send means a later retry, never a
+//! lost alert; several replicas never send the same alert at the same time.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use spontan_platform::ApiError;
+use spontan_proto::v1::AlertChannel;
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::{AlertKind, Notifier, Outgoing, SendError};
+use crate::config::AlertsConfig;
+use crate::domain::{Status, Volunteer};
+use crate::volunteers::Registry;
+
+const BATCH: i64 = 32;
+const POLL: Duration = Duration::from_millis(500);
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+pub struct Dispatcher {
+    pub registry: Registry,
+    pub notifier: Arc<dyn Notifier>,
+    pub config: AlertsConfig,
+    pub wake: Arc<Notify>,
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct Due {
+    id: i64,
+    volunteer_id: Uuid,
+    match_id: Uuid,
+    kind: String,
+    task_title: String,
+    offer_expires_at: Option<DateTime<Utc>>,
+    attempts: i32,
+}
+
+impl Dispatcher {
+    /// Runs until shutdown.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let this = Arc::new(self);
+        loop {
+            match this.claim().await {
+                Ok(due) if !due.is_empty() => {
+                    let mut sends = JoinSet::new();
+                    for alert in due {
+                        let this = this.clone();
+                        sends.spawn(async move { this.deliver(alert).await });
+                    }
+                    while sends.join_next().await.is_some() {}
+                    continue;
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "alerts could not be claimed"),
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = this.wake.notified() => {}
+                _ = tokio::time::sleep(POLL) => {}
+            }
+        }
+        tracing::info!("alert dispatcher stopped");
+    }
+
+    fn lease(&self) -> Duration {
+        Duration::from_millis(self.config.send_timeout_ms) * 2
+    }
+
+    async fn claim(&self) -> Result<Vec<Due>, sqlx::Error> {
+        sqlx::query_as(
+            "UPDATE alerts SET attempts = attempts + 1, \
+             next_attempt_at = now() + make_interval(secs => $1) \
+             WHERE id IN (SELECT id FROM alerts WHERE status = 'pending' AND next_attempt_at <= now() \
+                          ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED) \
+             RETURNING id, volunteer_id, match_id, kind, task_title, offer_expires_at, attempts",
+        )
+        .bind(self.lease().as_secs_f64())
+        .bind(BATCH)
+        .fetch_all(&self.registry.pool)
+        .await
+    }
+
+    async fn deliver(&self, due: Due) {
+        let result = self.try_deliver(&due).await;
+        let outcome = match result {
+            Ok(Some(channel)) => self.finish(due.id, "sent", Some(channel), None, None).await,
+            Ok(None) => self.finish(due.id, "skipped", None, None, None).await,
+            Err(error)
+                if u32::try_from(due.attempts).unwrap_or(u32::MAX) >= self.config.max_attempts =>
+            {
+                tracing::warn!(alert_id = due.id, %error, attempts = due.attempts, "alert given up");
+                self.finish(due.id, "failed", None, Some(error.to_string()), None)
+                    .await
+            }
+            Err(error) => {
+                let backoff = self.backoff(due.attempts);
+                tracing::info!(alert_id = due.id, %error, retry_in_ms = backoff.as_millis(), "alert send failed, will retry");
+                self.finish(
+                    due.id,
+                    "pending",
+                    None,
+                    Some(error.to_string()),
+                    Some(backoff),
+                )
+                .await
+            }
+        };
+        if let Err(error) = outcome {
+            // The lease runs out and the alert is tried again.
+            tracing::warn!(alert_id = due.id, %error, "alert outcome not stored");
+        }
+    }
+
+    /// `Ok(Some(channel))` when sent, `Ok(None)` when there is nobody to send to any more.
+    async fn try_deliver(&self, due: &Due) -> Result<Option<AlertChannel>, SendError> {
+        let volunteer = match self.registry.get(due.volunteer_id).await {
+            Ok(v) => v,
+            Err(ApiError::Unauthenticated) => return Ok(None),
+            Err(_) => return Err(SendError::Unreachable),
+        };
+        let kind = if due.kind == "offer" {
+            AlertKind::Offer
+        } else {
+            AlertKind::Withdrawn
+        };
+        if kind == AlertKind::Offer && volunteer.status == Status::Paused {
+            return Ok(None);
+        }
+        let Some(to) = address(&volunteer) else {
+            return Ok(None);
+        };
+        let channel = volunteer.profile.channel;
+        let alert = Outgoing {
+            alert_id: due.id,
+            kind,
+            channel,
+            to,
+            display_name: volunteer.profile.contact.display_name.clone(),
+            match_id: due.match_id.to_string(),
+            task_title: due.task_title.clone(),
+            expires_at: due.offer_expires_at,
+            text: Outgoing::compose(kind, &due.task_title, due.offer_expires_at),
+        };
+        let timeout = Duration::from_millis(self.config.send_timeout_ms);
+        match tokio::time::timeout(timeout, self.notifier.send(&alert)).await {
+            Ok(Ok(())) => {
+                tracing::info!(
+                    alert_id = due.id,
+                    channel = channel.as_str_name(),
+                    "alert sent"
+                );
+                Ok(Some(channel))
+            }
+            Ok(Err(error)) => Err(error),
+            Err(_) => Err(SendError::Timeout),
+        }
+    }
+
+    fn backoff(&self, attempts: i32) -> Duration {
+        let exponent = u32::try_from(attempts.saturating_sub(1))
+            .unwrap_or(0)
+            .min(16);
+        (Duration::from_millis(self.config.retry_base_ms) * 2u32.pow(exponent)).min(MAX_BACKOFF)
+    }
+
+    async fn finish(
+        &self,
+        id: i64,
+        status: &str,
+        channel: Option<AlertChannel>,
+        error: Option<String>,
+        retry_in: Option<Duration>,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "UPDATE alerts SET status = $2, channel = COALESCE($3, channel), last_error = $4, \
+             sent_at = CASE WHEN $2 = 'sent' THEN now() ELSE sent_at END, \
+             next_attempt_at = now() + make_interval(secs => $5) WHERE id = $1",
+        )
+        .bind(id)
+        .bind(status)
+        .bind(channel.map(|c| c as i16))
+        .bind(error)
+        .bind(retry_in.unwrap_or_default().as_secs_f64())
+        .execute(&self.registry.pool)
+        .await?;
+        Ok(())
+    }
+}
+
+/// The address of the volunteer's preferred channel (messengers fall back to the phone).
+fn address(v: &Volunteer) -> Option<String> {
+    let c = &v.profile.contact;
+    match v.profile.channel {
+        AlertChannel::Sms => c.phone_e164.clone(),
+        AlertChannel::Email => c.email.clone(),
+        AlertChannel::Signal => c.signal_phone_e164.clone().or_else(|| c.phone_e164.clone()),
+        AlertChannel::Whatsapp => c
+            .whatsapp_phone_e164
+            .clone()
+            .or_else(|| c.phone_e164.clone()),
+        AlertChannel::Telegram => c.telegram_chat_id.clone(),
+        AlertChannel::AppPush => c.push_token.clone(),
+        AlertChannel::Unspecified => None,
+    }
+}
