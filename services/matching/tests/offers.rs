@@ -1,0 +1,338 @@
+//! Offers over real gRPC, PostgreSQL and the broker: who gets offered, in which order, and
+//! what happens after a decline, an expiry, a full headcount and an erasure.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Harness, authed, eventually, fast_settings};
+use spontan_proto::v1::*;
+use uuid::Uuid;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// The single current (non-final) offer of a volunteer, once there is one.
+async fn offer_of(h: &Harness, volunteer: Uuid) -> anyhow::Result<Offer> {
+    eventually(WAIT, "an offer", || async {
+        Ok(h.offers(volunteer, false)
+            .await?
+            .into_iter()
+            .find(|o| o.state() == MatchState::Offered))
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_task_is_offered_to_the_eligible_volunteers_nearest_first() -> anyhow::Result<()> {
+    let h = Harness::start(fast_settings()).await?;
+    let incident = h.open_incident().await?;
+    let c = h.add_volunteer(5.0, |_| {}).await?;
+    let a = h.add_volunteer(1.0, |_| {}).await?;
+    let b = h.add_volunteer(3.0, |_| {}).await?;
+    let unskilled = h
+        .add_volunteer(2.0, |v| v.skill_ids = vec!["driving".into()])
+        .await?;
+    // Within their own 30 km radius, but beyond the task's 20 km maximum distance.
+    let far = h.add_volunteer(25.0, |_| {}).await?;
+    h.wait_for_volunteers(incident, 5).await?;
+
+    let task = h.task(incident, 3);
+    h.publish_task(&task).await?;
+    eventually(WAIT, "three offers", || async {
+        Ok(h.staffing(&task.task_id)
+            .await
+            .is_ok_and(|s| s.offered == 3)
+            .then_some(()))
+    })
+    .await?;
+
+    let mut offered = Vec::new();
+    for v in [a, b, c] {
+        let offer = offer_of(&h, v).await?;
+        assert_eq!(offer.task_id, task.task_id);
+        assert_eq!(offer.task_title, "fill sandbags");
+        offered.push(offer.match_id);
+    }
+    for v in [unskilled, far] {
+        assert!(
+            h.offers(v, true).await?.is_empty(),
+            "ineligible volunteer got an offer"
+        );
+    }
+
+    // The dashboard sees the offers in rank order, nearest first, with the reasons.
+    let mut client = h.client(0).await?;
+    let changes = client
+        .list_match_changes(authed(
+            ListMatchChangesRequest {
+                incident_id: incident.to_string(),
+                after_sequence: 0,
+                limit: 0,
+            },
+            &h.dashboard_token(),
+        ))
+        .await?
+        .into_inner();
+    let order: Vec<&str> = changes
+        .changes
+        .iter()
+        .map(|c| c.match_id.as_str())
+        .collect();
+    assert_eq!(
+        order,
+        offered.iter().map(String::as_str).collect::<Vec<_>>()
+    );
+    let distances: Vec<f64> = changes
+        .changes
+        .iter()
+        .filter_map(|c| c.explanation.as_ref().map(|e| e.distance_km))
+        .collect();
+    assert!(distances.windows(2).all(|w| w[0] <= w[1]), "{distances:?}");
+    assert!(
+        changes
+            .changes
+            .iter()
+            .all(|c| c.volunteer_ref.starts_with("v-"))
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_decline_and_an_expiry_each_lead_to_a_new_offer() -> anyhow::Result<()> {
+    let mut settings = fast_settings();
+    settings.offer_timeout_secs = 3;
+    let h = Harness::start(settings).await?;
+    let incident = h.open_incident().await?;
+    let a = h.add_volunteer(1.0, |_| {}).await?;
+    let b = h.add_volunteer(2.0, |_| {}).await?;
+    let c = h.add_volunteer(3.0, |_| {}).await?;
+    h.wait_for_volunteers(incident, 3).await?;
+    let task = h.task(incident, 1);
+    h.publish_task(&task).await?;
+
+    let first = offer_of(&h, a).await?;
+    let declined = h
+        .respond(a, &first.match_id, OfferDecision::Decline)
+        .await?;
+    assert_eq!(
+        declined.offer.map(|o| o.state()),
+        Some(MatchState::Declined)
+    );
+
+    // The decline brings B an offer; B does not answer, it expires and C gets one.
+    let second = offer_of(&h, b).await?;
+    let third = offer_of(&h, c).await?;
+    let states = h.task_states(&task.task_id).await?;
+    assert!(states.contains(&(first.match_id.clone(), MatchState::Declined)));
+    assert!(states.contains(&(second.match_id.clone(), MatchState::Expired)));
+    assert!(states.iter().any(|(id, _)| *id == third.match_id));
+
+    // Answering the expired offer is refused.
+    let late = h
+        .respond(b, &second.match_id, OfferDecision::Accept)
+        .await
+        .expect_err("an expired offer cannot be accepted");
+    assert_eq!(late.code(), tonic::Code::FailedPrecondition);
+    assert!(
+        late.message().contains("OFFER_EXPIRED"),
+        "{}",
+        late.message()
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn reaching_the_headcount_withdraws_the_other_offers() -> anyhow::Result<()> {
+    let mut settings = fast_settings();
+    settings.over_offer_factor = 2.0;
+    let h = Harness::start(settings).await?;
+    let incident = h.open_incident().await?;
+    let mut volunteers = Vec::new();
+    for km in [1.0, 2.0, 3.0, 4.0] {
+        volunteers.push(h.add_volunteer(km, |_| {}).await?);
+    }
+    h.wait_for_volunteers(incident, 4).await?;
+    let task = h.task(incident, 2);
+    h.publish_task(&task).await?;
+    eventually(WAIT, "four offers", || async {
+        Ok(h.staffing(&task.task_id)
+            .await
+            .is_ok_and(|s| s.offered == 4)
+            .then_some(()))
+    })
+    .await?;
+
+    let mut offers = Vec::new();
+    for v in &volunteers {
+        offers.push(offer_of(&h, *v).await?);
+    }
+    h.respond(volunteers[2], &offers[2].match_id, OfferDecision::Accept)
+        .await?;
+    h.respond(volunteers[0], &offers[0].match_id, OfferDecision::Accept)
+        .await?;
+
+    let staffing = h.staffing(&task.task_id).await?;
+    assert_eq!((staffing.accepted, staffing.offered), (2, 0));
+    let late = h
+        .respond(volunteers[1], &offers[1].match_id, OfferDecision::Accept)
+        .await
+        .expect_err("a withdrawn offer cannot be accepted");
+    assert_eq!(late.code(), tonic::Code::FailedPrecondition);
+    assert!(
+        late.message().contains("OFFER_WITHDRAWN"),
+        "{}",
+        late.message()
+    );
+
+    // The sweep does not re-offer a staffed task.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(h.staffing(&task.task_id).await?.offered, 0);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_volunteer_erased_mid_offer_is_cancelled_and_replaced() -> anyhow::Result<()> {
+    let h = Harness::start(fast_settings()).await?;
+    let incident = h.open_incident().await?;
+    let a = h.add_volunteer(1.0, |_| {}).await?;
+    let b = h.add_volunteer(2.0, |_| {}).await?;
+    h.wait_for_volunteers(incident, 2).await?;
+    let task = h.task(incident, 1);
+    h.publish_task(&task).await?;
+    let first = offer_of(&h, a).await?;
+
+    h.erase_volunteer(a).await?;
+    let replacement = offer_of(&h, b).await?;
+    assert_eq!(replacement.task_id, task.task_id);
+    let staffing = h.staffing(&task.task_id).await?;
+    let erased = staffing
+        .matches
+        .iter()
+        .find(|m| m.match_id == first.match_id)
+        .expect("the erased volunteer's match is still reported");
+    assert_eq!(erased.state(), MatchState::Cancelled);
+    assert_eq!(erased.cancel_reason(), MatchCancelReason::VolunteerErased);
+    assert!(
+        h.offers(a, true)
+            .await?
+            .iter()
+            .all(|o| o.state() != MatchState::Offered)
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn only_the_coordinator_of_the_organisation_closes_matches() -> anyhow::Result<()> {
+    let h = Harness::start(fast_settings()).await?;
+    let incident = h.open_incident().await?;
+    let a = h.add_volunteer(1.0, |_| {}).await?;
+    h.wait_for_volunteers(incident, 1).await?;
+    let task = h.task(incident, 1);
+    h.publish_task(&task).await?;
+    let offer = offer_of(&h, a).await?;
+    h.respond(a, &offer.match_id, OfferDecision::Accept).await?;
+
+    let mut client = h.client(0).await?;
+    let complete = |outcome: MatchOutcome| CompleteMatchRequest {
+        match_id: offer.match_id.clone(),
+        outcome: outcome as i32,
+    };
+    let denied = client
+        .complete_match(authed(
+            complete(MatchOutcome::Completed),
+            &h.dashboard_token(),
+        ))
+        .await
+        .expect_err("a dashboard cannot close matches");
+    assert_eq!(denied.code(), tonic::Code::PermissionDenied);
+    let early = client
+        .complete_match(authed(
+            complete(MatchOutcome::Completed),
+            &h.coordinator_token(),
+        ))
+        .await
+        .expect_err("not checked in yet");
+    assert!(early.message().contains("INVALID_TRANSITION"));
+
+    let checked_in = client
+        .check_in(authed(
+            CheckInRequest {
+                match_id: offer.match_id.clone(),
+            },
+            &h.volunteer_token(a),
+        ))
+        .await?
+        .into_inner();
+    assert_eq!(
+        checked_in.r#match.map(|m| m.state()),
+        Some(MatchState::CheckedIn)
+    );
+    let done = client
+        .complete_match(authed(
+            complete(MatchOutcome::Completed),
+            &h.coordinator_token(),
+        ))
+        .await?
+        .into_inner();
+    assert_eq!(done.r#match.map(|m| m.state()), Some(MatchState::Completed));
+    let summary = client
+        .get_incident_summary(authed(
+            GetIncidentSummaryRequest {
+                incident_id: incident.to_string(),
+            },
+            &h.coordinator_token(),
+        ))
+        .await?
+        .into_inner();
+    assert_eq!(
+        (summary.needed, summary.accepted, summary.checked_in),
+        (1, 1, 1)
+    );
+    assert_eq!(summary.as_of_sequence, 4);
+    Ok(())
+}
+
+#[tokio::test]
+async fn requests_are_validated_and_scoped() -> anyhow::Result<()> {
+    let h = Harness::start(fast_settings()).await?;
+    let mut client = h.client(0).await?;
+    let bad = client
+        .list_match_changes(authed(
+            ListMatchChangesRequest {
+                incident_id: "nope".into(),
+                after_sequence: 0,
+                limit: 5000,
+            },
+            &h.dashboard_token(),
+        ))
+        .await
+        .expect_err("invalid request");
+    assert_eq!(bad.code(), tonic::Code::InvalidArgument);
+    let missing = client
+        .list_match_changes(authed(
+            ListMatchChangesRequest {
+                incident_id: Uuid::new_v4().to_string(),
+                after_sequence: 0,
+                limit: 0,
+            },
+            &h.dashboard_token(),
+        ))
+        .await
+        .expect_err("unknown incident");
+    assert_eq!(missing.code(), tonic::Code::NotFound);
+    let unauthenticated = client
+        .list_my_offers(ListMyOffersRequest::default())
+        .await
+        .expect_err("no token");
+    assert_eq!(unauthenticated.code(), tonic::Code::Unauthenticated);
+    let not_mine = h
+        .respond(
+            Uuid::new_v4(),
+            &Uuid::new_v4().to_string(),
+            OfferDecision::Accept,
+        )
+        .await
+        .expect_err("no such match");
+    assert_eq!(not_mine.code(), tonic::Code::NotFound);
+    Ok(())
+}
