@@ -32,7 +32,14 @@ fn internal(error: impl Into<anyhow::Error>) -> Status {
     ApiError::Internal(error.into()).into()
 }
 
-fn db(error: sqlx::Error) -> Status {
+/// Database errors as the caller sees them; a deadlock or serialisation failure with a
+/// concurrent writer (a consumer cancelling the same matches) is ABORTED: retry.
+pub fn db(error: sqlx::Error) -> Status {
+    if let sqlx::Error::Database(e) = &error
+        && matches!(e.code().as_deref(), Some("40P01" | "40001"))
+    {
+        return ApiError::Aborted("a concurrent change of the match, retry".into()).into();
+    }
     ApiError::from(error).into()
 }
 
