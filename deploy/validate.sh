@@ -170,6 +170,11 @@ for path in sorted(pathlib.Path(sys.argv[1]).glob("*.yaml")):
         if name not in scheduled:
             bad(f"Cluster {name}: no ScheduledBackup")
 
+    marks = [c["metadata"].get("annotations", {}).get("spontan/overlay")
+             for c in by_kind.get("ConfigMap", []) if c["metadata"]["name"] == "spontan-config"]
+    if marks != [overlay]:
+        bad(f"ConfigMap spontan-config must carry the annotation spontan/overlay: {overlay}")
+
     deployments = {d["metadata"]["name"]: d for d in by_kind.get("Deployment", [])}
     for so in by_kind.get("ScaledObject", []):
         if so["spec"].get("maxReplicaCount", 100) > partitions:

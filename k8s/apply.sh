@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Rolls an overlay out: `k8s/apply.sh standby|disaster [--image SERVICE=REF]... [--render]`.
+# Rolls an overlay out: `k8s/apply.sh standby|disaster|current [--image SERVICE=REF]... [--render]`.
 #
 # `kubectl apply -k k8s/overlays/<overlay>` alone would do two wrong things on a live suite:
 # it would set the images back to the tag in git, and going back to standby it would leave
@@ -9,6 +9,9 @@
 #     it just pushed), else the ones the Deployments run now: changing the scale never
 #     changes the version;
 #   - autoscalers of the other overlays are deleted first.
+# `current` is the overlay that runs now (the annotation spontan/overlay on the ConfigMap
+# spontan-config): what the pipelines roll out on a push to main, so that a release during a
+# disaster does not scale the suite down.
 # --render prints the manifests instead of applying them. The namespace is the overlays'
 # (`spontan`); kubectl's current context chooses the cluster.
 set -euo pipefail
@@ -16,10 +19,16 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 NAMESPACE=spontan
 SERVICES=(registration task matching)
 
-usage() { echo "usage: k8s/apply.sh standby|disaster [--image SERVICE=REF]... [--render]" >&2; exit 2; }
+usage() { echo "usage: k8s/apply.sh standby|disaster|current [--image SERVICE=REF]... [--render]" >&2; exit 2; }
 [ $# -ge 1 ] || usage
 overlay=$1
 shift
+if [ "$overlay" = current ]; then
+  overlay=$(kubectl -n "$NAMESPACE" get configmap spontan-config \
+    -o jsonpath='{.metadata.annotations.spontan/overlay}' 2>/dev/null || true)
+  [ -n "$overlay" ] || { echo "no overlay runs in namespace $NAMESPACE yet: name one" >&2; exit 1; }
+  echo "current overlay: $overlay" >&2
+fi
 [ -f "$ROOT/k8s/overlays/$overlay/kustomization.yaml" ] || usage
 declare -A image=()
 render=false
