@@ -21,8 +21,8 @@ BIN="$CACHE/bin"
 
 # Checks that do not apply, each with its reason (docs/operations.md repeats them).
 CHECKOV_SKIP=(
-  # Image digests: the base names a tag, and the delivery pipeline pins the pushed image by
-  # digest (`kustomize edit set image …@sha256:…`) before it applies an overlay.
+  # Image digests: the overlays name a tag; the delivery pipelines pin the pushed images by
+  # digest at rollout (`k8s/apply.sh OVERLAY --image SERVICE=REF@sha256:…`).
   CKV_K8S_43
   # Secrets as environment variables: the services read configuration only from the
   # environment (SPONTAN_* variables, docs/configuration.md); there is no file source for
