@@ -41,35 +41,47 @@ async fn config_for(service: &str, shared: &PlatformConfig) -> anyhow::Result<Pl
     Ok(config)
 }
 
+/// The configuration of each service of a suite, for tests to adjust before start.
+pub struct SuiteConfig {
+    pub registration: spontan_registration::Config,
+    pub task: spontan_task::Config,
+    pub matching: spontan_matching::Config,
+}
+
 impl Suite {
-    /// Starts all three services against `broker` and waits until each reports SERVING.
+    /// Starts all three services against `broker` with test defaults.
     pub async fn start(broker: TestBroker) -> anyhow::Result<Self> {
+        Self::start_with(broker, |_| {}).await
+    }
+
+    /// Starts all three services against `broker`, after `adjust` has changed their
+    /// configuration (alert receivers, timeouts).
+    pub async fn start_with(
+        broker: TestBroker,
+        adjust: impl FnOnce(&mut SuiteConfig),
+    ) -> anyhow::Result<Self> {
         testkit::init_logging();
         let shared =
             testkit::platform_config("suite", "postgres://unused/unused", broker.brokers());
         let shutdown = CancellationToken::new();
-
-        let registration = spontan_registration::Application::build(
-            spontan_registration::Config {
-                platform: config_for("registration", &shared).await?,
-            },
-            shutdown.clone(),
-        )
-        .await?;
-        let task = spontan_task::Application::build(
-            spontan_task::Config {
+        let mut config = SuiteConfig {
+            registration: spontan_registration::Config::with_generated_keys(
+                config_for("registration", &shared).await?,
+            ),
+            task: spontan_task::Config {
                 platform: config_for("task", &shared).await?,
             },
-            shutdown.clone(),
-        )
-        .await?;
-        let matching = spontan_matching::Application::build(
-            spontan_matching::Config {
+            matching: spontan_matching::Config {
                 platform: config_for("matching", &shared).await?,
             },
-            shutdown.clone(),
-        )
-        .await?;
+        };
+        adjust(&mut config);
+
+        let registration =
+            spontan_registration::Application::build(config.registration, shutdown.clone()).await?;
+        let task = spontan_task::Application::build(config.task, shutdown.clone()).await?;
+        let matching =
+            spontan_matching::Application::build(config.matching, shutdown.clone()).await?;
 
         let suite = Self {
             broker,

@@ -61,7 +61,8 @@ async fn every_service_serves_health_reflection_and_metrics_then_stops_cleanly()
         assert!(listed.contains(&"grpc.health.v1.Health"), "{listed:?}");
     }
 
-    let mut registration = RegistrationServiceClient::new(channel(suite.registration.grpc).await.expect("channel"));
+    let mut registration =
+        RegistrationServiceClient::new(channel(suite.registration.grpc).await.expect("channel"));
 
     // A token that is sent must be valid.
     let mut request = tonic::Request::new(ListSkillsRequest::default());
