@@ -158,8 +158,13 @@ for path in sorted(pathlib.Path(sys.argv[1]).glob("*.yaml")):
         if not (int(config.get("min.insync.replicas", 1)) < spec.get("replicas", 0)):
             bad(f"topic {name}: min.insync.replicas must be below the replication factor")
     for k in by_kind.get("Kafka", []):
-        if k["metadata"].get("annotations", {}).get("strimzi.io/kraft") != "enabled":
-            bad(f"Kafka {k['metadata']['name']}: not KRaft")
+        pools = [p for p in by_kind.get("KafkaNodePool", [])
+                 if p["metadata"].get("labels", {}).get("strimzi.io/cluster") == k["metadata"]["name"]]
+        if not any("controller" in p["spec"]["roles"] for p in pools):
+            bad(f"Kafka {k['metadata']['name']}: no KRaft controller node pool")
+    for d in docs:
+        if d["apiVersion"].startswith("kafka.strimzi.io/") and d["apiVersion"] != "kafka.strimzi.io/v1":
+            bad(f"{d['kind']} {d['metadata']['name']}: Strimzi 1.x serves only kafka.strimzi.io/v1")
 
     clusters = {c["metadata"]["name"]: c for c in by_kind.get("Cluster", [])}
     scheduled = {b["spec"]["cluster"]["name"] for b in by_kind.get("ScheduledBackup", [])}
