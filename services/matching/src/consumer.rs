@@ -114,7 +114,17 @@ impl VolunteerConsumer {
         tx.commit().await?;
         let active = v.status == VolunteerStatus::Active;
         let id = v.id;
-        m.index_mut().upsert(v);
+        if applied {
+            m.index_mut().upsert(v);
+        } else {
+            // Another replica applied it, or it is a replay: the database has the truth (an
+            // erased volunteer must not come back into the index from an old record).
+            let mut conn = m.pool.acquire().await?;
+            match store::volunteer(&mut conn, id).await? {
+                Some(current) => m.index_mut().upsert(current),
+                None => m.index_mut().remove(&id),
+            }
+        }
         if applied {
             m.rematch_later(touched);
             if active {
@@ -127,6 +137,9 @@ impl VolunteerConsumer {
     async fn erase(&self, id: Uuid) -> anyhow::Result<()> {
         let m = &self.matcher;
         let mut tx = m.pool.begin().await?;
+        // The volunteer row first: it waits for offers being made to them right now, so
+        // the cancellation below sees those too.
+        store::erase_volunteer(&mut tx, id).await?;
         let touched = m
             .cancel_matches(
                 &mut tx,
@@ -137,7 +150,7 @@ impl VolunteerConsumer {
                 |_| false,
             )
             .await?;
-        store::erase_volunteer(&mut tx, id).await?;
+        store::unlink_matches(&mut tx, id).await?;
         tx.commit().await?;
         m.index_mut().remove(&id);
         if !touched.is_empty() {

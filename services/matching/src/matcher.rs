@@ -195,7 +195,11 @@ impl Matcher {
         let timeout = Duration::from_secs(self.settings.offer_timeout_secs);
         let expires_at = Utc::now() + chrono::Duration::from_std(timeout)?;
         match store::insert_offer(&mut tx, &task, volunteer_id, explanation, expires_at).await {
-            Ok(row) => {
+            Ok(None) => {
+                tx.rollback().await?;
+                Ok(Offer::Conflict)
+            }
+            Ok(Some(row)) => {
                 events::record(&mut tx, &self.topic, &row, None).await?;
                 tx.commit().await?;
                 metrics::counter!("matching_offers_total").increment(1);

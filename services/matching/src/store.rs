@@ -157,6 +157,19 @@ pub async fn erase_volunteer(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<
     Ok(done.rows_affected() == 1)
 }
 
+/// After an erasure: the volunteer's finished matches stay countable for dashboards but no
+/// longer lead to the person.
+pub async fn unlink_matches(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE matches SET volunteer_id = gen_random_uuid() WHERE volunteer_id = $1 \
+         AND state NOT IN ('proposed', 'offered', 'accepted', 'checked_in')",
+    )
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 // ---- incidents and tasks -------------------------------------------------------------------
 
 pub async fn upsert_incident(
@@ -483,15 +496,26 @@ async fn volunteer_ref(
     .await
 }
 
-/// Inserts a new match in state OFFERED. Fails with SQLSTATE 23P01 when the volunteer is
-/// booked in an overlapping window, 23505 when they had a match for this task before.
+/// Inserts a new match in state OFFERED; `None` when the volunteer is no longer active in the
+/// database (their row is share-locked, so a pause or erasure waits for this offer and then
+/// cancels it). Fails with SQLSTATE 23P01 when the volunteer is booked in an overlapping
+/// window, 23505 when they had a match for this task before.
 pub async fn insert_offer(
     conn: &mut PgConnection,
     task: &Task,
     volunteer_id: Uuid,
     explanation: &Explanation,
     expires_at: DateTime<Utc>,
-) -> sqlx::Result<MatchRow> {
+) -> sqlx::Result<Option<MatchRow>> {
+    let active: Option<i32> = sqlx::query_scalar(
+        "SELECT 1 FROM volunteers WHERE id = $1 AND status = 'active' FOR SHARE",
+    )
+    .bind(volunteer_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if active.is_none() {
+        return Ok(None);
+    }
     let reference = volunteer_ref(conn, task.incident_id, volunteer_id).await?;
     sqlx::query_as(&format!(
         "WITH m AS (INSERT INTO matches (id, task_id, incident_id, volunteer_id, volunteer_ref, \
@@ -510,6 +534,7 @@ pub async fn insert_offer(
     .bind(expires_at)
     .fetch_one(conn)
     .await
+    .map(Some)
 }
 
 /// Whether an insert failed only because the volunteer is taken or was tried before.

@@ -336,3 +336,75 @@ async fn requests_are_validated_and_scoped() -> anyhow::Result<()> {
     assert_eq!(not_mine.code(), tonic::Code::NotFound);
     Ok(())
 }
+
+#[tokio::test]
+async fn pauses_task_changes_and_cancellations_withdraw_offers() -> anyhow::Result<()> {
+    let h = Harness::start(fast_settings()).await?;
+    let incident = h.open_incident().await?;
+    let a = h.add_volunteer(1.0, |_| {}).await?;
+    let b = h.add_volunteer(2.0, |_| {}).await?;
+    let c = h
+        .add_volunteer(3.0, |v| v.skill_ids.push("boat".into()))
+        .await?;
+    h.wait_for_volunteers(incident, 3).await?;
+    let mut task = h.task(incident, 1);
+    h.publish_task(&task).await?;
+    let first = offer_of(&h, a).await?;
+
+    // A pauses: their offer is cancelled and B gets one.
+    let mut paused = common::volunteer(a, 1.0);
+    paused.status = VolunteerStatus::Paused as i32;
+    h.publish_volunteer(&paused, 2).await?;
+    let second = offer_of(&h, b).await?;
+
+    // The task now needs a boat licence: B no longer fits, C does.
+    task.required_skill_ids.push("boat".into());
+    task.version = 2;
+    h.publish_task(&task).await?;
+    let third = offer_of(&h, c).await?;
+    assert_eq!(third.task_id, task.task_id);
+
+    // The task is cancelled: C's offer is withdrawn, nobody else is asked.
+    task.version = 3;
+    task.status = TaskStatus::Cancelled as i32;
+    let event = spontan_platform::events::envelope(
+        task.task_id.clone(),
+        3,
+        spontan_proto::v1::event_envelope::Payload::TaskCancelled(TaskCancelled {
+            task: Some(task.clone()),
+            reason: TaskCancelReason::Coordinator as i32,
+        }),
+    );
+    let topic = h.config.platform.kafka.topics.task.clone();
+    h.publish(&topic, &task.task_id, Some(&event)).await?;
+    let reasons = eventually(WAIT, "all matches cancelled", || async {
+        let staffing = h.staffing(&task.task_id).await?;
+        let done = staffing
+            .matches
+            .iter()
+            .all(|m| m.state() == MatchState::Cancelled);
+        Ok(done.then(|| {
+            staffing
+                .matches
+                .iter()
+                .map(|m| (m.match_id.clone(), m.cancel_reason()))
+                .collect::<Vec<_>>()
+        }))
+    })
+    .await?;
+    let reason_of = |id: &str| reasons.iter().find(|(m, _)| m == id).map(|(_, r)| *r);
+    assert_eq!(
+        reason_of(&first.match_id),
+        Some(MatchCancelReason::VolunteerPaused)
+    );
+    assert_eq!(
+        reason_of(&second.match_id),
+        Some(MatchCancelReason::TaskChanged)
+    );
+    assert_eq!(
+        reason_of(&third.match_id),
+        Some(MatchCancelReason::TaskCancelled)
+    );
+    assert_eq!(reasons.len(), 3);
+    Ok(())
+}
