@@ -1,6 +1,5 @@
 //! The `MatchingService` gRPC API: request validation and access checks, then the
-//! [`crate::lifecycle`] and [`crate::feed`] functions. `OptimizeIncident` belongs to the
-//! batch-optimisation work and answers `Unimplemented` until then, never a fake success.
+//! [`crate::lifecycle`], [`crate::feed`] and [`crate::optimize`] functions.
 
 use spontan_platform::ApiError;
 use spontan_platform::auth::principal;
@@ -216,10 +215,18 @@ impl MatchingService for Api {
         }))
     }
 
+    #[tracing::instrument(skip_all, fields(incident_id = %request.get_ref().incident_id))]
     async fn optimize_incident(
         &self,
-        _request: Request<OptimizeIncidentRequest>,
+        request: Request<OptimizeIncidentRequest>,
     ) -> Result<Response<OptimizeIncidentResponse>, Status> {
-        Err(ApiError::Unimplemented("OptimizeIncident").into())
+        let caller = principal(&request)?;
+        let r = request.get_ref();
+        let mut v = Violations::new();
+        let incident_id = required_id(&mut v, "incident_id", &r.incident_id);
+        v.finish(())?;
+        let response =
+            crate::optimize::optimize(&self.matcher, caller, incident_id, r.dry_run).await?;
+        Ok(Response::new(response))
     }
 }

@@ -19,6 +19,8 @@ pub mod events;
 pub mod feed;
 pub mod lifecycle;
 pub mod matcher;
+pub mod optimize;
+pub mod optimizer;
 pub mod store;
 
 use std::net::SocketAddr;

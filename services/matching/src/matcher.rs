@@ -31,8 +31,9 @@ pub struct Matcher {
     pub topic: String,
 }
 
-enum Offer {
-    Made,
+pub enum Offer {
+    /// The new match.
+    Made(Uuid),
     /// The task needs nobody more (or can no longer take offers).
     Full,
     /// This volunteer cannot take it (booked meanwhile, or tried before).
@@ -105,7 +106,7 @@ impl Matcher {
                 .try_offer(task_id, ranked.volunteer_id, &ranked.explanation)
                 .await?
             {
-                Offer::Made => made += 1,
+                Offer::Made(_) => made += 1,
                 Offer::Full => break,
                 Offer::Conflict => continue,
             }
@@ -159,7 +160,7 @@ impl Matcher {
             let Some(ranked) = engine::rank(&task, vec![candidate]).pop() else {
                 continue;
             };
-            if let Offer::Made = self
+            if let Offer::Made(_) = self
                 .try_offer(task.id, volunteer_id, &ranked.explanation)
                 .await?
             {
@@ -169,7 +170,8 @@ impl Matcher {
         Ok(made)
     }
 
-    async fn try_offer(
+    /// Offers one task to one volunteer if the task still needs people (one transaction).
+    pub async fn try_offer(
         &self,
         task_id: Uuid,
         volunteer_id: Uuid,
@@ -204,7 +206,7 @@ impl Matcher {
                 tx.commit().await?;
                 metrics::counter!("matching_offers_total").increment(1);
                 tracing::info!(match_id = %row.id, %task_id, %volunteer_id, "offer made");
-                Ok(Offer::Made)
+                Ok(Offer::Made(row.id))
             }
             Err(error) if store::is_conflict(&error) => {
                 tx.rollback().await?;

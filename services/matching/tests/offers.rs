@@ -408,3 +408,41 @@ async fn pauses_task_changes_and_cancellations_withdraw_offers() -> anyhow::Resu
     assert_eq!(reasons.len(), 3);
     Ok(())
 }
+
+#[tokio::test]
+async fn optimising_an_incident_keeps_offers_and_reports_objectives() -> anyhow::Result<()> {
+    let h = Harness::start(fast_settings()).await?;
+    let incident = h.open_incident().await?;
+    let a = h.add_volunteer(1.0, |_| {}).await?;
+    h.add_volunteer(2.0, |_| {}).await?;
+    h.wait_for_volunteers(incident, 2).await?;
+    let task = h.task(incident, 1);
+    h.publish_task(&task).await?;
+    let offer = offer_of(&h, a).await?;
+
+    let mut client = h.client(0).await?;
+    let request = |dry_run| OptimizeIncidentRequest {
+        incident_id: incident.to_string(),
+        dry_run,
+    };
+    let denied = client
+        .optimize_incident(authed(request(true), &h.dashboard_token()))
+        .await
+        .expect_err("dashboards cannot optimise");
+    assert_eq!(denied.code(), tonic::Code::PermissionDenied);
+
+    for dry_run in [true, false] {
+        let result = client
+            .optimize_incident(authed(request(dry_run), &h.coordinator_token()))
+            .await?
+            .into_inner();
+        assert_eq!(result.created_match_count, 0);
+        assert_eq!(result.assignments.len(), 1);
+        assert!(result.assignments[0].kept);
+        assert_eq!(result.assignments[0].match_id, offer.match_id);
+        let after = result.after.expect("objectives after");
+        assert!((after.weighted_coverage - 1.0).abs() < 1e-9);
+        assert_eq!(result.before, Some(after));
+    }
+    Ok(())
+}

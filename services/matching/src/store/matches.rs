@@ -334,3 +334,65 @@ pub async fn changes_after(
     .fetch_all(pool)
     .await
 }
+
+/// Active matches (OFFERED, ACCEPTED, CHECKED_IN) of an incident: what the optimiser keeps.
+pub async fn kept_matches(
+    conn: &mut PgConnection,
+    incident_id: Uuid,
+) -> sqlx::Result<Vec<MatchRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {MATCH_COLUMNS} FROM matches m JOIN tasks t ON t.id = m.task_id \
+         WHERE m.incident_id = $1 AND m.state IN ('offered', 'accepted', 'checked_in') \
+         ORDER BY m.task_id, m.created_at"
+    ))
+    .bind(incident_id)
+    .fetch_all(conn)
+    .await
+}
+
+/// Every (task, volunteer) pair that ever had a match in the incident.
+pub async fn tried_pairs(
+    conn: &mut PgConnection,
+    incident_id: Uuid,
+) -> sqlx::Result<HashSet<(Uuid, Uuid)>> {
+    let rows: Vec<(Uuid, Uuid)> =
+        sqlx::query_as("SELECT task_id, volunteer_id FROM matches WHERE incident_id = $1")
+            .bind(incident_id)
+            .fetch_all(conn)
+            .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// The windows of the active matches of `ids`, in any incident.
+pub async fn busy_windows(
+    conn: &mut PgConnection,
+    ids: &[Uuid],
+) -> sqlx::Result<HashMap<Uuid, Vec<Window>>> {
+    let rows: Vec<(Uuid, DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT volunteer_id, lower(slot), upper(slot) FROM matches WHERE volunteer_id = ANY($1) \
+         AND state IN ('proposed', 'offered', 'accepted', 'checked_in')",
+    )
+    .bind(ids)
+    .fetch_all(conn)
+    .await?;
+    let mut busy: HashMap<Uuid, Vec<Window>> = HashMap::new();
+    for (id, start, end) in rows {
+        busy.entry(id).or_default().push(Window { start, end });
+    }
+    Ok(busy)
+}
+
+/// The volunteer's pseudonym in the incident, if they have one yet.
+pub async fn existing_ref(
+    pool: &PgPool,
+    incident_id: Uuid,
+    volunteer_id: Uuid,
+) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar(
+        "SELECT ref FROM volunteer_refs WHERE incident_id = $1 AND volunteer_id = $2",
+    )
+    .bind(incident_id)
+    .bind(volunteer_id)
+    .fetch_optional(pool)
+    .await
+}

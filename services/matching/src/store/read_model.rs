@@ -349,3 +349,15 @@ pub async fn matchable_task_ids(pool: &PgPool) -> sqlx::Result<Vec<Uuid>> {
     .fetch_all(pool)
     .await
 }
+
+/// The incident's tasks that may take offers and have not ended.
+pub async fn incident_tasks(conn: &mut PgConnection, incident_id: Uuid) -> sqlx::Result<Vec<Task>> {
+    let rows: Vec<TaskRow> = sqlx::query_as(&format!(
+        "SELECT {TASK_COLUMNS} FROM tasks WHERE incident_id = $1 \
+         AND status IN ('open', 'staffed') AND ends_at > now() ORDER BY id"
+    ))
+    .bind(incident_id)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(Task::from).collect())
+}

@@ -1,0 +1,281 @@
+//! `OptimizeIncident`: gathers the incident's open tasks, kept matches and candidates, runs
+//! the exact solver in [`crate::optimizer`] and, unless it is a dry run, offers the new pairs
+//! through the same per-offer transaction as incremental matching (so the exclusion
+//! constraint still has the last word). One optimisation per incident at a time, across
+//! replicas, through a PostgreSQL advisory lock.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use spontan_platform::ApiError;
+use spontan_platform::auth::Principal;
+use spontan_proto::v1 as pb;
+use tonic::Status;
+use uuid::Uuid;
+
+use crate::domain::{Task, Window};
+use crate::engine::{self, Candidate, Explanation};
+use crate::lifecycle::{db, precondition};
+use crate::matcher::{Matcher, Offer};
+use crate::optimizer::{self, Pair, priority_weight};
+use crate::store;
+
+/// Advisory-lock key of an incident's optimisation ("optim" in the high bits).
+fn lock_key(incident_id: Uuid) -> i64 {
+    let bytes = incident_id.as_bytes();
+    let mut low = [0u8; 8];
+    low.copy_from_slice(&bytes[8..16]);
+    i64::from_be_bytes(low) ^ 0x6f70_7469_6d00_0000
+}
+
+/// One assignment with what the objectives need.
+struct Assigned {
+    task: usize,
+    volunteer_id: Uuid,
+    volunteer_ref: String,
+    match_id: String,
+    kept: bool,
+    explanation: Explanation,
+}
+
+pub async fn optimize(
+    matcher: &Matcher,
+    caller: &Principal,
+    incident_id: Uuid,
+    dry_run: bool,
+) -> Result<pb::OptimizeIncidentResponse, Status> {
+    let mut lock = matcher.pool.acquire().await.map_err(db)?;
+    let incident = store::incident(&mut lock, incident_id)
+        .await
+        .map_err(db)?
+        .ok_or(ApiError::NotFound("incident"))?;
+    caller.require_coordinator_of(&incident.organisation_id)?;
+    if incident.status != "open" {
+        return Err(precondition("INCIDENT_CLOSED", "the incident is closed"));
+    }
+    let key = lock_key(incident_id);
+    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+        .bind(key)
+        .fetch_one(&mut *lock)
+        .await
+        .map_err(db)?;
+    if !locked {
+        return Err(
+            ApiError::Aborted("another optimisation of this incident is running".into()).into(),
+        );
+    }
+    let result = run(matcher, incident_id, dry_run).await;
+    let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(key)
+        .execute(&mut *lock)
+        .await;
+    result
+}
+
+async fn run(
+    matcher: &Matcher,
+    incident_id: Uuid,
+    dry_run: bool,
+) -> Result<pb::OptimizeIncidentResponse, Status> {
+    let mut conn = matcher.pool.acquire().await.map_err(db)?;
+    let tasks = store::incident_tasks(&mut conn, incident_id)
+        .await
+        .map_err(db)?;
+    let task_index: HashMap<Uuid, usize> =
+        tasks.iter().enumerate().map(|(i, t)| (t.id, i)).collect();
+    let kept_rows = store::kept_matches(&mut conn, incident_id)
+        .await
+        .map_err(db)?;
+    let mut kept = Vec::new();
+    let mut held = vec![0u32; tasks.len()];
+    for m in kept_rows {
+        if let Some(&t) = task_index.get(&m.task_id) {
+            held[t] += 1;
+            kept.push(Assigned {
+                task: t,
+                volunteer_id: m.volunteer_id,
+                volunteer_ref: m.volunteer_ref.clone(),
+                match_id: m.id.to_string(),
+                kept: true,
+                explanation: m.explanation.0.clone(),
+            });
+        }
+    }
+    // Candidates from the index, then what only the database knows.
+    let eligible: Vec<Vec<(Uuid, f64)>> = {
+        let index = matcher.index();
+        tasks
+            .iter()
+            .map(|t| {
+                index
+                    .eligible_for(t)
+                    .into_iter()
+                    .map(|(v, d)| (v.id, d))
+                    .collect()
+            })
+            .collect()
+    };
+    let mut volunteer_ids: Vec<Uuid> = eligible.iter().flatten().map(|(id, _)| *id).collect();
+    volunteer_ids.sort_unstable();
+    volunteer_ids.dedup();
+    let tried = store::tried_pairs(&mut conn, incident_id)
+        .await
+        .map_err(db)?;
+    let busy = store::busy_windows(&mut conn, &volunteer_ids)
+        .await
+        .map_err(db)?;
+    let hours = store::assigned_hours(&mut conn, incident_id, &volunteer_ids)
+        .await
+        .map_err(db)?;
+    drop(conn);
+    let position: HashMap<Uuid, usize> = volunteer_ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (*id, i))
+        .collect();
+    let mut pairs = Vec::new();
+    for (t, task) in tasks.iter().enumerate() {
+        for (id, distance_km) in &eligible[t] {
+            let overlaps = busy
+                .get(id)
+                .is_some_and(|ws| ws.iter().any(|w| w.overlaps(&task.window)));
+            if overlaps || tried.contains(&(task.id, *id)) {
+                continue;
+            }
+            pairs.push(Pair {
+                volunteer: position[id],
+                task: t,
+                distance_km: *distance_km,
+                assigned_hours: hours.get(id).copied().unwrap_or(0.0),
+            });
+        }
+    }
+    let need: Vec<(u32, i32)> = tasks
+        .iter()
+        .zip(&held)
+        .map(|(t, h)| (t.headcount.saturating_sub(*h), t.priority))
+        .collect();
+    let started = Instant::now();
+    let chosen = optimizer::solve(volunteer_ids.len(), &need, &pairs);
+    let solve_duration = started.elapsed();
+
+    let before = objective(&tasks, &kept, &hours);
+    let mut created = 0u32;
+    let mut assignments = kept;
+    for i in chosen {
+        let pair = &pairs[i];
+        let task = &tasks[pair.task];
+        let volunteer_id = volunteer_ids[pair.volunteer];
+        let explanation = explain(matcher, task, volunteer_id, pair);
+        let mut match_id = String::new();
+        if !dry_run {
+            match matcher
+                .try_offer(task.id, volunteer_id, &explanation)
+                .await
+                .map_err(|e| Status::from(ApiError::Internal(e)))?
+            {
+                Offer::Made(id) => {
+                    created += 1;
+                    match_id = id.to_string();
+                }
+                // Taken or filled meanwhile: the optimum is not applied for this pair.
+                Offer::Full | Offer::Conflict => continue,
+            }
+        }
+        let volunteer_ref = store::existing_ref(&matcher.pool, incident_id, volunteer_id)
+            .await
+            .map_err(db)?
+            .unwrap_or_default();
+        assignments.push(Assigned {
+            task: pair.task,
+            volunteer_id,
+            volunteer_ref,
+            match_id,
+            kept: false,
+            explanation,
+        });
+    }
+    let after = objective(&tasks, &assignments, &hours);
+    assignments.sort_by_key(|a| (a.task, !a.kept));
+    Ok(pb::OptimizeIncidentResponse {
+        incident_id: incident_id.to_string(),
+        dry_run,
+        assignments: assignments
+            .into_iter()
+            .map(|a| pb::Assignment {
+                task_id: tasks[a.task].id.to_string(),
+                volunteer_ref: a.volunteer_ref,
+                match_id: a.match_id,
+                kept: a.kept,
+                explanation: Some(crate::convert::explanation(&a.explanation)),
+            })
+            .collect(),
+        before: Some(before),
+        after: Some(after),
+        created_match_count: created,
+        cancelled_match_count: 0,
+        solve_duration: prost_types::Duration::try_from(solve_duration).ok(),
+    })
+}
+
+fn explain(matcher: &Matcher, task: &Task, volunteer_id: Uuid, pair: &Pair) -> Explanation {
+    let index = matcher.index();
+    index
+        .get(&volunteer_id)
+        .and_then(|v| {
+            engine::rank(
+                task,
+                vec![Candidate::new(
+                    v,
+                    task,
+                    pair.distance_km,
+                    pair.assigned_hours,
+                )],
+            )
+            .pop()
+        })
+        .map(|r| r.explanation)
+        .unwrap_or_default()
+}
+
+/// The three objectives of an assignment (see `OptimizationObjective`).
+fn objective(
+    tasks: &[Task],
+    assignments: &[Assigned],
+    hours: &HashMap<Uuid, f64>,
+) -> pb::OptimizationObjective {
+    let mut per_task = vec![0u32; tasks.len()];
+    let mut load: HashMap<Uuid, f64> = HashMap::new();
+    let mut travel = 0.0;
+    for a in assignments {
+        per_task[a.task] += 1;
+        travel += a.explanation.distance_km;
+        let window: Window = tasks[a.task].window;
+        *load
+            .entry(a.volunteer_id)
+            .or_insert_with(|| hours.get(&a.volunteer_id).copied().unwrap_or(0.0)) +=
+            if a.kept { 0.0 } else { window.hours() };
+    }
+    let (mut covered, mut wanted) = (0i64, 0i64);
+    for (t, task) in tasks.iter().enumerate() {
+        let w = priority_weight(task.priority);
+        covered += w * i64::from(per_task[t].min(task.headcount));
+        wanted += w * i64::from(task.headcount);
+    }
+    let spread = if load.len() < 2 {
+        0.0
+    } else {
+        let max = load.values().copied().fold(f64::MIN, f64::max);
+        let min = load.values().copied().fold(f64::MAX, f64::min);
+        max - min
+    };
+    pb::OptimizationObjective {
+        weighted_coverage: if wanted == 0 {
+            1.0
+        } else {
+            covered as f64 / wanted as f64
+        },
+        total_travel_km: travel,
+        load_spread_hours: spread,
+    }
+}
