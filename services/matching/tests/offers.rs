@@ -187,6 +187,19 @@ async fn reaching_the_headcount_withdraws_the_other_offers() -> anyhow::Result<(
     // The sweep does not re-offer a staffed task.
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(h.staffing(&task.task_id).await?.offered, 0);
+
+    // An accepted volunteer withdraws: the place is offered again, also to those whose
+    // offers were withdrawn because the task was full.
+    h.respond(volunteers[0], &offers[0].match_id, OfferDecision::Decline)
+        .await?;
+    let again = eventually(WAIT, "offers again", || async {
+        let staffing = h.staffing(&task.task_id).await?;
+        Ok((staffing.offered == 2).then_some(staffing))
+    })
+    .await?;
+    assert_eq!(again.accepted, 1);
+    let reoffered = offer_of(&h, volunteers[1]).await?;
+    assert_ne!(reoffered.match_id, offers[1].match_id);
     Ok(())
 }
 

@@ -77,15 +77,19 @@ pub async fn task_counts(conn: &mut PgConnection, task_id: Uuid) -> sqlx::Result
     .await
 }
 
-/// Volunteers who ever had a match for the task: nobody is offered the same task twice.
+/// Volunteers who had a match for the task: nobody is offered the same task twice, except
+/// after a withdrawal because the task was full (`TASK_STAFFED`), when a place opens again.
 pub async fn volunteers_tried(
     conn: &mut PgConnection,
     task_id: Uuid,
 ) -> sqlx::Result<HashSet<Uuid>> {
-    let ids: Vec<Uuid> = sqlx::query_scalar("SELECT volunteer_id FROM matches WHERE task_id = $1")
-        .bind(task_id)
-        .fetch_all(conn)
-        .await?;
+    let ids: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT volunteer_id FROM matches WHERE task_id = $1 \
+         AND NOT (state = 'cancelled' AND cancel_reason = 4)",
+    )
+    .bind(task_id)
+    .fetch_all(conn)
+    .await?;
     Ok(ids.into_iter().collect())
 }
 
@@ -355,11 +359,13 @@ pub async fn tried_pairs(
     conn: &mut PgConnection,
     incident_id: Uuid,
 ) -> sqlx::Result<HashSet<(Uuid, Uuid)>> {
-    let rows: Vec<(Uuid, Uuid)> =
-        sqlx::query_as("SELECT task_id, volunteer_id FROM matches WHERE incident_id = $1")
-            .bind(incident_id)
-            .fetch_all(conn)
-            .await?;
+    let rows: Vec<(Uuid, Uuid)> = sqlx::query_as(
+        "SELECT task_id, volunteer_id FROM matches WHERE incident_id = $1 \
+             AND NOT (state = 'cancelled' AND cancel_reason = 4)",
+    )
+    .bind(incident_id)
+    .fetch_all(conn)
+    .await?;
     Ok(rows.into_iter().collect())
 }
 
