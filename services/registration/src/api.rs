@@ -235,8 +235,11 @@ impl RegistrationService for Api {
     #[tracing::instrument(skip_all)]
     async fn get_volunteer_contact(
         &self,
-        _request: Request<GetVolunteerContactRequest>,
+        request: Request<GetVolunteerContactRequest>,
     ) -> Result<Response<GetVolunteerContactResponse>, Status> {
-        Err(ApiError::Unimplemented("GetVolunteerContact").into())
+        let caller = principal(&request)?;
+        let answer =
+            crate::contact::get(&self.registry, caller, &request.get_ref().match_id).await?;
+        Ok(Response::new(answer))
     }
 }

@@ -8,13 +8,15 @@
 //! [`volunteers`] (the registry: one transaction per change, events through the outbox),
 //! [`events`] (what leaves the service), [`convert`] (domain to proto), [`export`] (the GDPR
 //! export), [`ratelimit`] (Register's per-client limit), [`alerts`] (offers from the match topic to
-//! webhook and e-mail), [`api`] (the gRPC handlers),
+//! webhook and e-mail), [`contact`] (GetVolunteerContact for
+//! coordinators), [`api`] (the gRPC handlers),
 //! `migrations/` (its own tables, numbered from 0100). Plumbing — server, health, reflection,
 //! outbox relay, telemetry, shutdown — lives in `spontan-platform`.
 
 pub mod alerts;
 pub mod api;
 pub mod config;
+pub mod contact;
 pub mod convert;
 pub mod crypto;
 pub mod domain;

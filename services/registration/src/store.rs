@@ -238,6 +238,12 @@ pub async fn erase(
     .bind(now)
     .fetch_one(&mut *conn)
     .await?;
+    // Events already published stay on the topic until the tombstone compacts them away;
+    // their copies kept here for diagnosis go now (unpublished ones must still go out first).
+    sqlx::query("DELETE FROM outbox WHERE message_key = $1 AND published_at IS NOT NULL")
+        .bind(id.to_string())
+        .execute(&mut *conn)
+        .await?;
     // Other volunteers flagged as duplicates of this one no longer point at anybody.
     sqlx::query("UPDATE volunteers SET duplicate_of = NULL WHERE duplicate_of = $1")
         .bind(id)

@@ -108,40 +108,45 @@ async fn smtp_sink() -> (String, mpsc::UnboundedReceiver<Mail>) {
     (addr.to_string(), rx)
 }
 
-async fn offer(app: &TestApp, volunteer_id: &str, title: &str) -> String {
-    let match_id = uuid::Uuid::new_v4().to_string();
-    let task_id = uuid::Uuid::new_v4().to_string();
-    let event = envelope(
-        match_id.clone(),
-        2,
-        Payload::MatchOffered(MatchOffered {
-            snapshot: Some(MatchSnapshot {
-                match_id: match_id.clone(),
-                task_id: task_id.clone(),
-                incident_id: uuid::Uuid::new_v4().to_string(),
-                organisation_id: "thw-ahrweiler".into(),
-                volunteer_id: volunteer_id.into(),
-                state: MatchState::Offered as i32,
-                previous_state: MatchState::Proposed as i32,
-                ..Default::default()
-            }),
-            expires_at: Some(ts(chrono::Utc::now() + chrono::Duration::minutes(30))),
-            task_title: title.into(),
-        }),
-    );
+fn snapshot(volunteer_id: &str, state: MatchState, previous: MatchState) -> MatchSnapshot {
+    MatchSnapshot {
+        match_id: uuid::Uuid::new_v4().to_string(),
+        task_id: uuid::Uuid::new_v4().to_string(),
+        incident_id: uuid::Uuid::new_v4().to_string(),
+        organisation_id: "thw-ahrweiler".into(),
+        volunteer_id: volunteer_id.into(),
+        state: state as i32,
+        previous_state: previous as i32,
+        ..Default::default()
+    }
+}
+
+/// Publishes a match event into the match topic, keyed by task id as matching does.
+async fn publish(app: &TestApp, s: &MatchSnapshot, version: u64, payload: Payload) {
+    let event = envelope(s.match_id.clone(), version, payload);
     let producer = spontan_platform::kafka::producer(&app.config.platform.kafka).expect("producer");
     let bytes = event.encode_to_vec();
     producer
         .send(
             FutureRecord::to(&app.config.platform.kafka.topics.matching)
-                .key(&task_id)
+                .key(&s.task_id)
                 .payload(&bytes),
             Duration::from_secs(10),
         )
         .await
         .map_err(|(e, _)| e)
         .expect("published");
-    match_id
+}
+
+async fn offer(app: &TestApp, volunteer_id: &str, title: &str) -> String {
+    let s = snapshot(volunteer_id, MatchState::Offered, MatchState::Proposed);
+    let payload = Payload::MatchOffered(MatchOffered {
+        snapshot: Some(s.clone()),
+        expires_at: Some(ts(chrono::Utc::now() + chrono::Duration::minutes(30))),
+        task_title: title.into(),
+    });
+    publish(app, &s, 2, payload).await;
+    s.match_id
 }
 
 #[tokio::test]
@@ -222,4 +227,95 @@ async fn an_offer_becomes_a_webhook_call_and_an_email() {
     assert_eq!(json["alerts"][0]["match_id"], mail_match.as_str());
     assert_eq!(json["alerts"][0]["status"], "sent");
     assert_eq!(json["matches"][0]["state"], "MATCH_STATE_OFFERED");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn coordinators_of_the_match_read_the_contact_of_accepted_volunteers_only() {
+    let app = spawn_app().await;
+    let mut client = app.client().await;
+    let me = client
+        .register(valid_request())
+        .await
+        .expect("registered")
+        .into_inner();
+    let accepted = snapshot(&me.volunteer_id, MatchState::Accepted, MatchState::Offered);
+    publish(
+        &app,
+        &accepted,
+        3,
+        Payload::MatchAccepted(MatchAccepted {
+            snapshot: Some(accepted.clone()),
+        }),
+    )
+    .await;
+    let offered = offer(&app, &me.volunteer_id, "Deich sichern").await;
+
+    let token = |role, org: &str| {
+        app.issuer
+            .issue("staff-1", role, Some(org), Duration::from_secs(600))
+            .expect("token")
+    };
+    let coordinator = token(spontan_platform::auth::Role::Coordinator, "thw-ahrweiler");
+    let ask = |match_id: &str| GetVolunteerContactRequest {
+        match_id: match_id.into(),
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let contact = loop {
+        match client
+            .get_volunteer_contact(with_token(ask(&accepted.match_id), &coordinator))
+            .await
+        {
+            Ok(r) => break r.into_inner().contact.expect("contact"),
+            Err(s) if s.code() == tonic::Code::NotFound => {}
+            Err(s) => panic!("unexpected {s:?}"),
+        }
+        assert!(tokio::time::Instant::now() < deadline, "match never seen");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(contact.phone_e164, PHONE_MARKER);
+    assert_eq!(contact.display_name, NAME_MARKER);
+
+    for (role, org) in [
+        (spontan_platform::auth::Role::Coordinator, "drk-bonn"),
+        (spontan_platform::auth::Role::Dashboard, "thw-ahrweiler"),
+    ] {
+        let status = client
+            .get_volunteer_contact(with_token(ask(&accepted.match_id), &token(role, org)))
+            .await
+            .expect_err("not theirs");
+        assert_eq!(status.code(), tonic::Code::PermissionDenied);
+    }
+    let status = client
+        .get_volunteer_contact(with_token(ask(&accepted.match_id), &me.access_token))
+        .await
+        .expect_err("volunteers cannot");
+    assert_eq!(status.code(), tonic::Code::PermissionDenied);
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = client
+            .get_volunteer_contact(with_token(ask(&offered), &coordinator))
+            .await
+            .expect_err("only accepted matches");
+        if status.code() == tonic::Code::FailedPrecondition {
+            use tonic_types::StatusExt;
+            let info = status
+                .get_error_details()
+                .error_info()
+                .cloned()
+                .expect("info");
+            assert_eq!(info.reason, "MATCH_NOT_ACCEPTED");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "offer never seen");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let audited: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM contact_access_audit WHERE accessor = 'staff-1'")
+            .fetch_one(&app.pool)
+            .await
+            .expect("audit");
+    assert_eq!(audited, 1);
+    app.stop().await;
 }

@@ -80,6 +80,7 @@ async fn a_valid_registration_gets_an_id_a_token_and_a_contact_free_event() {
             .expect("row");
     assert!(!contains(&row.0, "Quixwell"));
     assert!(row.1.is_some_and(|h| h.len() == 32));
+    app.stop().await;
 }
 
 #[tokio::test]
@@ -174,6 +175,7 @@ async fn every_invalid_field_is_reported_in_one_answer() {
         assert_eq!(status.code(), Code::InvalidArgument, "{field}");
         assert_eq!(violated_fields(&status), [field], "{field}");
     }
+    app.stop().await;
 }
 
 #[tokio::test]
@@ -241,6 +243,7 @@ async fn a_retry_returns_the_same_volunteer_and_a_changed_retry_is_refused() {
     }
     ids.dedup();
     assert_eq!(ids.len(), 1, "{ids:?}");
+    app.stop().await;
 }
 
 #[tokio::test]
@@ -271,6 +274,7 @@ async fn a_known_phone_number_gets_the_same_answer_as_a_new_one() {
         duplicate_of.map(|d| d.to_string()),
         Some(first.volunteer_id)
     );
+    app.stop().await;
 }
 
 #[tokio::test]
@@ -303,4 +307,5 @@ async fn a_client_registering_too_fast_is_told_when_to_retry() {
             .iter()
             .any(|s| s.id == "sandbag_filling" && s.label_de == "Sandsäcke füllen")
     );
+    app.stop().await;
 }

@@ -151,6 +151,7 @@ async fn a_token_opens_only_its_own_volunteer() {
         .await
         .expect_err("stranger");
     assert_eq!(status.code(), Code::Unauthenticated);
+    app.stop().await;
 }
 
 #[tokio::test]
@@ -309,6 +310,7 @@ async fn profile_changes_publish_what_matching_needs() {
         .get_my_profile(with_token(GetMyProfileRequest {}, &renewed.access_token))
         .await
         .expect("renewed token works");
+    app.stop().await;
 }
 
 #[tokio::test]
@@ -410,4 +412,5 @@ async fn export_holds_everything_and_erasure_leaves_nothing_personal() {
         matches!(payload(&records[1]), Payload::VolunteerErased(e) if e.volunteer_id == me.volunteer_id)
     );
     assert!(records[2].is_none(), "a tombstone follows");
+    app.stop().await;
 }

@@ -32,6 +32,7 @@ pub struct TestApp {
     pub issuer: TokenIssuer,
     pub shutdown: CancellationToken,
     pub broker: TestBroker,
+    running: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
 impl Drop for TestApp {
@@ -60,7 +61,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
         .await
         .expect("build");
     let addr = app.grpc_addr();
-    tokio::spawn(app.run());
+    let running = Some(tokio::spawn(app.run()));
     let pool = PgPool::connect(&db).await.expect("pool");
     let issuer = TokenIssuer::from_config(&config.platform.auth).expect("issuer");
     let test = TestApp {
@@ -70,12 +71,24 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
         issuer,
         shutdown,
         broker,
+        running,
     };
     test.wait_until_serving().await;
     test
 }
 
 impl TestApp {
+    /// Shuts the service down and waits for it (consumers commit and leave) before the
+    /// broker goes away: a consumer closing against a stopped broker can block the runtime.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        if let Some(running) = self.running.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(20), running).await;
+        }
+        // Let the raw topic readers drop their consumers too.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+
     pub async fn channel(&self) -> Channel {
         Channel::from_shared(format!("http://{}", self.addr))
             .expect("uri")

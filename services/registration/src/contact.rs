@@ -1,0 +1,68 @@
+//! GetVolunteerContact: a coordinator reaches the people coming to their task. Only for
+//! matches this service saw reach ACCEPTED or CHECKED_IN, only for the match's organisation,
+//! and every read is written to `contact_access_audit` (who, which match, when).
+
+use spontan_platform::ApiError;
+use spontan_platform::auth::{Principal, Role};
+use spontan_proto::v1::{GetVolunteerContactResponse, MatchState};
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+use uuid::Uuid;
+
+use crate::volunteers::Registry;
+
+/// The `FailedPrecondition` with ErrorInfo reason `MATCH_NOT_ACCEPTED` (domain `spontan.v1`).
+fn not_accepted() -> Status {
+    Status::with_error_details(
+        Code::FailedPrecondition,
+        "the match is not accepted or checked in",
+        ErrorDetails::with_error_info(
+            "MATCH_NOT_ACCEPTED",
+            "spontan.v1",
+            std::collections::HashMap::new(),
+        ),
+    )
+}
+
+pub async fn get(
+    registry: &Registry,
+    caller: &Principal,
+    match_id: &str,
+) -> Result<GetVolunteerContactResponse, Status> {
+    if !matches!(caller.role, Role::Coordinator | Role::Admin) {
+        return Err(ApiError::PermissionDenied("a coordinator token is required").into());
+    }
+    let id = Uuid::parse_str(match_id.trim())
+        .map_err(|_| ApiError::invalid("match_id", "must be a match id (UUID)"))?;
+    let found: Option<(Uuid, String, i16)> = sqlx::query_as(
+        "SELECT volunteer_id, organisation_id, state FROM matches_seen WHERE match_id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&registry.pool)
+    .await
+    .map_err(ApiError::from)?;
+    let (volunteer_id, organisation, state) = found.ok_or(ApiError::NotFound("match"))?;
+    caller.require_coordinator_of(&organisation)?;
+    let state = i32::from(state);
+    if state != MatchState::Accepted as i32 && state != MatchState::CheckedIn as i32 {
+        return Err(not_accepted());
+    }
+    let volunteer = registry.get(volunteer_id).await.map_err(|e| match e {
+        ApiError::Unauthenticated => ApiError::NotFound("volunteer"),
+        other => other,
+    })?;
+    sqlx::query(
+        "INSERT INTO contact_access_audit (match_id, volunteer_id, accessor) VALUES ($1, $2, $3)",
+    )
+    .bind(id)
+    .bind(volunteer_id)
+    .bind(&caller.subject)
+    .execute(&registry.pool)
+    .await
+    .map_err(ApiError::from)?;
+    tracing::info!(match_id = %id, accessor = caller.subject, "volunteer contact read");
+    Ok(GetVolunteerContactResponse {
+        match_id: id.to_string(),
+        contact: Some(crate::convert::contact(&volunteer.profile.contact)),
+    })
+}
