@@ -50,7 +50,7 @@ impl Validate for Config {
 
 /// Keys that protect volunteers' personal data. Both are required: the service refuses to
 /// start without them rather than store contact data in clear.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PrivacyConfig {
     /// Base64 of 32 random bytes: wraps every volunteer's data key (XChaCha20-Poly1305).
     pub master_key: Secret,
@@ -62,6 +62,25 @@ pub struct PrivacyConfig {
     pub lookup_key: Secret,
     /// The consent text version the app currently shows; `Register` accepts only this one.
     pub consent_text_version: String,
+    /// Volunteers with no activity (profile change, token, match) for this many days are
+    /// erased automatically; 0 turns retention off.
+    pub retention_days: u32,
+    /// How often the retention sweep runs.
+    pub retention_sweep_secs: u64,
+}
+
+impl Default for PrivacyConfig {
+    /// No keys: the service refuses to start until they are configured.
+    fn default() -> Self {
+        Self {
+            master_key: Secret::default(),
+            master_key_id: String::new(),
+            lookup_key: Secret::default(),
+            consent_text_version: String::new(),
+            retention_days: 730,
+            retention_sweep_secs: 3600,
+        }
+    }
 }
 
 impl PrivacyConfig {
@@ -72,6 +91,7 @@ impl PrivacyConfig {
             master_key_id: "k1".into(),
             lookup_key: Secret::new(spontan_platform::auth::generate_signing_key()),
             consent_text_version: "2025-06-de".into(),
+            ..Self::default()
         }
     }
 
@@ -89,6 +109,9 @@ impl PrivacyConfig {
         }
         if self.consent_text_version.trim().is_empty() {
             problems.push("privacy.consent_text_version must not be empty".into());
+        }
+        if self.retention_sweep_secs == 0 {
+            problems.push("privacy.retention_sweep_secs must be positive".into());
         }
     }
 }

@@ -7,7 +7,8 @@
 //! checked once), [`crypto`] (envelope encryption and keyed lookup hashes), [`store`] (SQL),
 //! [`volunteers`] (the registry: one transaction per change, events through the outbox),
 //! [`events`] (what leaves the service), [`convert`] (domain to proto), [`export`] (the GDPR
-//! export), [`ratelimit`] (Register's per-client limit), [`alerts`] (offers from the match topic to
+//! export), [`retention`] (automatic erasure of inactive volunteers), [`ratelimit`]
+//! (Register's per-client limit), [`alerts`] (offers from the match topic to
 //! webhook and e-mail), [`contact`] (GetVolunteerContact for
 //! coordinators), [`api`] (the gRPC handlers),
 //! `migrations/` (its own tables, numbered from 0100). Plumbing — server, health, reflection,
@@ -23,6 +24,7 @@ pub mod domain;
 pub mod events;
 pub mod export;
 pub mod ratelimit;
+pub mod retention;
 pub mod store;
 pub mod validation;
 pub mod volunteers;
@@ -137,6 +139,14 @@ impl Application {
             }
         });
         spawn_alerts(&mut platform, &registry, &config.alerts)?;
+        if config.privacy.retention_days > 0 {
+            platform.spawn_when_ready(retention::run(
+                registry.clone(),
+                config.privacy.retention_days,
+                Duration::from_secs(config.privacy.retention_sweep_secs),
+                platform.shutdown.clone(),
+            ));
+        }
         let api = api::Api {
             registry,
             limiter: Arc::new(ratelimit::RateLimiter::new(&config.register_limit)),

@@ -265,6 +265,11 @@ impl Registry {
     /// Erases the volunteer: crypto-shredding, `VolunteerErased` and a tombstone. Erasing
     /// again answers with the first erasure's time.
     pub async fn erase(&self, id: Uuid) -> Result<DateTime<Utc>, ApiError> {
+        self.erase_for(id, "request").await
+    }
+
+    /// Erases `id` for `reason` (`request` or `retention`).
+    pub async fn erase_for(&self, id: Uuid, reason: &str) -> Result<DateTime<Utc>, ApiError> {
         let mut tx = self.pool.begin().await?;
         let row = store::load(&mut tx, id, true)
             .await?
@@ -275,11 +280,11 @@ impl Registry {
                 .ok_or_else(|| internal(anyhow::anyhow!("erased volunteer without time")));
         }
         let now = db_now();
-        let version = store::erase(&mut tx, id, now, "request").await?;
+        let version = store::erase(&mut tx, id, now, reason).await?;
         let messages: [OutboxMessage; 2] = events::erased(&self.topic, id, version);
         enqueue(&mut tx, &messages).await?;
         tx.commit().await?;
-        tracing::info!(volunteer_id = %id, "volunteer erased");
+        tracing::info!(volunteer_id = %id, reason, "volunteer erased");
         Ok(now)
     }
 

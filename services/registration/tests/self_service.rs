@@ -414,3 +414,56 @@ async fn export_holds_everything_and_erasure_leaves_nothing_personal() {
     assert!(records[2].is_none(), "a tombstone follows");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn inactive_volunteers_are_erased_by_retention() {
+    let app = spawn_app_with(|c| {
+        c.privacy.retention_days = 30;
+        c.privacy.retention_sweep_secs = 1;
+    })
+    .await;
+    let mut topic = app.read_topic(&app.config.platform.kafka.topics.volunteer);
+    let idle = register(&app).await;
+    let busy = register(&app).await;
+    // Nothing happened for 40 days for the idle one.
+    for statement in [
+        "UPDATE volunteers SET updated_at = now() - interval '40 days' WHERE id = $1::uuid",
+        "UPDATE tokens_issued SET issued_at = now() - interval '40 days' WHERE volunteer_id = $1::uuid",
+    ] {
+        sqlx::query(statement)
+            .bind(&idle.volunteer_id)
+            .execute(&app.pool)
+            .await
+            .expect("backdate");
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let reason: Option<String> =
+            sqlx::query_scalar("SELECT reason FROM erasure_audit WHERE volunteer_id = $1::uuid")
+                .bind(&idle.volunteer_id)
+                .fetch_optional(&app.pool)
+                .await
+                .expect("audit");
+        if let Some(reason) = reason {
+            assert_eq!(reason, "retention");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never erased");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let statuses: Vec<(String, String)> =
+        sqlx::query_as("SELECT id::text, status FROM volunteers ORDER BY status")
+            .fetch_all(&app.pool)
+            .await
+            .expect("statuses");
+    assert_eq!(
+        statuses,
+        [
+            (busy.volunteer_id.clone(), "active".to_owned()),
+            (idle.volunteer_id.clone(), "erased".to_owned()),
+        ]
+    );
+    let records = records_for(&mut topic, &idle.volunteer_id, 3, Duration::from_secs(30)).await;
+    assert!(records.last().is_some_and(Option::is_none), "tombstone");
+    app.stop().await;
+}
