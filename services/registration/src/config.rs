@@ -65,7 +65,7 @@ pub struct PrivacyConfig {
     /// Volunteers with no activity (profile change, token, match) for this many days are
     /// erased automatically; 0 turns retention off.
     pub retention_days: u32,
-    /// How often the retention sweep runs.
+    /// How often the retention sweep (and the yearly republish of every live volunteer) runs.
     pub retention_sweep_secs: u64,
 }
 

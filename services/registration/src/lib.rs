@@ -139,14 +139,12 @@ impl Application {
             }
         });
         spawn_alerts(&mut platform, &registry, &config.alerts)?;
-        if config.privacy.retention_days > 0 {
-            platform.spawn_when_ready(retention::run(
-                registry.clone(),
-                config.privacy.retention_days,
-                Duration::from_secs(config.privacy.retention_sweep_secs),
-                platform.shutdown.clone(),
-            ));
-        }
+        platform.spawn_when_ready(retention::run(
+            registry.clone(),
+            config.privacy.retention_days,
+            Duration::from_secs(config.privacy.retention_sweep_secs),
+            platform.shutdown.clone(),
+        ));
         let api = api::Api {
             registry,
             limiter: Arc::new(ratelimit::RateLimiter::new(&config.register_limit)),

@@ -205,6 +205,30 @@ pub async fn save(
     .await
 }
 
+/// Records that the volunteer's state was just published.
+pub async fn mark_published(
+    conn: &mut PgConnection,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE volunteers SET last_published_at = $2 WHERE id = $1")
+        .bind(id)
+        .bind(now)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// A new version without any other change (a republished event needs one).
+pub async fn bump_version(conn: &mut PgConnection, id: Uuid) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "UPDATE volunteers SET version = version + 1 WHERE id = $1 RETURNING version",
+    )
+    .bind(id)
+    .fetch_one(conn)
+    .await
+}
+
 /// Crypto-shredding: drops the wrapped data key, the sealed contact, the lookup hashes and
 /// every other personal column, deletes the dependent rows and writes the erasure audit.
 pub async fn erase(

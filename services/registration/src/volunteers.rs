@@ -257,9 +257,32 @@ impl Registry {
         };
         if let Some(change) = change {
             enqueue(&mut tx, &[events::message(&self.topic, change, &after)]).await?;
+            store::mark_published(&mut tx, id, now).await?;
         }
         tx.commit().await?;
         Ok(after)
+    }
+
+    /// Publishes the volunteer's current state again under a new version (VolunteerPaused
+    /// for a paused one, VolunteerUpdated otherwise): the yearly refresh.
+    pub async fn republish(&self, id: Uuid) -> Result<(), ApiError> {
+        let mut tx = self.pool.begin().await?;
+        let row = store::load(&mut tx, id, true).await?;
+        let mut volunteer = match self.open_live(&mut tx, row).await {
+            Ok(v) => v,
+            Err(ApiError::Unauthenticated) => return Ok(()),
+            Err(other) => return Err(other),
+        };
+        let now = db_now();
+        volunteer.version = store::bump_version(&mut tx, id).await?;
+        let change = match volunteer.status {
+            Status::Paused => Change::Paused,
+            _ => Change::Updated,
+        };
+        enqueue(&mut tx, &[events::message(&self.topic, change, &volunteer)]).await?;
+        store::mark_published(&mut tx, id, now).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Erases the volunteer: crypto-shredding, `VolunteerErased` and a tombstone. Erasing

@@ -416,7 +416,7 @@ async fn export_holds_everything_and_erasure_leaves_nothing_personal() {
 }
 
 #[tokio::test]
-async fn inactive_volunteers_are_erased_by_retention() {
+async fn inactive_volunteers_are_erased_and_live_ones_republished_yearly() {
     let app = spawn_app_with(|c| {
         c.privacy.retention_days = 30;
         c.privacy.retention_sweep_secs = 1;
@@ -465,5 +465,23 @@ async fn inactive_volunteers_are_erased_by_retention() {
     );
     let records = records_for(&mut topic, &idle.volunteer_id, 3, Duration::from_secs(30)).await;
     assert!(records.last().is_some_and(Option::is_none), "tombstone");
+
+    // Last published in an earlier year: republished under a new version.
+    sqlx::query(
+        "UPDATE volunteers SET last_published_at = now() - interval '1 year' WHERE id = $1::uuid",
+    )
+    .bind(&busy.volunteer_id)
+    .execute(&app.pool)
+    .await
+    .expect("backdate");
+    let mut topic = app.read_topic(&app.config.platform.kafka.topics.volunteer);
+    let records = records_for(&mut topic, &busy.volunteer_id, 2, Duration::from_secs(30)).await;
+    assert_eq!(records.len(), 2, "registered, then republished");
+    let envelope = EventEnvelope::decode(records[1].as_deref().expect("value")).expect("envelope");
+    assert_eq!(envelope.aggregate_version, 2);
+    assert!(matches!(
+        envelope.payload,
+        Some(Payload::VolunteerUpdated(_))
+    ));
     app.stop().await;
 }
