@@ -59,6 +59,7 @@ impl RegistrationService for Api {
             && let Err(retry_after) = self.limiter.check(peer.ip())
         {
             tracing::info!(client = %peer.ip(), "register rate limit hit");
+            metrics::counter!("registration_register_rate_limited_total").increment(1);
             return Err(ApiError::ResourceExhausted { retry_after }.into());
         }
         let (id, token) = self.registry.register(request.get_ref()).await?;

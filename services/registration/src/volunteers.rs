@@ -114,6 +114,7 @@ impl Registry {
         .await?;
         tx.commit().await?;
         tracing::info!(volunteer_id = %id, "volunteer registered");
+        metrics::counter!("registration_volunteers_registered_total").increment(1);
         Ok((id, self.issue(id).await?))
     }
 
@@ -308,6 +309,8 @@ impl Registry {
         enqueue(&mut tx, &messages).await?;
         tx.commit().await?;
         tracing::info!(volunteer_id = %id, reason, "volunteer erased");
+        metrics::counter!("registration_volunteers_erased_total", "reason" => reason.to_owned())
+            .increment(1);
         Ok(now)
     }
 

@@ -88,6 +88,12 @@ impl Dispatcher {
 
     async fn deliver(&self, due: Due) {
         let result = self.try_deliver(&due).await;
+        let label = match &result {
+            Ok(Some(_)) => "sent",
+            Ok(None) => "skipped",
+            Err(_) => "failed_attempt",
+        };
+        metrics::counter!("registration_alert_attempts_total", "outcome" => label).increment(1);
         let outcome = match result {
             Ok(Some(channel)) => self.finish(due.id, "sent", Some(channel), None, None).await,
             Ok(None) => self.finish(due.id, "skipped", None, None, None).await,
