@@ -1,0 +1,9 @@
+//! Integration tests of the task service over real gRPC, PostgreSQL and the broker.
+//!
+//! One binary (modules below) so that the service crate is linked once.
+
+mod access;
+mod common;
+mod lifecycle;
+mod requests;
+mod staffing;
