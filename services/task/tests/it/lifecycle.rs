@@ -231,6 +231,37 @@ async fn the_lifecycle_of_incident_and_tasks_is_published_on_the_task_topic() {
         cancellations, 2,
         "the dropped task and the one the close cancelled"
     );
+
+    // Every change is in the audit trail: who, what, when.
+    let pool = sqlx::PgPool::connect(app.config.platform.database.url.expose())
+        .await
+        .expect("database");
+    let trail: Vec<(String, String, String)> =
+        sqlx::query_as("SELECT actor_subject, actor_role, action FROM audit_log ORDER BY id")
+            .fetch_all(&pool)
+            .await
+            .expect("audit trail");
+    let actions: Vec<&str> = trail.iter().map(|(_, _, a)| a.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "incident.opened",
+            "task.created",
+            "task.created",
+            "task.created",
+            "task.updated",
+            "task.completed",
+            "task.cancelled",
+            "task.cancelled",
+            "incident.closed",
+        ]
+    );
+    assert!(
+        trail
+            .iter()
+            .all(|(who, role, _)| who == "coordinator-1" && role == "coordinator")
+    );
+    pool.close().await;
     app.stop().await;
 }
 
