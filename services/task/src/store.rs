@@ -330,6 +330,28 @@ pub enum Claim {
     Conflict,
 }
 
+/// The resource an earlier request of `creator` with the same key, operation and content
+/// created, if any. Checked before validation, so that a retry hours later (when its window
+/// may have ended) still gets its answer.
+pub async fn replayed(
+    conn: &mut PgConnection,
+    creator: &str,
+    key: Uuid,
+    operation: &str,
+    request: &[u8],
+) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT resource_id FROM idempotency_keys WHERE creator = $1 AND idempotency_key = $2 \
+         AND operation = $3 AND request_digest = sha256($4)",
+    )
+    .bind(creator)
+    .bind(key.to_string())
+    .bind(operation)
+    .bind(request)
+    .fetch_optional(conn)
+    .await
+}
+
 /// Claims `key` for `resource_id` within the caller's transaction. A concurrent claim of the
 /// same key waits for this transaction and then sees it, so one request creates the resource.
 #[allow(clippy::too_many_arguments)]

@@ -27,6 +27,27 @@ impl Api {
         let principal = caller(&request)?;
         require_writer(&principal)?;
         let request = request.into_inner();
+        let encoded = request.encode_to_vec();
+        if let Ok(key) = Uuid::parse_str(request.idempotency_key.trim()) {
+            let mut conn = self.pool.acquire().await?;
+            if let Some(id) = store::replayed(
+                &mut conn,
+                &principal.subject,
+                key,
+                "create_incident",
+                &encoded,
+            )
+            .await?
+            {
+                let incident = store::incident(&mut conn, id, false)
+                    .await?
+                    .ok_or(ApiError::NotFound("incident"))?;
+                principal.require_coordinator_of(&incident.spec.organisation_id)?;
+                return Ok(CreateIncidentResponse {
+                    incident: Some(convert::incident(&incident)),
+                });
+            }
+        }
         let mut v = Violations::new();
         let key = validation::uuid(&mut v, "idempotency_key", &request.idempotency_key);
         let spec = validation::incident_spec(&mut v, &request);
@@ -43,7 +64,7 @@ impl Api {
             &principal.subject,
             key,
             "create_incident",
-            &request.encode_to_vec(),
+            &encoded,
             id,
         )
         .await?;

@@ -83,6 +83,21 @@ impl Api {
         let principal = caller(&request)?;
         require_writer(&principal)?;
         let request = request.into_inner();
+        let encoded = request.encode_to_vec();
+        if let Ok(key) = Uuid::parse_str(request.idempotency_key.trim()) {
+            let mut conn = self.pool.acquire().await?;
+            if let Some(id) =
+                store::replayed(&mut conn, &principal.subject, key, "create_task", &encoded).await?
+            {
+                let task = store::task(&mut conn, id, false)
+                    .await?
+                    .ok_or(ApiError::NotFound("task"))?;
+                principal.require_coordinator_of(&task.organisation_id)?;
+                return Ok(CreateTaskResponse {
+                    task: Some(convert::task(&task)),
+                });
+            }
+        }
         let mut v = Violations::new();
         let key = validation::uuid(&mut v, "idempotency_key", &request.idempotency_key);
         let incident_id = validation::uuid(&mut v, "incident_id", &request.incident_id);
@@ -104,7 +119,7 @@ impl Api {
             &principal.subject,
             key,
             "create_task",
-            &request.encode_to_vec(),
+            &encoded,
             id,
         )
         .await?;

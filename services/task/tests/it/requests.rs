@@ -286,6 +286,30 @@ async fn a_retry_returns_the_same_task_and_a_reused_key_is_refused() {
         .into_inner();
     assert_eq!(listed.tasks.len(), 1);
 
+    // A retry after the window has ended still gets its task: replays come before validation.
+    let mut brief = task_request(&incident_id);
+    let now = chrono::Utc::now();
+    brief.window = Some(TimeWindow {
+        start_time: Some(timestamp(now)),
+        end_time: Some(timestamp(now + chrono::Duration::seconds(2))),
+    });
+    let created = client
+        .create_task(authed(brief.clone(), &token))
+        .await
+        .expect("short task")
+        .into_inner()
+        .task
+        .expect("task");
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let late_retry = client
+        .create_task(authed(brief, &token))
+        .await
+        .expect("late retry")
+        .into_inner()
+        .task
+        .expect("task");
+    assert_eq!(late_retry.task_id, created.task_id);
+
     // Incidents are idempotent the same way.
     let incident = incident_request(ORG);
     let a = client
