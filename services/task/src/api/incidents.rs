@@ -7,6 +7,8 @@ use spontan_platform::ApiError;
 use spontan_platform::auth::Role;
 use spontan_platform::error::Violations;
 use spontan_proto::v1::*;
+// The proto enum, renamed: the domain's `IncidentStatus` is the one used here.
+use spontan_proto::v1::IncidentStatus as IncidentStatus_;
 use tonic::Request;
 use uuid::Uuid;
 
@@ -265,6 +267,3 @@ impl Api {
         })
     }
 }
-
-/// The proto enum, renamed so that it does not clash with the domain's.
-use spontan_proto::v1::IncidentStatus as IncidentStatus_;
