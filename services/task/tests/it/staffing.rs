@@ -95,6 +95,22 @@ async fn staffing_counts_and_status_follow_match_events() {
         ]
     );
 
+    // Staffing changes are audited as the service's own, without any volunteer data.
+    let pool = sqlx::PgPool::connect(app.config.platform.database.url.expose())
+        .await
+        .expect("database");
+    let trail: Vec<(String, String)> = sqlx::query_as(
+        "SELECT actor_role, details::text FROM audit_log WHERE action = 'task.status_changed' ORDER BY id",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("audit trail");
+    assert_eq!(trail.len(), 4);
+    assert!(trail.iter().all(|(role, details)| role == "system"
+        && !details.contains("volunteer")
+        && ![&a, &b, &c].iter().any(|m| details.contains(m.as_str()))));
+    pool.close().await;
+
     // Closing the incident completes the task that is in progress.
     let closed = app
         .client
