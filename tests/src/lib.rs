@@ -6,7 +6,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
-use spontan_platform::config::PlatformConfig;
+use spontan_platform::auth::{Role, TokenIssuer};
+use spontan_platform::config::{AuthConfig, KafkaConfig, PlatformConfig};
 use spontan_platform::testkit::{self, TestBroker};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -25,6 +26,10 @@ pub struct RunningService {
 /// The three services, running until [`Suite::stop`] or drop.
 pub struct Suite {
     pub broker: TestBroker,
+    /// The auth configuration every service shares; mints tokens for any role.
+    pub auth: AuthConfig,
+    /// The topic names every service shares.
+    pub kafka: KafkaConfig,
     pub registration: RunningService,
     pub task: RunningService,
     pub matching: RunningService,
@@ -85,6 +90,8 @@ impl Suite {
 
         let suite = Self {
             broker,
+            auth: shared.auth.clone(),
+            kafka: shared.kafka.clone(),
             registration: RunningService {
                 grpc: registration.grpc_addr(),
                 metrics: registration.metrics_addr(),
@@ -105,6 +112,13 @@ impl Suite {
         Ok(suite)
     }
 
+    /// A token for `subject` in `role`, signed with the suite's key.
+    pub fn token(&self, role: Role, subject: &str, organisation: Option<&str>) -> String {
+        TokenIssuer::from_config(&self.auth)
+            .and_then(|issuer| issuer.issue(subject, role, organisation, Duration::from_secs(3600)))
+            .expect("the suite's signing key signs")
+    }
+
     pub fn services(&self) -> [(&'static str, &RunningService); 3] {
         [
             ("spontan.v1.RegistrationService", &self.registration),
@@ -114,10 +128,10 @@ impl Suite {
     }
 
     /// Cancels the shutdown token and waits for every service to drain and stop.
-    pub async fn stop(self) -> anyhow::Result<()> {
+    pub async fn stop(mut self) -> anyhow::Result<()> {
         self.shutdown.cancel();
-        for service in [self.registration, self.task, self.matching] {
-            tokio::time::timeout(Duration::from_secs(30), service.task)
+        for service in [&mut self.registration, &mut self.task, &mut self.matching] {
+            tokio::time::timeout(Duration::from_secs(30), &mut service.task)
                 .await
                 .context("service did not stop within 30 s")???;
         }
@@ -176,4 +190,106 @@ pub async fn scrape_metrics(address: SocketAddr) -> anyhow::Result<String> {
     let (head, body) = response.split_once("\r\n\r\n").context("no HTTP body")?;
     anyhow::ensure!(head.starts_with("HTTP/1.1 200"), "metrics answered {head}");
     Ok(body.to_owned())
+}
+
+/// `request` with `authorization: Bearer <token>`.
+pub fn authorized<T>(message: T, token: &str) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    let value = format!("Bearer {token}")
+        .parse()
+        .expect("a token is a valid header value");
+    request.metadata_mut().insert("authorization", value);
+    request
+}
+
+/// A messaging gateway stand-in that really listens: every JSON body POSTed to its URL arrives
+/// on the returned channel.
+pub async fn webhook_receiver() -> anyhow::Result<(
+    String,
+    tokio::sync::mpsc::UnboundedReceiver<serde_json::Value>,
+)> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let app = axum::Router::new().route(
+        "/alerts",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let tx = tx.clone();
+            async move {
+                if let Ok(json) = serde_json::from_slice(&body) {
+                    let _ = tx.send(json);
+                }
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/alerts", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok((url, rx))
+}
+
+/// One record read back from a topic: its headers and envelope.
+pub type Record = (
+    Vec<(String, String)>,
+    Option<spontan_proto::v1::EventEnvelope>,
+);
+
+struct Forward(tokio::sync::mpsc::UnboundedSender<Record>);
+
+#[async_trait::async_trait]
+impl spontan_platform::kafka::EventHandler for Forward {
+    async fn handle(&self, event: &spontan_platform::kafka::ConsumedEvent) -> anyhow::Result<()> {
+        let _ = self.0.send((event.headers.clone(), event.envelope.clone()));
+        Ok(())
+    }
+}
+
+/// Reads `topic` from the beginning in a consumer group of its own, into a channel.
+pub fn read_topic(
+    kafka: &KafkaConfig,
+    topic: &str,
+    stop: CancellationToken,
+) -> anyhow::Result<tokio::sync::mpsc::UnboundedReceiver<Record>> {
+    let group = format!("e2e-reader-{}", uuid_like());
+    let (consumer, _) =
+        spontan_platform::kafka::EventConsumer::subscribe(kafka, "e2e-reader", &group, &[topic])?;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(consumer.run(Forward(tx), stop));
+    Ok(rx)
+}
+
+fn uuid_like() -> String {
+    format!(
+        "{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    )
+}
+
+/// Polls `check` every 100 ms until it returns `Some`, for at most `within`.
+pub async fn eventually<T, F, Fut>(within: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {within:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+impl Drop for Suite {
+    /// A test that fails still stops its services, so that consumers leave their groups while
+    /// the broker is up instead of holding the runtime's shutdown.
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
 }

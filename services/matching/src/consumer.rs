@@ -271,25 +271,31 @@ impl TaskConsumer {
         )
         .await?;
         let applied = store::apply_task(&mut tx, &task).await?;
-        let mut touched = false;
+        let mut freed = Vec::new();
         if let Applied::Stored(Some(before)) = &applied {
-            touched = self.settle_changed(&mut tx, before, &task, ended).await?;
+            freed = self.settle_changed(&mut tx, before, &task, ended).await?;
         }
         tx.commit().await?;
-        if task.status.is_matchable() || touched {
+        if task.status.is_matchable() || !freed.is_empty() {
             m.match_task(task.id).await?;
+        }
+        // People the task let go are offered the other open tasks at once, not at the next
+        // sweep: a cancelled task must not leave willing helpers idle.
+        for volunteer in freed {
+            m.match_volunteer(volunteer).await?;
         }
         Ok(())
     }
 
-    /// Cancels or closes the task's matches after a change; `true` when some were cancelled.
+    /// Cancels or closes the task's matches after a change; returns the volunteers whose
+    /// matches were cancelled (free again for other tasks).
     async fn settle_changed(
         &self,
         tx: &mut sqlx::PgConnection,
         before: &Task,
         task: &Task,
         ended: Option<MatchCancelReason>,
-    ) -> anyhow::Result<bool> {
+    ) -> anyhow::Result<Vec<Uuid>> {
         let m = &self.matcher;
         if task.status == TaskStatus::Completed {
             for row in store::lock_matches_where(tx, MatchOwner::Task, task.id, &ACTIVE).await? {
@@ -303,17 +309,22 @@ impl TaskConsumer {
                 };
                 events::transition(tx, &m.topic, &row, to, 0, reason).await?;
             }
-            return Ok(false);
+            return Ok(Vec::new());
         }
         if task.status == TaskStatus::Cancelled {
             let reason = ended.unwrap_or(MatchCancelReason::TaskCancelled);
+            let freed = store::lock_matches_where(tx, MatchOwner::Task, task.id, &ACTIVE)
+                .await?
+                .iter()
+                .map(|row| row.volunteer_id)
+                .collect();
             m.cancel_matches(tx, MatchOwner::Task, task.id, &ACTIVE, reason, |_| false)
                 .await?;
-            return Ok(false);
+            return Ok(freed);
         }
         // Changed: who no longer fits loses the match; the others follow a moved window.
         let rows = store::lock_matches_where(tx, MatchOwner::Task, task.id, &HOLDING).await?;
-        let unfit: Vec<Uuid> = {
+        let unfit_rows: Vec<&store::MatchRow> = {
             let index = m.index();
             rows.iter()
                 .filter(|row| {
@@ -321,9 +332,10 @@ impl TaskConsumer {
                         .get(&row.volunteer_id)
                         .is_none_or(|v| engine::check(v, task).is_err())
                 })
-                .map(|row| row.id)
                 .collect()
         };
+        let unfit: Vec<Uuid> = unfit_rows.iter().map(|row| row.id).collect();
+        let freed: Vec<Uuid> = unfit_rows.iter().map(|row| row.volunteer_id).collect();
         let cancelled = m
             .cancel_matches(
                 tx,
@@ -337,7 +349,11 @@ impl TaskConsumer {
         if before.window != task.window {
             self.move_window(tx, task).await?;
         }
-        Ok(!cancelled.is_empty())
+        Ok(if cancelled.is_empty() {
+            Vec::new()
+        } else {
+            freed
+        })
     }
 
     /// Moves the task's remaining matches to its new window; a match that would then

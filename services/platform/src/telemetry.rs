@@ -17,9 +17,10 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::config::TelemetryConfig;
 
@@ -63,23 +64,43 @@ pub fn init(
     opentelemetry::global::set_tracer_provider(provider.clone());
     let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer(service));
 
+    // The log filter applies to logs only: trace context must keep flowing through every
+    // info-level span even when logs are turned down to warnings.
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log_filter));
-    let registry = tracing_subscriber::registry().with(filter).with(otel);
+    let otel = otel.with_filter(LevelFilter::INFO);
+    let registry = tracing_subscriber::registry().with(otel);
     let _ = if config.log_format == "pretty" {
-        registry.with(tracing_subscriber::fmt::layer()).try_init()
+        registry
+            .with(tracing_subscriber::fmt::layer().with_filter(filter))
+            .try_init()
     } else {
         registry
             .with(
                 tracing_subscriber::fmt::layer()
                     .json()
                     .flatten_event(true)
-                    .with_current_span(false),
+                    .with_current_span(false)
+                    .with_filter(filter),
             )
             .try_init()
     };
     metrics_handle();
     Ok(TelemetryGuard { provider })
+}
+
+/// A tracer provider and W3C propagator with no exporter, and its layer: what tests install so
+/// that trace context is carried exactly as in production.
+pub fn propagation_layer<S>() -> impl tracing_subscriber::Layer<S>
+where
+    S: tracing::Subscriber + for<'span> tracing_subscriber::registry::LookupSpan<'span>,
+{
+    opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+    let provider = SdkTracerProvider::builder().build();
+    opentelemetry::global::set_tracer_provider(provider.clone());
+    tracing_opentelemetry::layer()
+        .with_tracer(provider.tracer("spontan-test"))
+        .with_filter(LevelFilter::INFO)
 }
 
 fn otlp_configured() -> bool {

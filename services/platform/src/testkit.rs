@@ -221,12 +221,20 @@ fn free_port() -> anyhow::Result<u16> {
 }
 
 /// Logs to the test's captured output (shown when a test fails), filtered by `RUST_LOG`
-/// (default `info`). Call at the start of each test; later calls do nothing.
+/// (default `info`), and carries W3C trace context through spans as production does.
+/// Call at the start of each test; later calls do nothing.
 pub fn init_logging() {
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rdkafka=warn,sqlx=warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_test_writer()
+    let _ = tracing_subscriber::registry()
+        .with(crate::telemetry::propagation_layer())
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_test_writer()
+                .with_filter(filter),
+        )
         .try_init();
 }
