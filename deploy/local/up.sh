@@ -34,6 +34,8 @@ key_file="$STATE/dev-signing-key"
 [ -s "$key_file" ] || head -c 32 /dev/urandom | base64 >"$key_file"
 chmod 600 "$key_file"
 
+# Every local client shares 127.0.0.1, so the per-client Register limit (30/min in
+# production defaults) is raised here: the demo seed and load tests come from one address.
 # Privacy keys of the registration service (envelope encryption and keyed lookups), made once.
 for name in privacy-master-key privacy-lookup-key; do
   [ -s "$STATE/$name" ] || head -c 32 /dev/urandom | base64 >"$STATE/$name"
@@ -59,6 +61,8 @@ for service in registration task matching; do
   SPONTAN_PRIVACY__MASTER_KEY_ID="local-1" \
   SPONTAN_PRIVACY__LOOKUP_KEY="$(cat "$STATE/privacy-lookup-key")" \
   SPONTAN_PRIVACY__CONSENT_TEXT_VERSION="$CONSENT_VERSION" \
+  SPONTAN_REGISTER_LIMIT__PER_MINUTE="${SPONTAN_REGISTER_LIMIT__PER_MINUTE:-60000}" \
+  SPONTAN_REGISTER_LIMIT__BURST="${SPONTAN_REGISTER_LIMIT__BURST:-1000}" \
     nohup "$CARGO_TARGET_DIR/debug/spontan-$service" >>"$STATE/logs/$service.log" 2>&1 &
   echo $! >"$pid_file"
 done

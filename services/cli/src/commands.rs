@@ -438,7 +438,10 @@ async fn watch(
                     time(change.changed_at.as_ref()),
                     change.task_id,
                     change.volunteer_ref,
-                    enum_name(change.previous_state().as_str_name(), "MATCH_STATE_"),
+                    match change.previous_state() {
+                        MatchState::Unspecified => "new".to_owned(),
+                        previous => enum_name(previous.as_str_name(), "MATCH_STATE_"),
+                    },
                     enum_name(change.state().as_str_name(), "MATCH_STATE_"),
                 );
             }
