@@ -26,8 +26,17 @@ for service in registration task matching; do
   fi
 done
 
-log "building the services"
-cargo build --manifest-path "$ROOT/Cargo.toml" --bins --quiet
+# SPONTAN_PROFILE=release runs optimised binaries (for benchmarks); the default debug build
+# shares its artefacts with the tests.
+PROFILE="${SPONTAN_PROFILE:-debug}"
+case "$PROFILE" in
+  debug) build_flags=() ;;
+  release) build_flags=(--release) ;;
+  *) die "SPONTAN_PROFILE must be debug or release" ;;
+esac
+log "building the services ($PROFILE)"
+cargo build --manifest-path "$ROOT/Cargo.toml" --bins --quiet "${build_flags[@]}"
+BIN="$CARGO_TARGET_DIR/$PROFILE"
 
 # A dev signing key for the local stack, made once and kept: tokens stay valid across restarts.
 key_file="$STATE/dev-signing-key"
@@ -63,19 +72,19 @@ for service in registration task matching; do
   SPONTAN_PRIVACY__CONSENT_TEXT_VERSION="$CONSENT_VERSION" \
   SPONTAN_REGISTER_LIMIT__PER_MINUTE="${SPONTAN_REGISTER_LIMIT__PER_MINUTE:-60000}" \
   SPONTAN_REGISTER_LIMIT__BURST="${SPONTAN_REGISTER_LIMIT__BURST:-1000}" \
-    nohup "$CARGO_TARGET_DIR/debug/spontan-$service" >>"$STATE/logs/$service.log" 2>&1 &
+    nohup "$BIN/spontan-$service" >>"$STATE/logs/$service.log" 2>&1 &
   echo $! >"$pid_file"
 done
 
 for service in registration task matching; do
-  if ! "$CARGO_TARGET_DIR/debug/spontan-probe" "127.0.0.1:${GRPC_PORT[$service]}" --wait 60; then
+  if ! "$BIN/spontan-probe" "127.0.0.1:${GRPC_PORT[$service]}" --wait 60; then
     tail -n 20 "$STATE/logs/$service.log" >&2
     die "$service did not become ready (log: $STATE/logs/$service.log)"
   fi
 done
 
 # Demo data: a flood in Bad Neuenahr-Ahrweiler, seeded once (set SPONTAN_DEMO=0 to skip).
-spontan="$CARGO_TARGET_DIR/debug/spontan"
+spontan="$BIN/spontan"
 demo_org="thw-ov-ahrweiler"
 if [ "${SPONTAN_DEMO:-1}" != 0 ] && [ ! -s "$STATE/demo-incident" ]; then
   log "seeding the demo incident (Hochwasser Ahr)"
@@ -99,7 +108,7 @@ Spontan is up.
   broker        127.0.0.1:$BROKER_PORT (Kafka protocol)
   logs          $STATE/logs/
   dev key       $key_file (signs local tokens)
-Check health:   $CARGO_TARGET_DIR/debug/spontan-probe 127.0.0.1:50051
+Check health:   $BIN/spontan-probe 127.0.0.1:50051
 Stop:           deploy/local/down.sh
 MSG
 if [ -s "$STATE/demo-incident" ]; then
