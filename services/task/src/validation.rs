@@ -25,6 +25,14 @@ pub const MAX_WINDOW: Duration = Duration::days(7);
 pub const MAX_LEAD_TIME: Duration = Duration::days(365);
 
 /// A required UUID (incident, task or idempotency key); `None` after recording a violation.
+/// The one id a request names, or `InvalidArgument` for that field.
+pub fn required_uuid(field: &str, value: &str) -> Result<Uuid, spontan_platform::ApiError> {
+    let mut v = Violations::new();
+    let id = uuid(&mut v, field, value);
+    v.finish(id)?
+        .ok_or_else(|| spontan_platform::ApiError::invalid(field, "is required"))
+}
+
 pub fn uuid(v: &mut Violations, field: &str, value: &str) -> Option<Uuid> {
     if value.trim().is_empty() {
         v.add(field, "is required");

@@ -316,11 +316,7 @@ impl Api {
     ) -> Result<CompleteTaskResponse, ApiError> {
         let principal = caller(&request)?;
         require_writer(&principal)?;
-        let mut v = Violations::new();
-        let id = validation::uuid(&mut v, "task_id", &request.get_ref().task_id);
-        let Some(id) = v.finish(id)? else {
-            return Err(ApiError::invalid("task_id", "is required"));
-        };
+        let id = validation::required_uuid("task_id", &request.get_ref().task_id)?;
 
         let mut tx = self.pool.begin().await?;
         let current = store::task(&mut tx, id, true)
@@ -357,11 +353,7 @@ impl Api {
         request: Request<GetTaskRequest>,
     ) -> Result<GetTaskResponse, ApiError> {
         let principal = caller(&request)?;
-        let mut v = Violations::new();
-        let id = validation::uuid(&mut v, "task_id", &request.get_ref().task_id);
-        let Some(id) = v.finish(id)? else {
-            return Err(ApiError::invalid("task_id", "is required"));
-        };
+        let id = validation::required_uuid("task_id", &request.get_ref().task_id)?;
         let mut conn = self.pool.acquire().await?;
         let task = store::task(&mut conn, id, false)
             .await?
