@@ -343,7 +343,8 @@ impl Default for TelemetryConfig {
 pub struct OutboxConfig {
     /// Rows the relay publishes per transaction.
     pub batch_size: i64,
-    /// Fallback poll when no notification arrives (notifications wake the relay at once).
+    /// Poll when nothing was enqueued in this process: finds rows written by other replicas.
+    /// An enqueue in this process wakes the relay at once.
     pub poll_interval_ms: u64,
     /// Published rows are kept this long for diagnosis, then deleted.
     pub retention_hours: u32,
@@ -353,7 +354,7 @@ impl Default for OutboxConfig {
     fn default() -> Self {
         Self {
             batch_size: 500,
-            poll_interval_ms: 500,
+            poll_interval_ms: 100,
             retention_hours: 24,
         }
     }
