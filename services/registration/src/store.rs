@@ -94,16 +94,21 @@ pub async fn replace_windows(
         .bind(id)
         .execute(&mut *conn)
         .await?;
-    for w in windows {
-        sqlx::query(
-            "INSERT INTO availability (volunteer_id, start_time, end_time) VALUES ($1, $2, $3)",
-        )
-        .bind(id)
-        .bind(w.start)
-        .bind(w.end)
-        .execute(&mut *conn)
-        .await?;
+    if windows.is_empty() {
+        return Ok(());
     }
+    // One statement for all windows: a registration is a handful of round trips, not one per row.
+    let starts: Vec<DateTime<Utc>> = windows.iter().map(|w| w.start).collect();
+    let ends: Vec<DateTime<Utc>> = windows.iter().map(|w| w.end).collect();
+    sqlx::query(
+        "INSERT INTO availability (volunteer_id, start_time, end_time) \
+         SELECT $1, s, e FROM UNNEST($2::timestamptz[], $3::timestamptz[]) AS w(s, e)",
+    )
+    .bind(id)
+    .bind(&starts)
+    .bind(&ends)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 
@@ -314,8 +319,10 @@ pub async fn claim_idempotency(
     Ok(done.rows_affected() == 1)
 }
 
+/// Records that a token was issued (times only); inside the registration's transaction for a
+/// new volunteer, so that registering costs one commit.
 pub async fn record_token(
-    pool: &PgPool,
+    conn: impl sqlx::PgExecutor<'_>,
     id: Uuid,
     issued_at: DateTime<Utc>,
     expires_at: DateTime<Utc>,
@@ -326,7 +333,7 @@ pub async fn record_token(
     .bind(id)
     .bind(issued_at)
     .bind(expires_at)
-    .execute(pool)
+    .execute(conn)
     .await?;
     Ok(())
 }
