@@ -187,10 +187,15 @@ pub fn profile(
     }
 
     let mut seen = HashSet::new();
-    if input.skill_ids.len() > MAX_SKILLS {
+    // An oversized list is one violation, not one per entry: 10,000 entries would otherwise
+    // make an error too large for the response trailers.
+    let skill_ids: &[String] = if input.skill_ids.len() > MAX_SKILLS {
         v.add(path(prefix, "skill_ids"), "at most 50 skills");
-    }
-    for (i, id) in input.skill_ids.iter().enumerate() {
+        &[]
+    } else {
+        &input.skill_ids
+    };
+    for (i, id) in skill_ids.iter().enumerate() {
         if !spontan_platform::skills::is_known(id) {
             v.add(
                 format!("{}[{i}]", path(prefix, "skill_ids")),
@@ -205,10 +210,13 @@ pub fn profile(
     }
 
     let mut languages = Vec::new();
-    if input.languages.is_empty() || input.languages.len() > MAX_LANGUAGES {
+    let tags: &[String] = if input.languages.is_empty() || input.languages.len() > MAX_LANGUAGES {
         v.add(path(prefix, "languages"), "1 to 10 language tags");
-    }
-    for (i, tag) in input.languages.iter().enumerate() {
+        &[]
+    } else {
+        &input.languages
+    };
+    for (i, tag) in tags.iter().enumerate() {
         match canonical_language_tag(tag) {
             Some(tag) if !languages.contains(&tag) => languages.push(tag),
             Some(_) => v.add(
