@@ -34,6 +34,17 @@ pub struct Suite {
     pub task: RunningService,
     pub matching: RunningService,
     pub shutdown: CancellationToken,
+    /// The configuration the services were started with (their databases, groups, keys), for
+    /// tests that inspect the databases or start replicas and restarts of the same services.
+    pub config: SuiteConfig,
+}
+
+/// One of the three services, for [`Suite::replica`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    Registration,
+    Task,
+    Matching,
 }
 
 /// Configuration for `service` in a suite: its own database, the shared broker and topics.
@@ -47,6 +58,7 @@ async fn config_for(service: &str, shared: &PlatformConfig) -> anyhow::Result<Pl
 }
 
 /// The configuration of each service of a suite, for tests to adjust before start.
+#[derive(Clone)]
 pub struct SuiteConfig {
     pub registration: spontan_registration::Config,
     pub task: spontan_task::Config,
@@ -68,7 +80,6 @@ impl Suite {
         testkit::init_logging();
         let shared =
             testkit::platform_config("suite", "postgres://unused/unused", broker.brokers());
-        let shutdown = CancellationToken::new();
         let mut config = SuiteConfig {
             registration: spontan_registration::Config::with_generated_keys(
                 config_for("registration", &shared).await?,
@@ -81,17 +92,29 @@ impl Suite {
             },
         };
         adjust(&mut config);
+        Self::start_from(broker, config).await
+    }
 
+    /// Starts all three services against `broker` with exactly `config`: with the
+    /// configuration of an earlier suite, the same services start again on their databases,
+    /// topics and consumer groups (a restart).
+    pub async fn start_from(broker: TestBroker, config: SuiteConfig) -> anyhow::Result<Self> {
+        testkit::init_logging();
+        let shutdown = CancellationToken::new();
+        let mut kafka = config.registration.platform.kafka.clone();
+        kafka.group_id = format!("suite-{}", uuid_like());
+        let auth = config.registration.platform.auth.clone();
         let registration =
-            spontan_registration::Application::build(config.registration, shutdown.clone()).await?;
-        let task = spontan_task::Application::build(config.task, shutdown.clone()).await?;
+            spontan_registration::Application::build(config.registration.clone(), shutdown.clone())
+                .await?;
+        let task = spontan_task::Application::build(config.task.clone(), shutdown.clone()).await?;
         let matching =
-            spontan_matching::Application::build(config.matching, shutdown.clone()).await?;
+            spontan_matching::Application::build(config.matching.clone(), shutdown.clone()).await?;
 
         let suite = Self {
             broker,
-            auth: shared.auth.clone(),
-            kafka: shared.kafka.clone(),
+            auth,
+            kafka,
             registration: RunningService {
                 grpc: registration.grpc_addr(),
                 metrics: registration.metrics_addr(),
@@ -108,8 +131,68 @@ impl Suite {
                 task: tokio::spawn(matching.run()),
             },
             shutdown,
+            config,
         };
         Ok(suite)
+    }
+
+    /// Starts one more replica of `service` on the same database, topics and consumer group,
+    /// stopped with the suite's shutdown token (the caller awaits its task).
+    pub async fn replica(&self, service: Service) -> anyhow::Result<RunningService> {
+        let shutdown = self.shutdown.clone();
+        let started = match service {
+            Service::Registration => {
+                let app = spontan_registration::Application::build(
+                    self.config.registration.clone(),
+                    shutdown,
+                )
+                .await?;
+                (app.grpc_addr(), app.metrics_addr(), tokio::spawn(app.run()))
+            }
+            Service::Task => {
+                let app =
+                    spontan_task::Application::build(self.config.task.clone(), shutdown).await?;
+                (app.grpc_addr(), app.metrics_addr(), tokio::spawn(app.run()))
+            }
+            Service::Matching => {
+                let app =
+                    spontan_matching::Application::build(self.config.matching.clone(), shutdown)
+                        .await?;
+                (app.grpc_addr(), app.metrics_addr(), tokio::spawn(app.run()))
+            }
+        };
+        let (grpc, metrics, task) = started;
+        Ok(RunningService {
+            grpc,
+            metrics,
+            task,
+        })
+    }
+
+    /// Cancels the shutdown token and waits for the three services to drain, keeping the
+    /// suite (and its broker) for inspection or a restart with [`Suite::start_from`]. Call it
+    /// at most once, and drop the suite afterwards instead of calling [`Suite::stop`].
+    pub async fn stop_services(&mut self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        for service in [&mut self.registration, &mut self.task, &mut self.matching] {
+            tokio::time::timeout(Duration::from_secs(30), &mut service.task)
+                .await
+                .context("service did not stop within 30 s")???;
+        }
+        Ok(())
+    }
+
+    /// A connection pool to the database of `service`.
+    pub async fn database(&self, service: Service) -> anyhow::Result<sqlx::PgPool> {
+        let url = match service {
+            Service::Registration => &self.config.registration.platform.database.url,
+            Service::Task => &self.config.task.platform.database.url,
+            Service::Matching => &self.config.matching.platform.database.url,
+        };
+        Ok(sqlx::postgres::PgPoolOptions::new()
+            .max_connections(2)
+            .connect(url.expose())
+            .await?)
     }
 
     /// A token for `subject` in `role`, signed with the suite's key.

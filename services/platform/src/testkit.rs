@@ -120,6 +120,15 @@ impl TestBroker {
         Err(last_error.unwrap_or_else(|| anyhow::anyhow!("broker did not start")))
     }
 
+    /// A handle to a broker that another handle owns (or the run shares): for a second suite
+    /// on the same broker, such as a restart. Dropping it stops nothing.
+    pub fn attach(brokers: impl Into<String>) -> Self {
+        Self {
+            brokers: brokers.into(),
+            owned: None,
+        }
+    }
+
     /// `bootstrap.servers` for clients.
     pub fn brokers(&self) -> &str {
         &self.brokers
