@@ -40,9 +40,26 @@ pub async fn migrate(pool: &PgPool, service: &Migrator) -> Result<(), MigrateErr
     migrator.run(pool).await
 }
 
-/// Reports pool use to the metrics recorder: connections open, idle and the configured limit.
+/// Reports pool use to the metrics recorder: connections open, in use, idle and the
+/// configured limit, labelled with the database name (one pool per service, so one database
+/// per process in production; several when tests run the suite in one process).
 pub fn record_pool_metrics(pool: &PgPool) {
-    metrics::gauge!("db_pool_connections").set(f64::from(pool.size()));
-    metrics::gauge!("db_pool_idle_connections").set(pool.num_idle() as f64);
-    metrics::gauge!("db_pool_max_connections").set(f64::from(pool.options().get_max_connections()));
+    let database = database_label(pool);
+    let size = pool.size();
+    let idle = u32::try_from(pool.num_idle()).unwrap_or(u32::MAX);
+    metrics::gauge!("db_pool_connections", "database" => database.clone()).set(f64::from(size));
+    metrics::gauge!("db_pool_idle_connections", "database" => database.clone())
+        .set(f64::from(idle));
+    metrics::gauge!("db_pool_in_use_connections", "database" => database.clone())
+        .set(f64::from(size.saturating_sub(idle)));
+    metrics::gauge!("db_pool_max_connections", "database" => database)
+        .set(f64::from(pool.options().get_max_connections()));
+}
+
+/// The name of the database `pool` connects to, for metric labels.
+pub fn database_label(pool: &PgPool) -> String {
+    pool.connect_options()
+        .get_database()
+        .unwrap_or("postgres")
+        .to_owned()
 }

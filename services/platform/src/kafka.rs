@@ -7,7 +7,13 @@
 //! blocking librdkafka calls (metadata, commit, close) run on the blocking pool. Offsets are
 //! *stored* only after the handler's database transaction committed and are committed by
 //! librdkafka's auto-commit, on revocation during a rebalance, and once more at shutdown.
+//!
+//! Every consumer reports its lag per assigned partition (`kafka_consumer_lag_records`) every
+//! [`LAG_INTERVAL`]: the partition's high watermark minus the group's committed offset, as
+//! `kafka-consumer-groups.sh` and Kafka exporters count it, from the service's own point of
+//! view, so that it needs no exporter next to the broker.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,7 +27,7 @@ use rdkafka::consumer::{
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::producer::{FutureProducer, Producer};
-use rdkafka::{ClientContext, TopicPartitionList};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use spontan_proto::v1::EventEnvelope;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -210,8 +216,15 @@ impl ConsumerContext for RebalanceContext {
 /// A consumer-group member that hands each record to an [`EventHandler`].
 pub struct EventConsumer {
     name: &'static str,
+    group: String,
     consumer: Arc<StreamConsumer<RebalanceContext>>,
 }
+
+/// How often each consumer reports its lag.
+pub const LAG_INTERVAL: Duration = Duration::from_secs(5);
+
+/// The longest one broker request of the lag report may take.
+const LAG_REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
 
 impl EventConsumer {
     /// Joins `group_id` and subscribes to `topics`. `name` labels logs and metrics. Returns the
@@ -237,6 +250,7 @@ impl EventConsumer {
         Ok((
             Self {
                 name,
+                group: group_id.to_owned(),
                 consumer: Arc::new(consumer),
             },
             rx,
@@ -245,6 +259,13 @@ impl EventConsumer {
 
     /// Reads until `shutdown` is cancelled, then commits what was stored and leaves the group.
     pub async fn run<H: EventHandler>(self, handler: H, shutdown: CancellationToken) {
+        let stop_lag = shutdown.child_token();
+        let lag = tokio::spawn(report_lag(
+            self.name,
+            self.group.clone(),
+            Arc::clone(&self.consumer),
+            stop_lag.clone(),
+        ));
         loop {
             let message = tokio::select! {
                 _ = shutdown.cancelled() => break,
@@ -265,6 +286,9 @@ impl EventConsumer {
                 }
             }
         }
+        // The reporter holds the consumer: it must let go before the consumer can close.
+        stop_lag.cancel();
+        let _ = lag.await;
         let consumer = self.consumer;
         let name = self.name;
         let _ = tokio::task::spawn_blocking(move || {
@@ -327,6 +351,88 @@ impl EventConsumer {
             .increment(1);
         true
     }
+}
+
+/// Reports the lag of `consumer`'s partitions every [`LAG_INTERVAL`] until `stop`. The broker
+/// requests block, so each report runs on the blocking pool.
+async fn report_lag(
+    name: &'static str,
+    group: String,
+    consumer: Arc<StreamConsumer<RebalanceContext>>,
+    stop: CancellationToken,
+) {
+    let mut reported = HashSet::new();
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(LAG_INTERVAL) => {}
+        }
+        let (consumer, group, stop) = (Arc::clone(&consumer), group.clone(), stop.clone());
+        let mut partitions = std::mem::take(&mut reported);
+        let report = tokio::task::spawn_blocking(move || {
+            let outcome = lag_once(name, &group, &consumer, &stop, &mut partitions);
+            (partitions, outcome)
+        })
+        .await;
+        match report {
+            Ok((partitions, outcome)) => {
+                reported = partitions;
+                if let Err(error) = outcome {
+                    tracing::debug!(consumer = name, %error, "consumer lag not known");
+                }
+            }
+            Err(_) => return,
+        }
+    }
+}
+
+/// One lag report: for each assigned partition, its high watermark minus the committed offset
+/// (or minus the low watermark when the group committed nothing yet, as `auto.offset.reset` is
+/// `earliest`). Partitions in `reported` but no longer assigned are set to 0: their new owner
+/// reports them, so a sum over the group's members stays right. `reported` becomes the
+/// partitions reported now; it is left alone when the assignment could not be read.
+fn lag_once(
+    name: &'static str,
+    group: &str,
+    consumer: &StreamConsumer<RebalanceContext>,
+    stop: &CancellationToken,
+    reported: &mut HashSet<(String, i32)>,
+) -> Result<(), KafkaError> {
+    let committed = consumer.committed(LAG_REQUEST_TIMEOUT)?;
+    let gauge = |topic: &str, partition: i32| {
+        metrics::gauge!(
+            "kafka_consumer_lag_records",
+            "consumer" => name,
+            "group" => group.to_owned(),
+            "topic" => topic.to_owned(),
+            "partition" => partition.to_string(),
+        )
+    };
+    let mut now = HashSet::new();
+    for element in committed.elements() {
+        if stop.is_cancelled() {
+            return Ok(());
+        }
+        let (topic, partition) = (element.topic(), element.partition());
+        match consumer.fetch_watermarks(topic, partition, LAG_REQUEST_TIMEOUT) {
+            Ok((low, high)) => {
+                let from = match element.offset() {
+                    Offset::Offset(committed) => committed.max(low),
+                    _ => low,
+                };
+                gauge(topic, partition).set((high - from).max(0) as f64);
+            }
+            Err(error) => {
+                tracing::debug!(consumer = name, topic, partition, %error, "watermarks not known");
+            }
+        }
+        now.insert((topic.to_owned(), partition));
+    }
+    for (topic, partition) in reported.difference(&now) {
+        gauge(topic, *partition).set(0.0);
+    }
+    *reported = now;
+    Ok(())
 }
 
 fn decode(message: &BorrowedMessage<'_>) -> ConsumedEvent {
