@@ -5,7 +5,8 @@
 //! ranking, the spatial index; pure), [`store`] (SQL), [`events`] (match events and the
 //! change log, written with every transition), [`matcher`] (incremental matching, expiry,
 //! sweep), [`consumer`] (volunteer and task topics), [`lifecycle`] and [`feed`] (what the
-//! RPCs do), [`api`] (the gRPC handlers), `migrations/` (its own tables, numbered from 0100).
+//! RPCs do), [`api`] (the gRPC handlers), [`metrics`] (matches by state, offer answer time),
+//! `migrations/` (its own tables, numbered from 0100).
 //! Plumbing — server, health, reflection, outbox relay, telemetry, shutdown — lives in
 //! `spontan-platform`.
 
@@ -19,6 +20,7 @@ pub mod events;
 pub mod feed;
 pub mod lifecycle;
 pub mod matcher;
+pub mod metrics;
 pub mod optimize;
 pub mod optimizer;
 pub mod store;
@@ -165,10 +167,12 @@ async fn run_background(
     let task_handler = consumer::TaskConsumer {
         matcher: matcher.clone(),
     };
+    let pool = matcher.pool.clone();
     tokio::join!(
         volunteers.run(volunteer_handler, shutdown.clone()),
         tasks.run(task_handler, shutdown.clone()),
         matcher.run_timers(shutdown.clone()),
+        crate::metrics::report_states(pool, shutdown.clone()),
     );
     Ok(())
 }

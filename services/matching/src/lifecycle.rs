@@ -72,6 +72,13 @@ pub async fn respond(
         .ok_or(ApiError::NotFound("match"))?;
     let state = m.state();
     let overdue = state == MatchState::Offered && m.expires_at.is_some_and(|e| e <= Utc::now());
+    // An answer in time to an open offer, for the answer-time histogram once committed.
+    let answered = match (state, decision) {
+        (MatchState::Offered, OfferDecision::Accept) if !overdue => Some("accepted"),
+        (MatchState::Offered, OfferDecision::Decline) if !overdue => Some("declined"),
+        _ => None,
+    }
+    .zip(m.offered_at);
     let mut rematch = false;
     let result = match (decision, state) {
         (OfferDecision::Accept, MatchState::Accepted)
@@ -143,6 +150,9 @@ pub async fn respond(
         )),
     };
     tx.commit().await.map_err(db)?;
+    if let Some((answer, offered_at)) = answered {
+        crate::metrics::offer_answered(offered_at, answer);
+    }
     if rematch {
         matcher.rematch_later(vec![task.id]);
     }

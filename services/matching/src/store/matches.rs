@@ -402,3 +402,10 @@ pub async fn existing_ref(
     .fetch_optional(pool)
     .await
 }
+
+/// How many matches are in each state now, over every incident (states with none are absent).
+pub async fn count_by_state(pool: &PgPool) -> sqlx::Result<Vec<(String, i64)>> {
+    sqlx::query_as("SELECT state, count(*) FROM matches GROUP BY state")
+        .fetch_all(pool)
+        .await
+}
