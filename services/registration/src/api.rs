@@ -192,7 +192,7 @@ impl RegistrationService for Api {
         request: Request<RenewMyTokenRequest>,
     ) -> Result<Response<RenewMyTokenResponse>, Status> {
         let v = self.registry.get(caller(&request)?).await?;
-        let token = self.registry.issue(v.id).await?;
+        let token = self.registry.issue(&self.registry.pool, v.id).await?;
         Ok(Response::new(RenewMyTokenResponse {
             access_token: token.token,
             access_token_expires_at: Some(timestamp(token.expires_at)),

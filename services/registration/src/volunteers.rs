@@ -112,10 +112,12 @@ impl Registry {
             &[events::message(&self.topic, Change::Registered, &volunteer)],
         )
         .await?;
+        // The token is recorded in the same transaction: registering costs one commit.
+        let token = self.issue(&mut *tx, id).await?;
         tx.commit().await?;
         tracing::info!(volunteer_id = %id, "volunteer registered");
         metrics::counter!("registration_volunteers_registered_total").increment(1);
-        Ok((id, self.issue(id).await?))
+        Ok((id, token))
     }
 
     async fn replay(
@@ -130,18 +132,23 @@ impl Registry {
                     .into(),
             ));
         }
-        Ok((id, self.issue(id).await?))
+        Ok((id, self.issue(&self.pool, id).await?))
     }
 
-    /// A new volunteer token, recorded (times only) for the export.
-    pub async fn issue(&self, id: Uuid) -> Result<Token, ApiError> {
+    /// A new volunteer token, recorded (times only) for the export through `conn` (the pool,
+    /// or the transaction that creates the volunteer).
+    pub async fn issue(
+        &self,
+        conn: impl sqlx::PgExecutor<'_>,
+        id: Uuid,
+    ) -> Result<Token, ApiError> {
         let now = db_now();
         let token = self
             .issuer
             .issue(&id.to_string(), Role::Volunteer, None, self.token_ttl)
             .map_err(internal)?;
         let expires_at = now + chrono::Duration::from_std(self.token_ttl).map_err(internal)?;
-        store::record_token(&self.pool, id, now, expires_at).await?;
+        store::record_token(conn, id, now, expires_at).await?;
         Ok(Token { token, expires_at })
     }
 
