@@ -5,7 +5,7 @@
 //! assigned, earlier matches for the same task) the caller loads and passes in; whether an
 //! offer may really be made is finally decided by PostgreSQL's exclusion constraint.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -158,42 +158,219 @@ pub fn rank(task: &Task, candidates: Vec<Candidate>) -> Vec<Ranked> {
     ranked
 }
 
-/// Grid cell size in degrees: coarse enough that a 200 km query touches few cells.
-const CELL_DEGREES: f64 = 0.5;
+/// Grid cell size in degrees: about 11 km north-south, 7 km east-west in Germany, so that a
+/// task's reach (tens of km) touches a few hundred small cells and skips most of a dense region.
+const CELL_DEGREES: f64 = 0.1;
+/// Mean kilometres per degree of latitude (and of longitude at the equator).
+const KM_PER_DEGREE: f64 = 111.195;
+/// Skills the index keeps as bits (the taxonomy has fewer); any further skill is still
+/// checked exactly, only without the bitset shortcut.
+const SKILL_BITS: usize = 64;
 
-fn cell_of(p: Point) -> (i32, i32) {
+type CellKey = (i32, i32);
+
+fn cell_of(p: Point) -> CellKey {
     (
         (p.lat / CELL_DEGREES).floor() as i32,
         (p.lon / CELL_DEGREES).floor() as i32,
     )
 }
 
-/// Every volunteer matching knows, with the located ones in a lat/lon grid so that a task
-/// looks only at the cells within reach instead of at everyone.
+/// Minutes since the epoch, rounded down (`up == false`) or up, clamped into `i32`.
+fn minutes(t: chrono::DateTime<chrono::Utc>, up: bool) -> i32 {
+    let secs = t.timestamp();
+    let m = if up {
+        secs.div_euclid(60) + i64::from(secs.rem_euclid(60) != 0)
+    } else {
+        secs.div_euclid(60)
+    };
+    m.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
+}
+
+/// What a search looks at for one located volunteer, packed for a fast linear scan of a
+/// cell. Every field is a conservative summary: a volunteer it rejects is surely ineligible,
+/// one it passes is then checked exactly with [`check`].
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    lat: f32,
+    lon: f32,
+    radius_km: f32,
+    slot: u32,
+    /// Bits of the volunteer's interned skills.
+    skills: u64,
+    /// Earliest start and latest end of all availability windows, in minutes.
+    available_from: i32,
+    available_until: i32,
+    /// `min_age_reached`, saturated at 255.
+    min_age: u8,
+    active: bool,
+}
+
+/// The volunteers homed in one grid cell, with summaries that let a search skip the cell.
+#[derive(Debug, Default)]
+struct Cell {
+    entries: Vec<Entry>,
+    /// Union of the entries' skill bits (never shrinks on removal: a superset is safe).
+    skills: u64,
+    /// Largest travel radius of the entries (never shrinks on removal).
+    max_radius_km: f32,
+}
+
+#[derive(Debug, Default)]
+struct Slot {
+    volunteer: Option<Volunteer>,
+    /// The cell and the position in it, for located volunteers.
+    cell: Option<(CellKey, u32)>,
+}
+
+/// The rectangle of cells and the scale a search around a point needs.
+struct Area {
+    lat_lo: i32,
+    lat_hi: i32,
+    lon_lo: i32,
+    lon_hi: i32,
+    /// Everywhere: the box is wider than the grid.
+    everywhere: bool,
+    centre: Point,
+    /// Smallest cosine of latitude in the searched band: planar distances with it never
+    /// exceed the great-circle distance (by more than the margin in [`within`]). Zero for
+    /// searches too wide or too near a pole for the planar view: then only the latitude
+    /// difference is compared, which never exceeds the great-circle distance.
+    cos_lat: f64,
+}
+
+impl Area {
+    fn around(centre: Point, radius_km: f64, grid_cells: usize) -> Self {
+        let lat_span = radius_km / 111.0 + CELL_DEGREES;
+        let min_lat = centre.lat - lat_span;
+        let max_lat = centre.lat + lat_span;
+        let poleward = min_lat.abs().max(max_lat.abs());
+        let cos_band = poleward.min(89.0).to_radians().cos();
+        let lon_span = radius_km / (111.0 * cos_band);
+        let (lat_lo, lon_lo) = cell_of(Point {
+            lat: min_lat,
+            lon: centre.lon - lon_span,
+        });
+        let (lat_hi, lon_hi) = cell_of(Point {
+            lat: max_lat,
+            lon: centre.lon + lon_span,
+        });
+        let cells = (i64::from(lat_hi) - i64::from(lat_lo) + 1)
+            * (i64::from(lon_hi) - i64::from(lon_lo) + 1);
+        Self {
+            lat_lo,
+            lat_hi,
+            lon_lo,
+            lon_hi,
+            everywhere: lon_span >= 180.0 || cells > grid_cells as i64,
+            centre,
+            cos_lat: if radius_km <= 500.0 && poleward <= 80.0 {
+                cos_band
+            } else {
+                0.0
+            },
+        }
+    }
+
+    /// Squared planar distance in km² from the centre to a point, never more than the
+    /// great-circle distance squared (up to the margin of [`within`]).
+    fn planar_sq(&self, lat: f64, lon: f64) -> f64 {
+        let dlat = (lat - self.centre.lat) * KM_PER_DEGREE;
+        let dlon = (lon - self.centre.lon) * KM_PER_DEGREE * self.cos_lat;
+        dlat * dlat + dlon * dlon
+    }
+
+    /// Squared planar distance in km² from the centre to the nearest point of a cell.
+    fn cell_sq(&self, (lat, lon): CellKey) -> f64 {
+        let gap = |c: f64, cell: i32| {
+            let lo = f64::from(cell) * CELL_DEGREES;
+            let hi = lo + CELL_DEGREES;
+            (lo - c).max(c - hi).max(0.0)
+        };
+        let dlat = gap(self.centre.lat, lat) * KM_PER_DEGREE;
+        let dlon = gap(self.centre.lon, lon) * KM_PER_DEGREE * self.cos_lat;
+        dlat * dlat + dlon * dlon
+    }
+}
+
+/// Whether a squared planar distance may be within `limit_km`: generous by 1% and 50 m,
+/// so that neither the planar approximation nor `f32` coordinates lose an eligible volunteer
+/// (the exact great-circle check follows).
+fn within(planar_sq: f64, limit_km: f64) -> bool {
+    let limit = limit_km * 1.01 + 0.05;
+    planar_sq <= limit * limit
+}
+
+/// Every volunteer matching knows, the located ones in a lat/lon grid of small cells whose
+/// entries carry skill bits, age, availability span and radius, so that a task scans only the
+/// cells within reach, skips cells without its skills, and checks exactly only the volunteers
+/// that pass the cheap filters.
 #[derive(Debug, Default)]
 pub struct VolunteerIndex {
-    volunteers: HashMap<Uuid, Volunteer>,
-    grid: HashMap<(i32, i32), HashSet<Uuid>>,
+    ids: HashMap<Uuid, u32>,
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    grid: HashMap<CellKey, Cell>,
+    skill_bits: HashMap<String, u32>,
+    /// A volunteer had a skill beyond [`SKILL_BITS`]: unknown skills may exist.
+    skills_overflowed: bool,
     max_radius_km: f64,
 }
 
 impl VolunteerIndex {
     pub fn len(&self) -> usize {
-        self.volunteers.len()
+        self.ids.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.volunteers.is_empty()
+        self.ids.is_empty()
     }
 
     pub fn get(&self, id: &Uuid) -> Option<&Volunteer> {
-        self.volunteers.get(id)
+        let slot = *self.ids.get(id)?;
+        self.slots.get(slot as usize)?.volunteer.as_ref()
+    }
+
+    fn volunteer(&self, slot: u32) -> Option<&Volunteer> {
+        self.slots.get(slot as usize)?.volunteer.as_ref()
+    }
+
+    fn skill_mask(&mut self, skills: &[String]) -> u64 {
+        let mut mask = 0;
+        for skill in skills {
+            let bit = match self.skill_bits.get(skill) {
+                Some(bit) => *bit,
+                None if self.skill_bits.len() < SKILL_BITS => {
+                    let bit = self.skill_bits.len() as u32;
+                    self.skill_bits.insert(skill.clone(), bit);
+                    bit
+                }
+                None => {
+                    self.skills_overflowed = true;
+                    continue;
+                }
+            };
+            mask |= 1 << bit;
+        }
+        mask
+    }
+
+    /// The bits a task requires, or `None` when no volunteer can have one of its skills.
+    fn required_mask(&self, task: &Task) -> Option<u64> {
+        let mut mask = 0;
+        for skill in &task.required_skills {
+            match self.skill_bits.get(skill) {
+                Some(bit) => mask |= 1 << bit,
+                None if self.skills_overflowed => {}
+                None => return None,
+            }
+        }
+        Some(mask)
     }
 
     /// Inserts or replaces a volunteer unless the index already holds a newer version.
     pub fn upsert(&mut self, volunteer: Volunteer) {
         if self
-            .volunteers
             .get(&volunteer.id)
             .is_some_and(|old| old.version > volunteer.version)
         {
@@ -203,25 +380,99 @@ impl VolunteerIndex {
         if volunteer.status == VolunteerStatus::Erased {
             return;
         }
+        let slot = match self.free.pop() {
+            Some(slot) => slot,
+            None => {
+                self.slots.push(Slot::default());
+                (self.slots.len() - 1) as u32
+            }
+        };
+        let mut cell_pos = None;
         if let Some(location) = volunteer.location {
-            self.grid
-                .entry(cell_of(location))
-                .or_default()
-                .insert(volunteer.id);
+            let entry = Entry {
+                lat: location.lat as f32,
+                lon: location.lon as f32,
+                radius_km: volunteer.travel_radius_km as f32,
+                slot,
+                skills: self.skill_mask(&volunteer.skills),
+                available_from: volunteer
+                    .availability
+                    .iter()
+                    .map(|w| minutes(w.start, false))
+                    .min()
+                    .unwrap_or(i32::MAX),
+                available_until: volunteer
+                    .availability
+                    .iter()
+                    .map(|w| minutes(w.end, true))
+                    .max()
+                    .unwrap_or(i32::MIN),
+                min_age: volunteer.min_age_reached.min(255) as u8,
+                active: volunteer.status == VolunteerStatus::Active,
+            };
+            let key = cell_of(location);
+            let cell = self.grid.entry(key).or_default();
+            cell.skills |= entry.skills;
+            cell.max_radius_km = cell.max_radius_km.max(entry.radius_km);
+            cell_pos = Some((key, cell.entries.len() as u32));
+            cell.entries.push(entry);
             self.max_radius_km = self.max_radius_km.max(volunteer.travel_radius_km);
         }
-        self.volunteers.insert(volunteer.id, volunteer);
+        self.ids.insert(volunteer.id, slot);
+        self.slots[slot as usize] = Slot {
+            volunteer: Some(volunteer),
+            cell: cell_pos,
+        };
     }
 
     pub fn remove(&mut self, id: &Uuid) {
-        if let Some(old) = self.volunteers.remove(id)
-            && let Some(location) = old.location
-        {
-            let cell = cell_of(location);
-            if let Some(ids) = self.grid.get_mut(&cell) {
-                ids.remove(id);
-                if ids.is_empty() {
-                    self.grid.remove(&cell);
+        let Some(slot) = self.ids.remove(id) else {
+            return;
+        };
+        let old = std::mem::take(&mut self.slots[slot as usize]);
+        self.free.push(slot);
+        let Some((key, pos)) = old.cell else {
+            return;
+        };
+        let Some(cell) = self.grid.get_mut(&key) else {
+            return;
+        };
+        let pos = pos as usize;
+        if pos < cell.entries.len() {
+            cell.entries.swap_remove(pos);
+            if let Some(moved) = cell.entries.get(pos) {
+                if let Some(s) = self.slots.get_mut(moved.slot as usize) {
+                    s.cell = Some((key, pos as u32));
+                }
+            }
+        }
+        if cell.entries.is_empty() {
+            self.grid.remove(&key);
+        }
+    }
+
+    /// Calls `visit` with every cell of `area` that `keep` does not rule out.
+    fn cells<'a>(
+        &'a self,
+        area: &Area,
+        mut keep: impl FnMut(&Cell, f64) -> bool,
+        mut visit: impl FnMut(&'a Cell),
+    ) {
+        let mut consider = |key: CellKey, cell: &'a Cell| {
+            if keep(cell, area.cell_sq(key)) {
+                visit(cell);
+            }
+        };
+        if area.everywhere {
+            for (key, cell) in &self.grid {
+                consider(*key, cell);
+            }
+        } else {
+            for lat in area.lat_lo..=area.lat_hi {
+                for lon in area.lon_lo..=area.lon_hi {
+                    if let Some(cell) = self.grid.get(&(lat, lon)) {
+                        consider((lat, lon), cell);
+                    }
                 }
             }
         }
@@ -230,49 +481,30 @@ impl VolunteerIndex {
     /// Volunteers located within `radius_km` of `centre` (cells first, then exact distance),
     /// with their distance.
     pub fn near(&self, centre: Point, radius_km: f64) -> Vec<(&Volunteer, f64)> {
-        let lat_span = radius_km / 111.0;
-        let min_lat = centre.lat - lat_span;
-        let max_lat = centre.lat + lat_span;
-        let widest = min_lat
-            .abs()
-            .max(max_lat.abs())
-            .min(89.0)
-            .to_radians()
-            .cos();
-        let lon_span = radius_km / (111.0 * widest);
-        let (lat_lo, lon_lo) = cell_of(Point {
-            lat: min_lat,
-            lon: centre.lon - lon_span,
-        });
-        let (lat_hi, lon_hi) = cell_of(Point {
-            lat: max_lat,
-            lon: centre.lon + lon_span,
-        });
+        let area = Area::around(centre, radius_km, self.grid.len());
         let mut found = Vec::new();
-        let mut visit = |ids: &HashSet<Uuid>| {
-            for id in ids {
-                if let Some(v) = self.volunteers.get(id)
-                    && let Some(home) = v.location
-                {
-                    let d = haversine_km(home, centre);
-                    if d <= radius_km {
-                        found.push((v, d));
+        self.cells(
+            &area,
+            |_, gap_sq| within(gap_sq, radius_km),
+            |cell| {
+                for e in &cell.entries {
+                    if !within(
+                        area.planar_sq(f64::from(e.lat), f64::from(e.lon)),
+                        radius_km,
+                    ) {
+                        continue;
+                    }
+                    if let Some(v) = self.volunteer(e.slot)
+                        && let Some(home) = v.location
+                    {
+                        let d = haversine_km(home, centre);
+                        if d <= radius_km {
+                            found.push((v, d));
+                        }
                     }
                 }
-            }
-        };
-        let cells = (lat_hi - lat_lo + 1) as i64 * (lon_hi - lon_lo + 1) as i64;
-        if lon_span >= 180.0 || cells > self.grid.len() as i64 {
-            self.grid.values().for_each(&mut visit);
-        } else {
-            for lat in lat_lo..=lat_hi {
-                for lon in lon_lo..=lon_hi {
-                    if let Some(ids) = self.grid.get(&(lat, lon)) {
-                        visit(ids);
-                    }
-                }
-            }
-        }
+            },
+        );
         found
     }
 
@@ -282,10 +514,50 @@ impl VolunteerIndex {
         if task.max_distance_km > 0.0 {
             reach = reach.min(task.max_distance_km);
         }
-        self.near(task.location, reach)
-            .into_iter()
-            .filter_map(|(v, _)| check(v, task).ok().map(|d| (v, d)))
-            .collect()
+        let Some(required) = self.required_mask(task) else {
+            return Vec::new();
+        };
+        let task_max = if task.max_distance_km > 0.0 {
+            task.max_distance_km
+        } else {
+            f64::INFINITY
+        };
+        let min_age = task.min_age.min(255) as u8;
+        let (from, until) = (
+            minutes(task.window.start, false),
+            minutes(task.window.end, true),
+        );
+        let area = Area::around(task.location, reach, self.grid.len());
+        let mut found = Vec::new();
+        self.cells(
+            &area,
+            |cell, gap_sq| {
+                cell.skills & required == required
+                    && within(gap_sq, reach.min(f64::from(cell.max_radius_km)))
+            },
+            |cell| {
+                for e in &cell.entries {
+                    if !e.active
+                        || e.skills & required != required
+                        || e.min_age < min_age
+                        || e.available_from > from
+                        || e.available_until < until
+                    {
+                        continue;
+                    }
+                    let limit = f64::from(e.radius_km).min(task_max);
+                    if !within(area.planar_sq(f64::from(e.lat), f64::from(e.lon)), limit) {
+                        continue;
+                    }
+                    if let Some(v) = self.volunteer(e.slot)
+                        && let Ok(d) = check(v, task)
+                    {
+                        found.push((v, d));
+                    }
+                }
+            },
+        );
+        found
     }
 
     /// Active volunteers who could reach a region (home within region radius plus their own
@@ -296,14 +568,36 @@ impl VolunteerIndex {
         radius_km: f64,
         now: chrono::DateTime<chrono::Utc>,
     ) -> usize {
-        self.near(centre, radius_km + self.max_radius_km)
-            .into_iter()
-            .filter(|(v, d)| {
-                v.status == VolunteerStatus::Active
-                    && *d <= radius_km + v.travel_radius_km
-                    && v.availability.iter().any(|w| w.end > now)
-            })
-            .count()
+        let reach = radius_km + self.max_radius_km;
+        let area = Area::around(centre, reach, self.grid.len());
+        let now_minute = minutes(now, false);
+        let mut count = 0;
+        self.cells(
+            &area,
+            |cell, gap_sq| within(gap_sq, radius_km + f64::from(cell.max_radius_km)),
+            |cell| {
+                for e in &cell.entries {
+                    if !e.active
+                        || e.available_until < now_minute
+                        || !within(
+                            area.planar_sq(f64::from(e.lat), f64::from(e.lon)),
+                            radius_km + f64::from(e.radius_km),
+                        )
+                    {
+                        continue;
+                    }
+                    if let Some(v) = self.volunteer(e.slot)
+                        && let Some(home) = v.location
+                        && v.status == VolunteerStatus::Active
+                        && haversine_km(home, centre) <= radius_km + v.travel_radius_km
+                        && v.availability.iter().any(|w| w.end > now)
+                    {
+                        count += 1;
+                    }
+                }
+            },
+        );
+        count
     }
 }
 

@@ -161,3 +161,146 @@ fn the_index_finds_only_eligible_volunteers_within_reach() {
     assert!(index.get(&Uuid::from_u128(1)).is_none());
     assert_eq!(index.reachable_count(BERLIN, 10.0, at(9)), 2);
 }
+
+/// A small deterministic generator for the randomised comparison below.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> f64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// The grid, skill bits and availability spans are only shortcuts: for random volunteers,
+/// tasks and updates (moves, pauses, removals), the index answers exactly what checking every
+/// volunteer answers.
+#[test]
+fn the_index_agrees_with_checking_everyone() {
+    let skills = ["first_aid", "driving", "lifting", "boat", "cooking"];
+    let mut rng = Lcg(7);
+    let mut all: HashMap<Uuid, Volunteer> = HashMap::new();
+    let mut index = VolunteerIndex::default();
+    let random_volunteer = |rng: &mut Lcg, n: u128, version: i64| {
+        let start = 6 + (rng.next() * 6.0) as u32;
+        let end = (start + 1 + (rng.next() * 10.0) as u32).min(23);
+        Volunteer {
+            id: Uuid::from_u128(n),
+            skills: skills
+                .iter()
+                .filter(|_| rng.next() < 0.4)
+                .map(|s| (*s).to_owned())
+                .collect(),
+            languages: vec![],
+            age_band: 2,
+            min_age_reached: [0, 16, 18, 26][(rng.next() * 4.0) as usize],
+            location: (rng.next() < 0.95).then(|| Point {
+                lat: BERLIN.lat + (rng.next() - 0.5) * 1.6,
+                lon: BERLIN.lon + (rng.next() - 0.5) * 2.4,
+            }),
+            travel_radius_km: 1.0 + rng.next() * 40.0,
+            availability: if rng.next() < 0.1 {
+                vec![]
+            } else {
+                vec![Window::new(at(start), at(end)).expect("window")]
+            },
+            status: if rng.next() < 0.9 {
+                VolunteerStatus::Active
+            } else {
+                VolunteerStatus::Paused
+            },
+            version,
+        }
+    };
+    for n in 1..=3000u128 {
+        let v = random_volunteer(&mut rng, n, 1);
+        all.insert(v.id, v.clone());
+        index.upsert(v);
+    }
+    // Updates and removals move entries around inside cells.
+    for round in 0..1500u128 {
+        let n = 1 + (rng.next() * 3000.0) as u128;
+        if round % 3 == 0 {
+            all.remove(&Uuid::from_u128(n));
+            index.remove(&Uuid::from_u128(n));
+        } else {
+            let v = random_volunteer(&mut rng, n, 2 + round as i64);
+            all.insert(v.id, v.clone());
+            index.upsert(v);
+        }
+    }
+    assert_eq!(index.len(), all.len());
+    let mut eligible_seen = 0;
+    for round in 0..200 {
+        let mut t = task();
+        t.location = Point {
+            lat: BERLIN.lat + (rng.next() - 0.5) * 1.4,
+            lon: BERLIN.lon + (rng.next() - 0.5) * 2.0,
+        };
+        t.required_skills = skills
+            .iter()
+            .filter(|_| rng.next() < 0.3)
+            .map(|s| (*s).to_owned())
+            .collect();
+        if round % 10 == 0 {
+            t.required_skills.push("unheard_of".into());
+        }
+        t.min_age = [0, 16, 18, 21][round % 4];
+        t.max_distance_km = [0.0, 5.0, 20.0][round % 3];
+        let start = 7 + (rng.next() * 8.0) as u32;
+        t.window = Window::new(at(start), at(start + 2)).expect("window");
+
+        let mut fast: Vec<(u128, f64)> = index
+            .eligible_for(&t)
+            .iter()
+            .map(|(v, d)| (v.id.as_u128(), *d))
+            .collect();
+        let mut slow: Vec<(u128, f64)> = all
+            .values()
+            .filter_map(|v| check(v, &t).ok().map(|d| (v.id.as_u128(), d)))
+            .collect();
+        fast.sort_by_key(|c| c.0);
+        slow.sort_by_key(|c| c.0);
+        assert_eq!(fast, slow, "eligible_for in round {round}");
+        eligible_seen += slow.len();
+
+        let radius = rng.next() * 30.0;
+        let mut fast: Vec<u128> = index
+            .near(t.location, radius)
+            .iter()
+            .map(|(v, _)| v.id.as_u128())
+            .collect();
+        let mut slow: Vec<u128> = all
+            .values()
+            .filter(|v| {
+                v.location
+                    .is_some_and(|p| haversine_km(p, t.location) <= radius)
+            })
+            .map(|v| v.id.as_u128())
+            .collect();
+        fast.sort_unstable();
+        slow.sort_unstable();
+        assert_eq!(fast, slow, "near in round {round}");
+
+        let now = at(start);
+        let slow = all
+            .values()
+            .filter(|v| {
+                v.status == VolunteerStatus::Active
+                    && v.location
+                        .is_some_and(|p| haversine_km(p, t.location) <= radius + v.travel_radius_km)
+                    && v.availability.iter().any(|w| w.end > now)
+            })
+            .count();
+        assert_eq!(
+            index.reachable_count(t.location, radius, now),
+            slow,
+            "reachable_count in round {round}"
+        );
+    }
+    // The comparison means something only if many volunteers were eligible.
+    assert!(eligible_seen > 1000, "{eligible_seen}");
+}
