@@ -7,6 +7,13 @@
 //!
 //! Loopback and the project's own hosts only: the run is bounded by `--duration` and stops by
 //! itself.
+//!
+//! `--mode` chooses what is measured: `mix` (default; request latencies of a weighted mix),
+//! `seed` (registers `--volunteers` volunteers at `--rate`, spread over Germany, as the base
+//! for the other modes), and the end-to-end modes of [`e2e`]: `e2e-task`, `e2e-register` and
+//! `empty-poll`.
+
+mod e2e;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,10 +34,60 @@ use spontan_proto::v1::task_service_client::TaskServiceClient;
 use spontan_proto::v1::*;
 use tonic::transport::Channel;
 
+/// What a run measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Mode {
+    /// Request latencies of the operations in --mix.
+    Mix,
+    /// Register --volunteers volunteers at --rate (spread over Germany), then stop.
+    Seed,
+    /// Task created -> first OFFERED match in a dashboard poll, tasks at --rate.
+    E2eTask,
+    /// Registration -> volunteer in matching's index (GetIncidentSummary of probe incidents).
+    E2eRegister,
+    /// Server time of dashboard polls with nothing new (matching's /metrics histogram).
+    EmptyPoll,
+}
+
+/// Where registered volunteers live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Spread {
+    /// Within about 20 km of Bad Neuenahr-Ahrweiler, all with sandbag filling and lifting.
+    Ahr,
+    /// A fifth around Bad Neuenahr-Ahrweiler, half around large cities, the rest anywhere in
+    /// Germany; skills from the taxonomy with realistic rarity.
+    Germany,
+}
+
 /// Drive the services at a constant arrival rate and report latency percentiles.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "spontan-load", version)]
-struct Args {
+pub(crate) struct Args {
+    /// What to measure (see the crate documentation).
+    #[arg(long, value_enum, default_value_t = Mode::Mix)]
+    pub(crate) mode: Mode,
+    /// Volunteers to register in --mode seed.
+    #[arg(long, default_value_t = 100_000)]
+    volunteers: u64,
+    /// Where registered volunteers live (register operations and --mode seed, which defaults
+    /// to germany).
+    #[arg(long, value_enum)]
+    spread: Option<Spread>,
+    /// Milliseconds between dashboard polls while waiting in the e2e modes.
+    #[arg(long, default_value_t = 5)]
+    pub(crate) poll_interval_ms: u64,
+    /// Seconds e2e-task waits after the last task for offers still outstanding.
+    #[arg(long, default_value_t = 30)]
+    pub(crate) settle: u64,
+    /// Probe incidents of e2e-register (registrations are spread over them).
+    #[arg(long, default_value_t = 64)]
+    pub(crate) probes: usize,
+    /// Matching's metrics endpoint (host:port), read by empty-poll.
+    #[arg(long, default_value = "127.0.0.1:9103")]
+    pub(crate) metrics: String,
+    /// Incident whose feed empty-poll polls (default: a new one).
+    #[arg(long)]
+    pub(crate) incident: Option<String>,
     #[arg(long, default_value = "http://127.0.0.1:50051")]
     registration: String,
     #[arg(long, default_value = "http://127.0.0.1:50052")]
@@ -39,13 +96,13 @@ struct Args {
     matching: String,
     /// Requests per second, all operations together.
     #[arg(long, default_value_t = 200.0)]
-    rate: f64,
+    pub(crate) rate: f64,
     /// Seconds of measured load (after the warm-up).
     #[arg(long, default_value_t = 30)]
-    duration: u64,
+    pub(crate) duration: u64,
     /// Seconds of load before measuring starts (connections, caches, JIT of the planner).
     #[arg(long, default_value_t = 3)]
-    warmup: u64,
+    pub(crate) warmup: u64,
     /// Weights of the operations: register, poll (dashboard ListMatchChanges), create-task.
     #[arg(long, default_value = "register=1")]
     mix: String,
@@ -59,17 +116,17 @@ struct Args {
     #[arg(long, env = "SPONTAN_DEV_SIGNING_KEY", hide_env_values = true)]
     signing_key: Option<String>,
     #[arg(long, default_value = "load-test-org")]
-    organisation: String,
+    pub(crate) organisation: String,
     /// Consent text version the registration service accepts.
     #[arg(
         long,
         env = "SPONTAN_PRIVACY__CONSENT_TEXT_VERSION",
         default_value = "2025-06-de"
     )]
-    consent_version: String,
+    pub(crate) consent_version: String,
     /// Print the report as JSON.
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -151,6 +208,7 @@ struct Clients {
     dashboard_token: Option<String>,
     incident_id: Option<String>,
     consent_version: String,
+    spread: Spread,
     run_id: u32,
     counter: AtomicU64,
 }
@@ -186,6 +244,126 @@ fn nearby(rng: &mut impl Rng) -> GeoPoint {
     }
 }
 
+/// Large cities: latitude, longitude, population in thousands.
+const CITIES: [(f64, f64, f64); 12] = [
+    (52.520, 13.405, 3850.0),
+    (53.551, 9.994, 1900.0),
+    (48.137, 11.576, 1510.0),
+    (50.938, 6.960, 1090.0),
+    (50.110, 8.682, 770.0),
+    (48.776, 9.183, 630.0),
+    (51.227, 6.774, 630.0),
+    (51.340, 12.375, 620.0),
+    (51.514, 7.466, 590.0),
+    (51.050, 13.738, 560.0),
+    (52.376, 9.732, 540.0),
+    (50.735, 7.100, 335.0),
+];
+
+/// Roughly normal (sum of four uniforms), mean 0, standard deviation 1.
+fn normal(rng: &mut impl Rng) -> f64 {
+    (0..4).map(|_| rng.random::<f64>()).sum::<f64>() * 3.0_f64.sqrt() - 2.0 * 3.0_f64.sqrt()
+}
+
+/// Somewhere in Germany: a fifth around Bad Neuenahr-Ahrweiler (about 13 km either way),
+/// half around a large city by population, the rest anywhere in the country's bounding box.
+fn in_germany(rng: &mut impl Rng) -> GeoPoint {
+    let place: f64 = rng.random();
+    let (latitude, longitude) = if place < 0.2 {
+        (50.5427 + normal(rng) * 0.12, 7.1125 + normal(rng) * 0.18)
+    } else if place < 0.7 {
+        let total: f64 = CITIES.iter().map(|c| c.2).sum();
+        let mut pick = rng.random_range(0.0..total);
+        let mut city = CITIES[0];
+        for c in CITIES {
+            if pick < c.2 {
+                city = c;
+                break;
+            }
+            pick -= c.2;
+        }
+        (city.0 + normal(rng) * 0.15, city.1 + normal(rng) * 0.22)
+    } else {
+        (rng.random_range(47.3..55.0), rng.random_range(5.9..15.0))
+    };
+    GeoPoint {
+        latitude,
+        longitude,
+    }
+}
+
+/// How common a skill is among volunteers (shares used for --spread germany).
+fn skill_share(id: &str) -> f64 {
+    match id {
+        "heavy_lifting" => 0.55,
+        "sandbag_filling" => 0.45,
+        "driving_licence_b" => 0.60,
+        "mud_clearing" | "cleaning" => 0.40,
+        "debris_removal" => 0.30,
+        "own_vehicle" => 0.35,
+        "first_aid" => 0.25,
+        "cooking" | "donations_sorting" => 0.20,
+        "pumping" | "logistics" | "translation_en" => 0.15,
+        "childcare" | "elderly_care" | "animal_care" | "driving_licence_be" => 0.08,
+        "nursing_care" | "medical_professional" | "psychosocial_support" => 0.04,
+        "translation_ar" | "translation_tr" | "translation_ru" | "translation_pl" => 0.02,
+        "radio_operator" | "sign_language" | "translation_fa" | "drone_pilot" => 0.004,
+        "structural_assessment" => 0.002,
+        _ => 0.03,
+    }
+}
+
+fn taxonomy_skills(rng: &mut impl Rng) -> Vec<String> {
+    let skills: Vec<String> = spontan_platform::skills::TAXONOMY
+        .iter()
+        .filter(|s| rng.random::<f64>() < skill_share(s.id))
+        .map(|s| s.id.to_owned())
+        .collect();
+    if skills.is_empty() {
+        vec!["heavy_lifting".into()]
+    } else {
+        skills
+    }
+}
+
+/// A full registration of volunteer `n` of run `run_id` at `location`; phone numbers are
+/// unique per run and number (`+4915…`), available from 10 minutes to 12 hours from now.
+fn register_request(
+    n: u64,
+    run_id: u32,
+    consent_version: &str,
+    location: GeoPoint,
+) -> RegisterRequest {
+    let now = Utc::now();
+    let mut rng = rand::rng();
+    RegisterRequest {
+        idempotency_key: uuid::Uuid::new_v4().to_string(),
+        consent: Some(Consent {
+            given: true,
+            text_version: consent_version.to_owned(),
+        }),
+        contact: Some(Contact {
+            display_name: format!("Last {n}"),
+            phone_e164: format!("+4915{:03}{:07}", run_id % 1000, n % 10_000_000),
+            email: String::new(),
+        }),
+        preferred_alert_channel: AlertChannel::Sms.into(),
+        channel_addresses: None,
+        skill_ids: vec!["sandbag_filling".into(), "heavy_lifting".into()],
+        languages: vec!["de".into()],
+        birth_year: rng.random_range(1950..=2008),
+        home_location: Some(location),
+        travel_radius_km: {
+            let r: f64 = rng.random();
+            (5.0 + 45.0 * r * r).round()
+        },
+        availability: vec![TimeWindow {
+            start_time: Some(timestamp(now + chrono::Duration::minutes(10))),
+            end_time: Some(timestamp(now + chrono::Duration::hours(12))),
+        }],
+    }
+}
+
 impl Clients {
     async fn call(&self, op: Op) -> Result<(), tonic::Status> {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
@@ -193,36 +371,34 @@ impl Clients {
         let now = Utc::now();
         match op {
             Op::Register => {
-                let (location, birth_year, radius) = {
+                let message = {
                     let mut rng = rand::rng();
-                    (
-                        nearby(&mut rng),
-                        rng.random_range(1950..=2008),
-                        rng.random_range(5.0..50.0_f64).round(),
-                    )
-                };
-                let message = RegisterRequest {
-                    idempotency_key: uuid::Uuid::new_v4().to_string(),
-                    consent: Some(Consent {
-                        given: true,
-                        text_version: self.consent_version.clone(),
-                    }),
-                    contact: Some(Contact {
-                        display_name: format!("Last {n}"),
-                        phone_e164: format!("+4915{:03}{n:07}", self.run_id % 1000),
-                        email: String::new(),
-                    }),
-                    preferred_alert_channel: AlertChannel::Sms.into(),
-                    channel_addresses: None,
-                    skill_ids: vec!["sandbag_filling".into(), "heavy_lifting".into()],
-                    languages: vec!["de".into()],
-                    birth_year,
-                    home_location: Some(location),
-                    travel_radius_km: radius,
-                    availability: vec![TimeWindow {
-                        start_time: Some(timestamp(now + chrono::Duration::hours(1))),
-                        end_time: Some(timestamp(now + chrono::Duration::hours(9))),
-                    }],
+                    match self.spread {
+                        Spread::Ahr => {
+                            let mut m = register_request(
+                                n,
+                                self.run_id,
+                                &self.consent_version,
+                                nearby(&mut rng),
+                            );
+                            // As before --spread: availability from 1 to 9 hours from now.
+                            m.availability = vec![TimeWindow {
+                                start_time: Some(timestamp(now + chrono::Duration::hours(1))),
+                                end_time: Some(timestamp(now + chrono::Duration::hours(9))),
+                            }];
+                            m
+                        }
+                        Spread::Germany => {
+                            let mut m = register_request(
+                                n,
+                                self.run_id,
+                                &self.consent_version,
+                                in_germany(&mut rng),
+                            );
+                            m.skill_ids = taxonomy_skills(&mut rng);
+                            m
+                        }
+                    }
                 };
                 let mut client = self.registration[slot % self.registration.len()].clone();
                 client.register(message).await.map(|_| ())
@@ -273,12 +449,24 @@ impl Clients {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+    let mut args = Args::parse();
     if !(0.1..=100_000.0).contains(&args.rate) {
         bail!("--rate must be between 0.1 and 100000 per second");
     }
+    if args.mode == Mode::Seed {
+        if args.volunteers == 0 {
+            bail!("--volunteers must be at least 1");
+        }
+        args.duration = (args.volunteers as f64 / args.rate).ceil() as u64;
+        args.warmup = 0;
+        args.mix = "register".into();
+        args.spread.get_or_insert(Spread::Germany);
+    }
     if args.duration == 0 || args.duration > 3600 {
-        bail!("--duration must be between 1 and 3600 seconds");
+        bail!("--duration must be between 1 and 3600 seconds (seed: --volunteers / --rate)");
+    }
+    if !matches!(args.mode, Mode::Mix | Mode::Seed) {
+        return end_to_end(&args).await;
     }
     let mix = parse_mix(&args.mix)?;
     let needs_staff = mix.iter().any(|(op, _)| *op != Op::Register);
@@ -308,6 +496,7 @@ async fn main() -> anyhow::Result<()> {
         dashboard_token,
         incident_id: None,
         consent_version: args.consent_version.clone(),
+        spread: args.spread.unwrap_or(Spread::Ahr),
         run_id: rand::rng().random_range(0..1000),
         counter: AtomicU64::new(0),
     };
@@ -362,6 +551,41 @@ async fn main() -> anyhow::Result<()> {
     let report = run(&args, &mix, Arc::new(clients)).await;
     print_report(&args, &report);
     Ok(())
+}
+
+/// The end-to-end modes: staff tokens from the dev key, then the mode's own loop.
+async fn end_to_end(args: &Args) -> anyhow::Result<()> {
+    let key = args
+        .signing_key
+        .as_deref()
+        .context("the e2e modes need --signing-key (the dev key) for staff tokens")?;
+    let issuer = TokenIssuer::from_config(&AuthConfig {
+        signing_key: Secret::new(key.trim()),
+        ..AuthConfig::default()
+    })?;
+    let ttl = Duration::from_secs(3 * 3600);
+    let matching = channels(&args.matching, 1).await?;
+    let tasks = channels(&args.task, 1).await?;
+    let staff = e2e::Staff {
+        tasks: TaskServiceClient::new(tasks[0].clone()),
+        matching: MatchingServiceClient::new(matching[0].clone()),
+        coordinator: issuer.issue("load", Role::Coordinator, Some(&args.organisation), ttl)?,
+        dashboard: issuer.issue("load", Role::Dashboard, Some(&args.organisation), ttl)?,
+        organisation: args.organisation.clone(),
+    };
+    match args.mode {
+        Mode::E2eTask => e2e::task_to_offer(args, staff).await,
+        Mode::E2eRegister => {
+            let registration = channels(&args.registration, args.connections)
+                .await?
+                .into_iter()
+                .map(RegistrationServiceClient::new)
+                .collect();
+            e2e::register_to_matching(args, staff, registration).await
+        }
+        Mode::EmptyPoll => e2e::empty_poll(args, staff).await,
+        Mode::Mix | Mode::Seed => bail!("not an end-to-end mode"),
+    }
 }
 
 struct Report {
