@@ -3,6 +3,8 @@
 //! `privacy` (encryption and lookup keys, consent text version), `register_limit` (the
 //! per-client rate limit of `Register`) and `alerts` (where offers are sent).
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use spontan_platform::config::{PlatformConfig, Secret, Validate};
 
@@ -57,6 +59,11 @@ pub struct PrivacyConfig {
     /// Name of `master_key`, stored next to every wrapped key so that a later rotation knows
     /// which key unwraps which volunteer.
     pub master_key_id: String,
+    /// Master keys that only unwrap, by id (base64 of 32 bytes each): during a rotation the
+    /// previous key, which still opens data keys wrapped under it until the re-wrap sweep has
+    /// moved every row to `master_key`, or the next key, announced before it becomes current.
+    /// They never wrap. Remove an entry once no row carries its id (docs/operations.md).
+    pub previous_master_keys: BTreeMap<String, Secret>,
     /// Base64 of 32 random bytes: HMAC-SHA256 key of the phone / e-mail duplicate lookup and
     /// of the idempotency fingerprints. Changing it breaks duplicate detection, not data.
     pub lookup_key: Secret,
@@ -67,6 +74,11 @@ pub struct PrivacyConfig {
     pub retention_days: u32,
     /// How often the retention sweep (and the yearly republish of every live volunteer) runs.
     pub retention_sweep_secs: u64,
+    /// Data keys re-wrapped per transaction by the key-rotation sweep.
+    pub rewrap_batch: u32,
+    /// How often the service looks for data keys under a previous master key and re-wraps
+    /// them; 0 leaves that to `spontan-registration rewrap-keys`.
+    pub rewrap_sweep_secs: u64,
 }
 
 impl Default for PrivacyConfig {
@@ -75,10 +87,13 @@ impl Default for PrivacyConfig {
         Self {
             master_key: Secret::default(),
             master_key_id: String::new(),
+            previous_master_keys: BTreeMap::new(),
             lookup_key: Secret::default(),
             consent_text_version: String::new(),
             retention_days: 730,
             retention_sweep_secs: 3600,
+            rewrap_batch: 200,
+            rewrap_sweep_secs: 600,
         }
     }
 }
@@ -106,6 +121,24 @@ impl PrivacyConfig {
         }
         if self.master_key_id.trim().is_empty() || self.master_key_id.len() > 64 {
             problems.push("privacy.master_key_id must be 1 to 64 characters".into());
+        }
+        for (id, key) in &self.previous_master_keys {
+            if id == &self.master_key_id {
+                problems.push(format!(
+                    "privacy.previous_master_keys.{id} has the id of the current master_key"
+                ));
+            }
+            if id.trim().is_empty() || id.len() > 64 {
+                problems.push("privacy.previous_master_keys ids must be 1 to 64 characters".into());
+            }
+            if spontan_platform::auth::decode_key(key.expose()).is_err() {
+                problems.push(format!(
+                    "privacy.previous_master_keys.{id} must be base64 of 32 random bytes"
+                ));
+            }
+        }
+        if self.rewrap_batch == 0 || self.rewrap_batch > 10_000 {
+            problems.push("privacy.rewrap_batch must be 1 to 10000".into());
         }
         if self.consent_text_version.trim().is_empty() {
             problems.push("privacy.consent_text_version must not be empty".into());

@@ -4,7 +4,9 @@
 //!
 //! Layout: [`config`] (this service's configuration on top of the platform's), [`domain`]
 //! (the volunteer, valid by construction), [`validation`] (proto to domain, every field
-//! checked once), [`crypto`] (envelope encryption and keyed lookup hashes), [`store`] (SQL),
+//! checked once), [`crypto`] (envelope encryption and keyed lookup hashes), [`rotation`]
+//! (re-wrapping data keys after a master-key rotation), [`clock`] (where "now" comes from),
+//! [`store`] (SQL),
 //! [`volunteers`] (the registry: one transaction per change, events through the outbox),
 //! [`events`] (what leaves the service), [`convert`] (domain to proto), [`export`] (the GDPR
 //! export), [`retention`] (automatic erasure of inactive volunteers), [`ratelimit`]
@@ -16,6 +18,7 @@
 
 pub mod alerts;
 pub mod api;
+pub mod clock;
 pub mod config;
 pub mod contact;
 pub mod convert;
@@ -25,6 +28,7 @@ pub mod events;
 pub mod export;
 pub mod ratelimit;
 pub mod retention;
+pub mod rotation;
 pub mod store;
 pub mod validation;
 pub mod volunteers;
@@ -113,25 +117,26 @@ impl Application {
     /// Checks the configuration, binds the listeners and creates the clients; nothing is
     /// contacted until [`Self::run`].
     pub async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Result<Self> {
+        Self::build_with_clock(config, shutdown, Arc::new(clock::SystemClock)).await
+    }
+
+    /// [`Self::build`] with the registry reading the time from `clock` (tests move it).
+    pub async fn build_with_clock(
+        config: Config,
+        shutdown: CancellationToken,
+        clock: Arc<dyn clock::Clock>,
+    ) -> anyhow::Result<Self> {
         let mut problems = Vec::new();
         config.validate(&mut problems);
         if !problems.is_empty() {
             anyhow::bail!("configuration is invalid: {}", problems.join("; "));
         }
-        let vault = crypto::Vault::from_config(&config.privacy).context("privacy keys")?;
-        let issuer = TokenIssuer::from_config(&config.platform.auth).context("auth.signing_key")?;
-        let token_ttl =
-            Duration::from_secs(u64::from(config.platform.auth.volunteer_token_ttl_hours) * 3600);
-        let topic = config.platform.kafka.topics.volunteer.clone();
-        let mut platform = Platform::build(NAME, config.platform, &MIGRATOR, shutdown).await?;
-        let registry = volunteers::Registry {
-            pool: platform.pool.clone(),
-            vault,
-            topic,
-            consent_text_version: config.privacy.consent_text_version.clone(),
-            issuer,
-            token_ttl,
-        };
+        // Keys are checked before anything is bound or contacted.
+        crypto::Vault::from_config(&config.privacy).context("privacy keys")?;
+        TokenIssuer::from_config(&config.platform.auth).context("auth.signing_key")?;
+        let mut platform =
+            Platform::build(NAME, config.platform.clone(), &MIGRATOR, shutdown).await?;
+        let registry = volunteers::Registry::from_config(platform.pool.clone(), &config, clock)?;
         let pool = platform.pool.clone();
         platform.spawn_when_ready(async move {
             if let Err(error) = store::upsert_skills(&pool).await {
@@ -145,6 +150,15 @@ impl Application {
             Duration::from_secs(config.privacy.retention_sweep_secs),
             platform.shutdown.clone(),
         ));
+        if config.privacy.rewrap_sweep_secs > 0 {
+            platform.spawn_when_ready(rotation::run(
+                platform.pool.clone(),
+                registry.vault.clone(),
+                config.privacy.rewrap_batch,
+                Duration::from_secs(config.privacy.rewrap_sweep_secs),
+                platform.shutdown.clone(),
+            ));
+        }
         let api = api::Api {
             registry,
             limiter: Arc::new(ratelimit::RateLimiter::new(&config.register_limit)),

@@ -2,6 +2,7 @@
 //! database transaction that writes the state and its event through the outbox. Contact data
 //! is sealed on the way in and opened on the way out here, nowhere else.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -13,6 +14,7 @@ use spontan_proto::v1::{AlertChannel, RegisterRequest};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use crate::clock::Clock;
 use crate::crypto::{LookupKind, Sealed, Vault};
 use crate::domain::{ContactData, Profile, Status, Volunteer, normalise_email};
 use crate::events::{self, Change};
@@ -35,13 +37,8 @@ pub struct Registry {
     pub consent_text_version: String,
     pub issuer: TokenIssuer,
     pub token_ttl: Duration,
-}
-
-/// The current time at PostgreSQL's precision (microseconds), so that what a first answer
-/// says equals what a retry reads back.
-fn db_now() -> DateTime<Utc> {
-    use chrono::SubsecRound;
-    Utc::now().trunc_subsecs(6)
+    /// Where "now" comes from: the system clock, or a test's [`crate::clock::ManualClock`].
+    pub clock: Arc<dyn Clock>,
 }
 
 fn internal(error: impl Into<anyhow::Error>) -> ApiError {
@@ -49,6 +46,31 @@ fn internal(error: impl Into<anyhow::Error>) -> ApiError {
 }
 
 impl Registry {
+    /// The registry over `pool` with the keys, topic and token settings of `config`.
+    pub fn from_config(
+        pool: PgPool,
+        config: &crate::Config,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Self> {
+        use anyhow::Context;
+        Ok(Self {
+            pool,
+            vault: Vault::from_config(&config.privacy).context("privacy keys")?,
+            topic: config.platform.kafka.topics.volunteer.clone(),
+            consent_text_version: config.privacy.consent_text_version.clone(),
+            issuer: TokenIssuer::from_config(&config.platform.auth).context("auth.signing_key")?,
+            token_ttl: Duration::from_secs(
+                u64::from(config.platform.auth.volunteer_token_ttl_hours) * 3600,
+            ),
+            clock,
+        })
+    }
+
+    /// The registry's current time at the database's precision.
+    pub fn now(&self) -> DateTime<Utc> {
+        crate::clock::db_now(self.clock.as_ref())
+    }
+
     /// Registers a volunteer once per idempotency key; a retry gets the same volunteer.
     pub async fn register(&self, request: &RegisterRequest) -> Result<(Uuid, Token), ApiError> {
         let fingerprint = self
@@ -62,7 +84,7 @@ impl Registry {
                 return self.replay(first, &fingerprint).await;
             }
         }
-        let now = db_now();
+        let now = self.now();
         let registration = validation::registration(request, &self.consent_text_version, now)?;
         let id = Uuid::new_v4();
         let lookup = self.lookup(&registration.profile.contact);
@@ -142,7 +164,7 @@ impl Registry {
         conn: impl sqlx::PgExecutor<'_>,
         id: Uuid,
     ) -> Result<Token, ApiError> {
-        let now = db_now();
+        let now = self.now();
         let token = self
             .issuer
             .issue(&id.to_string(), Role::Volunteer, None, self.token_ttl)
@@ -238,7 +260,7 @@ impl Registry {
         {
             return Ok(before);
         }
-        let now = db_now();
+        let now = self.now();
         let sealed = self.seal(id, &after.profile.contact)?;
         let lookup = self.lookup(&after.profile.contact);
         after.version = store::save(
@@ -281,7 +303,7 @@ impl Registry {
             Err(ApiError::Unauthenticated) => return Ok(()),
             Err(other) => return Err(other),
         };
-        let now = db_now();
+        let now = self.now();
         volunteer.version = store::bump_version(&mut tx, id).await?;
         let change = match volunteer.status {
             Status::Paused => Change::Paused,
@@ -310,7 +332,7 @@ impl Registry {
                 .erased_at
                 .ok_or_else(|| internal(anyhow::anyhow!("erased volunteer without time")));
         }
-        let now = db_now();
+        let now = self.now();
         let version = store::erase(&mut tx, id, now, reason).await?;
         let messages: [OutboxMessage; 2] = events::erased(&self.topic, id, version);
         enqueue(&mut tx, &messages).await?;

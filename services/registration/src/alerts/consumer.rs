@@ -99,10 +99,17 @@ impl EventHandler for MatchAlerts {
             return Ok(());
         }
         let version = i64::try_from(envelope.aggregate_version).unwrap_or(i64::MAX);
+        // When the match changed at matching, not when we heard: retention counts a
+        // volunteer's inactivity from their last match event (crate::retention).
+        let occurred_at = envelope
+            .occurred_at
+            .as_ref()
+            .and_then(from_timestamp)
+            .unwrap_or_else(chrono::Utc::now);
         sqlx::query(
-            "INSERT INTO matches_seen (match_id, volunteer_id, task_id, organisation_id, state, version) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (match_id) DO UPDATE \
-             SET state = EXCLUDED.state, version = EXCLUDED.version, updated_at = now() \
+            "INSERT INTO matches_seen (match_id, volunteer_id, task_id, organisation_id, state, version, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (match_id) DO UPDATE \
+             SET state = EXCLUDED.state, version = EXCLUDED.version, updated_at = EXCLUDED.updated_at \
              WHERE matches_seen.version < EXCLUDED.version",
         )
         .bind(match_id)
@@ -111,6 +118,7 @@ impl EventHandler for MatchAlerts {
         .bind(&s.organisation_id)
         .bind(i16::try_from(s.state).unwrap_or_default())
         .bind(version)
+        .bind(occurred_at)
         .execute(&mut *tx)
         .await?;
         let mut queued = false;

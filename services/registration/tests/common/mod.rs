@@ -46,6 +46,18 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_app_with_clock(
+        tweak,
+        std::sync::Arc::new(spontan_registration::clock::SystemClock),
+    )
+    .await
+}
+
+/// The service with its registry reading the time from `clock`.
+pub async fn spawn_app_with_clock(
+    tweak: impl FnOnce(&mut Config),
+    clock: std::sync::Arc<dyn spontan_registration::clock::Clock>,
+) -> TestApp {
     testkit::init_logging();
     let broker = TestBroker::shared_or_start().await.expect("broker");
     let db = testkit::fresh_database().await.expect("database");
@@ -56,13 +68,26 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     ));
     config.alerts.retry_base_ms = 100;
     tweak(&mut config);
+    start(config, broker, clock).await
+}
+
+/// The service with exactly this configuration (its database may hold data already, e.g.
+/// from an earlier instance that was stopped).
+pub async fn start(
+    config: Config,
+    broker: TestBroker,
+    clock: std::sync::Arc<dyn spontan_registration::clock::Clock>,
+) -> TestApp {
+    testkit::init_logging();
     let shutdown = CancellationToken::new();
-    let app = Application::build(config.clone(), shutdown.clone())
+    let app = Application::build_with_clock(config.clone(), shutdown.clone(), clock)
         .await
         .expect("build");
     let addr = app.grpc_addr();
     let running = Some(tokio::spawn(app.run()));
-    let pool = PgPool::connect(&db).await.expect("pool");
+    let pool = PgPool::connect(config.platform.database.url.expose())
+        .await
+        .expect("pool");
     let issuer = TokenIssuer::from_config(&config.platform.auth).expect("issuer");
     let test = TestApp {
         addr,
