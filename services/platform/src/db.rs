@@ -46,12 +46,14 @@ pub async fn migrate(pool: &PgPool, service: &Migrator) -> Result<(), MigrateErr
 pub fn record_pool_metrics(pool: &PgPool) {
     let database = database_label(pool);
     let size = pool.size();
-    let idle = u32::try_from(pool.num_idle()).unwrap_or(u32::MAX);
+    // Read one after the other, so a connection opened in between could count as idle
+    // without counting as open.
+    let idle = u32::try_from(pool.num_idle()).unwrap_or(u32::MAX).min(size);
     metrics::gauge!("db_pool_connections", "database" => database.clone()).set(f64::from(size));
     metrics::gauge!("db_pool_idle_connections", "database" => database.clone())
         .set(f64::from(idle));
     metrics::gauge!("db_pool_in_use_connections", "database" => database.clone())
-        .set(f64::from(size.saturating_sub(idle)));
+        .set(f64::from(size - idle));
     metrics::gauge!("db_pool_max_connections", "database" => database)
         .set(f64::from(pool.options().get_max_connections()));
 }
