@@ -247,3 +247,72 @@ pub fn init_logging() {
         )
         .try_init();
 }
+
+/// Every event and every span (with all its fields, at open and at close) written after
+/// [`capture_logs`], at TRACE level, as plain text: what a test scans for data that must
+/// never reach logs or traces.
+#[derive(Clone, Default)]
+pub struct CapturedLogs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl CapturedLogs {
+    /// Everything captured so far.
+    pub fn text(&self) -> String {
+        let bytes = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+impl std::io::Write for CapturedLogs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for CapturedLogs {
+    type Writer = Self;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+/// [`init_logging`] plus a layer that records every event and span of every crate at TRACE
+/// into the returned buffer. Call it first in the test binary: `None` when a subscriber was
+/// installed already (then nothing would be captured).
+pub fn capture_logs() -> Option<CapturedLogs> {
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::fmt::format::FmtSpan;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let captured = CapturedLogs::default();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rdkafka=warn,sqlx=warn"));
+    tracing_subscriber::registry()
+        .with(crate::telemetry::propagation_layer())
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_test_writer()
+                .with_filter(filter),
+        )
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_ansi(false)
+                .with_span_events(FmtSpan::NEW | FmtSpan::CLOSE)
+                .with_writer(captured.clone())
+                .with_filter(tracing_subscriber::filter::LevelFilter::TRACE),
+        )
+        .try_init()
+        .ok()
+        .map(|()| captured)
+}
