@@ -1,0 +1,573 @@
+//! The `/metrics` endpoints as Prometheus scrapes them, after a small real flow across the
+//! suite: volunteers register (one request is refused), a coordinator opens an incident and a
+//! task for three, one volunteer accepts, one declines and one lets the offer be. Each series
+//! the dashboard and the alerts read must be there with the values that flow produced: gRPC
+//! requests per method and code with their latency, the outbox backlog draining to 0, the
+//! consumer lag of every consumer per partition (counting a held-up consumer's unread records
+//! exactly, then 0 once it catches up), matches by state, offer answer times, and the
+//! database pools.
+//!
+//! The three services run in one process, so every endpoint renders the same recorder; each
+//! assertion still scrapes the endpoint of the service the series belongs to.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use spontan_e2e::{Suite, authorized, channel, eventually, read_topic, scrape_metrics};
+use spontan_platform::auth::Role;
+use spontan_platform::events::timestamp;
+use spontan_platform::kafka::{ConsumedEvent, EventConsumer, EventHandler};
+use spontan_platform::testkit::TestBroker;
+use spontan_proto::v1::matching_service_client::MatchingServiceClient;
+use spontan_proto::v1::registration_service_client::RegistrationServiceClient;
+use spontan_proto::v1::task_service_client::TaskServiceClient;
+use spontan_proto::v1::*;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Channel;
+use tonic_health::pb::health_check_response::ServingStatus;
+
+const ORG: &str = "thw-ov-ahrweiler";
+const WAIT: Duration = Duration::from_secs(60);
+
+// ---- the Prometheus text format, as far as the exporter writes it ---------------------------
+
+#[derive(Debug, Clone)]
+struct Sample {
+    name: String,
+    labels: BTreeMap<String, String>,
+    value: f64,
+}
+
+/// Parses `name{label="value",...} value` lines; comments and blank lines are skipped.
+fn parse(text: &str) -> Vec<Sample> {
+    text.lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .map(|line| parse_line(line).unwrap_or_else(|| panic!("not a sample line: {line}")))
+        .collect()
+}
+
+fn parse_line(line: &str) -> Option<Sample> {
+    let name_end = line.find(['{', ' '])?;
+    let name = line[..name_end].to_owned();
+    let mut labels = BTreeMap::new();
+    let mut rest = &line[name_end..];
+    if let Some(inner) = rest.strip_prefix('{') {
+        let mut chars = inner.char_indices();
+        let mut key = String::new();
+        let mut end = None;
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '}' => {
+                    end = Some(i);
+                    break;
+                }
+                ',' => {}
+                '=' => {
+                    // A quoted value with `\"`, `\\` and `\n` escapes.
+                    if chars.next()?.1 != '"' {
+                        return None;
+                    }
+                    let mut value = String::new();
+                    loop {
+                        match chars.next()?.1 {
+                            '"' => break,
+                            '\\' => match chars.next()?.1 {
+                                'n' => value.push('\n'),
+                                other => value.push(other),
+                            },
+                            other => value.push(other),
+                        }
+                    }
+                    labels.insert(std::mem::take(&mut key), value);
+                }
+                other => key.push(other),
+            }
+        }
+        rest = &inner[end? + 1..];
+    }
+    let value = rest.split_whitespace().next()?.parse().ok()?;
+    Some(Sample {
+        name,
+        labels,
+        value,
+    })
+}
+
+/// The samples named `name` whose labels include every pair of `labels`.
+fn find<'a>(samples: &'a [Sample], name: &str, labels: &[(&str, &str)]) -> Vec<&'a Sample> {
+    samples
+        .iter()
+        .filter(|s| {
+            s.name == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
+        })
+        .collect()
+}
+
+/// The value of the one sample named `name` with `labels`, if there is exactly one.
+fn one(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    match find(samples, name, labels).as_slice() {
+        [sample] => Some(sample.value),
+        _ => None,
+    }
+}
+
+async fn scrape(address: SocketAddr) -> Vec<Sample> {
+    parse(&scrape_metrics(address).await.expect("metrics answer"))
+}
+
+#[test]
+fn the_parser_reads_what_the_exporter_writes() {
+    let samples = parse(
+        "# TYPE a counter\n\
+         a{method=\"/x.Y/Z\",code=\"Ok\"} 3\n\
+         b 0.25\n\
+         c_bucket{le=\"+Inf\",q=\"say \\\"hi\\\"\"} 7 1700000000\n",
+    );
+    assert_eq!(samples.len(), 3);
+    assert_eq!(one(&samples, "a", &[("code", "Ok")]), Some(3.0));
+    assert_eq!(one(&samples, "a", &[("code", "Internal")]), None);
+    assert_eq!(one(&samples, "b", &[]), Some(0.25));
+    assert_eq!(
+        one(&samples, "c_bucket", &[("le", "+Inf"), ("q", "say \"hi\"")]),
+        Some(7.0)
+    );
+}
+
+// ---- the flow -------------------------------------------------------------------------------
+
+fn near(north_km: f64, east_km: f64) -> GeoPoint {
+    GeoPoint {
+        latitude: 50.5427 + north_km / 111.2,
+        longitude: 7.1125 + east_km / 70.6,
+    }
+}
+
+fn window(from_hours: i64, to_hours: i64) -> TimeWindow {
+    let now = chrono::Utc::now();
+    TimeWindow {
+        start_time: Some(timestamp(now + chrono::Duration::hours(from_hours))),
+        end_time: Some(timestamp(now + chrono::Duration::hours(to_hours))),
+    }
+}
+
+fn key() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+fn registration(n: u32) -> RegisterRequest {
+    RegisterRequest {
+        idempotency_key: key(),
+        consent: Some(Consent {
+            given: true,
+            text_version: "2025-06-de".into(),
+        }),
+        contact: Some(Contact {
+            display_name: format!("Messwert Helfer {n}"),
+            phone_e164: format!("+4915200000{n:03}"),
+            email: String::new(),
+        }),
+        preferred_alert_channel: AlertChannel::Sms.into(),
+        channel_addresses: None,
+        skill_ids: vec!["sandbag_filling".into()],
+        languages: vec!["de".into()],
+        birth_year: 1988,
+        home_location: Some(near(0.3 * f64::from(n), 0.0)),
+        travel_radius_km: 30.0,
+        availability: vec![window(0, 12)],
+    }
+}
+
+/// The one open offer of the volunteer with `token`.
+async fn offer_for(matching: &MatchingServiceClient<Channel>, token: &str) -> Offer {
+    eventually(WAIT, "an offer for every volunteer", || {
+        let mut matching = matching.clone();
+        async move {
+            matching
+                .list_my_offers(authorized(
+                    ListMyOffersRequest {
+                        include_finished: false,
+                    },
+                    token,
+                ))
+                .await
+                .ok()?
+                .into_inner()
+                .offers
+                .into_iter()
+                .find(|o| o.state() == MatchState::Offered)
+        }
+    })
+    .await
+}
+
+/// A consumer that applies nothing until released: its records stay unread, so its lag is
+/// every record of its topic.
+#[derive(Clone)]
+struct Held(Arc<AtomicBool>);
+
+#[async_trait::async_trait]
+impl EventHandler for Held {
+    async fn handle(&self, _event: &ConsumedEvent) -> anyhow::Result<()> {
+        anyhow::ensure!(self.0.load(Ordering::Acquire), "held by the test");
+        Ok(())
+    }
+}
+
+/// Per partition, the lag `consumer` reports on `topic`: `None` until every one of the
+/// `partitions` partitions is reported.
+fn lag(
+    samples: &[Sample],
+    consumer: &str,
+    topic: &str,
+    partitions: i32,
+) -> Option<BTreeMap<i32, f64>> {
+    let reported: BTreeMap<i32, f64> = find(
+        samples,
+        "kafka_consumer_lag_records",
+        &[("consumer", consumer), ("topic", topic)],
+    )
+    .into_iter()
+    .filter_map(|s| Some((s.labels.get("partition")?.parse().ok()?, s.value)))
+    .collect();
+    (reported.keys().copied().collect::<Vec<_>>() == (0..partitions).collect::<Vec<_>>())
+        .then_some(reported)
+}
+
+#[tokio::test]
+async fn metrics_endpoints_expose_the_series_with_real_values() {
+    let broker = TestBroker::shared_or_start().await.expect("broker");
+    let suite = Suite::start(broker).await.expect("suite");
+    for (name, service) in suite.services() {
+        spontan_e2e::wait_for_health(service.grpc, name, ServingStatus::Serving, WAIT)
+            .await
+            .expect("serving");
+    }
+    let flow_started = Instant::now();
+    let partitions = 3; // testkit::platform_config
+    let coordinator = suite.token(Role::Coordinator, "einsatzleiter-7", Some(ORG));
+    let mut tasks = TaskServiceClient::new(channel(suite.task.grpc).await.expect("task"));
+    let mut people = RegistrationServiceClient::new(
+        channel(suite.registration.grpc)
+            .await
+            .expect("registration"),
+    );
+    let mut matching =
+        MatchingServiceClient::new(channel(suite.matching.grpc).await.expect("matching"));
+    let stop = CancellationToken::new();
+    let mut match_events =
+        read_topic(&suite.kafka, &suite.kafka.topics.matching, stop.clone()).expect("match topic");
+
+    // A coordinator opens an incident and one task for three people.
+    let incident = tasks
+        .create_incident(authorized(
+            CreateIncidentRequest {
+                idempotency_key: key(),
+                organisation_id: ORG.into(),
+                name: "Hochwasser Ahr".into(),
+                description: String::new(),
+                region_centre: Some(near(0.0, 0.0)),
+                region_radius_km: 25.0,
+            },
+            &coordinator,
+        ))
+        .await
+        .expect("incident opened")
+        .into_inner()
+        .incident
+        .expect("an incident");
+    tasks
+        .create_task(authorized(
+            CreateTaskRequest {
+                idempotency_key: key(),
+                incident_id: incident.incident_id.clone(),
+                title: "Deich Ahrtor".into(),
+                description: "Sandsäcke füllen".into(),
+                meeting_point: Some(near(0.0, 0.5)),
+                address: "Ahrtor, Ahrweiler".into(),
+                required_skill_ids: vec!["sandbag_filling".into()],
+                preferred_skill_ids: vec![],
+                min_age: 16,
+                headcount: 3,
+                window: Some(window(1, 4)),
+                priority: Priority::High.into(),
+                max_distance_km: 30.0,
+                safety_notes: String::new(),
+            },
+            &coordinator,
+        ))
+        .await
+        .expect("task created");
+
+    // Three volunteers register; one more registration is refused (no idempotency key).
+    let mut volunteers = Vec::new();
+    for n in 1..=3 {
+        let registered = people
+            .register(registration(n))
+            .await
+            .expect("registered")
+            .into_inner();
+        volunteers.push(registered.access_token);
+    }
+    let refused = people
+        .register(RegisterRequest {
+            idempotency_key: String::new(),
+            ..registration(4)
+        })
+        .await
+        .expect_err("a registration without an idempotency key is refused");
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+
+    // Each is offered the task; the first accepts, the second declines, the third lets it be.
+    let mut offers = Vec::new();
+    for token in &volunteers {
+        offers.push(offer_for(&matching, token).await);
+    }
+    for (i, decision) in [OfferDecision::Accept, OfferDecision::Decline]
+        .into_iter()
+        .enumerate()
+    {
+        matching
+            .respond_to_offer(authorized(
+                RespondToOfferRequest {
+                    match_id: offers[i].match_id.clone(),
+                    decision: decision.into(),
+                    decline_reason: DeclineReason::Unspecified.into(),
+                },
+                &volunteers[i],
+            ))
+            .await
+            .expect("answered");
+    }
+    let answered_within = flow_started.elapsed().as_secs_f64();
+
+    // gRPC: requests per method and code, and their latency, on registration's endpoint.
+    let register = "/spontan.v1.RegistrationService/Register";
+    let endpoint = suite.registration.metrics;
+    let samples = eventually(WAIT, "every Register call measured", || async move {
+        let samples = scrape(endpoint).await;
+        let count = one(
+            &samples,
+            "grpc_server_request_duration_seconds_count",
+            &[("method", register)],
+        )?;
+        (count == 4.0).then_some(samples)
+    })
+    .await;
+    let by_code = |code| {
+        one(
+            &samples,
+            "grpc_server_requests_total",
+            &[("method", register), ("code", code)],
+        )
+    };
+    assert_eq!(by_code("Ok"), Some(3.0), "three registered");
+    assert_eq!(by_code("InvalidArgument"), Some(1.0), "one refused");
+    let sum = one(
+        &samples,
+        "grpc_server_request_duration_seconds_sum",
+        &[("method", register)],
+    )
+    .expect("a latency sum");
+    assert!(sum > 0.0 && sum < answered_within, "latency sum {sum}");
+    let buckets = find(
+        &samples,
+        "grpc_server_request_duration_seconds_bucket",
+        &[("method", register)],
+    );
+    assert!(
+        buckets.len() > 10 && buckets.iter().all(|b| b.value <= 4.0),
+        "latency buckets: {buckets:?}"
+    );
+    let samples = scrape(suite.task.metrics).await;
+    assert_eq!(
+        one(
+            &samples,
+            "grpc_server_requests_total",
+            &[
+                ("method", "/spontan.v1.TaskService/CreateTask"),
+                ("code", "Ok")
+            ],
+        ),
+        Some(1.0)
+    );
+
+    // Matching: matches by state from its database, and how long the answers took.
+    let endpoint = suite.matching.metrics;
+    eventually(WAIT, "matches by state", || async move {
+        let samples = scrape(endpoint).await;
+        let state = |s: &str| one(&samples, "matching_matches", &[("state", s)]);
+        let counts = (state("accepted")?, state("declined")?, state("offered")?);
+        (counts == (1.0, 1.0, 1.0)).then_some(())
+    })
+    .await;
+    let samples = scrape(suite.matching.metrics).await;
+    for state in [
+        "proposed",
+        "checked_in",
+        "completed",
+        "expired",
+        "cancelled",
+        "no_show",
+    ] {
+        assert_eq!(
+            one(&samples, "matching_matches", &[("state", state)]),
+            Some(0.0),
+            "no match is {state}"
+        );
+    }
+    for answer in ["accepted", "declined"] {
+        let labels = [("answer", answer)];
+        let count = one(&samples, "matching_offer_answer_seconds_count", &labels);
+        assert_eq!(count, Some(1.0), "one offer was {answer}");
+        let sum = one(&samples, "matching_offer_answer_seconds_sum", &labels).expect("a sum");
+        assert!(
+            sum > 0.0 && sum < answered_within,
+            "{answer} after {sum} s, the whole flow took {answered_within} s"
+        );
+        // The answer-time buckets (seconds to hours), not the request-latency ones.
+        let last = [("answer", answer), ("le", "7200")];
+        assert_eq!(
+            one(&samples, "matching_offer_answer_seconds_bucket", &last),
+            Some(1.0)
+        );
+    }
+
+    // Outbox: one backlog and age series per service database, drained to 0; events went out.
+    let endpoint = suite.task.metrics;
+    eventually(WAIT, "every outbox drained", || async move {
+        let samples = scrape(endpoint).await;
+        let backlog = find(&samples, "outbox_backlog_events", &[]);
+        let age = find(&samples, "outbox_oldest_unpublished_age_seconds", &[]);
+        let databases: BTreeSet<_> = backlog
+            .iter()
+            .filter_map(|s| s.labels.get("database"))
+            .collect();
+        (databases.len() == 3
+            && age.len() == 3
+            && backlog.iter().chain(&age).all(|s| s.value == 0.0))
+        .then_some(())
+    })
+    .await;
+    let samples = scrape(suite.matching.metrics).await;
+    let published: f64 = find(&samples, "outbox_events_published_total", &[])
+        .iter()
+        .map(|s| s.value)
+        .sum();
+    assert!(
+        published >= 7.0,
+        "incident, task, 3 volunteers, 3 offers, 2 answers published, got {published}"
+    );
+
+    // Database pools: one per service, with the configured limit and open connections.
+    let samples = scrape(suite.registration.metrics).await;
+    let pools = find(&samples, "db_pool_connections", &[]);
+    assert_eq!(pools.len(), 3, "one pool per service database: {pools:?}");
+    for pool in pools {
+        let database = pool.labels.get("database").expect("a database label");
+        let labels = [("database", database.as_str())];
+        assert!(
+            pool.value > 0.0 && pool.value <= 8.0,
+            "{database} has open connections within its limit: {}",
+            pool.value
+        );
+        assert_eq!(one(&samples, "db_pool_max_connections", &labels), Some(8.0));
+        let idle = one(&samples, "db_pool_idle_connections", &labels).expect("idle");
+        let in_use = one(&samples, "db_pool_in_use_connections", &labels).expect("in use");
+        assert_eq!(
+            idle + in_use,
+            pool.value,
+            "{database}: idle + in use = open"
+        );
+    }
+
+    // Consumer lag: every consumer reports each partition of its topics, and catches up.
+    let topics = &suite.kafka.topics;
+    let consumers = [
+        (
+            "matching-tasks",
+            topics.task.as_str(),
+            suite.matching.metrics,
+        ),
+        (
+            "matching-volunteers",
+            topics.volunteer.as_str(),
+            suite.matching.metrics,
+        ),
+        (
+            "task-staffing",
+            topics.matching.as_str(),
+            suite.task.metrics,
+        ),
+        (
+            "match-alerts",
+            topics.matching.as_str(),
+            suite.registration.metrics,
+        ),
+    ];
+    for (consumer, topic, endpoint) in consumers {
+        let what = format!("{consumer} caught up on every partition of {topic}");
+        eventually(WAIT, &what, || async move {
+            let samples = scrape(endpoint).await;
+            let lag = lag(&samples, consumer, topic, partitions)?;
+            lag.values().all(|l| *l == 0.0).then_some(())
+        })
+        .await;
+    }
+
+    // A consumer that falls behind: its lag is every record of the topic until it is released.
+    let released = Arc::new(AtomicBool::new(false));
+    let group = format!("e2e-held-{}", uuid::Uuid::new_v4().simple());
+    let (held, _) = EventConsumer::subscribe(
+        &suite.kafka,
+        "e2e-held",
+        &group,
+        &[topics.matching.as_str()],
+    )
+    .expect("held consumer");
+    let held = tokio::spawn(held.run(Held(Arc::clone(&released)), stop.clone()));
+    let mut records = 0_usize;
+    let endpoint = suite.registration.metrics;
+    let topic = topics.matching.as_str();
+    let behind = eventually(WAIT, "the held consumer's lag", || {
+        while match_events.try_recv().is_ok() {
+            records += 1;
+        }
+        let seen = records;
+        async move {
+            let samples = scrape(endpoint).await;
+            let lag = lag(&samples, "e2e-held", topic, partitions)?;
+            let behind: f64 = lag.values().sum();
+            (seen >= 5 && behind == seen as f64).then_some(behind)
+        }
+    })
+    .await;
+    assert!(behind >= 5.0, "3 offers and 2 answers at least");
+    let samples = scrape(suite.registration.metrics).await;
+    assert!(
+        one(
+            &samples,
+            "kafka_consume_retries_total",
+            &[("consumer", "e2e-held")]
+        )
+        .is_some_and(|n| n > 0.0),
+        "the held records were retried"
+    );
+    released.store(true, Ordering::Release);
+    eventually(WAIT, "the released consumer caught up", || async move {
+        let samples = scrape(endpoint).await;
+        let lag = lag(&samples, "e2e-held", topic, partitions)?;
+        lag.values().all(|l| *l == 0.0).then_some(())
+    })
+    .await;
+
+    stop.cancel();
+    held.await.expect("held consumer stopped");
+    suite.stop().await.expect("suite stopped");
+}
