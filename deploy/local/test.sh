@@ -26,7 +26,12 @@ log "broker for this run on $SPONTAN_TEST_KAFKA_BROKERS"
 
 log_file="$broker_dir/cargo-test.log"
 status=0
-cargo test --manifest-path "$ROOT/Cargo.toml" --workspace "$@" 2>&1 | tee "$log_file" || status=$?
+# The whole workspace unless the arguments choose packages (`-p spontan-registration`).
+scope=(--workspace)
+for arg in "$@"; do
+  case "$arg" in -p | -p* | --package | --package=*) scope=() ;; esac
+done
+cargo test --manifest-path "$ROOT/Cargo.toml" "${scope[@]}" "$@" 2>&1 | tee "$log_file" || status=$?
 # One closing line for the whole workspace (cargo prints one per test binary).
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "summary: %d passed, %d failed\n", p, f }' "$log_file"
