@@ -10,9 +10,11 @@ ensure_postgres
 export SPONTAN_TEST_DATABASE_URL="$PG_ADMIN_URL"
 
 # Databases left by earlier runs (tests do not drop theirs, so a failure can be inspected).
-stale=$(psql "$PG_ADMIN_URL" -qAtc "SELECT datname FROM pg_database WHERE datname LIKE 'spontan_test_%'")
+# Only those nobody is connected to: another run on this machine may be using its own.
+stale=$(psql "$PG_ADMIN_URL" -qAtc "SELECT datname FROM pg_database d WHERE datname LIKE 'spontan_test_%'
+  AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = d.datname)")
 for db in $stale; do
-  psql "$PG_ADMIN_URL" -qc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null
+  psql "$PG_ADMIN_URL" -qc "DROP DATABASE IF EXISTS \"$db\"" >/dev/null 2>&1 || true
 done
 
 broker_dir=$(mktemp -d)
