@@ -325,6 +325,8 @@ fn table() -> Vec<Row> {
                 availability: vec![window(0, 12)],
             }),
         ),
+        // Pausing keeps the accepted match that GetVolunteerContact, RespondToOffer and
+        // CheckIn below act on (it once cancelled it: the matrix found that).
         row(
             "spontan.v1.RegistrationService/PauseMe",
             VOLUNTEER,
@@ -808,13 +810,13 @@ async fn every_rpc_answers_every_caller_as_the_table_says() {
     let incident = create_incident(
         &tasks,
         &coordinator,
-        incident_request("Hochwasser", near(0.0, 0.0)),
+        incident_request("Hochwasser", near(2.0, 3.0)),
     )
     .await;
     let task = create_task(
         &tasks,
         &coordinator,
-        task_request(&incident, "Deich", near(1.0, 0.0)),
+        task_request(&incident, "Deich", near(1.0, 1.5)),
     )
     .await
     .task_id;

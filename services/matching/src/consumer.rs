@@ -99,12 +99,14 @@ impl VolunteerConsumer {
                     )
                     .await?;
             } else {
+                // A pause withdraws open offers only: accepted matches stay (PauseMe in
+                // registration.proto, VOLUNTEER_STATUS_PAUSED in common.proto).
                 touched = m
                     .cancel_matches(
                         &mut tx,
                         MatchOwner::Volunteer,
                         v.id,
-                        &HOLDING,
+                        &["proposed", "offered"],
                         MatchCancelReason::VolunteerPaused,
                         |_| false,
                     )

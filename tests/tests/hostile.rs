@@ -1,0 +1,572 @@
+//! Hostile input over real gRPC, against all three services running with PostgreSQL and the
+//! broker: messages over the size limit, invalid UTF-8 and deep nesting sent as hand-made
+//! protobuf bytes, non-finite coordinates, backwards windows, ten thousand skills, SQL and
+//! HTML in names, and a client over Register's rate limit. Each must be refused with a clear
+//! code (and field violations where the request was readable), stored text must come back
+//! byte for byte, and the service must go on serving.
+
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+use std::time::Duration;
+
+use bytes::{Buf, BufMut};
+use prost::Message;
+use prost_types::FileDescriptorSet;
+use spontan_e2e::{Suite, authorized, channel};
+use spontan_platform::auth::Role;
+use spontan_platform::events::timestamp;
+use spontan_platform::testkit::TestBroker;
+use spontan_proto::v1::matching_service_client::MatchingServiceClient;
+use spontan_proto::v1::registration_service_client::RegistrationServiceClient;
+use spontan_proto::v1::task_service_client::TaskServiceClient;
+use spontan_proto::v1::*;
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::codegen::http::uri::PathAndQuery;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Code, Status};
+use tonic_types::StatusExt;
+use uuid::Uuid;
+
+const ORG: &str = "thw-ov-feindlich";
+const WAIT: Duration = Duration::from_secs(60);
+
+/// Sends and receives protobuf bytes as they are, so that a test can send what no generated
+/// client would encode.
+#[derive(Debug, Clone, Copy, Default)]
+struct RawCodec;
+
+impl Codec for RawCodec {
+    type Encode = Vec<u8>;
+    type Decode = Vec<u8>;
+    type Encoder = RawCodec;
+    type Decoder = RawCodec;
+    fn encoder(&mut self) -> Self::Encoder {
+        RawCodec
+    }
+    fn decoder(&mut self) -> Self::Decoder {
+        RawCodec
+    }
+}
+
+impl Encoder for RawCodec {
+    type Item = Vec<u8>;
+    type Error = Status;
+    fn encode(&mut self, item: Vec<u8>, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        dst.put_slice(&item);
+        Ok(())
+    }
+}
+
+impl Decoder for RawCodec {
+    type Item = Vec<u8>;
+    type Error = Status;
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Vec<u8>>, Status> {
+        let mut out = vec![0; src.remaining()];
+        src.copy_to_slice(&mut out);
+        Ok(Some(out))
+    }
+}
+
+/// Calls `method` (`/package.Service/Method`) with `body` as the encoded request.
+async fn raw_call(
+    channel: Channel,
+    method: &'static str,
+    body: Vec<u8>,
+    token: Option<&str>,
+) -> Result<Vec<u8>, Status> {
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready()
+        .await
+        .map_err(|e| Status::unavailable(e.to_string()))?;
+    let request = match token {
+        Some(token) => authorized(body, token),
+        None => tonic::Request::new(body),
+    };
+    grpc.unary(request, PathAndQuery::from_static(method), RawCodec)
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+fn window(from_hours: i64, to_hours: i64) -> TimeWindow {
+    let now = chrono::Utc::now();
+    TimeWindow {
+        start_time: Some(timestamp(now + chrono::Duration::hours(from_hours))),
+        end_time: Some(timestamp(now + chrono::Duration::hours(to_hours))),
+    }
+}
+
+fn volunteer(name: &str) -> RegisterRequest {
+    let n = Uuid::new_v4().as_u128() % 100_000_000;
+    RegisterRequest {
+        idempotency_key: Uuid::new_v4().to_string(),
+        consent: Some(Consent {
+            given: true,
+            text_version: "2025-06-de".into(),
+        }),
+        contact: Some(Contact {
+            display_name: name.into(),
+            phone_e164: format!("+49153{n:08}"),
+            email: String::new(),
+        }),
+        preferred_alert_channel: AlertChannel::Sms.into(),
+        channel_addresses: None,
+        skill_ids: vec!["first_aid".into()],
+        languages: vec!["de".into()],
+        birth_year: 1975,
+        home_location: Some(GeoPoint {
+            latitude: 52.52,
+            longitude: 13.40,
+        }),
+        travel_radius_km: 10.0,
+        availability: vec![window(1, 5)],
+    }
+}
+
+/// The field paths of an InvalidArgument's BadRequest detail.
+fn violations(status: &Status) -> Vec<String> {
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    status
+        .get_details_bad_request()
+        .map(|b| b.field_violations.into_iter().map(|v| v.field).collect())
+        .unwrap_or_default()
+}
+
+/// A suite with Register's limit set, and the message size limit the services run with (the
+/// default configuration's, the same for all three).
+async fn start(burst: u32, per_minute: u32) -> (Suite, usize) {
+    let broker = TestBroker::shared_or_start().await.expect("broker");
+    let mut limits = Vec::new();
+    let suite = Suite::start_with(broker, |config| {
+        config.registration.register_limit.burst = burst;
+        config.registration.register_limit.per_minute = per_minute;
+        limits = vec![
+            config.registration.platform.grpc.max_message_bytes,
+            config.task.platform.grpc.max_message_bytes,
+            config.matching.platform.grpc.max_message_bytes,
+        ];
+    })
+    .await
+    .expect("suite");
+    assert!(limits.windows(2).all(|w| w[0] == w[1]), "{limits:?}");
+    for (name, service) in suite.services() {
+        spontan_e2e::wait_for_health(
+            service.grpc,
+            name,
+            tonic_health::pb::health_check_response::ServingStatus::Serving,
+            WAIT,
+        )
+        .await
+        .expect("serving");
+    }
+    (suite, limits[0])
+}
+
+/// Every service still answers a normal call.
+async fn all_still_serving(suite: &Suite, coordinator: &str) {
+    let mut registration =
+        RegistrationServiceClient::new(channel(suite.registration.grpc).await.expect("channel"));
+    registration
+        .list_skills(ListSkillsRequest::default())
+        .await
+        .expect("registration still serves");
+    let mut tasks = TaskServiceClient::new(channel(suite.task.grpc).await.expect("channel"));
+    tasks
+        .list_incidents(authorized(ListIncidentsRequest::default(), coordinator))
+        .await
+        .expect("task still serves");
+    let mut matching =
+        MatchingServiceClient::new(channel(suite.matching.grpc).await.expect("channel"));
+    let status = matching
+        .get_incident_summary(authorized(
+            GetIncidentSummaryRequest {
+                incident_id: Uuid::new_v4().to_string(),
+            },
+            coordinator,
+        ))
+        .await
+        .expect_err("no such incident");
+    assert_eq!(
+        status.code(),
+        Code::NotFound,
+        "matching still serves: {status:?}"
+    );
+}
+
+/// `message` encoded with `placeholder` (ASCII) replaced by the same number of bytes that are
+/// not UTF-8: what a broken or malicious client could send in a string field.
+fn with_invalid_utf8(encoded: Vec<u8>, placeholder: &str) -> Vec<u8> {
+    let needle = placeholder.as_bytes();
+    let at = encoded
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .expect("the placeholder is in the encoding");
+    let mut out = encoded;
+    for (i, byte) in out[at..at + needle.len()].iter_mut().enumerate() {
+        *byte = if i % 2 == 0 { 0xff } else { 0xfe };
+    }
+    out
+}
+
+#[tokio::test]
+async fn hostile_requests_are_refused_and_the_services_keep_serving() {
+    let (suite, limit) = start(1000, 600).await;
+    let coordinator = suite.token(Role::Coordinator, "einsatzleiter-feindlich", Some(ORG));
+    let registration_channel = channel(suite.registration.grpc).await.expect("channel");
+    let task_channel = channel(suite.task.grpc).await.expect("channel");
+    let matching_channel = channel(suite.matching.grpc).await.expect("channel");
+    let mut registration = RegistrationServiceClient::new(registration_channel.clone());
+    let mut tasks = TaskServiceClient::new(task_channel.clone());
+    let mut matching = MatchingServiceClient::new(matching_channel.clone());
+
+    // Over the server's message size limit: refused by the transport before any handler.
+    let huge = "x".repeat(limit + 1024);
+    let status = registration
+        .register(volunteer(&huge))
+        .await
+        .expect_err("oversized registration");
+    assert!(
+        matches!(status.code(), Code::OutOfRange | Code::ResourceExhausted),
+        "registration: {status:?}"
+    );
+    let status = tasks
+        .create_incident(authorized(
+            CreateIncidentRequest {
+                idempotency_key: Uuid::new_v4().to_string(),
+                organisation_id: ORG.into(),
+                name: "Gross".into(),
+                description: huge.clone(),
+                region_centre: Some(GeoPoint {
+                    latitude: 50.0,
+                    longitude: 7.0,
+                }),
+                region_radius_km: 10.0,
+            },
+            &coordinator,
+        ))
+        .await
+        .expect_err("oversized incident");
+    assert!(
+        matches!(status.code(), Code::OutOfRange | Code::ResourceExhausted),
+        "task: {status:?}"
+    );
+    let status = matching
+        .list_match_changes(authorized(
+            ListMatchChangesRequest {
+                incident_id: huge.clone(),
+                after_sequence: 0,
+                limit: 0,
+            },
+            &coordinator,
+        ))
+        .await
+        .expect_err("oversized poll");
+    assert!(
+        matches!(status.code(), Code::OutOfRange | Code::ResourceExhausted),
+        "matching: {status:?}"
+    );
+    // Just under the limit, the same request is read and refused for its content instead.
+    let big = "x".repeat(limit - 4096);
+    let status = registration
+        .register(volunteer(&big))
+        .await
+        .expect_err("a 250 kB name");
+    assert_eq!(violations(&status), ["contact.display_name"]);
+
+    // Invalid UTF-8 in a string field: a protobuf parse error, INTERNAL as the gRPC status
+    // code table has it for parse failures; never a panic, never stored.
+    let bytes = with_invalid_utf8(volunteer("PLACEHOLDER").encode_to_vec(), "PLACEHOLDER");
+    assert!(
+        RegisterRequest::decode(bytes.as_slice()).is_err(),
+        "prost refuses it too"
+    );
+    let status = raw_call(
+        registration_channel.clone(),
+        "/spontan.v1.RegistrationService/Register",
+        bytes,
+        None,
+    )
+    .await
+    .expect_err("invalid UTF-8 in a name");
+    assert_eq!(status.code(), Code::Internal, "{status:?}");
+    assert!(status.message().contains("UTF-8"), "{status:?}");
+    let incident = CreateIncidentRequest {
+        idempotency_key: Uuid::new_v4().to_string(),
+        organisation_id: ORG.into(),
+        name: "PLACEHOLDER".into(),
+        description: String::new(),
+        region_centre: Some(GeoPoint {
+            latitude: 50.0,
+            longitude: 7.0,
+        }),
+        region_radius_km: 10.0,
+    };
+    let status = raw_call(
+        task_channel.clone(),
+        "/spontan.v1.TaskService/CreateIncident",
+        with_invalid_utf8(incident.encode_to_vec(), "PLACEHOLDER"),
+        Some(&coordinator),
+    )
+    .await
+    .expect_err("invalid UTF-8 in an incident name");
+    assert_eq!(status.code(), Code::Internal, "{status:?}");
+    let poll = ListMatchChangesRequest {
+        incident_id: "PLACEHOLDER".into(),
+        after_sequence: 0,
+        limit: 0,
+    };
+    let status = raw_call(
+        matching_channel.clone(),
+        "/spontan.v1.MatchingService/ListMatchChanges",
+        with_invalid_utf8(poll.encode_to_vec(), "PLACEHOLDER"),
+        Some(&coordinator),
+    )
+    .await
+    .expect_err("invalid UTF-8 in an id");
+    assert_eq!(status.code(), Code::Internal, "{status:?}");
+
+    // Deep nesting: the schema has no recursive message, so only unknown groups can nest;
+    // 100,000 levels of them hit the decoder's recursion limit instead of the stack.
+    assert_no_recursive_messages();
+    let deep: Vec<u8> = std::iter::repeat_n((15 << 3) | 3, 100_000).collect();
+    for (channel, method) in [
+        (
+            registration_channel.clone(),
+            "/spontan.v1.RegistrationService/Register",
+        ),
+        (
+            task_channel.clone(),
+            "/spontan.v1.TaskService/CreateIncident",
+        ),
+        (
+            matching_channel.clone(),
+            "/spontan.v1.MatchingService/ListMatchChanges",
+        ),
+    ] {
+        let status = raw_call(channel, method, deep.clone(), Some(&coordinator))
+            .await
+            .expect_err("deeply nested groups");
+        assert_eq!(status.code(), Code::Internal, "{method}: {status:?}");
+    }
+
+    // NaN and infinite coordinates, and a window that ends before it starts: field by field.
+    let mut request = volunteer("Nan Nanson");
+    request.home_location = Some(GeoPoint {
+        latitude: f64::NAN,
+        longitude: f64::INFINITY,
+    });
+    request.travel_radius_km = f64::NEG_INFINITY;
+    request.availability = vec![window(5, 1)];
+    let status = registration.register(request).await.expect_err("NaN home");
+    assert_eq!(
+        violations(&status),
+        [
+            "home_location.latitude",
+            "home_location.longitude",
+            "travel_radius_km",
+            "availability[0].end_time"
+        ]
+    );
+    let status = tasks
+        .create_incident(authorized(
+            CreateIncidentRequest {
+                idempotency_key: Uuid::new_v4().to_string(),
+                organisation_id: ORG.into(),
+                name: "NaN".into(),
+                description: String::new(),
+                region_centre: Some(GeoPoint {
+                    latitude: f64::NAN,
+                    longitude: f64::NEG_INFINITY,
+                }),
+                region_radius_km: f64::INFINITY,
+            },
+            &coordinator,
+        ))
+        .await
+        .expect_err("NaN centre");
+    assert_eq!(
+        violations(&status),
+        [
+            "region_centre.latitude",
+            "region_centre.longitude",
+            "region_radius_km"
+        ]
+    );
+
+    // Ten thousand skills: one violation for the list, not one per entry.
+    let mut request = volunteer("Viele Faehigkeiten");
+    request.skill_ids = (0..10_000).map(|i| format!("skill-{i}")).collect();
+    let status = registration
+        .register(request)
+        .await
+        .expect_err("10,000 skills");
+    assert_eq!(violations(&status), ["skill_ids"]);
+
+    // SQL and HTML in names are stored as text and come back byte for byte.
+    let names = [
+        "Robert'); DROP TABLE volunteers;--",
+        "<script>alert('x')</script>",
+        "\u{202e}evil\u{202c} ñ 名前 🚒",
+    ];
+    for name in names {
+        let registered = registration
+            .register(volunteer(name))
+            .await
+            .expect("a hostile name is still a name")
+            .into_inner();
+        let profile = registration
+            .get_my_profile(authorized(GetMyProfileRequest {}, &registered.access_token))
+            .await
+            .expect("profile")
+            .into_inner()
+            .profile
+            .expect("a profile");
+        assert_eq!(
+            profile.contact.map(|c| c.display_name).as_deref(),
+            Some(name)
+        );
+    }
+    let incident = tasks
+        .create_incident(authorized(
+            CreateIncidentRequest {
+                idempotency_key: Uuid::new_v4().to_string(),
+                organisation_id: ORG.into(),
+                name: names[0].into(),
+                description: names[1].into(),
+                region_centre: Some(GeoPoint {
+                    latitude: 50.0,
+                    longitude: 7.0,
+                }),
+                region_radius_km: 10.0,
+            },
+            &coordinator,
+        ))
+        .await
+        .expect("a hostile incident name is still a name")
+        .into_inner()
+        .incident
+        .expect("an incident");
+    let read = tasks
+        .get_incident(authorized(
+            GetIncidentRequest {
+                incident_id: incident.incident_id.clone(),
+            },
+            &coordinator,
+        ))
+        .await
+        .expect("read back")
+        .into_inner()
+        .incident
+        .expect("an incident");
+    assert_eq!(
+        (read.name.as_str(), read.description.as_str()),
+        (names[0], names[1])
+    );
+    // The tables are intact: a new volunteer registers, and the earlier ones are still there.
+    let later = registration
+        .register(volunteer("Nach dem Angriff"))
+        .await
+        .expect("volunteers table intact")
+        .into_inner();
+    registration
+        .export_my_data(authorized(ExportMyDataRequest {}, &later.access_token))
+        .await
+        .expect("export still works");
+
+    all_still_serving(&suite, &coordinator).await;
+    suite.stop().await.expect("stops cleanly");
+}
+
+/// No message of the schema contains itself, directly or through others, so the nesting
+/// depth of a readable request is bounded by the schema.
+fn assert_no_recursive_messages() {
+    let set = FileDescriptorSet::decode(spontan_proto::FILE_DESCRIPTOR_SET).expect("schema");
+    let mut edges: HashMap<String, Vec<String>> = HashMap::new();
+    for file in &set.file {
+        for message in &file.message_type {
+            let name = format!(".{}.{}", file.package(), message.name());
+            let children = message
+                .field
+                .iter()
+                .filter(|f| !f.type_name().is_empty())
+                .map(|f| f.type_name().to_owned())
+                .collect();
+            edges.insert(name, children);
+        }
+    }
+    fn visit(
+        node: &str,
+        edges: &HashMap<String, Vec<String>>,
+        path: &mut Vec<String>,
+        done: &mut HashSet<String>,
+    ) {
+        assert!(
+            !path.iter().any(|p| p == node),
+            "recursive message: {path:?} -> {node}"
+        );
+        if done.contains(node) {
+            return;
+        }
+        path.push(node.to_owned());
+        for child in edges.get(node).into_iter().flatten() {
+            visit(child, edges, path, done);
+        }
+        path.pop();
+        done.insert(node.to_owned());
+    }
+    let mut done = HashSet::new();
+    for node in edges.keys() {
+        visit(node, &edges, &mut Vec::new(), &mut done);
+    }
+}
+
+/// A client on its own loopback address, so that it has its own rate-limit bucket.
+async fn channel_from(address: std::net::SocketAddr, local: IpAddr) -> Channel {
+    Endpoint::from_shared(format!("http://{address}"))
+        .expect("endpoint")
+        .local_address(Some(local))
+        .connect_timeout(Duration::from_secs(5))
+        .connect()
+        .await
+        .expect("connect from a second loopback address")
+}
+
+#[tokio::test]
+async fn register_floods_get_resource_exhausted_with_retry_info() {
+    let (suite, _) = start(3, 1).await;
+    let mut registration =
+        RegistrationServiceClient::new(channel(suite.registration.grpc).await.expect("channel"));
+    // The limit counts every attempt, valid or not: a script cannot probe for free.
+    for _ in 0..3 {
+        let status = registration
+            .register(RegisterRequest::default())
+            .await
+            .expect_err("an empty request");
+        assert_eq!(status.code(), Code::InvalidArgument);
+    }
+    let status = registration
+        .register(volunteer("Zu viele"))
+        .await
+        .expect_err("over the limit");
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    let retry = status
+        .get_details_retry_info()
+        .and_then(|r| r.retry_delay)
+        .expect("a RetryInfo detail with a delay");
+    assert!(
+        retry > Duration::ZERO && retry <= Duration::from_secs(60),
+        "one token per minute: {retry:?}"
+    );
+    // Other public calls are not limited, and another client has its own bucket.
+    registration
+        .list_skills(ListSkillsRequest::default())
+        .await
+        .expect("ListSkills is not throttled");
+    let mut other = RegistrationServiceClient::new(
+        channel_from(suite.registration.grpc, [127, 0, 0, 2].into()).await,
+    );
+    other
+        .register(volunteer("Anderer Client"))
+        .await
+        .expect("another client is not throttled by the first");
+    suite.stop().await.expect("stops cleanly");
+}
