@@ -132,9 +132,9 @@ where
                     ),
                 Err(_) => "TransportError".to_owned(),
             };
-            metrics::counter!("grpc_server_requests_total", "method" => method.clone(), "code" => code)
+            metrics::counter!("grpc_server_requests_total", "method" => method.clone(), "code" => code.clone())
                 .increment(1);
-            metrics::histogram!("grpc_server_request_duration_seconds", "method" => method)
+            metrics::histogram!("grpc_server_request_duration_seconds", "method" => method, "code" => code)
                 .record(started.elapsed().as_secs_f64());
             result
         })
