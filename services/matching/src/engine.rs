@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::domain::{Point, Task, Volunteer, VolunteerStatus};
+use crate::domain::{Point, Task, Volunteer, VolunteerStatus, Window};
 
 /// Why a volunteer is not eligible for a task (for logs and tests).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -187,29 +187,42 @@ fn minutes(t: chrono::DateTime<chrono::Utc>, up: bool) -> i32 {
     m.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
 }
 
-/// What a search looks at for one located volunteer, packed for a fast linear scan of a
-/// cell. Every field is a conservative summary: a volunteer it rejects is surely ineligible,
-/// one it passes is then checked exactly with [`check`].
+/// The first thing a search looks at for one located volunteer, packed small (32 bytes) for
+/// a fast linear scan of a cell. Every field is a conservative summary: a volunteer it rejects
+/// is surely ineligible; one it passes is decided with its [`Exact`] record.
 #[derive(Debug, Clone, Copy)]
-struct Entry {
+struct Hot {
     lat: f32,
     lon: f32,
-    radius_km: f32,
-    slot: u32,
     /// Bits of the volunteer's interned skills.
     skills: u64,
     /// Earliest start and latest end of all availability windows, in minutes.
     available_from: i32,
     available_until: i32,
+    radius_km: f32,
     /// `min_age_reached`, saturated at 255.
     min_age: u8,
     active: bool,
 }
 
+/// The exact values [`check`] uses, beside the [`Hot`] entry at the same position, so that
+/// most volunteers are decided without touching their [`Volunteer`] (a cache miss each among
+/// a million).
+#[derive(Debug, Clone, Copy)]
+struct Exact {
+    home: Point,
+    radius_km: f64,
+    min_age: u32,
+    /// The only availability window, when there is exactly one.
+    window: Option<Window>,
+    slot: u32,
+}
+
 /// The volunteers homed in one grid cell, with summaries that let a search skip the cell.
 #[derive(Debug, Default)]
 struct Cell {
-    entries: Vec<Entry>,
+    hot: Vec<Hot>,
+    exact: Vec<Exact>,
     /// Union of the entries' skill bits (never shrinks on removal: a superset is safe).
     skills: u64,
     /// Largest travel radius of the entries (never shrinks on removal).
@@ -303,8 +316,9 @@ fn within(planar_sq: f64, limit_km: f64) -> bool {
 
 /// Every volunteer matching knows, the located ones in a lat/lon grid of small cells whose
 /// entries carry skill bits, age, availability span and radius, so that a task scans only the
-/// cells within reach, skips cells without its skills, and checks exactly only the volunteers
-/// that pass the cheap filters.
+/// cells within reach, skips cells without its skills, and decides the volunteers that pass
+/// the cheap filters from their exact records (falling back to [`check`] on the volunteer
+/// for several availability windows or skills without a bit).
 #[derive(Debug, Default)]
 pub struct VolunteerIndex {
     ids: HashMap<Uuid, u32>,
@@ -389,11 +403,9 @@ impl VolunteerIndex {
         };
         let mut cell_pos = None;
         if let Some(location) = volunteer.location {
-            let entry = Entry {
+            let hot = Hot {
                 lat: location.lat as f32,
                 lon: location.lon as f32,
-                radius_km: volunteer.travel_radius_km as f32,
-                slot,
                 skills: self.skill_mask(&volunteer.skills),
                 available_from: volunteer
                     .availability
@@ -407,15 +419,27 @@ impl VolunteerIndex {
                     .map(|w| minutes(w.end, true))
                     .max()
                     .unwrap_or(i32::MIN),
+                radius_km: volunteer.travel_radius_km as f32,
                 min_age: volunteer.min_age_reached.min(255) as u8,
                 active: volunteer.status == VolunteerStatus::Active,
             };
+            let exact = Exact {
+                home: location,
+                radius_km: volunteer.travel_radius_km,
+                min_age: volunteer.min_age_reached,
+                window: match volunteer.availability.as_slice() {
+                    [only] => Some(*only),
+                    _ => None,
+                },
+                slot,
+            };
             let key = cell_of(location);
             let cell = self.grid.entry(key).or_default();
-            cell.skills |= entry.skills;
-            cell.max_radius_km = cell.max_radius_km.max(entry.radius_km);
-            cell_pos = Some((key, cell.entries.len() as u32));
-            cell.entries.push(entry);
+            cell.skills |= hot.skills;
+            cell.max_radius_km = cell.max_radius_km.max(hot.radius_km);
+            cell_pos = Some((key, cell.hot.len() as u32));
+            cell.hot.push(hot);
+            cell.exact.push(exact);
             self.max_radius_km = self.max_radius_km.max(volunteer.travel_radius_km);
         }
         self.ids.insert(volunteer.id, slot);
@@ -438,15 +462,16 @@ impl VolunteerIndex {
             return;
         };
         let pos = pos as usize;
-        if pos < cell.entries.len() {
-            cell.entries.swap_remove(pos);
-            if let Some(moved) = cell.entries.get(pos) {
+        if pos < cell.hot.len() {
+            cell.hot.swap_remove(pos);
+            cell.exact.swap_remove(pos);
+            if let Some(moved) = cell.exact.get(pos) {
                 if let Some(s) = self.slots.get_mut(moved.slot as usize) {
                     s.cell = Some((key, pos as u32));
                 }
             }
         }
-        if cell.entries.is_empty() {
+        if cell.hot.is_empty() {
             self.grid.remove(&key);
         }
     }
@@ -487,20 +512,18 @@ impl VolunteerIndex {
             &area,
             |_, gap_sq| within(gap_sq, radius_km),
             |cell| {
-                for e in &cell.entries {
+                for (h, x) in cell.hot.iter().zip(&cell.exact) {
                     if !within(
-                        area.planar_sq(f64::from(e.lat), f64::from(e.lon)),
+                        area.planar_sq(f64::from(h.lat), f64::from(h.lon)),
                         radius_km,
                     ) {
                         continue;
                     }
-                    if let Some(v) = self.volunteer(e.slot)
-                        && let Some(home) = v.location
+                    let d = haversine_km(x.home, centre);
+                    if d <= radius_km
+                        && let Some(v) = self.volunteer(x.slot)
                     {
-                        let d = haversine_km(home, centre);
-                        if d <= radius_km {
-                            found.push((v, d));
-                        }
+                        found.push((v, d));
                     }
                 }
             },
@@ -517,6 +540,11 @@ impl VolunteerIndex {
         let Some(required) = self.required_mask(task) else {
             return Vec::new();
         };
+        // The bits decide the skills alone when every required skill has a bit.
+        let skills_exact = task
+            .required_skills
+            .iter()
+            .all(|s| self.skill_bits.contains_key(s));
         let task_max = if task.max_distance_km > 0.0 {
             task.max_distance_km
         } else {
@@ -536,21 +564,34 @@ impl VolunteerIndex {
                     && within(gap_sq, reach.min(f64::from(cell.max_radius_km)))
             },
             |cell| {
-                for e in &cell.entries {
-                    if !e.active
-                        || e.skills & required != required
-                        || e.min_age < min_age
-                        || e.available_from > from
-                        || e.available_until < until
+                for (h, x) in cell.hot.iter().zip(&cell.exact) {
+                    if !h.active
+                        || h.skills & required != required
+                        || h.min_age < min_age
+                        || h.available_from > from
+                        || h.available_until < until
+                        || !within(
+                            area.planar_sq(f64::from(h.lat), f64::from(h.lon)),
+                            f64::from(h.radius_km).min(task_max),
+                        )
                     {
                         continue;
                     }
-                    let limit = f64::from(e.radius_km).min(task_max);
-                    if !within(area.planar_sq(f64::from(e.lat), f64::from(e.lon)), limit) {
-                        continue;
-                    }
-                    if let Some(v) = self.volunteer(e.slot)
-                        && let Ok(d) = check(v, task)
+                    // What `check` decides, from the exact record where it suffices.
+                    let decided = match x.window {
+                        Some(w) if skills_exact => {
+                            let d = haversine_km(x.home, task.location);
+                            (!(task.min_age > 0 && x.min_age < task.min_age)
+                                && w.start <= task.window.start
+                                && w.end >= task.window.end
+                                && d <= x.radius_km
+                                && d <= task_max)
+                                .then_some(d)
+                        }
+                        _ => self.volunteer(x.slot).and_then(|v| check(v, task).ok()),
+                    };
+                    if let Some(d) = decided
+                        && let Some(v) = self.volunteer(x.slot)
                     {
                         found.push((v, d));
                     }
@@ -576,22 +617,24 @@ impl VolunteerIndex {
             &area,
             |cell, gap_sq| within(gap_sq, radius_km + f64::from(cell.max_radius_km)),
             |cell| {
-                for e in &cell.entries {
-                    if !e.active
-                        || e.available_until < now_minute
+                for (h, x) in cell.hot.iter().zip(&cell.exact) {
+                    if !h.active
+                        || h.available_until < now_minute
                         || !within(
-                            area.planar_sq(f64::from(e.lat), f64::from(e.lon)),
-                            radius_km + f64::from(e.radius_km),
+                            area.planar_sq(f64::from(h.lat), f64::from(h.lon)),
+                            radius_km + f64::from(h.radius_km),
                         )
+                        || haversine_km(x.home, centre) > radius_km + x.radius_km
                     {
                         continue;
                     }
-                    if let Some(v) = self.volunteer(e.slot)
-                        && let Some(home) = v.location
-                        && v.status == VolunteerStatus::Active
-                        && haversine_km(home, centre) <= radius_km + v.travel_radius_km
-                        && v.availability.iter().any(|w| w.end > now)
-                    {
+                    let available = match x.window {
+                        Some(w) => w.end > now,
+                        None => self
+                            .volunteer(x.slot)
+                            .is_some_and(|v| v.availability.iter().any(|w| w.end > now)),
+                    };
+                    if available {
                         count += 1;
                     }
                 }

@@ -202,10 +202,19 @@ fn the_index_agrees_with_checking_everyone() {
                 lon: BERLIN.lon + (rng.next() - 0.5) * 2.4,
             }),
             travel_radius_km: 1.0 + rng.next() * 40.0,
-            availability: if rng.next() < 0.1 {
-                vec![]
-            } else {
-                vec![Window::new(at(start), at(end)).expect("window")]
+            availability: match rng.next() {
+                r if r < 0.1 => vec![],
+                // Two windows, adjacent or with a gap: the slow path of the index.
+                r if r < 0.35 => {
+                    let gap = u32::from(r < 0.2);
+                    let middle = (start + 1).min(end - 1).max(start + 1);
+                    vec![
+                        Window::new(at(start), at(middle)).expect("window"),
+                        Window::new(at(middle + gap), at(end.max(middle + gap + 1)))
+                            .expect("window"),
+                    ]
+                }
+                _ => vec![Window::new(at(start), at(end)).expect("window")],
             },
             status: if rng.next() < 0.9 {
                 VolunteerStatus::Active
