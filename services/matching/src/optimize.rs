@@ -1,5 +1,7 @@
 //! `OptimizeIncident`: gathers the incident's open tasks, kept matches and candidates, runs
-//! the exact solver in [`crate::optimizer`] and, unless it is a dry run, offers the new pairs
+//! the solver in [`crate::optimizer`] over the tasks' time windows (a volunteer may get
+//! several new tasks whose windows do not overlap each other or what they already hold; exact
+//! when all the windows overlap) and, unless it is a dry run, offers the new pairs
 //! through the same per-offer transaction as incremental matching (so the exclusion
 //! constraint still has the last word). One optimisation per incident at a time, across
 //! replicas, through a PostgreSQL advisory lock.
@@ -17,7 +19,7 @@ use crate::domain::{Task, Window};
 use crate::engine::{self, Candidate, Explanation};
 use crate::lifecycle::{db, precondition};
 use crate::matcher::{Matcher, Offer};
-use crate::optimizer::{self, Pair, priority_weight};
+use crate::optimizer::{self, Pair, Slot, priority_weight};
 use crate::store;
 
 /// Advisory-lock key of an incident's optimisation ("optim" in the high bits).
@@ -150,13 +152,18 @@ async fn run(
             });
         }
     }
-    let need: Vec<(u32, i32)> = tasks
+    let slots: Vec<Slot> = tasks
         .iter()
         .zip(&held)
-        .map(|(t, h)| (t.headcount.saturating_sub(*h), t.priority))
+        .map(|(t, h)| Slot {
+            need: t.headcount.saturating_sub(*h),
+            priority: t.priority,
+            start: t.window.start.timestamp(),
+            end: t.window.end.timestamp(),
+        })
         .collect();
     let started = Instant::now();
-    let chosen = optimizer::solve(volunteer_ids.len(), &need, &pairs);
+    let chosen = optimizer::solve_periods(volunteer_ids.len(), &slots, &pairs);
     let solve_duration = started.elapsed();
 
     let before = objective(&tasks, &kept, &hours);

@@ -166,6 +166,7 @@ struct Graph {
     /// `edges[start[t]..start[t + 1]]` are the pair indices of task `t`.
     start: Vec<u32>,
     edges: Vec<u32>,
+    /// Volunteer of the edge at each position of `edges` (contiguous with the task's row).
     volunteer: Vec<u32>,
 }
 
@@ -184,16 +185,26 @@ impl Graph {
             edges[fill[p.task] as usize] = i as u32;
             fill[p.task] += 1;
         }
+        let volunteer = edges
+            .iter()
+            .map(|&e| pairs[e as usize].volunteer as u32)
+            .collect();
         Self {
             volunteers,
             start,
             edges,
-            volunteer: pairs.iter().map(|p| p.volunteer as u32).collect(),
+            volunteer,
         }
     }
 
+    /// Pair indices of task `task`.
     fn of_task(&self, task: u32) -> &[u32] {
-        &self.edges[self.start[task as usize] as usize..self.start[task as usize + 1] as usize]
+        &self.edges[self.positions(task)]
+    }
+
+    /// Positions (in `edges`, `volunteer` and per-position profits) of task `task`'s pairs.
+    fn positions(&self, task: u32) -> std::ops::Range<usize> {
+        self.start[task as usize] as usize..self.start[task as usize + 1] as usize
     }
 }
 
@@ -235,17 +246,17 @@ impl Assigner {
     }
 
     /// The maximum-profit assignment of `tasks` (each up to its `need`), every volunteer at
-    /// most once, using only edges whose `profit` is not [`BLOCKED`]. Returns the chosen pair
-    /// indices.
+    /// most once, using only edges whose `profit` (indexed by position in `graph.edges`) is
+    /// not [`BLOCKED`]. Returns the chosen pair indices.
     fn solve(&mut self, graph: &Graph, tasks: &[u32], need: &[u32], profit: &[i64]) -> Vec<u32> {
         let v_count = graph.volunteers as u32;
         self.row_task.clear();
         self.row_h.clear();
         for &t in tasks {
-            let best = graph
-                .of_task(t)
+            let range = graph.positions(t);
+            let best = profit[range.clone()]
                 .iter()
-                .map(|&e| profit[e as usize])
+                .copied()
                 .filter(|&p| p != BLOCKED)
                 .max()
                 .unwrap_or(0)
@@ -253,10 +264,9 @@ impl Assigner {
             if best == 0 {
                 continue; // nothing worth placing: the rows would stay open anyway
             }
-            for &e in graph.of_task(t) {
-                let v = graph.volunteer[e as usize] as usize;
-                self.vol_h[v] = 0;
-                self.vol_match[v] = NONE;
+            for &v in &graph.volunteer[range] {
+                self.vol_h[v as usize] = 0;
+                self.vol_match[v as usize] = NONE;
             }
             for _ in 0..need[t as usize] {
                 self.row_task.push(t);
@@ -275,8 +285,8 @@ impl Assigner {
         }
         self.row_match
             .iter()
-            .copied()
-            .filter(|&e| e != NONE)
+            .filter(|&&j| j != NONE)
+            .map(|&j| graph.edges[j as usize])
             .collect()
     }
 
@@ -331,25 +341,34 @@ impl Assigner {
                     end = node;
                 }
                 let h_row = self.row_h[r];
-                for &e in graph.of_task(self.row_task[r]) {
-                    let p = profit[e as usize];
+                for j in graph.positions(self.row_task[r]) {
+                    let p = profit[j];
                     if p == BLOCKED {
                         continue;
                     }
-                    let v = graph.volunteer[e as usize] as usize;
+                    let v = graph.volunteer[j] as usize;
                     if self.vol_match[v] == r as u32 {
                         continue;
                     }
                     let reduced = h_row - p - self.vol_h[v];
                     debug_assert!(reduced >= 0, "negative reduced cost");
                     let next = d + reduced;
-                    if next < self.vol_dist[v] && next < best {
-                        if self.vol_dist[v] == i64::MAX {
-                            self.touched.push(v as u32);
-                        }
-                        self.vol_dist[v] = next;
-                        self.vol_pred_row[v] = r as u32;
-                        self.vol_pred_edge[v] = e;
+                    if next >= self.vol_dist[v] || next >= best {
+                        continue;
+                    }
+                    if self.vol_dist[v] == i64::MAX {
+                        self.touched.push(v as u32);
+                    }
+                    self.vol_dist[v] = next;
+                    self.vol_pred_row[v] = r as u32;
+                    self.vol_pred_edge[v] = j as u32;
+                    // A free volunteer ends a path here; with potential 0 (the common case)
+                    // nothing cheaper can follow, so it need not enter the heap at all.
+                    if self.vol_match[v] == NONE && next + self.vol_h[v] < best {
+                        best = next + self.vol_h[v];
+                        end = v as u32;
+                    }
+                    if next < best {
                         self.heap.push(Reverse((next, v as u32)));
                     }
                 }
@@ -400,7 +419,12 @@ impl Assigner {
     }
 }
 
-fn scales_for(volunteers: usize, units: u64, pairs: &[Pair], extra_hours: i64) -> Scales {
+/// Room (tenths of hours) the multi-period load term leaves for hours given in the same run.
+pub const PERIOD_LOAD_ROOM: i64 = 1_000;
+
+/// The scales [`solve`] (`extra_hours` 0) and [`solve_periods`] ([`PERIOD_LOAD_ROOM`]) use for these pairs,
+/// exported so that other solvers can be given the very same folded profits.
+pub fn scales_for(volunteers: usize, units: u64, pairs: &[Pair], extra_hours: i64) -> Scales {
     let max_travel = pairs
         .iter()
         .map(|p| travel_units(p.distance_km))
@@ -421,9 +445,12 @@ fn scales_for(volunteers: usize, units: u64, pairs: &[Pair], extra_hours: i64) -
 pub fn solve(volunteers: usize, task_need: &[(u32, i32)], pairs: &[Pair]) -> Vec<usize> {
     let units: u64 = task_need.iter().map(|(n, _)| u64::from(*n)).sum();
     let scales = scales_for(volunteers, units, pairs, 0);
-    let profit: Vec<i64> = pairs
+    let graph = Graph::new(volunteers, task_need.len(), pairs);
+    let profit: Vec<i64> = graph
+        .edges
         .iter()
-        .map(|p| {
+        .map(|&e| {
+            let p = &pairs[e as usize];
             scales.profit(
                 priority_weight(task_need[p.task].1),
                 travel_units(p.distance_km),
@@ -431,7 +458,6 @@ pub fn solve(volunteers: usize, task_need: &[(u32, i32)], pairs: &[Pair]) -> Vec
             )
         })
         .collect();
-    let graph = Graph::new(volunteers, task_need.len(), pairs);
     let tasks: Vec<u32> = (0..task_need.len() as u32).collect();
     let need: Vec<u32> = task_need.iter().map(|(n, _)| *n).collect();
     let mut chosen: Vec<usize> = Assigner::new(volunteers)
@@ -538,7 +564,7 @@ impl<'a> PeriodState<'a> {
     fn new(volunteers: usize, slots: &'a [Slot], pairs: &'a [Pair]) -> Self {
         let units: u64 = slots.iter().map(|s| u64::from(s.need)).sum();
         // The load term may grow by the hours given in this run; leave room for 100 hours.
-        let scales = scales_for(volunteers, units, pairs, 1_000);
+        let scales = scales_for(volunteers, units, pairs, PERIOD_LOAD_ROOM);
         let periods = periods(slots);
         let mut period_of = vec![0u32; slots.len()];
         for (k, p) in periods.iter().enumerate() {
@@ -613,10 +639,10 @@ impl<'a> PeriodState<'a> {
         }
         for i in 0..self.periods[k].len() {
             let t = self.periods[k][i];
-            for j in self.graph.start[t as usize]..self.graph.start[t as usize + 1] {
-                let e = self.graph.edges[j as usize];
+            for j in self.graph.positions(t) {
+                let e = self.graph.edges[j];
                 let v = self.pairs[e as usize].volunteer;
-                self.profit[e as usize] = if self.busy(v, t as usize, NONE) {
+                self.profit[j] = if self.busy(v, t as usize, NONE) {
                     BLOCKED
                 } else {
                     self.edge_profit(e as usize, self.load[v])
