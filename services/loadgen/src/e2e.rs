@@ -562,7 +562,8 @@ pub struct Buckets {
     pub count: u64,
 }
 
-/// Extracts the histogram `name` for the label value `method_suffix` from a scrape.
+/// Extracts the histogram `name` for the label value `method_suffix` from a scrape; when the
+/// series carry a `code` label, only `code="Ok"`.
 pub fn parse_histogram(text: &str, name: &str, method_suffix: &str) -> Buckets {
     let mut buckets = Buckets::default();
     let method_of = |labels: &str| {
@@ -580,6 +581,14 @@ pub fn parse_histogram(text: &str, name: &str, method_suffix: &str) -> Buckets {
         };
         let labels = labels.trim_end_matches('}');
         if !method_of(labels).is_some_and(|m| m.ends_with(method_suffix)) {
+            continue;
+        }
+        // Successful calls only, when the series are split by status code.
+        if labels
+            .split(',')
+            .find_map(|l| l.trim().strip_prefix("code=\""))
+            .is_some_and(|c| c.trim_end_matches('"') != "Ok")
+        {
             continue;
         }
         if metric == format!("{name}_bucket") {
@@ -836,6 +845,8 @@ grpc_server_request_duration_seconds_bucket{method=\"/spontan.v1.MatchingService
 grpc_server_request_duration_seconds_sum{method=\"/spontan.v1.MatchingService/ListMatchChanges\"} 0.05
 grpc_server_request_duration_seconds_count{method=\"/spontan.v1.MatchingService/ListMatchChanges\"} 100
 grpc_server_request_duration_seconds_bucket{method=\"/spontan.v1.MatchingService/GetTaskStaffing\",le=\"0.0005\"} 7
+grpc_server_request_duration_seconds_bucket{method=\"/spontan.v1.MatchingService/ListMatchChanges\",code=\"NotFound\",le=\"0.0005\"} 5
+grpc_server_request_duration_seconds_count{method=\"/spontan.v1.MatchingService/ListMatchChanges\",code=\"NotFound\"} 5
 ";
 
     #[test]
