@@ -465,10 +465,10 @@ impl VolunteerIndex {
         if pos < cell.hot.len() {
             cell.hot.swap_remove(pos);
             cell.exact.swap_remove(pos);
-            if let Some(moved) = cell.exact.get(pos) {
-                if let Some(s) = self.slots.get_mut(moved.slot as usize) {
-                    s.cell = Some((key, pos as u32));
-                }
+            if let Some(moved) = cell.exact.get(pos)
+                && let Some(s) = self.slots.get_mut(moved.slot as usize)
+            {
+                s.cell = Some((key, pos as u32));
             }
         }
         if cell.hot.is_empty() {
