@@ -113,6 +113,7 @@ impl PlatformConfig {
                 )),
                 max_connections: 16,
                 acquire_timeout_ms: 3_000,
+                statement_timeout_ms: 30_000,
             },
             kafka: KafkaConfig::default(),
             auth: AuthConfig::default(),
@@ -184,6 +185,9 @@ pub struct DatabaseConfig {
     pub url: Secret,
     pub max_connections: u32,
     pub acquire_timeout_ms: u64,
+    /// PostgreSQL's `statement_timeout` for every pooled connection, so that no query (of a
+    /// request or of a background loop) waits forever; 0 turns it off. Migrations run without it.
+    pub statement_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -18,7 +18,13 @@ static PLATFORM_MIGRATIONS: Migrator = sqlx::migrate!("./migrations");
 /// A pool that connects on first use, so that a service starts (and reports NOT_SERVING)
 /// while its database is still coming up.
 pub fn pool(config: &DatabaseConfig) -> Result<PgPool, sqlx::Error> {
-    let options: PgConnectOptions = config.url.expose().parse()?;
+    let mut options: PgConnectOptions = config.url.expose().parse()?;
+    if config.statement_timeout_ms > 0 {
+        options = options.options([(
+            "statement_timeout",
+            format!("{}ms", config.statement_timeout_ms),
+        )]);
+    }
     Ok(PgPoolOptions::new()
         .max_connections(config.max_connections)
         .acquire_timeout(Duration::from_millis(config.acquire_timeout_ms))
@@ -37,7 +43,18 @@ pub async fn migrate(pool: &PgPool, service: &Migrator) -> Result<(), MigrateErr
         migrations: Cow::Owned(migrations),
         ..Migrator::DEFAULT
     };
-    migrator.run(pool).await
+    // An index build on a large table may take longer than requests are allowed to: the
+    // migrations get one connection of their own without the statement timeout.
+    let options = (*pool.connect_options())
+        .clone()
+        .options([("statement_timeout", "0")]);
+    let own = PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await?;
+    let outcome = migrator.run(&own).await;
+    own.close().await;
+    outcome
 }
 
 /// Reports pool use to the metrics recorder: connections open, in use, idle and the

@@ -116,6 +116,11 @@ impl From<sqlx::Error> for ApiError {
             sqlx::Error::Database(db) if is_connection_loss(db.code().as_deref()) => {
                 Self::Unavailable(error.into())
             }
+            // `statement_timeout` (57014): the database is overloaded or a lock is held; the
+            // statement was rolled back, so a retry is safe.
+            sqlx::Error::Database(db) if db.code().as_deref() == Some("57014") => {
+                Self::Unavailable(error.into())
+            }
             _ => Self::Internal(error.into()),
         }
     }
