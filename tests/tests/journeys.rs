@@ -232,6 +232,24 @@ async fn a_flood_day_from_registration_to_dashboard() {
     )
     .await;
 
+    // Matching learns of the tasks from their events; only once it knows them does a
+    // registration cause an offer in the registration's own trace (otherwise the task's event
+    // would make it).
+    for task in [&dike, &depot] {
+        eventually(WAIT, "matching knows the tasks", || {
+            let mut matching = matching.clone();
+            let request = authorized(
+                GetTaskStaffingRequest {
+                    task_id: task.task_id.clone(),
+                    include_finished: true,
+                },
+                &coordinator,
+            );
+            async move { matching.get_task_staffing(request).await.ok().map(|_| ()) }
+        })
+        .await;
+    }
+
     // Volunteers register on a phone; the first one's app retries on a flaky network, and the
     // phone started a trace that must survive into matching.
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
