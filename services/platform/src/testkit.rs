@@ -23,8 +23,43 @@ pub fn admin_database_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
 }
 
+/// How long one test binary may run before [`arm_time_limit`] ends it:
+/// `SPONTAN_TEST_TIME_LIMIT_SECS`, default 900 s.
+const DEFAULT_TIME_LIMIT: Duration = Duration::from_secs(900);
+
+/// Ends this test process with a message naming the limit once it has run longer than
+/// `SPONTAN_TEST_TIME_LIMIT_SECS` (default 900 s): a test that hangs (a client waiting forever
+/// on a broker that is gone, say) fails the run in minutes instead of holding CI until its own
+/// timeout. Armed once per process by the testkit helpers every integration test calls
+/// (logging, databases, brokers); later calls do nothing.
+pub fn arm_time_limit() {
+    static ARMED: std::sync::Once = std::sync::Once::new();
+    ARMED.call_once(|| {
+        let limit = std::env::var("SPONTAN_TEST_TIME_LIMIT_SECS")
+            .ok()
+            .and_then(|secs| secs.parse().ok())
+            .map_or(DEFAULT_TIME_LIMIT, Duration::from_secs);
+        let program = std::env::args().next().unwrap_or_default();
+        let spawned = std::thread::Builder::new()
+            .name("test-time-limit".into())
+            .spawn(move || {
+                std::thread::sleep(limit);
+                eprintln!(
+                    "{program}: still running after {} s (SPONTAN_TEST_TIME_LIMIT_SECS): a test \
+                     hangs; cargo named it above as running for over 60 seconds",
+                    limit.as_secs()
+                );
+                std::process::exit(124);
+            });
+        if let Err(error) = spawned {
+            eprintln!("test time limit not armed: {error}");
+        }
+    });
+}
+
 /// Creates an empty database named `spontan_test_<random>` and returns its URL.
 pub async fn fresh_database() -> anyhow::Result<String> {
+    arm_time_limit();
     let admin = admin_database_url();
     let name = format!("spontan_test_{}", uuid::Uuid::new_v4().simple());
     let mut connection = sqlx::PgConnection::connect(&admin).await.with_context(|| {
@@ -97,6 +132,7 @@ impl TestBroker {
 
     /// A broker of this test's own, which it may stop and restart.
     pub async fn start_owned() -> anyhow::Result<Self> {
+        arm_time_limit();
         let mut last_error = None;
         // tansu binds its own socket, so the port is probed first; another process may take
         // it in between, hence the retries.
@@ -233,6 +269,7 @@ fn free_port() -> anyhow::Result<u16> {
 /// (default `info`), and carries W3C trace context through spans as production does.
 /// Call at the start of each test; later calls do nothing.
 pub fn init_logging() {
+    arm_time_limit();
     use tracing_subscriber::Layer;
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;

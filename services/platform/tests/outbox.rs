@@ -16,6 +16,7 @@ use spontan_proto::v1::{EventEnvelope, IncidentOpened};
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 /// No service tables: only the platform's own.
@@ -81,17 +82,41 @@ async fn write_events(
     written
 }
 
-async fn consume(
-    config: &PlatformConfig,
-    shutdown: &CancellationToken,
-) -> mpsc::UnboundedReceiver<Seen> {
-    let topics = [config.kafka.topics.task.as_str()];
-    let (consumer, _rebalances) =
-        EventConsumer::subscribe(&config.kafka, "test", &config.kafka.group_id, &topics)
-            .expect("consumer");
-    let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(consumer.run(Forward(tx), shutdown.clone()));
-    rx
+/// The relay and a consumer of the task topic, running until [`Pipeline::stop`].
+struct Pipeline {
+    shutdown: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Pipeline {
+    /// Starts the relay and the consumer; what the consumer sees arrives on the receiver.
+    fn start(config: &PlatformConfig, pool: &PgPool) -> (Self, mpsc::UnboundedReceiver<Seen>) {
+        let shutdown = CancellationToken::new();
+        let relay = OutboxRelay::new(pool.clone(), config.kafka.clone(), config.outbox.clone())
+            .expect("relay");
+        let topics = [config.kafka.topics.task.as_str()];
+        let (consumer, _rebalances) =
+            EventConsumer::subscribe(&config.kafka, "test", &config.kafka.group_id, &topics)
+                .expect("consumer");
+        let (tx, rx) = mpsc::unbounded_channel();
+        let tasks = vec![
+            tokio::spawn(relay.run(shutdown.clone())),
+            tokio::spawn(consumer.run(Forward(tx), shutdown.clone())),
+        ];
+        (Self { shutdown, tasks }, rx)
+    }
+
+    /// Stops both as a service's shutdown does, while the broker is still there: a consumer
+    /// that is merely dropped closes later, against whatever is left of the broker.
+    async fn stop(self) {
+        self.shutdown.cancel();
+        for task in self.tasks {
+            tokio::time::timeout(Duration::from_secs(30), task)
+                .await
+                .expect("the relay and the consumer stop within 30 s")
+                .expect("no panic");
+        }
+    }
 }
 
 async fn receive(
@@ -120,11 +145,7 @@ async fn an_event_written_in_a_transaction_reaches_the_consumer_with_its_headers
     spontan_platform::kafka::ensure_topics(&config.kafka, &config.kafka.topics.all())
         .await
         .expect("topics");
-    let shutdown = CancellationToken::new();
-    let relay =
-        OutboxRelay::new(pool.clone(), config.kafka.clone(), config.outbox.clone()).expect("relay");
-    tokio::spawn(relay.run(shutdown.clone()));
-    let mut rx = consume(&config, &shutdown).await;
+    let (pipeline, mut rx) = Pipeline::start(&config, &pool);
 
     let written = write_events(&pool, &config.kafka.topics.task, 0..3).await;
 
@@ -163,7 +184,7 @@ async fn an_event_written_in_a_transaction_reaches_the_consumer_with_its_headers
             .await
             .expect("count");
     assert_eq!(unpublished, 0, "every row is marked published");
-    shutdown.cancel();
+    pipeline.stop().await;
 }
 
 #[tokio::test]
@@ -176,11 +197,7 @@ async fn a_broker_outage_delays_events_but_loses_and_duplicates_none() {
     spontan_platform::kafka::ensure_topics(&config.kafka, &config.kafka.topics.all())
         .await
         .expect("topics");
-    let shutdown = CancellationToken::new();
-    let relay =
-        OutboxRelay::new(pool.clone(), config.kafka.clone(), config.outbox.clone()).expect("relay");
-    tokio::spawn(relay.run(shutdown.clone()));
-    let mut rx = consume(&config, &shutdown).await;
+    let (pipeline, mut rx) = Pipeline::start(&config, &pool);
 
     let mut written = write_events(&pool, &config.kafka.topics.task, 0..5).await;
     assert_eq!(
@@ -227,5 +244,5 @@ async fn a_broker_outage_delays_events_but_loses_and_duplicates_none() {
             .await
             .expect("count");
     assert_eq!(unpublished, 0);
-    shutdown.cancel();
+    pipeline.stop().await;
 }
