@@ -529,7 +529,13 @@ async fn metrics_endpoints_expose_the_series_with_real_values() {
         eventually(WAIT, &what, || async move {
             let samples = scrape(endpoint).await;
             let lag = lag(&samples, consumer, topic, partitions)?;
-            lag.values().all(|l| *l == 0.0).then_some(())
+            // The only member of its group holds every partition.
+            let assigned = one(
+                &samples,
+                "kafka_consumer_assigned_partitions",
+                &[("consumer", consumer)],
+            )?;
+            (lag.values().all(|l| *l == 0.0) && assigned == f64::from(partitions)).then_some(())
         })
         .await;
     }

@@ -431,6 +431,15 @@ fn lag_once(
     for (topic, partition) in reported.difference(&now) {
         gauge(topic, *partition).set(0.0);
     }
+    // A member without partitions reports no lag at all, so lag alone cannot show a group
+    // that stopped consuming (a session lost to an overloaded broker, never rejoined): this
+    // gauge can (alert SpontanConsumerNotAssigned).
+    metrics::gauge!(
+        "kafka_consumer_assigned_partitions",
+        "consumer" => name,
+        "group" => group.to_owned(),
+    )
+    .set(now.len() as f64);
     *reported = now;
     Ok(())
 }

@@ -120,19 +120,35 @@ impl OutboxMessage {
 /// Writes `messages` inside the caller's transaction and wakes this process's relays, which
 /// poll eagerly until the transaction has committed.
 pub async fn enqueue(tx: &mut PgConnection, messages: &[OutboxMessage]) -> Result<(), sqlx::Error> {
-    for message in messages {
-        let headers = serde_json::to_value(&message.headers).unwrap_or_default();
-        sqlx::query(
-            "INSERT INTO outbox (event_id, topic, message_key, payload, headers) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(message.event_id)
-        .bind(&message.topic)
-        .bind(&message.key)
-        .bind(message.payload.as_deref())
-        .bind(headers)
-        .execute(&mut *tx)
-        .await?;
-    }
+    // One statement for any number of messages (a batch of registrations is one round trip),
+    // ids in the order given: a volunteer's erasure event must precede its tombstone.
+    let headers: Vec<serde_json::Value> = messages
+        .iter()
+        .map(|m| serde_json::to_value(&m.headers).unwrap_or_default())
+        .collect();
+    sqlx::query(
+        "INSERT INTO outbox (event_id, topic, message_key, payload, headers) \
+         SELECT e, t, k, p, h \
+         FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::bytea[], $5::jsonb[]) \
+         WITH ORDINALITY AS m(e, t, k, p, h, n) ORDER BY n",
+    )
+    .bind(messages.iter().map(|m| m.event_id).collect::<Vec<_>>())
+    .bind(
+        messages
+            .iter()
+            .map(|m| m.topic.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(messages.iter().map(|m| m.key.as_str()).collect::<Vec<_>>())
+    .bind(
+        messages
+            .iter()
+            .map(|m| m.payload.as_deref())
+            .collect::<Vec<_>>(),
+    )
+    .bind(headers)
+    .execute(&mut *tx)
+    .await?;
     ENQUEUED.fetch_add(1, Ordering::Release);
     WAKE.notify_waiters();
     Ok(())
