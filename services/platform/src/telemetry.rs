@@ -123,6 +123,9 @@ const ANSWER_BUCKETS: [f64; 12] = [
     1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0,
 ];
 
+/// Histogram buckets for batch sizes (registrations per group commit).
+const BATCH_BUCKETS: [f64; 8] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0];
+
 /// The process-wide Prometheus recorder, installed on first use.
 pub fn metrics_handle() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -134,6 +137,10 @@ pub fn metrics_handle() -> &'static PrometheusHandle {
                     Matcher::Full("matching_offer_answer_seconds".into()),
                     &ANSWER_BUCKETS,
                 )
+            })
+            .and_then(|builder| {
+                builder
+                    .set_buckets_for_metric(Matcher::Suffix("_batch_size".into()), &BATCH_BUCKETS)
             })
             .unwrap_or_else(|_| PrometheusBuilder::new())
             .build_recorder();

@@ -1,7 +1,8 @@
 //! Configuration of the registration service: the platform's sections, with this service's
 //! local defaults (gRPC on 50051, metrics on 9101, database `spontan_registration`), plus
 //! `privacy` (encryption and lookup keys, consent text version), `register_limit` (the
-//! per-client rate limit of `Register`) and `alerts` (where offers are sent).
+//! per-client rate limit of `Register`), `register_commit` (the group commit of new
+//! registrations) and `alerts` (where offers are sent).
 
 use std::collections::BTreeMap;
 
@@ -14,6 +15,7 @@ pub struct Config {
     pub platform: PlatformConfig,
     pub privacy: PrivacyConfig,
     pub register_limit: RateLimitConfig,
+    pub register_commit: CommitConfig,
     pub alerts: AlertsConfig,
 }
 
@@ -23,6 +25,7 @@ impl Default for Config {
             platform: PlatformConfig::for_service(super::NAME, 50051, 9101),
             privacy: PrivacyConfig::default(),
             register_limit: RateLimitConfig::default(),
+            register_commit: CommitConfig::default(),
             alerts: AlertsConfig::default(),
         }
     }
@@ -36,6 +39,7 @@ impl Config {
             platform,
             privacy: PrivacyConfig::generate(),
             register_limit: RateLimitConfig::default(),
+            register_commit: CommitConfig::default(),
             alerts: AlertsConfig::default(),
         }
     }
@@ -46,6 +50,8 @@ impl Validate for Config {
         self.platform.validate(problems);
         self.privacy.validate(problems);
         self.register_limit.validate(problems);
+        self.register_commit
+            .validate(self.platform.database.max_connections, problems);
         self.alerts.validate(problems);
     }
 }
@@ -173,6 +179,40 @@ impl RateLimitConfig {
     fn validate(&self, problems: &mut Vec<String>) {
         if self.burst == 0 || self.per_minute == 0 {
             problems.push("register_limit.burst and per_minute must be positive".into());
+        }
+    }
+}
+
+/// The group commit of new registrations ([`crate::commit`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CommitConfig {
+    /// Writer tasks, each with one database connection while it writes: how many batches are
+    /// in flight at once. More than one keeps PostgreSQL busy while a batch commits.
+    pub writers: u32,
+    /// The most registrations one transaction takes. Batches are formed from what has queued
+    /// while the writers were busy: at low load they hold one registration.
+    pub max_batch: u32,
+}
+
+impl Default for CommitConfig {
+    fn default() -> Self {
+        Self {
+            writers: 4,
+            max_batch: 64,
+        }
+    }
+}
+
+impl CommitConfig {
+    fn validate(&self, max_connections: u32, problems: &mut Vec<String>) {
+        if self.writers == 0 || self.writers >= max_connections {
+            problems.push(format!(
+                "register_commit.writers must be between 1 and database.max_connections - 1 ({})",
+                max_connections.saturating_sub(1)
+            ));
+        }
+        if !(1..=1000).contains(&self.max_batch) {
+            problems.push("register_commit.max_batch must be between 1 and 1000".into());
         }
     }
 }

@@ -19,6 +19,7 @@
 pub mod alerts;
 pub mod api;
 pub mod clock;
+pub mod commit;
 pub mod config;
 pub mod contact;
 pub mod convert;

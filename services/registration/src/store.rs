@@ -112,64 +112,6 @@ pub async fn replace_windows(
     Ok(())
 }
 
-/// The earliest live volunteer sharing a phone or e-mail hash, if any.
-pub async fn find_duplicate(
-    conn: &mut PgConnection,
-    lookup: &Lookup,
-) -> Result<Option<Uuid>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT id FROM volunteers WHERE status <> 'erased' \
-         AND (phone_hash = $1 OR email_hash = $2) ORDER BY created_at LIMIT 1",
-    )
-    .bind(lookup.phone_hash.as_deref())
-    .bind(lookup.email_hash.as_deref())
-    .fetch_optional(conn)
-    .await
-}
-
-/// Inserts a new active volunteer (version 1).
-#[allow(clippy::too_many_arguments)]
-pub async fn insert(
-    conn: &mut PgConnection,
-    id: Uuid,
-    profile: &Profile,
-    sealed: &Sealed,
-    lookup: &Lookup,
-    duplicate_of: Option<Uuid>,
-    consent_text_version: &str,
-    now: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO volunteers (id, status, skill_ids, languages, birth_year, approx_latitude, \
-         approx_longitude, travel_radius_km, preferred_channel, contact_ciphertext, contact_nonce, \
-         wrapped_key, wrapped_key_nonce, key_id, phone_hash, email_hash, duplicate_of, \
-         consent_text_version, consent_given_at, created_at, updated_at, version) \
-         VALUES ($1, 'active', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-         $17, $18, $18, $18, 1)",
-    )
-    .bind(id)
-    .bind(&profile.skill_ids)
-    .bind(&profile.languages)
-    .bind(profile.birth_year)
-    .bind(crate::domain::approximate(profile.contact.home_latitude))
-    .bind(crate::domain::approximate(profile.contact.home_longitude))
-    .bind(profile.travel_radius_km)
-    .bind(profile.channel as i16)
-    .bind(&sealed.ciphertext)
-    .bind(&sealed.nonce)
-    .bind(&sealed.wrapped_key)
-    .bind(&sealed.wrapped_key_nonce)
-    .bind(&sealed.key_id)
-    .bind(lookup.phone_hash.as_deref())
-    .bind(lookup.email_hash.as_deref())
-    .bind(duplicate_of)
-    .bind(consent_text_version)
-    .bind(now)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
 /// Rewrites the profile and status of a volunteer and bumps the version; returns the new
 /// version.
 #[allow(clippy::too_many_arguments)]
@@ -300,27 +242,8 @@ pub async fn idempotency(
     .await
 }
 
-/// Claims an idempotency key; `false` when another request claimed it first.
-pub async fn claim_idempotency(
-    conn: &mut PgConnection,
-    key: Uuid,
-    volunteer: Uuid,
-    fingerprint: &[u8],
-) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
-        "INSERT INTO idempotency_keys (idempotency_key, volunteer_id, fingerprint) \
-         VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-    )
-    .bind(key)
-    .bind(volunteer)
-    .bind(fingerprint)
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
-}
-
-/// Records that a token was issued (times only); inside the registration's transaction for a
-/// new volunteer, so that registering costs one commit.
+/// Records that a token was issued (times only). A new volunteer's first token is recorded
+/// with the volunteer by [`crate::commit`].
 pub async fn record_token(
     conn: impl sqlx::PgExecutor<'_>,
     id: Uuid,

@@ -15,6 +15,7 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::clock::Clock;
+use crate::commit::{GroupCommit, NewVolunteer, Outcome};
 use crate::crypto::{LookupKind, Sealed, Vault};
 use crate::domain::{ContactData, Profile, Status, Volunteer, normalise_email};
 use crate::events::{self, Change};
@@ -39,6 +40,8 @@ pub struct Registry {
     pub token_ttl: Duration,
     /// Where "now" comes from: the system clock, or a test's [`crate::clock::ManualClock`].
     pub clock: Arc<dyn Clock>,
+    /// The writers that commit new registrations in groups.
+    pub commit: GroupCommit,
 }
 
 fn internal(error: impl Into<anyhow::Error>) -> ApiError {
@@ -54,7 +57,7 @@ impl Registry {
     ) -> anyhow::Result<Self> {
         use anyhow::Context;
         Ok(Self {
-            pool,
+            pool: pool.clone(),
             vault: Vault::from_config(&config.privacy).context("privacy keys")?,
             topic: config.platform.kafka.topics.volunteer.clone(),
             consent_text_version: config.privacy.consent_text_version.clone(),
@@ -63,6 +66,11 @@ impl Registry {
                 u64::from(config.platform.auth.volunteer_token_ttl_hours) * 3600,
             ),
             clock,
+            commit: GroupCommit::start(
+                pool.clone(),
+                config.register_commit.writers,
+                config.register_commit.max_batch,
+            ),
         })
     }
 
@@ -71,53 +79,33 @@ impl Registry {
         crate::clock::db_now(self.clock.as_ref())
     }
 
-    /// Registers a volunteer once per idempotency key; a retry gets the same volunteer.
+    /// Registers a volunteer once per idempotency key; a retry gets the same volunteer. The
+    /// write goes through the group commit ([`crate::commit`]): concurrent registrations share
+    /// one transaction, and this call returns after the commit that holds its own.
     pub async fn register(&self, request: &RegisterRequest) -> Result<(Uuid, Token), ApiError> {
         let fingerprint = self
             .vault
             .lookup_hash(LookupKind::Fingerprint, &request.encode_to_vec());
-        // A retry is answered before validation: its windows may have ended since the first
-        // attempt, and it was valid then.
-        if let Ok(key) = Uuid::parse_str(request.idempotency_key.trim()) {
-            let mut conn = self.pool.acquire().await?;
-            if let Some(first) = store::idempotency(&mut conn, key).await? {
-                return self.replay(first, &fingerprint).await;
-            }
-        }
         let now = self.now();
-        let registration = validation::registration(request, &self.consent_text_version, now)?;
+        let registration = match validation::registration(request, &self.consent_text_version, now)
+        {
+            Ok(registration) => registration,
+            Err(invalid) => {
+                // A retry is answered even when it no longer validates: its windows may have
+                // ended since the first attempt, and it was valid then.
+                let key = Uuid::parse_str(request.idempotency_key.trim()).ok();
+                return match key {
+                    Some(key) => match self.first_use(key).await? {
+                        Some(first) => self.replay(first, &fingerprint).await,
+                        None => Err(invalid),
+                    },
+                    None => Err(invalid),
+                };
+            }
+        };
         let id = Uuid::new_v4();
         let lookup = self.lookup(&registration.profile.contact);
         let sealed = self.seal(id, &registration.profile.contact)?;
-
-        let mut tx = self.pool.begin().await?;
-        let duplicate_of = store::find_duplicate(&mut tx, &lookup).await?;
-        store::insert(
-            &mut tx,
-            id,
-            &registration.profile,
-            &sealed,
-            &lookup,
-            duplicate_of,
-            &registration.consent_text_version,
-            now,
-        )
-        .await?;
-        store::replace_windows(&mut tx, id, &registration.windows).await?;
-        if !store::claim_idempotency(&mut tx, registration.idempotency_key, id, &fingerprint)
-            .await?
-        {
-            // A concurrent attempt with the same key won; answer as its retry.
-            tx.rollback().await?;
-            let mut conn = self.pool.acquire().await?;
-            let first = store::idempotency(&mut conn, registration.idempotency_key)
-                .await?
-                .ok_or_else(|| internal(anyhow::anyhow!("idempotency key vanished")))?;
-            return self.replay(first, &fingerprint).await;
-        }
-        if duplicate_of.is_some() {
-            tracing::info!(volunteer_id = %id, "registration shares a phone or e-mail with an earlier volunteer");
-        }
         let volunteer = Volunteer {
             id,
             status: Status::Active,
@@ -129,17 +117,59 @@ impl Registry {
             updated_at: now,
             version: 1,
         };
-        enqueue(
-            &mut tx,
-            &[events::message(&self.topic, Change::Registered, &volunteer)],
-        )
-        .await?;
-        // The token is recorded in the same transaction: registering costs one commit.
-        let token = self.issue(&mut *tx, id).await?;
-        tx.commit().await?;
-        tracing::info!(volunteer_id = %id, "volunteer registered");
-        metrics::counter!("registration_volunteers_registered_total").increment(1);
-        Ok((id, token))
+        let event = events::message(&self.topic, Change::Registered, &volunteer);
+        let ttl = chrono::Duration::from_std(self.token_ttl).map_err(internal)?;
+        let outcome = self
+            .commit
+            .submit(NewVolunteer {
+                id,
+                profile: volunteer.profile,
+                sealed,
+                lookup,
+                windows: volunteer.windows,
+                consent_text_version: volunteer.consent_text_version,
+                idempotency_key: registration.idempotency_key,
+                fingerprint: fingerprint.clone(),
+                now,
+                event,
+                token_expires_at: now + ttl,
+            })
+            .await?;
+        match outcome {
+            Outcome::Registered { duplicate } => {
+                if duplicate {
+                    tracing::info!(volunteer_id = %id, "registration shares a phone or e-mail with an earlier volunteer");
+                }
+                tracing::info!(volunteer_id = %id, "volunteer registered");
+                metrics::counter!("registration_volunteers_registered_total").increment(1);
+                // The token's record was committed with the volunteer; only the signature is
+                // left.
+                let token = self
+                    .issuer
+                    .issue(&id.to_string(), Role::Volunteer, None, self.token_ttl)
+                    .map_err(internal)?;
+                Ok((
+                    id,
+                    Token {
+                        token,
+                        expires_at: now + ttl,
+                    },
+                ))
+            }
+            Outcome::KeyTaken => {
+                let first = self
+                    .first_use(registration.idempotency_key)
+                    .await?
+                    .ok_or_else(|| internal(anyhow::anyhow!("idempotency key vanished")))?;
+                self.replay(first, &fingerprint).await
+            }
+        }
+    }
+
+    /// The volunteer and fingerprint that `key` was first used with, if it was.
+    async fn first_use(&self, key: Uuid) -> Result<Option<(Uuid, Vec<u8>)>, ApiError> {
+        let mut conn = self.pool.acquire().await?;
+        Ok(store::idempotency(&mut conn, key).await?)
     }
 
     async fn replay(

@@ -1,0 +1,365 @@
+//! Group commit of registrations. In a surge hundreds of `Register` calls arrive each second;
+//! written one transaction each, PostgreSQL spends its time on per-statement and per-commit
+//! overhead (about ten round trips and one WAL flush per volunteer). Here every call hands its
+//! already validated and sealed registration to a small set of writer tasks; a writer takes
+//! whatever has queued up (at least one, at most `register_commit.max_batch`) and writes all of
+//! it with one statement per table and one commit. At low load a batch is one registration
+//! and nothing waits; under load the batches grow by themselves, without a timer.
+//!
+//! Nothing is answered before its commit. A batch that fails is retried one registration at a
+//! time, so one bad row never fails the others, and an idempotency key that another request
+//! claimed first is answered as that request's retry (the caller replays it).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use spontan_platform::ApiError;
+use spontan_platform::outbox::{OutboxMessage, enqueue};
+use sqlx::{PgConnection, PgPool};
+use tokio::sync::{Mutex, mpsc, oneshot};
+use uuid::Uuid;
+
+use crate::crypto::Sealed;
+use crate::domain::{Profile, Window};
+use crate::store::Lookup;
+
+/// Separates the elements of `skill_ids` and `languages` when a batch ships them as one text
+/// per row (`UNNEST` cannot take arrays of arrays): neither a skill id from the taxonomy nor a
+/// canonical language tag can contain it.
+const ARRAY_SEPARATOR: &str = "\u{1f}";
+
+/// One validated registration, sealed and ready to be written.
+#[derive(Debug)]
+pub struct NewVolunteer {
+    pub id: Uuid,
+    pub profile: Profile,
+    pub sealed: Sealed,
+    pub lookup: Lookup,
+    pub windows: Vec<Window>,
+    pub consent_text_version: String,
+    pub idempotency_key: Uuid,
+    pub fingerprint: Vec<u8>,
+    pub now: DateTime<Utc>,
+    /// The `VolunteerRegistered` event.
+    pub event: OutboxMessage,
+    /// When the first token, issued after the commit, expires (recorded with the volunteer).
+    pub token_expires_at: DateTime<Utc>,
+}
+
+/// What became of a registration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Written and committed, `duplicate` when an earlier live volunteer shares its phone or
+    /// e-mail.
+    Registered { duplicate: bool },
+    /// Its idempotency key had been claimed by another request: answer as that one's retry.
+    KeyTaken,
+}
+
+type Reply = oneshot::Sender<Result<Outcome, ApiError>>;
+
+/// The queue in front of the writers. Cheap to clone; the writers stop when the last clone
+/// is dropped and the queue is empty.
+#[derive(Debug, Clone)]
+pub struct GroupCommit {
+    queue: mpsc::UnboundedSender<(NewVolunteer, Reply)>,
+}
+
+impl GroupCommit {
+    /// Starts `writers` writer tasks on the current runtime over `pool`.
+    pub fn start(pool: PgPool, writers: u32, max_batch: u32) -> Self {
+        let (queue, receiver) = mpsc::unbounded_channel();
+        let receiver = Arc::new(Mutex::new(receiver));
+        for _ in 0..writers.max(1) {
+            let (pool, receiver) = (pool.clone(), receiver.clone());
+            tokio::spawn(write_batches(pool, receiver, max_batch.max(1) as usize));
+        }
+        Self { queue }
+    }
+
+    /// Queues `volunteer` and waits for its commit.
+    pub async fn submit(&self, volunteer: NewVolunteer) -> Result<Outcome, ApiError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send((volunteer, reply))
+            .map_err(|_| ApiError::Unavailable(anyhow::anyhow!("registration writers stopped")))?;
+        answer
+            .await
+            .map_err(|_| ApiError::Unavailable(anyhow::anyhow!("registration writer stopped")))?
+    }
+}
+
+type Receiver = Arc<Mutex<mpsc::UnboundedReceiver<(NewVolunteer, Reply)>>>;
+
+async fn write_batches(pool: PgPool, receiver: Receiver, max_batch: usize) {
+    loop {
+        let mut batch = Vec::new();
+        {
+            // One writer at a time takes from the queue: it waits for the first registration,
+            // then takes whatever else is already there.
+            let mut queue = receiver.lock().await;
+            let Some(first) = queue.recv().await else {
+                return;
+            };
+            batch.push(first);
+            while batch.len() < max_batch {
+                match queue.try_recv() {
+                    Ok(next) => batch.push(next),
+                    Err(_) => break,
+                }
+            }
+        }
+        metrics::histogram!("registration_commit_batch_size").record(batch.len() as f64);
+        write(&pool, batch).await;
+    }
+}
+
+/// Writes `batch` and answers every registration in it.
+async fn write(pool: &PgPool, batch: Vec<(NewVolunteer, Reply)>) {
+    let (volunteers, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+    match write_all(pool, &volunteers).await {
+        Ok(outcomes) => {
+            for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                let _ = reply.send(Ok(outcome));
+            }
+        }
+        Err(error) if volunteers.len() == 1 => {
+            let _ = replies.into_iter().next().map(|r| r.send(Err(error)));
+        }
+        Err(error) => {
+            // One registration may be what failed the batch: the others must not fail with it.
+            tracing::warn!(%error, size = volunteers.len(), "registration batch failed; writing one at a time");
+            for (volunteer, reply) in volunteers.iter().zip(replies) {
+                let outcome = write_all(pool, std::slice::from_ref(volunteer)).await;
+                let _ = reply.send(outcome.map(|mut o| o.remove(0)));
+            }
+        }
+    }
+}
+
+/// Writes the registrations in one transaction; the outcome of each, in order. Keys claimed
+/// elsewhere meanwhile make the transaction start over without those registrations.
+async fn write_all(pool: &PgPool, volunteers: &[NewVolunteer]) -> Result<Vec<Outcome>, ApiError> {
+    let mut outcomes = vec![Outcome::KeyTaken; volunteers.len()];
+    // A key used twice within the batch: the first use writes, the others are its retries.
+    let mut seen = HashSet::new();
+    let mut pending: Vec<usize> = (0..volunteers.len())
+        .filter(|&i| seen.insert(volunteers[i].idempotency_key))
+        .collect();
+    while !pending.is_empty() {
+        let mut tx = pool.begin().await?;
+        let chosen: Vec<&NewVolunteer> = pending.iter().map(|&i| &volunteers[i]).collect();
+        let duplicates = duplicates(&mut tx, &chosen).await?;
+        insert_volunteers(&mut tx, &chosen, &duplicates).await?;
+        insert_windows(&mut tx, &chosen).await?;
+        let claimed = claim_keys(&mut tx, &chosen).await?;
+        if claimed.len() < chosen.len() {
+            // Another request holds one of these keys: none of this is kept, and those
+            // registrations are answered as its retries.
+            tx.rollback().await?;
+            pending.retain(|&i| claimed.contains(&volunteers[i].idempotency_key));
+            continue;
+        }
+        let events: Vec<OutboxMessage> = chosen.iter().map(|v| v.event.clone()).collect();
+        enqueue(&mut tx, &events).await?;
+        record_tokens(&mut tx, &chosen).await?;
+        tx.commit().await?;
+        for (&i, duplicate) in pending.iter().zip(duplicates) {
+            outcomes[i] = Outcome::Registered {
+                duplicate: duplicate.is_some(),
+            };
+        }
+        break;
+    }
+    Ok(outcomes)
+}
+
+/// For each registration, the earliest live volunteer sharing its phone or e-mail: one
+/// already stored, else an earlier one of the same batch.
+/// A stored volunteer's id with its phone and e-mail lookup hashes.
+type StoredHashes = (Uuid, Option<Vec<u8>>, Option<Vec<u8>>);
+
+async fn duplicates(
+    conn: &mut PgConnection,
+    volunteers: &[&NewVolunteer],
+) -> Result<Vec<Option<Uuid>>, sqlx::Error> {
+    let phones: Vec<&[u8]> = volunteers
+        .iter()
+        .filter_map(|v| v.lookup.phone_hash.as_deref())
+        .collect();
+    let emails: Vec<&[u8]> = volunteers
+        .iter()
+        .filter_map(|v| v.lookup.email_hash.as_deref())
+        .collect();
+    let stored: Vec<StoredHashes> = sqlx::query_as(
+        "SELECT id, phone_hash, email_hash FROM volunteers WHERE status <> 'erased' \
+         AND (phone_hash = ANY($1) OR email_hash = ANY($2)) ORDER BY created_at DESC",
+    )
+    .bind(&phones)
+    .bind(&emails)
+    .fetch_all(&mut *conn)
+    .await?;
+    // Newest first, so that the earliest ends up in the map.
+    let mut earliest: HashMap<(bool, &[u8]), Uuid> = HashMap::new();
+    for (id, phone, email) in &stored {
+        for key in [
+            phone.as_deref().map(|p| (true, p)),
+            email.as_deref().map(|e| (false, e)),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            earliest.insert(key, *id);
+        }
+    }
+    Ok(volunteers
+        .iter()
+        .map(|v| {
+            let keys = [
+                v.lookup.phone_hash.as_deref().map(|p| (true, p)),
+                v.lookup.email_hash.as_deref().map(|e| (false, e)),
+            ];
+            let found = keys
+                .iter()
+                .flatten()
+                .filter_map(|key| earliest.get(key).copied())
+                .next();
+            for key in keys.into_iter().flatten() {
+                earliest.entry(key).or_insert(v.id);
+            }
+            found
+        })
+        .collect())
+}
+
+fn joined(values: &[String]) -> Result<String, ApiError> {
+    if values.iter().any(|v| v.contains(ARRAY_SEPARATOR)) {
+        return Err(ApiError::Internal(anyhow::anyhow!(
+            "a validated skill id or language tag contains the array separator"
+        )));
+    }
+    Ok(values.join(ARRAY_SEPARATOR))
+}
+
+/// One column of a batch, for an `UNNEST` parameter.
+fn column<'a, T>(volunteers: &[&'a NewVolunteer], f: impl Fn(&'a NewVolunteer) -> T) -> Vec<T> {
+    volunteers.iter().map(|v| f(v)).collect()
+}
+
+async fn insert_volunteers(
+    conn: &mut PgConnection,
+    volunteers: &[&NewVolunteer],
+    duplicates: &[Option<Uuid>],
+) -> Result<(), ApiError> {
+    let skills = volunteers
+        .iter()
+        .map(|v| joined(&v.profile.skill_ids))
+        .collect::<Result<Vec<_>, _>>()?;
+    let languages = volunteers
+        .iter()
+        .map(|v| joined(&v.profile.languages))
+        .collect::<Result<Vec<_>, _>>()?;
+    sqlx::query(
+        "INSERT INTO volunteers (id, status, skill_ids, languages, birth_year, approx_latitude, \
+         approx_longitude, travel_radius_km, preferred_channel, contact_ciphertext, contact_nonce, \
+         wrapped_key, wrapped_key_nonce, key_id, phone_hash, email_hash, duplicate_of, \
+         consent_text_version, consent_given_at, created_at, updated_at, version) \
+         SELECT id, 'active', string_to_array(skills, $19), string_to_array(languages, $19), \
+         birth_year, lat, lon, radius, channel, ciphertext, nonce, wrapped_key, wrapped_nonce, \
+         key_id, phone_hash, email_hash, duplicate_of, consent, at, at, at, 1 \
+         FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::int[], $5::float8[], $6::float8[], \
+         $7::float8[], $8::int2[], $9::bytea[], $10::bytea[], $11::bytea[], $12::bytea[], \
+         $13::text[], $14::bytea[], $15::bytea[], $16::uuid[], $17::text[], $18::timestamptz[]) \
+         AS r(id, skills, languages, birth_year, lat, lon, radius, channel, ciphertext, nonce, \
+         wrapped_key, wrapped_nonce, key_id, phone_hash, email_hash, duplicate_of, consent, at)",
+    )
+    .bind(column(volunteers, |v| v.id))
+    .bind(skills)
+    .bind(languages)
+    .bind(column(volunteers, |v| v.profile.birth_year))
+    .bind(column(volunteers, |v| {
+        crate::domain::approximate(v.profile.contact.home_latitude)
+    }))
+    .bind(column(volunteers, |v| {
+        crate::domain::approximate(v.profile.contact.home_longitude)
+    }))
+    .bind(column(volunteers, |v| v.profile.travel_radius_km))
+    .bind(column(volunteers, |v| v.profile.channel as i16))
+    .bind(column(volunteers, |v| v.sealed.ciphertext.as_slice()))
+    .bind(column(volunteers, |v| v.sealed.nonce.as_slice()))
+    .bind(column(volunteers, |v| v.sealed.wrapped_key.as_slice()))
+    .bind(column(volunteers, |v| {
+        v.sealed.wrapped_key_nonce.as_slice()
+    }))
+    .bind(column(volunteers, |v| v.sealed.key_id.as_str()))
+    .bind(column(volunteers, |v| v.lookup.phone_hash.as_deref()))
+    .bind(column(volunteers, |v| v.lookup.email_hash.as_deref()))
+    .bind(duplicates)
+    .bind(column(volunteers, |v| v.consent_text_version.as_str()))
+    .bind(column(volunteers, |v| v.now))
+    .bind(ARRAY_SEPARATOR)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+async fn insert_windows(
+    conn: &mut PgConnection,
+    volunteers: &[&NewVolunteer],
+) -> Result<(), sqlx::Error> {
+    let rows = volunteers
+        .iter()
+        .flat_map(|v| v.windows.iter().map(move |w| (v.id, w.start, w.end)));
+    let (ids, (starts, ends)): (Vec<Uuid>, (Vec<_>, Vec<_>)) =
+        rows.map(|(id, s, e)| (id, (s, e))).unzip();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO availability (volunteer_id, start_time, end_time) \
+         SELECT * FROM UNNEST($1::uuid[], $2::timestamptz[], $3::timestamptz[])",
+    )
+    .bind(ids)
+    .bind(starts)
+    .bind(ends)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Claims the idempotency keys; the set of those this transaction got (a key claimed by a
+/// concurrent transaction is waited for, then missing here).
+async fn claim_keys(
+    conn: &mut PgConnection,
+    volunteers: &[&NewVolunteer],
+) -> Result<HashSet<Uuid>, sqlx::Error> {
+    let claimed: Vec<Uuid> = sqlx::query_scalar(
+        "INSERT INTO idempotency_keys (idempotency_key, volunteer_id, fingerprint) \
+         SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::bytea[]) \
+         ON CONFLICT DO NOTHING RETURNING idempotency_key",
+    )
+    .bind(column(volunteers, |v| v.idempotency_key))
+    .bind(column(volunteers, |v| v.id))
+    .bind(column(volunteers, |v| v.fingerprint.as_slice()))
+    .fetch_all(conn)
+    .await?;
+    Ok(claimed.into_iter().collect())
+}
+
+/// Records the first token of each volunteer (times only), for the export.
+async fn record_tokens(
+    conn: &mut PgConnection,
+    volunteers: &[&NewVolunteer],
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO tokens_issued (volunteer_id, issued_at, expires_at) \
+         SELECT * FROM UNNEST($1::uuid[], $2::timestamptz[], $3::timestamptz[])",
+    )
+    .bind(column(volunteers, |v| v.id))
+    .bind(column(volunteers, |v| v.now))
+    .bind(column(volunteers, |v| v.token_expires_at))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
