@@ -58,9 +58,8 @@ impl MatchingService for Api {
             0
         });
         v.finish(())?;
-        let incident = feed::readable_incident(&self.matcher, caller, incident_id).await?;
         let response =
-            feed::list_changes(&self.matcher, &incident, r.after_sequence, limit).await?;
+            feed::list_changes(&self.matcher, caller, incident_id, r.after_sequence, limit).await?;
         Ok(Response::new(response))
     }
 

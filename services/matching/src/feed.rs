@@ -3,16 +3,19 @@
 
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use spontan_platform::ApiError;
 use spontan_platform::auth::Principal;
 use spontan_proto::v1 as pb;
+use sqlx::PgPool;
+use sqlx::types::Json;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tonic::Status;
 use uuid::Uuid;
 
 use crate::domain::{MatchState, Point};
+use crate::engine::Explanation;
 use crate::lifecycle::{match_view, precondition};
 use crate::matcher::Matcher;
 use crate::store::{self, ChangeRow, IncidentRow, MatchRow};
@@ -68,23 +71,112 @@ fn change_view(c: ChangeRow) -> pb::MatchChange {
     }
 }
 
-/// ListMatchChanges after the caller checked access.
+/// One read of an incident's change log: who owns the incident, its head and state, and the
+/// changes after a cursor, all from one statement and so from one snapshot.
+struct Page {
+    organisation_id: String,
+    closed: bool,
+    last_sequence: i64,
+    changes: Vec<ChangeRow>,
+}
+
+/// A row of [`page`]: the incident's columns, and a change's (all NULL when none is new).
+#[derive(sqlx::FromRow)]
+struct PageRow {
+    organisation_id: String,
+    status: String,
+    last_sequence: i64,
+    sequence: Option<i64>,
+    match_id: Option<Uuid>,
+    task_id: Option<Uuid>,
+    volunteer_ref: Option<String>,
+    state: Option<String>,
+    previous_state: Option<String>,
+    changed_at: Option<DateTime<Utc>>,
+    explanation: Option<Json<Explanation>>,
+}
+
+/// Up to `limit` changes after `after`, with the incident they belong to; `None` when there is
+/// no such incident.
+///
+/// A poll is the dashboards' most frequent call, and most polls find nothing new, so it is one
+/// statement: the incident by its primary key, joined to the changes from the primary key
+/// (incident_id, sequence) of `match_changes`; nothing new reads one index entry of each. It
+/// always asks PostgreSQL, never memory: another replica may have written the change.
+async fn page(
+    pool: &PgPool,
+    incident_id: Uuid,
+    after: i64,
+    limit: i64,
+) -> sqlx::Result<Option<Page>> {
+    let rows: Vec<PageRow> = sqlx::query_as(
+        "SELECT i.organisation_id, i.status, i.last_sequence, c.sequence, c.match_id, \
+         c.task_id, c.volunteer_ref, c.state, c.previous_state, c.changed_at, c.explanation \
+         FROM incidents i LEFT JOIN LATERAL ( \
+           SELECT sequence, match_id, task_id, volunteer_ref, state, previous_state, \
+             changed_at, explanation FROM match_changes \
+           WHERE incident_id = i.id AND sequence > $2 ORDER BY sequence LIMIT $3) c ON true \
+         WHERE i.id = $1",
+    )
+    .bind(incident_id)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let mut page = Page {
+        organisation_id: first.organisation_id.clone(),
+        closed: first.status == "closed",
+        last_sequence: first.last_sequence,
+        changes: Vec::with_capacity(rows.len()),
+    };
+    // Only the row of an incident without new changes lacks them: the columns are NOT NULL.
+    page.changes.extend(rows.into_iter().filter_map(|r| {
+        Some(ChangeRow {
+            sequence: r.sequence?,
+            match_id: r.match_id?,
+            task_id: r.task_id?,
+            incident_id,
+            volunteer_ref: r.volunteer_ref?,
+            state: r.state?,
+            previous_state: r.previous_state,
+            changed_at: r.changed_at?,
+            explanation: r.explanation?,
+        })
+    }));
+    // The join keeps the lateral order in practice; SQL does not promise it, so make sure
+    // (already sorted input costs one pass).
+    page.changes.sort_by_key(|c| c.sequence);
+    Ok(Some(page))
+}
+
+/// ListMatchChanges: access check, cursor check and the page, from one [`page`] read.
 pub async fn list_changes(
     matcher: &Matcher,
-    incident: &IncidentRow,
+    caller: &Principal,
+    incident_id: Uuid,
     after: u64,
     limit: i64,
 ) -> Result<pb::ListMatchChangesResponse, Status> {
     let after = i64::try_from(after).unwrap_or(i64::MAX);
-    if after > incident.last_sequence {
+    let Page {
+        organisation_id,
+        last_sequence,
+        changes: mut rows,
+        ..
+    } = page(&matcher.pool, incident_id, after, limit + 1)
+        .await
+        .map_err(db)?
+        .ok_or(ApiError::NotFound("incident"))?;
+    caller.require_reader_of(&organisation_id)?;
+    if after > last_sequence {
         return Err(precondition(
             "CURSOR_AHEAD",
             "after_sequence is beyond the incident's latest change: restart from 0",
         ));
     }
-    let mut rows = store::changes_after(&matcher.pool, incident.id, after, limit + 1)
-        .await
-        .map_err(db)?;
     let has_more = rows.len() as i64 > limit;
     rows.truncate(usize::try_from(limit).unwrap_or(0));
     let next = rows.last().map_or(after, |c| c.sequence);
@@ -108,8 +200,11 @@ pub fn watch(
     tokio::spawn(async move {
         let mut last_sent = tokio::time::Instant::now();
         loop {
-            let rows = match store::changes_after(&matcher.pool, incident_id, after, limit).await {
-                Ok(rows) => rows,
+            // The incident comes with the page, so one read per turn says both what is new
+            // and whether the incident is closed and drained.
+            let (rows, closed_at) = match page(&matcher.pool, incident_id, after, limit).await {
+                Ok(Some(page)) => (page.changes, page.closed.then_some(page.last_sequence)),
+                Ok(None) => (Vec::new(), None),
                 Err(error) => {
                     let _ = tx.send(Err(db(error))).await;
                     return;
@@ -130,15 +225,7 @@ pub fn watch(
             if full {
                 continue;
             }
-            let closed = match matcher.pool.acquire().await {
-                Ok(mut conn) => store::incident(&mut conn, incident_id)
-                    .await
-                    .ok()
-                    .flatten()
-                    .is_some_and(|i| i.status == "closed" && i.last_sequence <= after),
-                Err(_) => false,
-            };
-            if closed {
+            if closed_at.is_some_and(|last| last <= after) {
                 return;
             }
             tokio::select! {

@@ -320,25 +320,6 @@ pub struct ChangeRow {
     pub explanation: Json<Explanation>,
 }
 
-/// Changes after `after`, ascending; served by the primary key (incident_id, sequence).
-pub async fn changes_after(
-    pool: &PgPool,
-    incident_id: Uuid,
-    after: i64,
-    limit: i64,
-) -> sqlx::Result<Vec<ChangeRow>> {
-    sqlx::query_as(
-        "SELECT sequence, match_id, task_id, incident_id, volunteer_ref, state, previous_state, \
-         changed_at, explanation FROM match_changes WHERE incident_id = $1 AND sequence > $2 \
-         ORDER BY sequence LIMIT $3",
-    )
-    .bind(incident_id)
-    .bind(after)
-    .bind(limit)
-    .fetch_all(pool)
-    .await
-}
-
 /// Active matches (OFFERED, ACCEPTED, CHECKED_IN) of an incident: what the optimiser keeps.
 pub async fn kept_matches(
     conn: &mut PgConnection,
