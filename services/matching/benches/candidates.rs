@@ -13,7 +13,8 @@
 //! exactly what a scan of every volunteer with [`engine::check`] finds, then times
 //! `eligible_for` for four task shapes two ways: each search on its own over 2,000 tasks of
 //! the shape (p50/p99/max from the sorted times, printed as a table), and criterion's mean
-//! with confidence interval. Deterministic: the same volunteers and tasks every run.
+//! with confidence interval. Deterministic: the same volunteers and tasks every run. It also
+//! prints what the index added to the resident set size (bytes per volunteer).
 
 use std::hint::black_box;
 use std::time::{Duration as StdDuration, Instant};
@@ -253,6 +254,15 @@ fn percentile(sorted: &[StdDuration], q: f64) -> StdDuration {
     sorted[rank - 1]
 }
 
+/// Resident set size of this process (Linux), 0 where unknown: what building the index
+/// added is the difference around it (the volunteers it copies from stay alive meanwhile).
+fn resident_bytes() -> usize {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<usize>().ok())
+        .map_or(0, |pages| pages * 4096)
+}
+
 fn us(d: StdDuration) -> f64 {
     d.as_secs_f64() * 1e6
 }
@@ -271,14 +281,19 @@ fn main() {
     let started = Instant::now();
     let all = volunteers(count, now, &mut rng);
     let generated = started.elapsed();
+    let rss_before = resident_bytes();
     let started = Instant::now();
     let mut index = VolunteerIndex::default();
     for v in &all {
         index.upsert(v.clone());
     }
+    let indexed = started.elapsed();
+    let index_bytes = resident_bytes().saturating_sub(rss_before);
     println!(
-        "{count} volunteers generated in {generated:.1?}, indexed in {:.1?}",
-        started.elapsed()
+        "{count} volunteers generated in {generated:.1?}, indexed in {indexed:.1?}; \
+         the index added {:.0} MB resident ({:.0} bytes per volunteer)",
+        index_bytes as f64 / 1e6,
+        index_bytes as f64 / count as f64
     );
 
     // The index must find exactly what checking everyone finds.

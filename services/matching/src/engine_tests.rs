@@ -1,3 +1,5 @@
+use std::collections::HashMap;
+
 use chrono::{DateTime, TimeZone, Utc};
 use uuid::Uuid;
 
@@ -312,4 +314,179 @@ fn the_index_agrees_with_checking_everyone() {
     }
     // The comparison means something only if many volunteers were eligible.
     assert!(eligible_seen > 1000, "{eligible_seen}");
+}
+
+/// Availability windows in any shape: none, several with gaps, touching, overlapping, and
+/// (against the domain's promise, to exercise the fallback) out of order.
+fn random_windows(rng: &mut Lcg) -> Vec<Window> {
+    let count = (rng.next() * 5.0) as usize;
+    let mut windows: Vec<Window> = Vec::new();
+    let mut hour = (rng.next() * 8.0) as u32;
+    for _ in 0..count {
+        let start = hour.min(22);
+        let end = (start + 1 + (rng.next() * 4.0) as u32).min(23);
+        windows.push(Window::new(at(start), at(end)).expect("window"));
+        // Next start: overlapping, touching or after a gap.
+        hour = match rng.next() {
+            r if r < 0.2 => start + 1,
+            r if r < 0.5 => end,
+            _ => end + 1 + (rng.next() * 3.0) as u32,
+        };
+    }
+    if rng.next() < 0.05 {
+        windows.reverse();
+    }
+    windows
+}
+
+/// Many volunteers in a few cells, so that cells merge their unsorted tails and drop dead
+/// records while searches run between the updates: the index still answers exactly what
+/// checking every volunteer answers, for eligibility and for the reachable count.
+#[test]
+fn crowded_cells_agree_with_checking_everyone() {
+    let skills = ["first_aid", "driving", "lifting"];
+    let mut rng = Lcg(11);
+    let mut all: HashMap<Uuid, Volunteer> = HashMap::new();
+    let mut index = VolunteerIndex::default();
+    let mut eligible_seen = 0;
+    for round in 0..6000u32 {
+        let n = 1 + (rng.next() * 2500.0) as u128;
+        if round % 5 == 0 {
+            all.remove(&Uuid::from_u128(n));
+            index.remove(&Uuid::from_u128(n));
+        } else {
+            let v = Volunteer {
+                id: Uuid::from_u128(n),
+                skills: skills
+                    .iter()
+                    .filter(|_| rng.next() < 0.5)
+                    .map(|s| (*s).to_owned())
+                    .collect(),
+                languages: vec![],
+                age_band: 2,
+                min_age_reached: [0, 16, 18][(rng.next() * 3.0) as usize],
+                // About 0.2° square: a handful of cells.
+                location: Some(Point {
+                    lat: BERLIN.lat + (rng.next() - 0.5) * 0.2,
+                    lon: BERLIN.lon + (rng.next() - 0.5) * 0.3,
+                }),
+                // Every travel radius class of the index.
+                travel_radius_km: 1.0 + rng.next() * 44.0,
+                availability: random_windows(&mut rng),
+                status: if rng.next() < 0.9 {
+                    VolunteerStatus::Active
+                } else {
+                    VolunteerStatus::Paused
+                },
+                version: i64::from(round),
+            };
+            all.insert(v.id, v.clone());
+            index.upsert(v);
+        }
+        if round % 50 != 0 {
+            continue;
+        }
+        assert_eq!(index.len(), all.len());
+        // Some tasks among the volunteers, some up to 40 km away.
+        let mut t = task();
+        t.location = Point {
+            lat: BERLIN.lat + (rng.next() - 0.5) * 0.7,
+            lon: BERLIN.lon + (rng.next() - 0.5) * 1.0,
+        };
+        t.required_skills = skills
+            .iter()
+            .filter(|_| rng.next() < 0.4)
+            .map(|s| (*s).to_owned())
+            .collect();
+        t.min_age = [0, 16, 18][(round / 50) as usize % 3];
+        t.max_distance_km = [0.0, 3.0, 15.0][(round / 50) as usize % 3];
+        let start = (rng.next() * 12.0) as u32;
+        let hours = 1 + (rng.next() * 4.0) as u32;
+        t.window = Window::new(at(start), at(start + hours)).expect("window");
+        let mut fast: Vec<(u128, f64)> = index
+            .eligible_for(&t)
+            .iter()
+            .map(|(v, d)| (v.id.as_u128(), *d))
+            .collect();
+        let mut slow: Vec<(u128, f64)> = all
+            .values()
+            .filter_map(|v| check(v, &t).ok().map(|d| (v.id.as_u128(), d)))
+            .collect();
+        fast.sort_by_key(|c| c.0);
+        slow.sort_by_key(|c| c.0);
+        assert_eq!(fast, slow, "eligible_for in round {round}");
+        eligible_seen += slow.len();
+
+        let radius = rng.next() * 20.0;
+        let now = at(start);
+        let slow = all
+            .values()
+            .filter(|v| {
+                v.status == VolunteerStatus::Active
+                    && v.location
+                        .is_some_and(|p| haversine_km(p, t.location) <= radius + v.travel_radius_km)
+                    && v.availability.iter().any(|w| w.end > now)
+            })
+            .count();
+        assert_eq!(
+            index.reachable_count(t.location, radius, now),
+            slow,
+            "reachable_count in round {round}"
+        );
+        let mut near: Vec<u128> = index
+            .near(t.location, radius)
+            .iter()
+            .map(|(v, _)| v.id.as_u128())
+            .collect();
+        near.sort_unstable();
+        let mut in_reach: Vec<u128> = all
+            .values()
+            .filter(|v| {
+                v.location
+                    .is_some_and(|p| haversine_km(p, t.location) <= radius)
+            })
+            .map(|v| v.id.as_u128())
+            .collect();
+        in_reach.sort_unstable();
+        assert_eq!(near, in_reach, "near in round {round}");
+    }
+    assert!(eligible_seen > 1000, "{eligible_seen}");
+}
+
+/// Windows that touch are one run, as `available_for` joins them; a gap is not bridged.
+#[test]
+fn touching_windows_cover_a_task_and_gaps_do_not() {
+    let mut t = task();
+    t.window = Window::new(at(10), at(14)).expect("window");
+    let mut joined = volunteer(1, 1.0);
+    joined.availability = vec![
+        Window::new(at(9), at(11)).expect("window"),
+        Window::new(at(11), at(12)).expect("window"),
+        Window::new(at(11), at(15)).expect("window"),
+    ];
+    let mut gap = volunteer(2, 1.0);
+    gap.availability = vec![
+        Window::new(at(9), at(11)).expect("window"),
+        Window::new(at(12), at(16)).expect("window"),
+    ];
+    let mut later = volunteer(3, 1.0);
+    later.availability = vec![
+        Window::new(at(6), at(8)).expect("window"),
+        Window::new(at(10), at(14)).expect("window"),
+    ];
+    let mut index = VolunteerIndex::default();
+    for v in [joined, gap, later] {
+        index.upsert(v);
+    }
+    let mut found: Vec<u128> = index
+        .eligible_for(&t)
+        .iter()
+        .map(|(v, _)| v.id.as_u128())
+        .collect();
+    found.sort_unstable();
+    assert_eq!(found, [1, 3]);
+    // Each volunteer once, however many runs they have.
+    assert_eq!(index.near(BERLIN, 5.0).len(), 3);
+    assert_eq!(index.reachable_count(BERLIN, 5.0, at(13)), 3);
+    assert_eq!(index.reachable_count(BERLIN, 5.0, at(14)), 2);
 }
