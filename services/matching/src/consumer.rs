@@ -19,7 +19,7 @@ use crate::domain::{MatchState, Point, Task, TaskStatus, Volunteer, VolunteerSta
 use crate::engine;
 use crate::events;
 use crate::matcher::Matcher;
-use crate::store::{self, Applied, MatchOwner};
+use crate::store::{self, Applied, MatchOwner, VolunteerApplied};
 
 const HOLDING: [&str; 3] = ["proposed", "offered", "accepted"];
 const ACTIVE: [&str; 4] = ["proposed", "offered", "accepted", "checked_in"];
@@ -71,10 +71,13 @@ impl EventHandler for VolunteerConsumer {
 impl VolunteerConsumer {
     async fn apply(&self, v: Volunteer) -> anyhow::Result<()> {
         let m = &self.matcher;
+        // A volunteer seen for the first time holds no matches, so only a changed one is
+        // checked against what it holds (most events of a surge are first registrations).
         let mut tx = m.pool.begin().await?;
-        let applied = store::apply_volunteer(&mut tx, &v).await?;
+        let stored = store::apply_volunteer(&mut tx, &v).await?;
+        let applied = stored != VolunteerApplied::Stale;
         let mut touched = Vec::new();
-        if applied {
+        if stored == VolunteerApplied::Updated {
             if v.status == VolunteerStatus::Active {
                 // Still fits every task they hold? Otherwise the task gets someone else.
                 let mut unfit = Vec::new();

@@ -62,9 +62,24 @@ pub async fn volunteer(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option
     Ok(row.map(Volunteer::from))
 }
 
-/// Stores `v` unless a version at least as new is stored; `true` when it was stored.
-pub async fn apply_volunteer(conn: &mut PgConnection, v: &Volunteer) -> sqlx::Result<bool> {
-    let done = sqlx::query(
+/// What [`apply_volunteer`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VolunteerApplied {
+    /// The volunteer was new here.
+    Inserted,
+    /// An older version was replaced.
+    Updated,
+    /// A version at least as new was stored already: nothing changed.
+    Stale,
+}
+
+/// Stores `v` unless a version at least as new is stored.
+pub async fn apply_volunteer(
+    conn: &mut PgConnection,
+    v: &Volunteer,
+) -> sqlx::Result<VolunteerApplied> {
+    // `xmax = 0` holds for a row this statement inserted, not for one it updated.
+    let inserted: Option<bool> = sqlx::query_scalar(
         "INSERT INTO volunteers (id, skills, languages, age_band, min_age_reached, latitude, \
          longitude, travel_radius_km, availability, status, version) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
@@ -73,7 +88,7 @@ pub async fn apply_volunteer(conn: &mut PgConnection, v: &Volunteer) -> sqlx::Re
          latitude = EXCLUDED.latitude, longitude = EXCLUDED.longitude, \
          travel_radius_km = EXCLUDED.travel_radius_km, availability = EXCLUDED.availability, \
          status = EXCLUDED.status, version = EXCLUDED.version, updated_at = now() \
-         WHERE volunteers.version < EXCLUDED.version",
+         WHERE volunteers.version < EXCLUDED.version RETURNING (xmax = 0)",
     )
     .bind(v.id)
     .bind(&v.skills)
@@ -86,9 +101,13 @@ pub async fn apply_volunteer(conn: &mut PgConnection, v: &Volunteer) -> sqlx::Re
     .bind(Json(&v.availability))
     .bind(v.status.as_str())
     .bind(v.version)
-    .execute(conn)
+    .fetch_optional(conn)
     .await?;
-    Ok(done.rows_affected() == 1)
+    Ok(match inserted {
+        Some(true) => VolunteerApplied::Inserted,
+        Some(false) => VolunteerApplied::Updated,
+        None => VolunteerApplied::Stale,
+    })
 }
 
 /// Forgets a volunteer's data for good, keeping an empty row at the highest version so that
