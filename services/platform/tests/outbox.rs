@@ -246,3 +246,36 @@ async fn a_broker_outage_delays_events_but_loses_and_duplicates_none() {
     assert_eq!(unpublished, 0);
     pipeline.stop().await;
 }
+
+/// A pod told to stop during a broker outage: the relay and the consumer still stop, well
+/// inside Kubernetes' grace period (45 s), instead of waiting for the broker to come back.
+#[tokio::test]
+async fn the_relay_and_consumer_stop_while_the_broker_is_down() {
+    testkit::init_logging();
+    let mut broker = TestBroker::start_owned().await.expect("broker");
+    let db = testkit::fresh_database().await.expect("database");
+    let config = testkit::platform_config("outbox-test", &db, broker.brokers());
+    let pool = database(&config).await;
+    spontan_platform::kafka::ensure_topics(&config.kafka, &config.kafka.topics.all())
+        .await
+        .expect("topics");
+    let (pipeline, mut rx) = Pipeline::start(&config, &pool);
+    write_events(&pool, &config.kafka.topics.task, 0..3).await;
+    assert_eq!(
+        receive(&mut rx, 3, Duration::from_secs(30)).await.len(),
+        3,
+        "the consumer is assigned and consuming"
+    );
+    // Offsets stored but maybe not yet committed, and events waiting in the outbox.
+    write_events(&pool, &config.kafka.topics.task, 3..6).await;
+    broker.stop().await.expect("stop broker");
+    write_events(&pool, &config.kafka.topics.task, 6..9).await;
+
+    let started = std::time::Instant::now();
+    pipeline.stop().await;
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "stopped after {:?}",
+        started.elapsed()
+    );
+}
