@@ -52,6 +52,11 @@ for name in privacy-master-key privacy-lookup-key; do
 done
 CONSENT_VERSION="${SPONTAN_PRIVACY__CONSENT_TEXT_VERSION:-2025-06-de}"
 
+# tansu holds every fetch for the full fetch.wait.max.ms and plans its SQL anew for each: at
+# 10 ms the four consumers' idle fetches alone keep most of a core busy; 50 ms costs a fifth
+# of that and adds at most 50 ms to an event's way to a consumer.
+FETCH_WAIT_MS="${SPONTAN_FETCH_WAIT_MS:-50}"
+
 declare -A GRPC_PORT=([registration]=50051 [task]=50052 [matching]=50053)
 declare -A METRICS_PORT=([registration]=9101 [task]=9102 [matching]=9103)
 for service in registration task matching; do
@@ -62,7 +67,7 @@ for service in registration task matching; do
   fi
   SPONTAN_DATABASE__URL="$base/spontan_$service" \
   SPONTAN_KAFKA__BROKERS="127.0.0.1:$BROKER_PORT" \
-  SPONTAN_KAFKA__FETCH_WAIT_MAX_MS=10 \
+  SPONTAN_KAFKA__FETCH_WAIT_MAX_MS="$FETCH_WAIT_MS" \
   SPONTAN_AUTH__SIGNING_KEY="$(cat "$key_file")" \
   SPONTAN_GRPC__LISTEN="127.0.0.1:${GRPC_PORT[$service]}" \
   SPONTAN_METRICS__LISTEN="127.0.0.1:${METRICS_PORT[$service]}" \
