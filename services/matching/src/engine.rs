@@ -112,13 +112,19 @@ pub struct Ranked {
 /// matched (three tenths) and hours already assigned (one fifth, fewer is better); ties go to
 /// the nearer volunteer, then the lower id, so the order is deterministic.
 pub fn rank(task: &Task, candidates: Vec<Candidate>) -> Vec<Ranked> {
+    rank_top(task, candidates, usize::MAX)
+}
+
+/// The first `k` of [`rank`]'s order, without explaining the rest: a task in a flood area has
+/// tens of thousands of candidates and needs a handful of offers.
+pub fn rank_top(task: &Task, candidates: Vec<Candidate>, k: usize) -> Vec<Ranked> {
     let reach = if task.max_distance_km > 0.0 {
         task.max_distance_km
     } else {
         candidates.iter().map(|c| c.distance_km).fold(1.0, f64::max)
     };
     let preferred_total = task.preferred_skills.len();
-    let mut ranked: Vec<Ranked> = candidates
+    let mut scored: Vec<(f64, f64, Candidate)> = candidates
         .into_iter()
         .map(|c| {
             let near = (1.0 - c.distance_km / reach).clamp(0.0, 1.0);
@@ -129,6 +135,25 @@ pub fn rank(task: &Task, candidates: Vec<Candidate>) -> Vec<Ranked> {
             };
             let rested = 1.0 / (1.0 + c.assigned_hours / 8.0);
             let score = 0.5 * near + 0.3 * skills + 0.2 * rested;
+            ((c.distance_km * 10.0).round() / 10.0, score, c)
+        })
+        .collect();
+    let order = |a: &(f64, f64, Candidate), b: &(f64, f64, Candidate)| {
+        b.1.total_cmp(&a.1)
+            .then(a.0.total_cmp(&b.0))
+            .then(a.2.volunteer_id.cmp(&b.2.volunteer_id))
+    };
+    if k == 0 {
+        return Vec::new();
+    }
+    if scored.len() > k {
+        scored.select_nth_unstable_by(k, order);
+        scored.truncate(k);
+    }
+    scored.sort_by(order);
+    scored
+        .into_iter()
+        .map(|(distance_km, score, c)| {
             let summary = format!(
                 "{:.1} km, {} of {} preferred skills, {:.0} h already assigned",
                 c.distance_km,
@@ -139,7 +164,7 @@ pub fn rank(task: &Task, candidates: Vec<Candidate>) -> Vec<Ranked> {
             Ranked {
                 volunteer_id: c.volunteer_id,
                 explanation: Explanation {
-                    distance_km: (c.distance_km * 10.0).round() / 10.0,
+                    distance_km,
                     preferred_skills_matched: c.preferred_skills_matched,
                     assigned_hours: c.assigned_hours,
                     score,
@@ -147,19 +172,7 @@ pub fn rank(task: &Task, candidates: Vec<Candidate>) -> Vec<Ranked> {
                 },
             }
         })
-        .collect();
-    ranked.sort_by(|a, b| {
-        b.explanation
-            .score
-            .total_cmp(&a.explanation.score)
-            .then(
-                a.explanation
-                    .distance_km
-                    .total_cmp(&b.explanation.distance_km),
-            )
-            .then(a.volunteer_id.cmp(&b.volunteer_id))
-    });
-    ranked
+        .collect()
 }
 
 #[cfg(test)]

@@ -128,6 +128,29 @@ fn ranking_prefers_near_skilled_and_rested_volunteers() {
 }
 
 #[test]
+fn the_top_k_are_the_first_k_of_the_full_ranking() {
+    let t = task();
+    // Ties on purpose: equal distances and hours, so the id decides.
+    let candidates: Vec<Candidate> = (0..500u128)
+        .map(|n| {
+            let mut v = volunteer(n, (n % 37) as f64 * 0.4);
+            if n % 3 == 0 {
+                v.skills.push("driving".into());
+            }
+            Candidate::new(&v, &t, (n % 37) as f64 * 0.4, (n % 5) as f64 * 4.0)
+        })
+        .collect();
+    let ids =
+        |ranked: Vec<Ranked>| -> Vec<Uuid> { ranked.iter().map(|r| r.volunteer_id).collect() };
+    let all = ids(rank(&t, candidates.clone()));
+    assert_eq!(all.len(), 500);
+    for k in [0, 1, 7, 100, 499, 500, 501] {
+        let top = ids(rank_top(&t, candidates.clone(), k));
+        assert_eq!(top, all[..k.min(500)], "k = {k}");
+    }
+}
+
+#[test]
 fn the_index_finds_only_eligible_volunteers_within_reach() {
     let t = task();
     let mut index = VolunteerIndex::default();

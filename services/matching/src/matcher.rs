@@ -7,6 +7,7 @@
 //! constraint a repeated offer (23505), and the matcher then moves on to the next candidate.
 //! Matching a task is therefore idempotent: running it twice never over-offers.
 
+use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -16,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::config::MatchingSettings;
-use crate::domain::{MatchState, Task, Volunteer, VolunteerStatus};
+use crate::domain::{MatchState, Task, VolunteerStatus};
 use crate::engine::{self, Candidate, Explanation, VolunteerIndex};
 use crate::events;
 use crate::store::{self, Counts, MatchOwner};
@@ -81,36 +82,64 @@ impl Matcher {
             return Ok(0);
         }
         let counts = store::task_counts(&mut conn, task_id).await?;
-        if self.need(&task, counts) == 0 {
+        let need = self.need(&task, counts);
+        if need == 0 {
             return Ok(0);
         }
-        let eligible: Vec<(Volunteer, f64)> = self
+        // Read by task, window and incident, not by candidate: their cost does not grow with
+        // the thousands of volunteers a flood area holds.
+        let tried = store::volunteers_tried(&mut conn, task_id).await?;
+        let busy = store::busy_during(&mut conn, &task.window).await?;
+        let hours = store::incident_hours(&mut conn, task.incident_id).await?;
+        drop(conn);
+        let candidates: Vec<Candidate> = self
             .index()
             .eligible_for(&task)
             .into_iter()
-            .map(|(v, d)| (v.clone(), d))
-            .collect();
-        let ids: Vec<Uuid> = eligible.iter().map(|(v, _)| v.id).collect();
-        let tried = store::volunteers_tried(&mut conn, task_id).await?;
-        let busy = store::busy_volunteers(&mut conn, &ids, &task.window).await?;
-        let hours = store::assigned_hours(&mut conn, task.incident_id, &ids).await?;
-        drop(conn);
-        let candidates = eligible
-            .iter()
             .filter(|(v, _)| !tried.contains(&v.id) && !busy.contains(&v.id))
-            .map(|(v, d)| Candidate::new(v, &task, *d, hours.get(&v.id).copied().unwrap_or(0.0)))
+            .map(|(v, d)| Candidate::new(v, &task, d, hours.get(&v.id).copied().unwrap_or(0.0)))
             .collect();
+        // Only the best few are explained and tried; should every one of them be taken
+        // meanwhile (offers racing on other tasks), the rest are ranked too.
+        let few = usize::try_from(need)
+            .unwrap_or(usize::MAX)
+            .saturating_mul(4)
+            + 16;
+        let rest = (candidates.len() > few).then(|| candidates.clone());
         let mut made = 0;
-        for ranked in engine::rank(&task, candidates) {
+        let mut tried_now = HashSet::new();
+        for ranked in engine::rank_top(&task, candidates, few) {
+            tried_now.insert(ranked.volunteer_id);
             match self
                 .try_offer(task_id, ranked.volunteer_id, &ranked.explanation)
                 .await?
             {
                 Offer::Made(_) => made += 1,
-                Offer::Full => break,
+                Offer::Full => return self.matched(made),
                 Offer::Conflict => continue,
             }
         }
+        if let Some(rest) = rest {
+            let rest = rest
+                .into_iter()
+                .filter(|c| !tried_now.contains(&c.volunteer_id))
+                .collect();
+            for ranked in engine::rank(&task, rest) {
+                match self
+                    .try_offer(task_id, ranked.volunteer_id, &ranked.explanation)
+                    .await?
+                {
+                    Offer::Made(_) => made += 1,
+                    Offer::Full => break,
+                    Offer::Conflict => continue,
+                }
+            }
+        }
+        self.matched(made)
+    }
+
+    /// Logs and returns how many offers a task's matching made.
+    fn matched(&self, made: usize) -> anyhow::Result<usize> {
         if made > 0 {
             tracing::info!(offers = made, "task matched");
         }

@@ -198,7 +198,7 @@ pub struct KafkaConfig {
     pub group_id: String,
     /// How long the broker may hold a fetch open waiting for data. librdkafka's default of
     /// 500 ms is fine for Apache Kafka, which answers as soon as data arrives; the local
-    /// broker holds every fetch for the full time, so local stacks use 10 ms.
+    /// broker holds every fetch for the full time, so tests use 10 ms and `up.sh` 50 ms.
     pub fetch_wait_max_ms: u32,
     /// How long the producer keeps retrying one message before reporting it failed; the
     /// outbox relay then retries the whole row later, so nothing is lost either way.

@@ -112,6 +112,40 @@ pub async fn busy_volunteers(
     Ok(busy.into_iter().collect())
 }
 
+/// Every volunteer holding an active match overlapping `window`: what a task's matching
+/// leaves out. Its cost follows the active matches, not the candidates (which may be tens of
+/// thousands: an array of all their ids costs more than this read).
+pub async fn busy_during(conn: &mut PgConnection, window: &Window) -> sqlx::Result<HashSet<Uuid>> {
+    let busy: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT DISTINCT volunteer_id FROM matches \
+         WHERE state IN ('proposed', 'offered', 'accepted', 'checked_in') \
+         AND slot && tstzrange($1, $2, '[)')",
+    )
+    .bind(window.start)
+    .bind(window.end)
+    .fetch_all(conn)
+    .await?;
+    Ok(busy.into_iter().collect())
+}
+
+/// Hours every volunteer holds in the incident (accepted, checked in, completed); those
+/// without any are absent.
+pub async fn incident_hours(
+    conn: &mut PgConnection,
+    incident_id: Uuid,
+) -> sqlx::Result<HashMap<Uuid, f64>> {
+    let rows: Vec<(Uuid, f64)> = sqlx::query_as(
+        "SELECT volunteer_id, \
+         sum(extract(epoch FROM upper(slot) - lower(slot)))::float8 / 3600.0 \
+         FROM matches WHERE incident_id = $1 \
+         AND state IN ('accepted', 'checked_in', 'completed') GROUP BY volunteer_id",
+    )
+    .bind(incident_id)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().collect())
+}
+
 /// Hours each of `ids` holds in the incident (accepted, checked in, completed).
 pub async fn assigned_hours(
     conn: &mut PgConnection,
