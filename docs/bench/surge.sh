@@ -12,7 +12,10 @@ set -euo pipefail
 source "$(dirname "$0")/../../deploy/local/common.sh"
 
 "$ROOT/deploy/local/down.sh" >/dev/null
-SPONTAN_PROFILE=release SPONTAN_DEMO=0 "$ROOT/deploy/local/up.sh" >/dev/null
+# One load generator is one client: the per-client Register limit (60,000/min locally) would
+# refuse everything above 1,000/s.
+SPONTAN_REGISTER_LIMIT__PER_MINUTE=6000000 SPONTAN_REGISTER_LIMIT__BURST=100000 \
+  SPONTAN_PROFILE=release SPONTAN_DEMO=0 "$ROOT/deploy/local/up.sh" >/dev/null
 cargo build --manifest-path "$ROOT/Cargo.toml" --release --quiet -p spontan-loadgen
 log "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 log "volunteers already registered: $(psql "${PG_ADMIN_URL%/*}/spontan_registration" -qAtc 'SELECT count(*) FROM volunteers')"
