@@ -151,7 +151,8 @@ async fn schedule(args: &Args, mut start: impl FnMut(u64, Instant, bool)) -> u64
     let mut sent = 0u64;
     let mut measured = 0u64;
     while began.elapsed() < end {
-        let due = (began.elapsed().as_secs_f64() * args.rate) as u64;
+        // Request n is due at n / rate: floor(elapsed * rate) + 1 of them by now.
+        let due = (began.elapsed().as_secs_f64() * args.rate) as u64 + 1;
         while sent < due {
             let at = began + Duration::from_secs_f64(sent as f64 / args.rate);
             let counts = at.duration_since(began) >= warmup;

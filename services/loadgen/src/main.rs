@@ -611,8 +611,9 @@ async fn run(args: &Args, mix: &[(Op, f64)], clients: Arc<Clients>) -> Report {
         if elapsed >= end {
             break;
         }
-        // Every request whose scheduled time has come, each stamped with that time.
-        let due = (elapsed.as_secs_f64() * args.rate) as u64;
+        // Every request whose scheduled time has come (request n is due at n / rate, so at
+        // `elapsed` there are floor(elapsed * rate) + 1 of them), each stamped with that time.
+        let due = (elapsed.as_secs_f64() * args.rate) as u64 + 1;
         while sent < due {
             let scheduled_at = start + Duration::from_secs_f64(sent as f64 / args.rate);
             let measured = scheduled_at.duration_since(start) >= warmup;
