@@ -287,19 +287,7 @@ fn the_index_agrees_with_checking_everyone() {
         let start = 7 + (rng.next() * 8.0) as u32;
         t.window = Window::new(at(start), at(start + 2)).expect("window");
 
-        let mut fast: Vec<(u128, f64)> = index
-            .eligible_for(&t)
-            .iter()
-            .map(|(v, d)| (v.id.as_u128(), *d))
-            .collect();
-        let mut slow: Vec<(u128, f64)> = all
-            .values()
-            .filter_map(|v| check(v, &t).ok().map(|d| (v.id.as_u128(), d)))
-            .collect();
-        fast.sort_by_key(|c| c.0);
-        slow.sort_by_key(|c| c.0);
-        assert_eq!(fast, slow, "eligible_for in round {round}");
-        eligible_seen += slow.len();
+        eligible_seen += assert_search_agrees(&index, &all, &t, round);
 
         let radius = rng.next() * 30.0;
         let mut fast: Vec<u128> = index
@@ -341,6 +329,29 @@ fn the_index_agrees_with_checking_everyone() {
 
 /// Availability windows in any shape: none, several with gaps, touching, overlapping, and
 /// (against the domain's promise, to exercise the fallback) out of order.
+/// `eligible_for` finds exactly whom `check` over everyone finds, at the same distances;
+/// returns how many that was.
+fn assert_search_agrees(
+    index: &VolunteerIndex,
+    all: &HashMap<Uuid, Volunteer>,
+    t: &Task,
+    round: impl std::fmt::Display,
+) -> usize {
+    let mut fast: Vec<(u128, f64)> = index
+        .eligible_for(t)
+        .iter()
+        .map(|(v, d)| (v.id.as_u128(), *d))
+        .collect();
+    let mut slow: Vec<(u128, f64)> = all
+        .values()
+        .filter_map(|v| check(v, t).ok().map(|d| (v.id.as_u128(), d)))
+        .collect();
+    fast.sort_by_key(|c| c.0);
+    slow.sort_by_key(|c| c.0);
+    assert_eq!(fast, slow, "eligible_for in round {round}");
+    slow.len()
+}
+
 fn random_windows(rng: &mut Lcg) -> Vec<Window> {
     let count = (rng.next() * 5.0) as usize;
     let mut windows: Vec<Window> = Vec::new();
@@ -426,19 +437,7 @@ fn crowded_cells_agree_with_checking_everyone() {
         let start = (rng.next() * 12.0) as u32;
         let hours = 1 + (rng.next() * 4.0) as u32;
         t.window = Window::new(at(start), at(start + hours)).expect("window");
-        let mut fast: Vec<(u128, f64)> = index
-            .eligible_for(&t)
-            .iter()
-            .map(|(v, d)| (v.id.as_u128(), *d))
-            .collect();
-        let mut slow: Vec<(u128, f64)> = all
-            .values()
-            .filter_map(|v| check(v, &t).ok().map(|d| (v.id.as_u128(), d)))
-            .collect();
-        fast.sort_by_key(|c| c.0);
-        slow.sort_by_key(|c| c.0);
-        assert_eq!(fast, slow, "eligible_for in round {round}");
-        eligible_seen += slow.len();
+        eligible_seen += assert_search_agrees(&index, &all, &t, round);
 
         let radius = rng.next() * 20.0;
         let now = at(start);

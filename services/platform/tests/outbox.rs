@@ -187,16 +187,22 @@ async fn an_event_written_in_a_transaction_reaches_the_consumer_with_its_headers
     pipeline.stop().await;
 }
 
-#[tokio::test]
-async fn a_broker_outage_delays_events_but_loses_and_duplicates_none() {
+/// A broker of the test's own (to stop and restart), a fresh database and the topics.
+async fn with_own_broker() -> (TestBroker, PlatformConfig, PgPool) {
     testkit::init_logging();
-    let mut broker = TestBroker::start_owned().await.expect("broker");
+    let broker = TestBroker::start_owned().await.expect("broker");
     let db = testkit::fresh_database().await.expect("database");
     let config = testkit::platform_config("outbox-test", &db, broker.brokers());
     let pool = database(&config).await;
     spontan_platform::kafka::ensure_topics(&config.kafka, &config.kafka.topics.all())
         .await
         .expect("topics");
+    (broker, config, pool)
+}
+
+#[tokio::test]
+async fn a_broker_outage_delays_events_but_loses_and_duplicates_none() {
+    let (mut broker, config, pool) = with_own_broker().await;
     let (pipeline, mut rx) = Pipeline::start(&config, &pool);
 
     let mut written = write_events(&pool, &config.kafka.topics.task, 0..5).await;
@@ -251,14 +257,7 @@ async fn a_broker_outage_delays_events_but_loses_and_duplicates_none() {
 /// inside Kubernetes' grace period (45 s), instead of waiting for the broker to come back.
 #[tokio::test]
 async fn the_relay_and_consumer_stop_while_the_broker_is_down() {
-    testkit::init_logging();
-    let mut broker = TestBroker::start_owned().await.expect("broker");
-    let db = testkit::fresh_database().await.expect("database");
-    let config = testkit::platform_config("outbox-test", &db, broker.brokers());
-    let pool = database(&config).await;
-    spontan_platform::kafka::ensure_topics(&config.kafka, &config.kafka.topics.all())
-        .await
-        .expect("topics");
+    let (mut broker, config, pool) = with_own_broker().await;
     let (pipeline, mut rx) = Pipeline::start(&config, &pool);
     write_events(&pool, &config.kafka.topics.task, 0..3).await;
     assert_eq!(
