@@ -287,54 +287,22 @@ fn the_index_agrees_with_checking_everyone() {
         let start = 7 + (rng.next() * 8.0) as u32;
         t.window = Window::new(at(start), at(start + 2)).expect("window");
 
-        eligible_seen += assert_search_agrees(&index, &all, &t, round);
-
         let radius = rng.next() * 30.0;
-        let mut fast: Vec<u128> = index
-            .near(t.location, radius)
-            .iter()
-            .map(|(v, _)| v.id.as_u128())
-            .collect();
-        let mut slow: Vec<u128> = all
-            .values()
-            .filter(|v| {
-                v.location
-                    .is_some_and(|p| haversine_km(p, t.location) <= radius)
-            })
-            .map(|v| v.id.as_u128())
-            .collect();
-        fast.sort_unstable();
-        slow.sort_unstable();
-        assert_eq!(fast, slow, "near in round {round}");
-
-        let now = at(start);
-        let slow = all
-            .values()
-            .filter(|v| {
-                v.status == VolunteerStatus::Active
-                    && v.location
-                        .is_some_and(|p| haversine_km(p, t.location) <= radius + v.travel_radius_km)
-                    && v.availability.iter().any(|w| w.end > now)
-            })
-            .count();
-        assert_eq!(
-            index.reachable_count(t.location, radius, now),
-            slow,
-            "reachable_count in round {round}"
-        );
+        eligible_seen += assert_index_agrees(&index, &all, &t, radius, at(start), round);
     }
     // The comparison means something only if many volunteers were eligible.
     assert!(eligible_seen > 1000, "{eligible_seen}");
 }
 
-/// Availability windows in any shape: none, several with gaps, touching, overlapping, and
-/// (against the domain's promise, to exercise the fallback) out of order.
-/// `eligible_for` finds exactly whom `check` over everyone finds, at the same distances;
-/// returns how many that was.
-fn assert_search_agrees(
+/// The index answers as a scan of everyone does: `eligible_for` the same volunteers at the
+/// same distances as `check`, `near` those within `radius`, `reachable_count` the active ones
+/// still available at `now` who reach `radius` from the task. Returns how many were eligible.
+fn assert_index_agrees(
     index: &VolunteerIndex,
     all: &HashMap<Uuid, Volunteer>,
     t: &Task,
+    radius: f64,
+    now: DateTime<Utc>,
     round: impl std::fmt::Display,
 ) -> usize {
     let mut fast: Vec<(u128, f64)> = index
@@ -349,9 +317,43 @@ fn assert_search_agrees(
     fast.sort_by_key(|c| c.0);
     slow.sort_by_key(|c| c.0);
     assert_eq!(fast, slow, "eligible_for in round {round}");
+
+    let mut near: Vec<u128> = index
+        .near(t.location, radius)
+        .iter()
+        .map(|(v, _)| v.id.as_u128())
+        .collect();
+    let mut in_reach: Vec<u128> = all
+        .values()
+        .filter(|v| {
+            v.location
+                .is_some_and(|p| haversine_km(p, t.location) <= radius)
+        })
+        .map(|v| v.id.as_u128())
+        .collect();
+    near.sort_unstable();
+    in_reach.sort_unstable();
+    assert_eq!(near, in_reach, "near in round {round}");
+
+    let reachable = all
+        .values()
+        .filter(|v| {
+            v.status == VolunteerStatus::Active
+                && v.location
+                    .is_some_and(|p| haversine_km(p, t.location) <= radius + v.travel_radius_km)
+                && v.availability.iter().any(|w| w.end > now)
+        })
+        .count();
+    assert_eq!(
+        index.reachable_count(t.location, radius, now),
+        reachable,
+        "reachable_count in round {round}"
+    );
     slow.len()
 }
 
+/// Availability windows in any shape: none, several with gaps, touching, overlapping, and
+/// (against the domain's promise, to exercise the fallback) out of order.
 fn random_windows(rng: &mut Lcg) -> Vec<Window> {
     let count = (rng.next() * 5.0) as usize;
     let mut windows: Vec<Window> = Vec::new();
@@ -437,40 +439,8 @@ fn crowded_cells_agree_with_checking_everyone() {
         let start = (rng.next() * 12.0) as u32;
         let hours = 1 + (rng.next() * 4.0) as u32;
         t.window = Window::new(at(start), at(start + hours)).expect("window");
-        eligible_seen += assert_search_agrees(&index, &all, &t, round);
-
         let radius = rng.next() * 20.0;
-        let now = at(start);
-        let slow = all
-            .values()
-            .filter(|v| {
-                v.status == VolunteerStatus::Active
-                    && v.location
-                        .is_some_and(|p| haversine_km(p, t.location) <= radius + v.travel_radius_km)
-                    && v.availability.iter().any(|w| w.end > now)
-            })
-            .count();
-        assert_eq!(
-            index.reachable_count(t.location, radius, now),
-            slow,
-            "reachable_count in round {round}"
-        );
-        let mut near: Vec<u128> = index
-            .near(t.location, radius)
-            .iter()
-            .map(|(v, _)| v.id.as_u128())
-            .collect();
-        near.sort_unstable();
-        let mut in_reach: Vec<u128> = all
-            .values()
-            .filter(|v| {
-                v.location
-                    .is_some_and(|p| haversine_km(p, t.location) <= radius)
-            })
-            .map(|v| v.id.as_u128())
-            .collect();
-        in_reach.sort_unstable();
-        assert_eq!(near, in_reach, "near in round {round}");
+        eligible_seen += assert_index_agrees(&index, &all, &t, radius, at(start), round);
     }
     assert!(eligible_seen > 1000, "{eligible_seen}");
 }

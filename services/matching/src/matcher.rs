@@ -7,7 +7,6 @@
 //! constraint a repeated offer (23505), and the matcher then moves on to the next candidate.
 //! Matching a task is therefore idempotent: running it twice never over-offers.
 
-use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -18,7 +17,7 @@ use uuid::Uuid;
 
 use crate::config::MatchingSettings;
 use crate::domain::{MatchState, Task, VolunteerStatus};
-use crate::engine::{self, Candidate, Explanation, VolunteerIndex};
+use crate::engine::{self, Candidate, Explanation, Ranked, VolunteerIndex};
 use crate::events;
 use crate::store::{self, Counts, MatchOwner};
 
@@ -106,44 +105,39 @@ impl Matcher {
             .saturating_mul(4)
             + 16;
         let rest = (candidates.len() > few).then(|| candidates.clone());
+        let (mut made, full) = self
+            .offer_in_order(task_id, engine::rank_top(&task, candidates, few))
+            .await?;
+        if !full && let Some(rest) = rest {
+            // `rank_top` is the prefix of `rank`: the first `few` were tried already.
+            let ranked = engine::rank(&task, rest).into_iter().skip(few);
+            made += self.offer_in_order(task_id, ranked).await?.0;
+        }
+        if made > 0 {
+            tracing::info!(offers = made, "task matched");
+        }
+        Ok(made)
+    }
+
+    /// Offers the task to `ranked` in order until it needs nobody more; the offers made, and
+    /// whether it filled.
+    async fn offer_in_order(
+        &self,
+        task_id: Uuid,
+        ranked: impl IntoIterator<Item = Ranked>,
+    ) -> anyhow::Result<(usize, bool)> {
         let mut made = 0;
-        let mut tried_now = HashSet::new();
-        for ranked in engine::rank_top(&task, candidates, few) {
-            tried_now.insert(ranked.volunteer_id);
+        for ranked in ranked {
             match self
                 .try_offer(task_id, ranked.volunteer_id, &ranked.explanation)
                 .await?
             {
                 Offer::Made(_) => made += 1,
-                Offer::Full => return self.matched(made),
+                Offer::Full => return Ok((made, true)),
                 Offer::Conflict => continue,
             }
         }
-        if let Some(rest) = rest {
-            let rest = rest
-                .into_iter()
-                .filter(|c| !tried_now.contains(&c.volunteer_id))
-                .collect();
-            for ranked in engine::rank(&task, rest) {
-                match self
-                    .try_offer(task_id, ranked.volunteer_id, &ranked.explanation)
-                    .await?
-                {
-                    Offer::Made(_) => made += 1,
-                    Offer::Full => break,
-                    Offer::Conflict => continue,
-                }
-            }
-        }
-        self.matched(made)
-    }
-
-    /// Logs and returns how many offers a task's matching made.
-    fn matched(&self, made: usize) -> anyhow::Result<usize> {
-        if made > 0 {
-            tracing::info!(offers = made, "task matched");
-        }
-        Ok(made)
+        Ok((made, false))
     }
 
     /// Offers a new, resumed or changed volunteer to the open tasks that still need people,

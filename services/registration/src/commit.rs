@@ -43,7 +43,7 @@ pub struct NewVolunteer {
     pub now: DateTime<Utc>,
     /// The `VolunteerRegistered` event.
     pub event: OutboxMessage,
-    /// When the first token, issued after the commit, expires (recorded with the volunteer).
+    /// When the first token expires (recorded with the volunteer; handed out after the commit).
     pub token_expires_at: DateTime<Utc>,
 }
 
@@ -175,11 +175,11 @@ async fn write_all(pool: &PgPool, volunteers: &[NewVolunteer]) -> Result<Vec<Out
     Ok(outcomes)
 }
 
-/// For each registration, the earliest live volunteer sharing its phone or e-mail: one
-/// already stored, else an earlier one of the same batch.
 /// A stored volunteer's id with its phone and e-mail lookup hashes.
 type StoredHashes = (Uuid, Option<Vec<u8>>, Option<Vec<u8>>);
 
+/// For each registration, the earliest live volunteer sharing its phone or e-mail: one
+/// already stored, else an earlier one of the same batch.
 async fn duplicates(
     conn: &mut PgConnection,
     volunteers: &[&NewVolunteer],

@@ -118,7 +118,8 @@ impl Registry {
             version: 1,
         };
         let event = events::message(&self.topic, Change::Registered, &volunteer);
-        let ttl = chrono::Duration::from_std(self.token_ttl).map_err(internal)?;
+        // Signed now, handed out only after the commit that records it.
+        let token = self.sign(id, now)?;
         let outcome = self
             .commit
             .submit(NewVolunteer {
@@ -132,7 +133,7 @@ impl Registry {
                 fingerprint: fingerprint.clone(),
                 now,
                 event,
-                token_expires_at: now + ttl,
+                token_expires_at: token.expires_at,
             })
             .await?;
         match outcome {
@@ -142,19 +143,7 @@ impl Registry {
                 }
                 tracing::info!(volunteer_id = %id, "volunteer registered");
                 metrics::counter!("registration_volunteers_registered_total").increment(1);
-                // The token's record was committed with the volunteer; only the signature is
-                // left.
-                let token = self
-                    .issuer
-                    .issue(&id.to_string(), Role::Volunteer, None, self.token_ttl)
-                    .map_err(internal)?;
-                Ok((
-                    id,
-                    Token {
-                        token,
-                        expires_at: now + ttl,
-                    },
-                ))
+                Ok((id, token))
             }
             Outcome::KeyTaken => {
                 let first = self
@@ -188,19 +177,26 @@ impl Registry {
     }
 
     /// A new volunteer token, recorded (times only) for the export through `conn` (the pool,
-    /// or the transaction that creates the volunteer).
+    /// or a transaction of the caller's).
     pub async fn issue(
         &self,
         conn: impl sqlx::PgExecutor<'_>,
         id: Uuid,
     ) -> Result<Token, ApiError> {
         let now = self.now();
+        let token = self.sign(id, now)?;
+        store::record_token(conn, id, now, token.expires_at).await?;
+        Ok(token)
+    }
+
+    /// A signed volunteer token for `id`, valid for the token lifetime from `now`; recording
+    /// it is the caller's.
+    fn sign(&self, id: Uuid, now: DateTime<Utc>) -> Result<Token, ApiError> {
         let token = self
             .issuer
             .issue(&id.to_string(), Role::Volunteer, None, self.token_ttl)
             .map_err(internal)?;
         let expires_at = now + chrono::Duration::from_std(self.token_ttl).map_err(internal)?;
-        store::record_token(conn, id, now, expires_at).await?;
         Ok(Token { token, expires_at })
     }
 
