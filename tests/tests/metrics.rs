@@ -477,6 +477,31 @@ async fn metrics_endpoints_expose_the_series_with_real_values() {
         published >= 7.0,
         "incident, task, 3 volunteers, 3 offers, 2 answers published, got {published}"
     );
+    // The hops of an event: one publish delay per published event, and per consumer one
+    // consume delay and one handling time per applied record.
+    assert_eq!(
+        one(&samples, "outbox_publish_delay_seconds_count", &[]),
+        Some(published),
+        "one publish delay per published event"
+    );
+    for consumer in ["matching-tasks", "matching-volunteers"] {
+        let labels = [("consumer", consumer)];
+        let applied: f64 = find(&samples, "kafka_events_consumed_total", &labels)
+            .iter()
+            .map(|s| s.value)
+            .sum();
+        assert!(applied > 0.0, "{consumer} applied records");
+        for histogram in [
+            "kafka_consume_delay_seconds_count",
+            "kafka_handle_duration_seconds_count",
+        ] {
+            assert_eq!(
+                one(&samples, histogram, &labels),
+                Some(applied),
+                "{histogram} of {consumer}: one per applied record"
+            );
+        }
+    }
 
     // Database pools: one per service, with the configured limit and open connections.
     let samples = scrape(suite.registration.metrics).await;

@@ -1,5 +1,5 @@
-//! Consumers of `spontan.volunteer.v1` (every replica reads everything, into its own index)
-//! and `spontan.task.v1` (one consumer group: task partitions are split across replicas).
+//! Consumers of `spontan.volunteer.v1` (every replica reads everything, into its own index,
+//! and stores how far the read model goes with each change it applies) and `spontan.task.v1` (one consumer group: task partitions are split across replicas).
 //!
 //! Both are idempotent by aggregate version: the database keeps the newest version applied,
 //! older or repeated events change nothing. Side effects on matches (cancellations) commit in
@@ -34,7 +34,7 @@ impl EventHandler for VolunteerConsumer {
     async fn handle(&self, event: &ConsumedEvent) -> anyhow::Result<()> {
         if event.is_tombstone() {
             if let Some(id) = event.key.as_deref().and_then(|k| k.parse().ok()) {
-                self.erase(id).await?;
+                self.erase(id, event).await?;
             }
             return Ok(());
         }
@@ -49,14 +49,14 @@ impl EventHandler for VolunteerConsumer {
             Some(Payload::VolunteerResumed(e)) => e.volunteer.as_ref(),
             Some(Payload::VolunteerErased(e)) => {
                 if let Ok(id) = e.volunteer_id.parse() {
-                    self.erase(id).await?;
+                    self.erase(id, event).await?;
                 }
                 return Ok(());
             }
             _ => None,
         };
         match volunteer.and_then(|v| convert::volunteer(v, version)) {
-            Some(v) => self.apply(v).await,
+            Some(v) => self.apply(v, event).await,
             None => {
                 tracing::warn!(
                     event_id = envelope.event_id,
@@ -69,7 +69,7 @@ impl EventHandler for VolunteerConsumer {
 }
 
 impl VolunteerConsumer {
-    async fn apply(&self, v: Volunteer) -> anyhow::Result<()> {
+    async fn apply(&self, v: Volunteer, event: &ConsumedEvent) -> anyhow::Result<()> {
         let m = &self.matcher;
         // A volunteer seen for the first time holds no matches, so only a changed one is
         // checked against what it holds (most events of a surge are first registrations).
@@ -116,6 +116,11 @@ impl VolunteerConsumer {
                     .await?;
             }
         }
+        if applied {
+            // A stale record changes nothing here: whoever applied the newer version stored
+            // an offset beyond this one.
+            record_offset(&mut tx, event).await?;
+        }
         tx.commit().await?;
         let active = v.status == VolunteerStatus::Active;
         let id = v.id;
@@ -139,7 +144,7 @@ impl VolunteerConsumer {
         Ok(())
     }
 
-    async fn erase(&self, id: Uuid) -> anyhow::Result<()> {
+    async fn erase(&self, id: Uuid, event: &ConsumedEvent) -> anyhow::Result<()> {
         let m = &self.matcher;
         let mut tx = m.pool.begin().await?;
         // The volunteer row first: it waits for offers being made to them right now, so
@@ -156,6 +161,7 @@ impl VolunteerConsumer {
             )
             .await?;
         store::unlink_matches(&mut tx, id).await?;
+        record_offset(&mut tx, event).await?;
         tx.commit().await?;
         m.index_mut().remove(&id);
         if !touched.is_empty() {
@@ -164,6 +170,12 @@ impl VolunteerConsumer {
         m.rematch_later(touched);
         Ok(())
     }
+}
+
+/// Stores, with the change it made, that `event` is in the read model: a restarted replica
+/// resumes the topic after it (see [`crate::store::volunteer_snapshot`]).
+async fn record_offset(tx: &mut sqlx::PgConnection, event: &ConsumedEvent) -> sqlx::Result<()> {
+    store::record_volunteer_offset(tx, &event.topic, event.partition, event.offset).await
 }
 
 /// Applies incident and task events and matches tasks.

@@ -104,17 +104,15 @@ impl Application {
     }
 
     /// Once the database is migrated: restore the index, then consume both topics and run
-    /// the expiry and sweep timers. Every replica reads the whole volunteer topic under a
-    /// group id of its own; task partitions are shared through the common group.
+    /// the expiry and sweep timers. Every replica reads every partition of the volunteer topic
+    /// (assigned, no group) from the offsets stored with the read model; task partitions are
+    /// shared through the common group.
     fn start_background(&mut self) -> anyhow::Result<()> {
         let kafka = self.platform.config.kafka.clone();
         let shutdown = self.platform.shutdown.clone();
         let matcher = self.matcher.clone();
-        let volunteer_group = format!(
-            "{}-volunteers-{}",
-            kafka.group_id,
-            uuid::Uuid::new_v4().simple()
-        );
+        // Names the volunteer consumer in metrics; it joins no group (see `run_background`).
+        let volunteer_group = format!("{}-volunteers", kafka.group_id);
         self.platform.spawn_when_ready(async move {
             if let Err(error) = run_background(matcher, kafka, volunteer_group, shutdown).await {
                 tracing::error!(
@@ -133,9 +131,10 @@ async fn run_background(
     volunteer_group: String,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let restored = loop {
-        match matcher.restore().await {
-            Ok(n) => break n,
+    let volunteer_topic = kafka.topics.volunteer.as_str();
+    let (restored, offsets) = loop {
+        match matcher.restore(volunteer_topic).await {
+            Ok(restored) => break restored,
             Err(error) => {
                 tracing::warn!(
                     error = format!("{error:#}"),
@@ -149,12 +148,30 @@ async fn run_background(
         }
     };
     tracing::info!(volunteers = restored, "volunteer index restored");
-    let (volunteers, _) = EventConsumer::subscribe(
-        &kafka,
-        "matching-volunteers",
-        &volunteer_group,
-        &[kafka.topics.volunteer.as_str()],
-    )?;
+    // The volunteer topic is read from where the restored index ends (the offsets stored with
+    // it), not from its beginning: a restarted or added replica catches up in seconds, not by
+    // replaying every registration of the incident. The topic may not exist yet right after
+    // a fresh deployment: wait for it.
+    let volunteers = loop {
+        match EventConsumer::assign(
+            &kafka,
+            "matching-volunteers",
+            &volunteer_group,
+            volunteer_topic,
+            &offsets,
+        )
+        .await
+        {
+            Ok(consumer) => break consumer,
+            Err(error) => {
+                tracing::warn!(%error, "the volunteer topic cannot be read yet, retrying");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return Ok(()),
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                }
+            }
+        }
+    };
     let (tasks, _) = EventConsumer::subscribe(
         &kafka,
         "matching-tasks",

@@ -7,6 +7,7 @@
 //! constraint a repeated offer (23505), and the matcher then moves on to the next candidate.
 //! Matching a task is therefore idempotent: running it twice never over-offers.
 
+use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -50,14 +51,19 @@ impl Matcher {
         self.index.write().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Rebuilds the index from the database (at start, before the topic catches it up).
-    pub async fn restore(&self) -> anyhow::Result<usize> {
-        let volunteers = store::load_volunteers(&self.pool).await?;
+    /// Rebuilds the index from the database (at start, before the topic catches it up);
+    /// returns how many volunteers it holds and, per partition of `volunteer_topic`, the offset
+    /// from which the topic must be read to catch up (absent: from the beginning).
+    pub async fn restore(
+        &self,
+        volunteer_topic: &str,
+    ) -> anyhow::Result<(usize, HashMap<i32, i64>)> {
+        let snapshot = store::volunteer_snapshot(&self.pool, volunteer_topic).await?;
         let mut index = self.index_mut();
-        for v in volunteers {
+        for v in snapshot.volunteers {
             index.upsert(v);
         }
-        Ok(index.len())
+        Ok((index.len(), snapshot.offsets))
     }
 
     /// How many more offers `task` should get now.

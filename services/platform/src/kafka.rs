@@ -7,14 +7,18 @@
 //! blocking librdkafka calls (metadata, commit, close) run on the blocking pool. Offsets are
 //! *stored* only after the handler's database transaction committed and are committed by
 //! librdkafka's auto-commit, on revocation during a rebalance, and once more at shutdown.
+//! A read model that keeps its offsets in its own database instead (matching's volunteer
+//! index) reads through [`EventConsumer::assign`]: no group, no commit, a restart resumes from
+//! the offsets stored with the state.
 //!
 //! Every consumer reports its lag per assigned partition (`kafka_consumer_lag_records`) every
-//! [`LAG_INTERVAL`]: the partition's high watermark minus the group's committed offset, as
+//! [`LAG_INTERVAL`]: the partition's high watermark minus the group's committed offset (an
+//! assigned consumer: its own position), as
 //! `kafka-consumer-groups.sh` and Kafka exporters count it, from the service's own point of
 //! view, so that it needs no exporter next to the broker.
 
-use std::collections::HashSet;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -213,11 +217,22 @@ impl ConsumerContext for RebalanceContext {
     }
 }
 
-/// A consumer-group member that hands each record to an [`EventHandler`].
+/// A consumer that hands each record to an [`EventHandler`]: a consumer-group member
+/// ([`EventConsumer::subscribe`]) or a reader of every partition of a topic from offsets the
+/// service keeps itself ([`EventConsumer::assign`]).
 pub struct EventConsumer {
     name: &'static str,
     group: String,
     consumer: Arc<StreamConsumer<RebalanceContext>>,
+    /// For an assigned consumer: the next offset of each partition, after what the handler
+    /// applied (nothing is committed to the broker; the service stores its own offsets).
+    positions: Option<Arc<Positions>>,
+}
+
+/// The topic and next offset per partition of an assigned consumer.
+struct Positions {
+    topic: String,
+    next: Mutex<HashMap<i32, i64>>,
 }
 
 /// How often each consumer reports its lag.
@@ -252,9 +267,70 @@ impl EventConsumer {
                 name,
                 group: group_id.to_owned(),
                 consumer: Arc::new(consumer),
+                positions: None,
             },
             rx,
         ))
+    }
+
+    /// Reads every partition of `topic`, each from the offset in `start` (the next record to
+    /// apply) or from the beginning when `start` has none, without joining a group: for a
+    /// read model that stores its offsets in the same transaction as its state, so that a
+    /// restart resumes where that state ends instead of replaying the topic. Nothing is
+    /// committed to the broker; `label` names the consumer in the lag metrics. Partitions added
+    /// to the topic later are picked up from their beginning.
+    pub async fn assign(
+        config: &KafkaConfig,
+        name: &'static str,
+        label: &str,
+        topic: &str,
+        start: &HashMap<i32, i64>,
+    ) -> Result<Self, KafkaError> {
+        let (tx, _) = mpsc::unbounded_channel();
+        // librdkafka needs a group id for a consumer queue; with `assign` it joins no group,
+        // and with auto-commit off it never commits to one.
+        let consumer: StreamConsumer<RebalanceContext> = client_config(config)
+            .set("group.id", label)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("fetch.wait.max.ms", config.fetch_wait_max_ms.to_string())
+            .create_with_context(RebalanceContext { events: tx })?;
+        let consumer = Arc::new(consumer);
+        let partitions = {
+            let (consumer, topic) = (Arc::clone(&consumer), topic.to_owned());
+            tokio::task::spawn_blocking(move || partition_ids(&consumer, &topic))
+                .await
+                .map_err(|_| KafkaError::MetadataFetch(RDKafkaErrorCode::Fail))??
+        };
+        let mut list = TopicPartitionList::new();
+        for &partition in &partitions {
+            let offset = start
+                .get(&partition)
+                .map_or(Offset::Beginning, |&o| Offset::Offset(o));
+            list.add_partition_offset(topic, partition, offset)?;
+        }
+        consumer.assign(&list)?;
+        tracing::info!(
+            consumer = name,
+            topic,
+            ?start,
+            "partitions assigned from stored offsets"
+        );
+        Ok(Self {
+            name,
+            group: label.to_owned(),
+            consumer,
+            positions: Some(Arc::new(Positions {
+                topic: topic.to_owned(),
+                next: Mutex::new(
+                    partitions
+                        .iter()
+                        .filter_map(|p| start.get(p).map(|&o| (*p, o)))
+                        .collect(),
+                ),
+            })),
+        })
     }
 
     /// Reads until `shutdown` is cancelled, then commits what was stored and leaves the group.
@@ -264,6 +340,7 @@ impl EventConsumer {
             self.name,
             self.group.clone(),
             Arc::clone(&self.consumer),
+            self.positions.clone(),
             stop_lag.clone(),
         ));
         loop {
@@ -291,12 +368,17 @@ impl EventConsumer {
         let _ = lag.await;
         let consumer = self.consumer;
         let name = self.name;
+        let in_group = self.positions.is_none();
         let _ = tokio::task::spawn_blocking(move || {
-            match consumer.commit_consumer_state(CommitMode::Sync) {
-                Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
-                Err(error) => tracing::warn!(consumer = name, %error, "final commit failed"),
+            if in_group {
+                match consumer.commit_consumer_state(CommitMode::Sync) {
+                    Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+                    Err(error) => tracing::warn!(consumer = name, %error, "final commit failed"),
+                }
+                consumer.unsubscribe();
+            } else if let Err(error) = consumer.unassign() {
+                tracing::debug!(consumer = name, %error, "unassign failed");
             }
-            consumer.unsubscribe();
             drop(consumer);
         })
         .await;
@@ -311,6 +393,16 @@ impl EventConsumer {
         message: &BorrowedMessage<'_>,
         shutdown: &CancellationToken,
     ) -> bool {
+        // How long the record took from the producer to this consumer: the producer's linger,
+        // the broker's append, the fetch wait and any lag.
+        if let Some(produced_ms) = message.timestamp().to_millis() {
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64);
+            metrics::histogram!("kafka_consume_delay_seconds", "consumer" => self.name)
+                .record((now_ms - produced_ms).max(0) as f64 / 1000.0);
+        }
+        let started = std::time::Instant::now();
         let event = decode(message);
         let span = tracing::info_span!(
             "consume",
@@ -344,9 +436,22 @@ impl EventConsumer {
                 }
             }
         }
-        if let Err(error) = self.consumer.store_offset_from_message(message) {
-            tracing::warn!(consumer = self.name, %error, "offset could not be stored");
+        match &self.positions {
+            Some(positions) => {
+                positions
+                    .next
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .insert(event.partition, event.offset + 1);
+            }
+            None => {
+                if let Err(error) = self.consumer.store_offset_from_message(message) {
+                    tracing::warn!(consumer = self.name, %error, "offset could not be stored");
+                }
+            }
         }
+        metrics::histogram!("kafka_handle_duration_seconds", "consumer" => self.name)
+            .record(started.elapsed().as_secs_f64());
         metrics::counter!("kafka_events_consumed_total", "consumer" => self.name, "topic" => event.topic.clone())
             .increment(1);
         true
@@ -359,6 +464,7 @@ async fn report_lag(
     name: &'static str,
     group: String,
     consumer: Arc<StreamConsumer<RebalanceContext>>,
+    positions: Option<Arc<Positions>>,
     stop: CancellationToken,
 ) {
     let mut reported = HashSet::new();
@@ -368,9 +474,19 @@ async fn report_lag(
             _ = tokio::time::sleep(LAG_INTERVAL) => {}
         }
         let (consumer, group, stop) = (Arc::clone(&consumer), group.clone(), stop.clone());
+        let positions = positions.clone();
         let mut partitions = std::mem::take(&mut reported);
         let report = tokio::task::spawn_blocking(move || {
-            let outcome = lag_once(name, &group, &consumer, &stop, &mut partitions);
+            let outcome = match &positions {
+                Some(positions) => assign_new_partitions(&consumer, positions)
+                    .and_then(|()| positions_as_list(&consumer, positions))
+                    .and_then(|list| {
+                        lag_once(name, &group, &consumer, &list, &stop, &mut partitions)
+                    }),
+                None => consumer.committed(LAG_REQUEST_TIMEOUT).and_then(|list| {
+                    lag_once(name, &group, &consumer, &list, &stop, &mut partitions)
+                }),
+            };
             (partitions, outcome)
         })
         .await;
@@ -386,19 +502,84 @@ async fn report_lag(
     }
 }
 
-/// One lag report: for each assigned partition, its high watermark minus the committed offset
-/// (or minus the low watermark when the group committed nothing yet, as `auto.offset.reset` is
-/// `earliest`). Partitions in `reported` but no longer assigned are set to 0: their new owner
-/// reports them, so a sum over the group's members stays right. `reported` becomes the
-/// partitions reported now; it is left alone when the assignment could not be read.
+/// The partition ids of `topic`, from the broker's metadata; an error while it has none.
+fn partition_ids(
+    consumer: &StreamConsumer<RebalanceContext>,
+    topic: &str,
+) -> Result<Vec<i32>, KafkaError> {
+    let metadata = consumer.fetch_metadata(Some(topic), LAG_REQUEST_TIMEOUT)?;
+    let ids: Vec<i32> = metadata
+        .topics()
+        .iter()
+        .filter(|t| t.name() == topic && t.error().is_none())
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect();
+    if ids.is_empty() {
+        return Err(KafkaError::MetadataFetch(
+            RDKafkaErrorCode::UnknownTopicOrPartition,
+        ));
+    }
+    Ok(ids)
+}
+
+/// Adds the partitions of an assigned consumer's topic that appeared since it started, from
+/// their beginning (Kafka can add partitions to a topic, never remove them).
+fn assign_new_partitions(
+    consumer: &StreamConsumer<RebalanceContext>,
+    positions: &Positions,
+) -> Result<(), KafkaError> {
+    let assigned: HashSet<i32> = partitions(&consumer.assignment()?)
+        .into_iter()
+        .map(|(_, p)| p)
+        .collect();
+    let mut added = TopicPartitionList::new();
+    for partition in partition_ids(consumer, &positions.topic)? {
+        if !assigned.contains(&partition) {
+            added.add_partition_offset(&positions.topic, partition, Offset::Beginning)?;
+        }
+    }
+    if added.count() > 0 {
+        consumer.incremental_assign(&added)?;
+        tracing::info!(partitions = ?partitions(&added), "new partitions assigned from the beginning");
+    }
+    Ok(())
+}
+
+/// An assigned consumer's partitions with the next offset it will apply (none for one it has
+/// applied nothing of yet, which [`lag_once`] counts from the low watermark).
+fn positions_as_list(
+    consumer: &StreamConsumer<RebalanceContext>,
+    positions: &Positions,
+) -> Result<TopicPartitionList, KafkaError> {
+    let next = positions
+        .next
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    let mut list = TopicPartitionList::new();
+    for (topic, partition) in partitions(&consumer.assignment()?) {
+        let offset = next
+            .get(&partition)
+            .map_or(Offset::Invalid, |&o| Offset::Offset(o));
+        list.add_partition_offset(&topic, partition, offset)?;
+    }
+    Ok(list)
+}
+
+/// One lag report: for each partition in `applied`, its high watermark minus the offset there
+/// (the group's committed offset, or an assigned consumer's own position), or minus the low
+/// watermark when there is none yet, as `auto.offset.reset` is `earliest`. Partitions in
+/// `reported` but no longer in `applied` are set to 0: their new owner reports them, so a sum
+/// over the group's members stays right. `reported` becomes the partitions reported now; it is
+/// left alone when the assignment could not be read.
 fn lag_once(
     name: &'static str,
     group: &str,
     consumer: &StreamConsumer<RebalanceContext>,
+    applied: &TopicPartitionList,
     stop: &CancellationToken,
     reported: &mut HashSet<(String, i32)>,
 ) -> Result<(), KafkaError> {
-    let committed = consumer.committed(LAG_REQUEST_TIMEOUT)?;
     let gauge = |topic: &str, partition: i32| {
         metrics::gauge!(
             "kafka_consumer_lag_records",
@@ -409,7 +590,7 @@ fn lag_once(
         )
     };
     let mut now = HashSet::new();
-    for element in committed.elements() {
+    for element in applied.elements() {
         if stop.is_cancelled() {
             return Ok(());
         }

@@ -309,11 +309,19 @@ impl OutboxRelay {
                 }
             }
         }
-        sqlx::query("UPDATE outbox SET published_at = now() WHERE id = ANY($1)")
-            .bind(&published)
-            .execute(&mut *tx)
-            .await?;
+        // Seconds from each row's transaction to the broker's acknowledgement.
+        let delays: Vec<f64> = sqlx::query_scalar(
+            "UPDATE outbox SET published_at = now() WHERE id = ANY($1) \
+             RETURNING extract(epoch FROM clock_timestamp() - created_at)::float8",
+        )
+        .bind(&published)
+        .fetch_all(&mut *tx)
+        .await?;
         tx.commit().await?;
+        let histogram = metrics::histogram!("outbox_publish_delay_seconds");
+        for delay in delays {
+            histogram.record(delay);
+        }
         metrics::counter!("outbox_events_published_total").increment(published.len() as u64);
         let failed = records.len() - published.len();
         if failed > 0 {

@@ -1,6 +1,8 @@
 //! The read model: volunteers, incidents and tasks as the topics deliver them, applied
 //! idempotently by version.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool};
@@ -45,13 +47,58 @@ impl From<VolunteerRow> for Volunteer {
     }
 }
 
-/// Every volunteer that is not erased, to rebuild the index at start.
-pub async fn load_volunteers(pool: &PgPool) -> sqlx::Result<Vec<Volunteer>> {
+/// What the index is rebuilt from at start: every volunteer that is not erased, and how far
+/// into each partition of the volunteer topic they reach.
+pub struct VolunteerSnapshot {
+    pub volunteers: Vec<Volunteer>,
+    /// Partition to the offset of the next record to apply; a partition absent here is read
+    /// from its beginning.
+    pub offsets: HashMap<i32, i64>,
+}
+
+/// Reads the volunteers and the offsets of `topic` in one snapshot, so that the offsets say
+/// exactly which records the volunteers already reflect (both are written in one transaction).
+pub async fn volunteer_snapshot(pool: &PgPool, topic: &str) -> sqlx::Result<VolunteerSnapshot> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
+        .await?;
     let rows: Vec<VolunteerRow> =
         sqlx::query_as("SELECT * FROM volunteers WHERE status <> 'erased'")
-            .fetch_all(pool)
+            .fetch_all(&mut *tx)
             .await?;
-    Ok(rows.into_iter().map(Volunteer::from).collect())
+    let offsets: Vec<(i32, i64)> =
+        sqlx::query_as("SELECT partition, next_offset FROM volunteer_offsets WHERE topic = $1")
+            .bind(topic)
+            .fetch_all(&mut *tx)
+            .await?;
+    tx.commit().await?;
+    Ok(VolunteerSnapshot {
+        volunteers: rows.into_iter().map(Volunteer::from).collect(),
+        offsets: offsets.into_iter().collect(),
+    })
+}
+
+/// Records, inside the transaction that applied it, that the record at `offset` of
+/// `partition` is in the read model. Offsets only grow: a replica behind another changes
+/// nothing.
+pub async fn record_volunteer_offset(
+    conn: &mut PgConnection,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO volunteer_offsets (topic, partition, next_offset) VALUES ($1, $2, $3) \
+         ON CONFLICT (topic, partition) DO UPDATE \
+         SET next_offset = GREATEST(volunteer_offsets.next_offset, EXCLUDED.next_offset)",
+    )
+    .bind(topic)
+    .bind(partition)
+    .bind(offset + 1)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 pub async fn volunteer(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Volunteer>> {
