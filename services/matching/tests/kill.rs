@@ -237,6 +237,13 @@ async fn sigkill_mid_stream_loses_and_duplicates_no_offer() -> anyhow::Result<()
         "the kill came after all offers ({matches_at_kill}): it was not mid-stream"
     );
 
+    // The replacement starts once the killed member's session (10 s) has expired, as a
+    // restarted pod usually does. The local broker (tansu 0.6) gets a replacement that joins
+    // while the dead member is still the group's leader stuck with no partitions: when the
+    // leader's session expires during that rebalance it answers the others' SyncGroup with an
+    // empty assignment and never rebalances again. Apache Kafka rebalances without the dead
+    // member.
+    tokio::time::sleep(Duration::from_secs(11).saturating_sub(killed_at.elapsed())).await;
     let mut child = spawn(&config, &log)?;
     wait_until(Duration::from_secs(90), "every task fully offered", || {
         let pool = pool.clone();
