@@ -40,6 +40,10 @@ pub struct MatchingSettings {
     /// How often every open task is matched again, catching up on anything a crash between
     /// applying an event and offering left undone.
     pub sweep_interval_secs: u64,
+    /// The most volunteer records applied in one transaction (1 to 10,000). A surge arrives
+    /// faster than one commit per record allows, since every replica applies every record;
+    /// whatever has arrived is applied together, so under light load a batch holds one.
+    pub volunteer_batch: usize,
 }
 
 impl Default for MatchingSettings {
@@ -49,6 +53,7 @@ impl Default for MatchingSettings {
             over_offer_factor: 1.0,
             expiry_interval_ms: 1_000,
             sweep_interval_secs: 60,
+            volunteer_batch: 256,
         }
     }
 }
@@ -74,6 +79,9 @@ impl Validate for SettingsFile {
         }
         if s.sweep_interval_secs == 0 {
             problems.push("matching.sweep_interval_secs must be at least 1".into());
+        }
+        if !(1..=10_000).contains(&s.volunteer_batch) {
+            problems.push("matching.volunteer_batch must be between 1 and 10000".into());
         }
     }
 }

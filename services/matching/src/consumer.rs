@@ -1,5 +1,6 @@
 //! Consumers of `spontan.volunteer.v1` (every replica reads everything, into its own index,
-//! and stores how far the read model goes with each change it applies) and `spontan.task.v1` (one consumer group: task partitions are split across replicas).
+//! in batches of whatever has arrived, and stores how far the read model goes with each
+//! batch it applies) and `spontan.task.v1` (one consumer group: task partitions are split across replicas).
 //!
 //! Both are idempotent by aggregate version: the database keeps the newest version applied,
 //! older or repeated events change nothing. Side effects on matches (cancellations) commit in
@@ -9,9 +10,12 @@
 //! between commit and offer left undone.
 
 use async_trait::async_trait;
-use spontan_platform::kafka::{ConsumedEvent, EventHandler};
+use std::collections::BTreeMap;
+
+use spontan_platform::kafka::{BatchHandler, ConsumedEvent, EventHandler};
 use spontan_proto::v1::event_envelope::Payload;
 use spontan_proto::v1::{self as pb, MatchCancelReason};
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::convert;
@@ -29,62 +33,141 @@ pub struct VolunteerConsumer {
     pub matcher: Matcher,
 }
 
-#[async_trait]
-impl EventHandler for VolunteerConsumer {
-    async fn handle(&self, event: &ConsumedEvent) -> anyhow::Result<()> {
+/// What one volunteer record asks of the read model.
+enum Change {
+    Apply(Volunteer),
+    Erase(Uuid),
+    Skip,
+}
+
+impl Change {
+    fn of(event: &ConsumedEvent) -> Self {
         if event.is_tombstone() {
-            if let Some(id) = event.key.as_deref().and_then(|k| k.parse().ok()) {
-                self.erase(id, event).await?;
-            }
-            return Ok(());
+            return match event.key.as_deref().and_then(|k| k.parse().ok()) {
+                Some(id) => Self::Erase(id),
+                None => Self::Skip,
+            };
         }
         let Some(envelope) = &event.envelope else {
-            return Ok(());
+            return Self::Skip;
         };
-        let version = envelope.aggregate_version;
         let volunteer = match &envelope.payload {
             Some(Payload::VolunteerRegistered(e)) => e.volunteer.as_ref(),
             Some(Payload::VolunteerUpdated(e)) => e.volunteer.as_ref(),
             Some(Payload::VolunteerPaused(e)) => e.volunteer.as_ref(),
             Some(Payload::VolunteerResumed(e)) => e.volunteer.as_ref(),
             Some(Payload::VolunteerErased(e)) => {
-                if let Ok(id) = e.volunteer_id.parse() {
-                    self.erase(id, event).await?;
-                }
-                return Ok(());
+                return e.volunteer_id.parse().map_or(Self::Skip, Self::Erase);
             }
             _ => None,
         };
-        match volunteer.and_then(|v| convert::volunteer(v, version)) {
-            Some(v) => self.apply(v, event).await,
+        match volunteer.and_then(|v| convert::volunteer(v, envelope.aggregate_version)) {
+            Some(v) => Self::Apply(v),
             None => {
                 tracing::warn!(
+                    parent: &event.span,
                     event_id = envelope.event_id,
                     "volunteer event without a usable volunteer, skipped"
                 );
-                Ok(())
+                Self::Skip
             }
+        }
+    }
+
+    fn volunteer_id(&self) -> Uuid {
+        match self {
+            Self::Apply(v) => v.id,
+            Self::Erase(id) => *id,
+            Self::Skip => Uuid::nil(),
         }
     }
 }
 
+/// What the transaction did for one record, finished after the commit.
+enum Done {
+    Applied {
+        volunteer: Volunteer,
+        applied: bool,
+        touched: Vec<Uuid>,
+    },
+    Erased {
+        id: Uuid,
+        touched: Vec<Uuid>,
+    },
+}
+
+#[async_trait]
+impl BatchHandler for VolunteerConsumer {
+    async fn handle_batch(&self, events: &[ConsumedEvent]) -> anyhow::Result<()> {
+        // Rows are locked in volunteer order, the same on every replica whatever batches it
+        // got, so that replicas applying the same records never deadlock; one volunteer's
+        // records stay in arrival order (they share a partition).
+        let mut changes: Vec<(usize, Change)> = events
+            .iter()
+            .enumerate()
+            .map(|(i, event)| (i, Change::of(event)))
+            .collect();
+        changes.sort_by_key(|(i, change)| (change.volunteer_id(), *i));
+        let mut tx = self.matcher.pool.begin().await?;
+        let mut done = Vec::with_capacity(changes.len());
+        for (i, change) in changes {
+            let span = events[i].span.clone();
+            let outcome = match change {
+                Change::Apply(v) => self.apply(&mut tx, v).instrument(span).await?,
+                Change::Erase(id) => self.erase(&mut tx, id).instrument(span).await?,
+                Change::Skip => continue,
+            };
+            done.push((i, outcome));
+        }
+        // The read model now reflects every record of the batch (skipped and stale ones
+        // included): a restart resumes after them.
+        let mut last: BTreeMap<(&str, i32), i64> = BTreeMap::new();
+        for event in events {
+            let offset = last
+                .entry((event.topic.as_str(), event.partition))
+                .or_insert(event.offset);
+            *offset = (*offset).max(event.offset);
+        }
+        for ((topic, partition), offset) in last {
+            store::record_volunteer_offset(&mut tx, topic, partition, offset).await?;
+        }
+        tx.commit().await?;
+        done.sort_by_key(|(i, _)| *i);
+        // Every record is finished even if one fails: a retry finds the batch applied and
+        // only refreshes the index, so what one record's failure would skip for the rest of
+        // the batch would be left to the sweep.
+        let mut first_error = None;
+        for (i, outcome) in done {
+            if let Err(error) = self
+                .finish(outcome)
+                .instrument(events[i].span.clone())
+                .await
+            {
+                first_error.get_or_insert(error);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
 impl VolunteerConsumer {
-    async fn apply(&self, v: Volunteer, event: &ConsumedEvent) -> anyhow::Result<()> {
+    /// Stores one volunteer record inside the batch's transaction, with what it changes about
+    /// the matches the volunteer holds.
+    async fn apply(&self, tx: &mut sqlx::PgConnection, v: Volunteer) -> anyhow::Result<Done> {
         let m = &self.matcher;
         // A volunteer seen for the first time holds no matches, so only a changed one is
         // checked against what it holds (most events of a surge are first registrations).
-        let mut tx = m.pool.begin().await?;
-        let stored = store::apply_volunteer(&mut tx, &v).await?;
+        let stored = store::apply_volunteer(tx, &v).await?;
         let applied = stored != VolunteerApplied::Stale;
         let mut touched = Vec::new();
         if stored == VolunteerApplied::Updated {
             if v.status == VolunteerStatus::Active {
                 // Still fits every task they hold? Otherwise the task gets someone else.
                 let mut unfit = Vec::new();
-                for row in store::lock_matches_where(&mut tx, MatchOwner::Volunteer, v.id, &HOLDING)
-                    .await?
+                for row in
+                    store::lock_matches_where(tx, MatchOwner::Volunteer, v.id, &HOLDING).await?
                 {
-                    let fits = store::task(&mut tx, row.task_id)
+                    let fits = store::task(tx, row.task_id)
                         .await?
                         .is_some_and(|t| engine::check(&v, &t).is_ok());
                     if !fits {
@@ -93,7 +176,7 @@ impl VolunteerConsumer {
                 }
                 touched = m
                     .cancel_matches(
-                        &mut tx,
+                        tx,
                         MatchOwner::Volunteer,
                         v.id,
                         &HOLDING,
@@ -106,7 +189,7 @@ impl VolunteerConsumer {
                 // registration.proto, VOLUNTEER_STATUS_PAUSED in common.proto).
                 touched = m
                     .cancel_matches(
-                        &mut tx,
+                        tx,
                         MatchOwner::Volunteer,
                         v.id,
                         &["proposed", "offered"],
@@ -116,43 +199,22 @@ impl VolunteerConsumer {
                     .await?;
             }
         }
-        if applied {
-            // A stale record changes nothing here: whoever applied the newer version stored
-            // an offset beyond this one.
-            record_offset(&mut tx, event).await?;
-        }
-        tx.commit().await?;
-        let active = v.status == VolunteerStatus::Active;
-        let id = v.id;
-        if applied {
-            m.index_mut().upsert(v);
-        } else {
-            // Another replica applied it, or it is a replay: the database has the truth (an
-            // erased volunteer must not come back into the index from an old record).
-            let mut conn = m.pool.acquire().await?;
-            match store::volunteer(&mut conn, id).await? {
-                Some(current) => m.index_mut().upsert(current),
-                None => m.index_mut().remove(&id),
-            }
-        }
-        if applied {
-            m.rematch_later(touched);
-            if active {
-                m.match_volunteer(id).await?;
-            }
-        }
-        Ok(())
+        Ok(Done::Applied {
+            volunteer: v,
+            applied,
+            touched,
+        })
     }
 
-    async fn erase(&self, id: Uuid, event: &ConsumedEvent) -> anyhow::Result<()> {
-        let m = &self.matcher;
-        let mut tx = m.pool.begin().await?;
+    /// Erases one volunteer inside the batch's transaction and cancels what they held.
+    async fn erase(&self, tx: &mut sqlx::PgConnection, id: Uuid) -> anyhow::Result<Done> {
         // The volunteer row first: it waits for offers being made to them right now, so
         // the cancellation below sees those too.
-        store::erase_volunteer(&mut tx, id).await?;
-        let touched = m
+        store::erase_volunteer(tx, id).await?;
+        let touched = self
+            .matcher
             .cancel_matches(
-                &mut tx,
+                tx,
                 MatchOwner::Volunteer,
                 id,
                 &ACTIVE,
@@ -160,22 +222,48 @@ impl VolunteerConsumer {
                 |_| false,
             )
             .await?;
-        store::unlink_matches(&mut tx, id).await?;
-        record_offset(&mut tx, event).await?;
-        tx.commit().await?;
-        m.index_mut().remove(&id);
-        if !touched.is_empty() {
-            tracing::info!(volunteer_id = %id, matches = touched.len(), "erased volunteer's matches cancelled");
+        store::unlink_matches(tx, id).await?;
+        Ok(Done::Erased { id, touched })
+    }
+
+    /// After the commit: the index, re-matching of touched tasks and offers to the volunteer.
+    async fn finish(&self, done: Done) -> anyhow::Result<()> {
+        let m = &self.matcher;
+        match done {
+            Done::Applied {
+                volunteer,
+                applied,
+                touched,
+            } => {
+                let active = volunteer.status == VolunteerStatus::Active;
+                let id = volunteer.id;
+                if applied {
+                    m.index_mut().upsert(volunteer);
+                    m.rematch_later(touched);
+                    if active {
+                        m.match_volunteer(id).await?;
+                    }
+                } else {
+                    // Another replica applied it, or it is a replay: the database has the
+                    // truth (an erased volunteer must not come back into the index from an
+                    // old record).
+                    let mut conn = m.pool.acquire().await?;
+                    match store::volunteer(&mut conn, id).await? {
+                        Some(current) => m.index_mut().upsert(current),
+                        None => m.index_mut().remove(&id),
+                    }
+                }
+            }
+            Done::Erased { id, touched } => {
+                m.index_mut().remove(&id);
+                if !touched.is_empty() {
+                    tracing::info!(volunteer_id = %id, matches = touched.len(), "erased volunteer's matches cancelled");
+                }
+                m.rematch_later(touched);
+            }
         }
-        m.rematch_later(touched);
         Ok(())
     }
-}
-
-/// Stores, with the change it made, that `event` is in the read model: a restarted replica
-/// resumes the topic after it (see [`crate::store::volunteer_snapshot`]).
-async fn record_offset(tx: &mut sqlx::PgConnection, event: &ConsumedEvent) -> sqlx::Result<()> {
-    store::record_volunteer_offset(tx, &event.topic, event.partition, event.offset).await
 }
 
 /// Applies incident and task events and matches tasks.

@@ -185,8 +185,9 @@ async fn run_background(
         matcher: matcher.clone(),
     };
     let pool = matcher.pool.clone();
+    let batch = matcher.settings.volunteer_batch;
     tokio::join!(
-        volunteers.run(volunteer_handler, shutdown.clone()),
+        volunteers.run_batches(volunteer_handler, batch, shutdown.clone()),
         tasks.run(task_handler, shutdown.clone()),
         matcher.run_timers(shutdown.clone()),
         crate::metrics::report_states(pool, shutdown.clone()),

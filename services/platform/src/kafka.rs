@@ -22,6 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures::FutureExt as _;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
@@ -145,6 +146,8 @@ pub struct ConsumedEvent {
     pub envelope: Option<EventEnvelope>,
     /// The record had a value that is not an `EventEnvelope`; handlers should skip it.
     pub undecodable: bool,
+    /// The record's `consume` span, a child of the producer's trace.
+    pub span: tracing::Span,
 }
 
 impl ConsumedEvent {
@@ -169,6 +172,15 @@ impl ConsumedEvent {
 #[async_trait]
 pub trait EventHandler: Send + Sync + 'static {
     async fn handle(&self, event: &ConsumedEvent) -> anyhow::Result<()>;
+}
+
+/// What a consumer does with each batch of records ([`EventConsumer::run_batches`]): the
+/// same contract as [`EventHandler`], for all of them at once. `Err` retries the whole batch,
+/// so applying a prefix of it must be harmless to apply again. Each event carries its
+/// `consume` span: work done for one record should run in it.
+#[async_trait]
+pub trait BatchHandler: Send + Sync + 'static {
+    async fn handle_batch(&self, events: &[ConsumedEvent]) -> anyhow::Result<()>;
 }
 
 /// A rebalance as the service sees it, forwarded from librdkafka's thread over a channel.
@@ -335,6 +347,18 @@ impl EventConsumer {
 
     /// Reads until `shutdown` is cancelled, then commits what was stored and leaves the group.
     pub async fn run<H: EventHandler>(self, handler: H, shutdown: CancellationToken) {
+        self.run_batches(OneByOne(handler), 1, shutdown).await;
+    }
+
+    /// [`Self::run`] for a handler that applies records in batches: whatever has arrived, up to
+    /// `max_batch` records, goes to [`BatchHandler::handle_batch`] at once (a batch never
+    /// waits for records to arrive; under light load it holds one).
+    pub async fn run_batches<H: BatchHandler>(
+        self,
+        handler: H,
+        max_batch: usize,
+        shutdown: CancellationToken,
+    ) {
         let stop_lag = shutdown.child_token();
         let lag = tokio::spawn(report_lag(
             self.name,
@@ -343,24 +367,32 @@ impl EventConsumer {
             self.positions.clone(),
             stop_lag.clone(),
         ));
+        let max_batch = max_batch.max(1);
         loop {
-            let message = tokio::select! {
+            let first = tokio::select! {
                 _ = shutdown.cancelled() => break,
                 message = self.consumer.recv() => message,
             };
-            match message {
-                Ok(message) => {
-                    if !self.process(&handler, &message, &shutdown).await {
-                        break;
-                    }
-                }
+            let mut messages = match first {
+                Ok(message) => vec![message],
                 Err(error) => {
                     tracing::warn!(consumer = self.name, %error, "kafka receive failed");
                     tokio::select! {
                         _ = shutdown.cancelled() => break,
                         _ = tokio::time::sleep(Duration::from_millis(500)) => {}
                     }
+                    continue;
                 }
+            };
+            while messages.len() < max_batch {
+                match self.consumer.recv().now_or_never() {
+                    Some(Ok(message)) => messages.push(message),
+                    // An error is met again (and logged) by the next `recv` above.
+                    Some(Err(_)) | None => break,
+                }
+            }
+            if !self.process(&handler, &messages, &shutdown).await {
+                break;
             }
         }
         // The reporter holds the consumer: it must let go before the consumer can close.
@@ -385,25 +417,75 @@ impl EventConsumer {
         tracing::info!(consumer = name, "consumer stopped");
     }
 
-    /// Applies one record, retrying until it is applied or shutdown begins. Returns `false`
-    /// when shutdown interrupted it (the offset is then not stored: it is redelivered).
-    async fn process<H: EventHandler>(
+    /// Applies one batch, retrying all of it until it is applied or shutdown begins. Returns
+    /// `false` when shutdown interrupted it (the offsets are then not stored: it is
+    /// redelivered).
+    async fn process<H: BatchHandler>(
         &self,
         handler: &H,
-        message: &BorrowedMessage<'_>,
+        messages: &[BorrowedMessage<'_>],
         shutdown: &CancellationToken,
     ) -> bool {
-        // How long the record took from the producer to this consumer: the producer's linger,
-        // the broker's append, the fetch wait and any lag.
-        if let Some(produced_ms) = message.timestamp().to_millis() {
-            let now_ms = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as i64);
-            metrics::histogram!("kafka_consume_delay_seconds", "consumer" => self.name)
-                .record((now_ms - produced_ms).max(0) as f64 / 1000.0);
+        // How long each record took from the producer to this consumer: the producer's
+        // linger, the broker's append, the fetch wait and any lag.
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        let delay = metrics::histogram!("kafka_consume_delay_seconds", "consumer" => self.name);
+        for message in messages {
+            if let Some(produced_ms) = message.timestamp().to_millis() {
+                delay.record((now_ms - produced_ms).max(0) as f64 / 1000.0);
+            }
         }
         let started = std::time::Instant::now();
-        let event = decode(message);
+        let events: Vec<ConsumedEvent> = messages.iter().map(|m| self.decode(m)).collect();
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match handler.handle_batch(&events).await {
+                Ok(()) => break,
+                Err(error) => {
+                    metrics::counter!("kafka_consume_retries_total", "consumer" => self.name)
+                        .increment(1);
+                    tracing::warn!(parent: &events[0].span, records = events.len(), error = format!("{error:#}"), "event not applied, retrying");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return false,
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+        for (message, event) in messages.iter().zip(&events) {
+            match &self.positions {
+                Some(positions) => {
+                    positions
+                        .next
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .insert(event.partition, event.offset + 1);
+                }
+                None => {
+                    if let Err(error) = self.consumer.store_offset_from_message(message) {
+                        tracing::warn!(consumer = self.name, %error, "offset could not be stored");
+                    }
+                }
+            }
+        }
+        // Each record's handling took as long as its batch.
+        let handled = started.elapsed().as_secs_f64();
+        let duration =
+            metrics::histogram!("kafka_handle_duration_seconds", "consumer" => self.name);
+        for event in &events {
+            duration.record(handled);
+            metrics::counter!("kafka_events_consumed_total", "consumer" => self.name, "topic" => event.topic.clone())
+                .increment(1);
+        }
+        true
+    }
+
+    /// Decodes a record and opens its `consume` span, continuing the producer's trace.
+    fn decode(&self, message: &BorrowedMessage<'_>) -> ConsumedEvent {
+        let mut event = decode(message);
         let span = tracing::info_span!(
             "consume",
             otel.kind = "consumer",
@@ -420,41 +502,21 @@ impl EventConsumer {
         if let Some(envelope) = &event.envelope {
             span.record("event_type", envelope.event_type.as_str());
         }
-        let mut backoff = Duration::from_millis(100);
-        loop {
-            match handler.handle(&event).instrument(span.clone()).await {
-                Ok(()) => break,
-                Err(error) => {
-                    metrics::counter!("kafka_consume_retries_total", "consumer" => self.name)
-                        .increment(1);
-                    tracing::warn!(parent: &span, error = format!("{error:#}"), "event not applied, retrying");
-                    tokio::select! {
-                        _ = shutdown.cancelled() => return false,
-                        _ = tokio::time::sleep(backoff) => {}
-                    }
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                }
-            }
+        event.span = span;
+        event
+    }
+}
+
+/// Runs an [`EventHandler`] as a [`BatchHandler`] of batches of one, in the record's span.
+struct OneByOne<H>(H);
+
+#[async_trait]
+impl<H: EventHandler> BatchHandler for OneByOne<H> {
+    async fn handle_batch(&self, events: &[ConsumedEvent]) -> anyhow::Result<()> {
+        for event in events {
+            self.0.handle(event).instrument(event.span.clone()).await?;
         }
-        match &self.positions {
-            Some(positions) => {
-                positions
-                    .next
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .insert(event.partition, event.offset + 1);
-            }
-            None => {
-                if let Err(error) = self.consumer.store_offset_from_message(message) {
-                    tracing::warn!(consumer = self.name, %error, "offset could not be stored");
-                }
-            }
-        }
-        metrics::histogram!("kafka_handle_duration_seconds", "consumer" => self.name)
-            .record(started.elapsed().as_secs_f64());
-        metrics::counter!("kafka_events_consumed_total", "consumer" => self.name, "topic" => event.topic.clone())
-            .increment(1);
-        true
+        Ok(())
     }
 }
 
@@ -661,6 +723,7 @@ fn decode(message: &BorrowedMessage<'_>) -> ConsumedEvent {
         headers,
         envelope,
         undecodable,
+        span: tracing::Span::none(),
     }
 }
 

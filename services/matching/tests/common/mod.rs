@@ -54,6 +54,7 @@ pub fn fast_settings() -> MatchingSettings {
         over_offer_factor: 1.0,
         expiry_interval_ms: 200,
         sweep_interval_secs: 2,
+        ..MatchingSettings::default()
     }
 }
 
