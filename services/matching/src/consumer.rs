@@ -83,17 +83,52 @@ impl Change {
     }
 }
 
-/// What the transaction did for one record, finished after the commit.
+/// What the transaction did for one volunteer, finished after the commit.
 enum Done {
+    /// Their newest record applied: the index takes it and offers follow.
     Applied {
         volunteer: Volunteer,
-        applied: bool,
         touched: Vec<Uuid>,
+    },
+    /// Only records already applied (by another replica, or a replay): the index takes
+    /// the database's state.
+    Stale {
+        id: Uuid,
     },
     Erased {
         id: Uuid,
         touched: Vec<Uuid>,
     },
+}
+
+impl Done {
+    /// This outcome followed by `later`, a later record of the same volunteer in the batch:
+    /// only the last state counts for the index and for offers (an offer made for a state the
+    /// batch has already replaced would escape that state's cancellations), while every task
+    /// any of the records touched is re-matched.
+    fn then(self, later: Self) -> Self {
+        match later {
+            Self::Stale { .. } => self,
+            Self::Applied {
+                volunteer,
+                mut touched,
+            } => {
+                touched.extend(self.into_touched());
+                Self::Applied { volunteer, touched }
+            }
+            Self::Erased { id, mut touched } => {
+                touched.extend(self.into_touched());
+                Self::Erased { id, touched }
+            }
+        }
+    }
+
+    fn into_touched(self) -> Vec<Uuid> {
+        match self {
+            Self::Applied { touched, .. } | Self::Erased { touched, .. } => touched,
+            Self::Stale { .. } => Vec::new(),
+        }
+    }
 }
 
 #[async_trait]
@@ -109,15 +144,24 @@ impl BatchHandler for VolunteerConsumer {
             .collect();
         changes.sort_by_key(|(i, change)| (change.volunteer_id(), *i));
         let mut tx = self.matcher.pool.begin().await?;
-        let mut done = Vec::with_capacity(changes.len());
+        // One outcome per volunteer, at the arrival index of their last record.
+        let mut done: Vec<(usize, Uuid, Done)> = Vec::with_capacity(changes.len());
         for (i, change) in changes {
+            let id = change.volunteer_id();
             let span = events[i].span.clone();
             let outcome = match change {
                 Change::Apply(v) => self.apply(&mut tx, v).instrument(span).await?,
                 Change::Erase(id) => self.erase(&mut tx, id).instrument(span).await?,
                 Change::Skip => continue,
             };
-            done.push((i, outcome));
+            match done.last_mut() {
+                Some((last, same, earlier)) if *same == id => {
+                    let before = std::mem::replace(earlier, Done::Stale { id });
+                    *earlier = before.then(outcome);
+                    *last = i;
+                }
+                _ => done.push((i, id, outcome)),
+            }
         }
         // The read model now reflects every record of the batch (skipped and stale ones
         // included): a restart resumes after them.
@@ -132,12 +176,12 @@ impl BatchHandler for VolunteerConsumer {
             store::record_volunteer_offset(&mut tx, topic, partition, offset).await?;
         }
         tx.commit().await?;
-        done.sort_by_key(|(i, _)| *i);
-        // Every record is finished even if one fails: a retry finds the batch applied and
-        // only refreshes the index, so what one record's failure would skip for the rest of
-        // the batch would be left to the sweep.
+        done.sort_by_key(|(i, _, _)| *i);
+        // Every volunteer is finished even if one fails: a retry finds the batch applied and
+        // only refreshes the index, so what one failure would skip for the rest of the batch
+        // would be left to the sweep.
         let mut first_error = None;
-        for (i, outcome) in done {
+        for (i, _, outcome) in done {
             if let Err(error) = self
                 .finish(outcome)
                 .instrument(events[i].span.clone())
@@ -199,10 +243,13 @@ impl VolunteerConsumer {
                     .await?;
             }
         }
-        Ok(Done::Applied {
-            volunteer: v,
-            applied,
-            touched,
+        Ok(if applied {
+            Done::Applied {
+                volunteer: v,
+                touched,
+            }
+        } else {
+            Done::Stale { id: v.id }
         })
     }
 
@@ -232,30 +279,31 @@ impl VolunteerConsumer {
         match done {
             Done::Applied {
                 volunteer,
-                applied,
-                touched,
+                mut touched,
             } => {
                 let active = volunteer.status == VolunteerStatus::Active;
                 let id = volunteer.id;
-                if applied {
-                    m.index_mut().upsert(volunteer);
-                    m.rematch_later(touched);
-                    if active {
-                        m.match_volunteer(id).await?;
-                    }
-                } else {
-                    // Another replica applied it, or it is a replay: the database has the
-                    // truth (an erased volunteer must not come back into the index from an
-                    // old record).
-                    let mut conn = m.pool.acquire().await?;
-                    match store::volunteer(&mut conn, id).await? {
-                        Some(current) => m.index_mut().upsert(current),
-                        None => m.index_mut().remove(&id),
-                    }
+                m.index_mut().upsert(volunteer);
+                touched.sort_unstable();
+                touched.dedup();
+                m.rematch_later(touched);
+                if active {
+                    m.match_volunteer(id).await?;
                 }
             }
-            Done::Erased { id, touched } => {
+            Done::Stale { id } => {
+                // The database has the truth (an erased volunteer must not come back into
+                // the index from an old record).
+                let mut conn = m.pool.acquire().await?;
+                match store::volunteer(&mut conn, id).await? {
+                    Some(current) => m.index_mut().upsert(current),
+                    None => m.index_mut().remove(&id),
+                }
+            }
+            Done::Erased { id, mut touched } => {
                 m.index_mut().remove(&id);
+                touched.sort_unstable();
+                touched.dedup();
                 if !touched.is_empty() {
                     tracing::info!(volunteer_id = %id, matches = touched.len(), "erased volunteer's matches cancelled");
                 }

@@ -1,12 +1,15 @@
 //! A restarted matching replica resumes the volunteer topic where its read model ends: it
 //! applies what arrived while it was down, and nothing it had applied before (the offsets are
-//! stored with the read model, in the same transactions).
+//! stored with the read model, in the same transactions). What arrived meanwhile is applied
+//! in batches, each volunteer's records still in their order.
 
 mod common;
 
 use std::time::Duration;
 
-use common::{Harness, eventually, fast_settings};
+use common::{CENTRE, Harness, authed, eventually, fast_settings, point, volunteer};
+use spontan_proto::v1::{GetIncidentSummaryRequest, VolunteerStatus};
+use uuid::Uuid;
 
 const BEFORE: usize = 40;
 const WHILE_DOWN: usize = 5;
@@ -27,6 +30,26 @@ fn consumed_from(topic: &str) -> u64 {
         .sum()
 }
 
+/// The metrics are the process's: tests that read the batch histogram run one at a time.
+static METRICS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// The count and sum of `kafka_consume_batch_size` of the volunteer consumer in this process.
+fn volunteer_batches() -> (u64, u64) {
+    let rendered = spontan_platform::telemetry::metrics_handle().render();
+    let value = |series: &str| {
+        rendered
+            .lines()
+            .filter(|line| {
+                line.starts_with(&format!("kafka_consume_batch_size_{series}{{"))
+                    && line.contains("consumer=\"matching-volunteers\"")
+            })
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .map(|value| value as u64)
+            .sum()
+    };
+    (value("count"), value("sum"))
+}
+
 /// The stored offsets of the volunteer topic, summed over its partitions: the number of
 /// records the read model reflects (every partition starts at offset 0).
 async fn stored_offsets(h: &Harness) -> anyhow::Result<i64> {
@@ -41,6 +64,7 @@ async fn stored_offsets(h: &Harness) -> anyhow::Result<i64> {
 
 #[tokio::test]
 async fn a_restarted_replica_applies_only_what_arrived_while_it_was_down() -> anyhow::Result<()> {
+    let _metrics = METRICS.lock().await;
     let mut h = Harness::start(fast_settings()).await?;
     let topic = h.config.platform.kafka.topics.volunteer.clone();
     let incident = h.open_incident().await?;
@@ -84,6 +108,137 @@ async fn a_restarted_replica_applies_only_what_arrived_while_it_was_down() -> an
         consumed_from(&topic) - consumed_before,
         WHILE_DOWN as u64,
         "the restarted replica read only the records published while it was down"
+    );
+    Ok(())
+}
+
+/// The read model's version, status and latitude of one volunteer.
+async fn stored(h: &Harness, id: Uuid) -> anyhow::Result<(i64, String, Option<f64>)> {
+    Ok(
+        sqlx::query_as("SELECT version, status, latitude FROM volunteers WHERE id = $1")
+            .bind(id)
+            .fetch_one(&h.pool)
+            .await?,
+    )
+}
+
+#[tokio::test]
+async fn records_that_arrived_together_are_applied_in_batches_in_each_volunteers_order()
+-> anyhow::Result<()> {
+    const PLAIN: usize = 20;
+    let _metrics = METRICS.lock().await;
+    let mut h = Harness::start(fast_settings()).await?;
+    let incident = h.open_incident().await?;
+    let first = h.add_volunteer(1.0, |_| {}).await?;
+    h.wait_for_volunteers(incident, 1).await?;
+    // A task for everyone: offers follow each volunteer's last state in a batch.
+    h.publish_task(&h.task(incident, 40)).await?;
+    eventually(Duration::from_secs(30), "the first offer", || async {
+        Ok((h.offers(first, false).await?.len() == 1).then_some(()))
+    })
+    .await?;
+    h.stop_instance(0).await?;
+
+    // While the replica is down. A registers near the task, pauses, then comes back 100 km
+    // away, out of its reach.
+    let a = Uuid::new_v4();
+    let mut va = volunteer(a, 2.0);
+    h.publish_volunteer(&va, 1).await?;
+    va.status = VolunteerStatus::Paused as i32;
+    h.publish_volunteer(&va, 2).await?;
+    va.status = VolunteerStatus::Active as i32;
+    va.approximate_location = Some(point(CENTRE.0 + 100.0 / 111.2, CENTRE.1));
+    h.publish_volunteer(&va, 3).await?;
+    // B registers and is erased (the erased event and the tombstone).
+    let b = h.add_volunteer(2.5, |_| {}).await?;
+    h.erase_volunteer(b).await?;
+    // C's version 2 arrives before a late copy of version 1 from far away, which must not win.
+    let c = Uuid::new_v4();
+    let vc = volunteer(c, 3.0);
+    h.publish_volunteer(&vc, 2).await?;
+    let mut old = vc.clone();
+    old.approximate_location = Some(point(CENTRE.0 + 1.0, CENTRE.1));
+    h.publish_volunteer(&old, 1).await?;
+    for n in 0..PLAIN {
+        h.add_volunteer(4.0 + n as f64 * 0.1, |_| {}).await?;
+    }
+    let missed = 3 + 3 + 2 + PLAIN;
+
+    let (batches_before, records_before) = volunteer_batches();
+    h.spawn_instance().await?;
+    eventually(
+        Duration::from_secs(30),
+        "the missed records' offsets stored",
+        || async { Ok((stored_offsets(&h).await? == (1 + missed) as i64).then_some(())) },
+    )
+    .await?;
+
+    let (version, status, latitude) = stored(&h, a).await?;
+    assert_eq!(
+        (version, status.as_str()),
+        (3, "active"),
+        "A's last record wins"
+    );
+    let far = CENTRE.0 + 100.0 / 111.2;
+    assert!(
+        latitude.is_some_and(|l| (l - far).abs() < 1e-6),
+        "A is where version 3 put them: {latitude:?}"
+    );
+    assert_eq!(stored(&h, b).await?.1, "erased", "B stays erased");
+    let (version, status, latitude) = stored(&h, c).await?;
+    assert_eq!(
+        (version, status.as_str()),
+        (2, "active"),
+        "C's stale copy changed nothing"
+    );
+    let near = CENTRE.0 + 3.0 / 111.2;
+    assert!(
+        latitude.is_some_and(|l| (l - near).abs() < 1e-6),
+        "C keeps the place of version 2: {latitude:?}"
+    );
+
+    // The index agrees: the first volunteer, C and the plain ones are available in the
+    // incident's region; A, now outside it, and erased B are not.
+    let expected = (1 + 1 + PLAIN) as u32;
+    let available = || async {
+        let mut client = h.client(1).await?;
+        let summary = client
+            .get_incident_summary(authed(
+                GetIncidentSummaryRequest {
+                    incident_id: incident.to_string(),
+                },
+                &h.dashboard_token(),
+            ))
+            .await?;
+        anyhow::Ok(summary.into_inner().available_volunteers)
+    };
+    eventually(Duration::from_secs(10), "the index caught up", || async {
+        Ok((available().await? == expected).then_some(()))
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(available().await?, expected, "available volunteers");
+    // Offers: C and the plain ones get theirs; A, near the task only in a record the batch
+    // replaced, holds none (an offer made for that state would escape the check that the
+    // move to 100 km away had already passed).
+    eventually(Duration::from_secs(10), "an offer for C", || async {
+        Ok((h.offers(c, false).await?.len() == 1).then_some(()))
+    })
+    .await?;
+    assert!(
+        h.offers(a, false).await?.is_empty(),
+        "A, out of reach, holds no offer"
+    );
+
+    let (batches, records) = volunteer_batches();
+    let (batches, records) = (batches - batches_before, records - records_before);
+    assert_eq!(
+        records, missed as u64,
+        "every missed record was handled once"
+    );
+    assert!(
+        batches < records,
+        "records waiting together were applied together ({records} records in {batches} batches)"
     );
     Ok(())
 }

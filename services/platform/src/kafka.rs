@@ -391,6 +391,8 @@ impl EventConsumer {
                     Some(Err(_)) | None => break,
                 }
             }
+            metrics::histogram!("kafka_consume_batch_size", "consumer" => self.name)
+                .record(messages.len() as f64);
             if !self.process(&handler, &messages, &shutdown).await {
                 break;
             }
