@@ -42,7 +42,9 @@ static WAKE: LazyLock<tokio::sync::Notify> = LazyLock::new(tokio::sync::Notify::
 const EAGER_FIRST: Duration = Duration::from_millis(1);
 const EAGER_LAST: Duration = Duration::from_millis(64);
 /// Advisory lock key of the relay ("outbox" in ASCII), the same in every service database.
-const RELAY_LOCK: i64 = 0x6f75_7462_6f78;
+/// Only the relay holding it publishes; a session that takes it (another replica, or an
+/// operator with `SELECT pg_advisory_lock(...)`) holds every relay of that database back.
+pub const RELAY_LOCK: i64 = 0x6f75_7462_6f78;
 
 /// One record to publish: where to, under which key, with which headers.
 #[derive(Debug, Clone)]

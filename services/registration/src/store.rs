@@ -209,9 +209,12 @@ pub async fn erase(
     .bind(now)
     .fetch_one(&mut *conn)
     .await?;
-    // Events already published stay on the topic until the tombstone compacts them away;
-    // their copies kept here for diagnosis go now (unpublished ones must still go out first).
-    sqlx::query("DELETE FROM outbox WHERE message_key = $1 AND published_at IS NOT NULL")
+    // Every earlier event of the volunteer goes: the copies of published ones kept here for
+    // diagnosis, and the ones not yet published, which would otherwise carry the data out
+    // after the erasure (`VolunteerErased` and the tombstone supersede them). Published
+    // events stay on the topic until the tombstone compacts them away. A record the relay is
+    // sending right now still goes out, before the erasure's own records.
+    sqlx::query("DELETE FROM outbox WHERE message_key = $1")
         .bind(id.to_string())
         .execute(&mut *conn)
         .await?;

@@ -29,6 +29,36 @@ fn payload(raw: &Option<Vec<u8>>) -> Payload {
         .expect("payload")
 }
 
+/// Nothing personal left in any table: dumps every row of every table as text and looks for
+/// the markers of [`valid_request`].
+async fn assert_nothing_personal_left(app: &TestApp) {
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT table_name::text FROM information_schema.tables \
+         WHERE table_schema = 'public' AND table_type = 'BASE TABLE'",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .expect("tables");
+    for table in &tables {
+        let rows: Vec<String> = sqlx::query_scalar(&format!("SELECT t::text FROM \"{table}\" t"))
+            .fetch_all(&app.pool)
+            .await
+            .expect("rows");
+        for row in rows {
+            for marker in [
+                "Quixwell",
+                "99887766",
+                "zorana",
+                "918273645",
+                "1990",
+                "50.941",
+            ] {
+                assert!(!row.contains(marker), "{table} still holds {marker}: {row}");
+            }
+        }
+    }
+}
+
 /// A volunteer token signed with the service's key that expired an hour ago.
 fn expired_token(app: &TestApp, subject: &str) -> String {
     const PKCS8_ED25519_PREFIX: [u8; 16] = [
@@ -320,6 +350,14 @@ async fn export_holds_everything_and_erasure_leaves_nothing_personal() {
     let mut client = app.client().await;
     let me = register(&app).await;
     let token = me.access_token.clone();
+    let registered = records_for(&mut topic, &me.volunteer_id, 1, Duration::from_secs(30)).await;
+    assert!(
+        matches!(
+            registered.first().map(payload),
+            Some(Payload::VolunteerRegistered(_))
+        ),
+        "the registration is published before the erasure"
+    );
 
     let export = client
         .export_my_data(with_token(ExportMyDataRequest {}, &token))
@@ -362,32 +400,7 @@ async fn export_holds_everything_and_erasure_leaves_nothing_personal() {
         .expect_err("token revoked");
     assert_eq!(status.code(), Code::Unauthenticated);
 
-    // Nothing personal left in any table: dump every row of every table as text and look.
-    let tables: Vec<String> = sqlx::query_scalar(
-        "SELECT table_name::text FROM information_schema.tables \
-         WHERE table_schema = 'public' AND table_type = 'BASE TABLE'",
-    )
-    .fetch_all(&app.pool)
-    .await
-    .expect("tables");
-    for table in &tables {
-        let rows: Vec<String> = sqlx::query_scalar(&format!("SELECT t::text FROM \"{table}\" t"))
-            .fetch_all(&app.pool)
-            .await
-            .expect("rows");
-        for row in rows {
-            for marker in [
-                "Quixwell",
-                "99887766",
-                "zorana",
-                "918273645",
-                "1990",
-                "50.941",
-            ] {
-                assert!(!row.contains(marker), "{table} still holds {marker}: {row}");
-            }
-        }
-    }
+    assert_nothing_personal_left(&app).await;
     type Shredded = (String, Option<Vec<u8>>, Option<Vec<u8>>, Option<Vec<u8>>);
     let row: Shredded = sqlx::query_as(
         "SELECT status, contact_ciphertext, wrapped_key, phone_hash FROM volunteers WHERE id = $1::uuid",
@@ -406,12 +419,62 @@ async fn export_holds_everything_and_erasure_leaves_nothing_personal() {
     .expect("audit");
     assert_eq!(audit, 1);
 
-    let records = records_for(&mut topic, &me.volunteer_id, 3, Duration::from_secs(30)).await;
-    assert_eq!(records.len(), 3, "registered, erased, tombstone");
+    let records = records_for(&mut topic, &me.volunteer_id, 2, Duration::from_secs(30)).await;
+    assert_eq!(records.len(), 2, "erased, tombstone");
     assert!(
-        matches!(payload(&records[1]), Payload::VolunteerErased(e) if e.volunteer_id == me.volunteer_id)
+        matches!(payload(&records[0]), Payload::VolunteerErased(e) if e.volunteer_id == me.volunteer_id)
     );
-    assert!(records[2].is_none(), "a tombstone follows");
+    assert!(records[1].is_none(), "a tombstone follows");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_erasure_before_publication_keeps_the_registration_from_going_out() {
+    let app = spawn_app().await;
+    let mut topic = app.read_topic(&app.config.platform.kafka.topics.volunteer);
+    // Holding the relay's lock holds the relay back, as a second replica publishing would.
+    let mut holder = app.pool.acquire().await.expect("connection");
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(spontan_platform::outbox::RELAY_LOCK)
+        .execute(&mut *holder)
+        .await
+        .expect("relay lock");
+    let me = register(&app).await;
+    app.client()
+        .await
+        .erase_me(with_token(
+            EraseMeRequest { confirm: true },
+            &me.access_token,
+        ))
+        .await
+        .expect("erased");
+
+    assert_nothing_personal_left(&app).await;
+    let queued: Vec<bool> =
+        sqlx::query_scalar("SELECT payload IS NULL FROM outbox WHERE message_key = $1 ORDER BY id")
+            .bind(&me.volunteer_id)
+            .fetch_all(&app.pool)
+            .await
+            .expect("outbox");
+    assert_eq!(
+        queued,
+        [false, true],
+        "only the erasure and its tombstone wait"
+    );
+
+    sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(spontan_platform::outbox::RELAY_LOCK)
+        .execute(&mut *holder)
+        .await
+        .expect("unlock");
+    drop(holder);
+    let records = records_for(&mut topic, &me.volunteer_id, 2, Duration::from_secs(30)).await;
+    assert_eq!(records.len(), 2, "erased, tombstone");
+    assert!(
+        matches!(payload(&records[0]), Payload::VolunteerErased(e) if e.volunteer_id == me.volunteer_id),
+        "the first record of the volunteer is the erasure, not the registration"
+    );
+    assert!(records[1].is_none(), "a tombstone follows");
     app.stop().await;
 }
 
