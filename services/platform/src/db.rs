@@ -19,6 +19,9 @@ static PLATFORM_MIGRATIONS: Migrator = sqlx::migrate!("./migrations");
 /// while its database is still coming up.
 pub fn pool(config: &DatabaseConfig) -> Result<PgPool, sqlx::Error> {
     let mut options: PgConnectOptions = config.url.expose().parse()?;
+    // Requests run short statements: compiling one (PostgreSQL's JIT starts at an estimated
+    // cost of 100,000, which a misestimated batch reaches) takes far longer than running it.
+    options = options.options([("jit", "off")]);
     if config.statement_timeout_ms > 0 {
         options = options.options([(
             "statement_timeout",

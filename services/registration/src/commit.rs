@@ -175,11 +175,12 @@ async fn write_all(pool: &PgPool, volunteers: &[NewVolunteer]) -> Result<Vec<Out
     Ok(outcomes)
 }
 
-/// A stored volunteer's id with its phone and e-mail lookup hashes.
-type StoredHashes = (Uuid, Option<Vec<u8>>, Option<Vec<u8>>);
-
 /// For each registration, the earliest live volunteer sharing its phone or e-mail: one
 /// already stored, else an earlier one of the same batch.
+///
+/// One index probe per hash, each reading the first entry in `created_at` order: the plan
+/// is the same whatever the statistics say (an `= ANY(...)` over the batch's hashes was
+/// planned as a scan of the whole table when they were stale).
 async fn duplicates(
     conn: &mut PgConnection,
     volunteers: &[&NewVolunteer],
@@ -192,27 +193,23 @@ async fn duplicates(
         .iter()
         .filter_map(|v| v.lookup.email_hash.as_deref())
         .collect();
-    let stored: Vec<StoredHashes> = sqlx::query_as(
-        "SELECT id, phone_hash, email_hash FROM volunteers WHERE status <> 'erased' \
-         AND (phone_hash = ANY($1) OR email_hash = ANY($2)) ORDER BY created_at DESC",
+    let stored: Vec<(bool, Vec<u8>, Uuid)> = sqlx::query_as(
+        "SELECT true, p.hash, v.id FROM unnest($1::bytea[]) AS p(hash) \
+         CROSS JOIN LATERAL (SELECT id FROM volunteers \
+           WHERE phone_hash = p.hash AND status <> 'erased' ORDER BY created_at LIMIT 1) v \
+         UNION ALL \
+         SELECT false, e.hash, v.id FROM unnest($2::bytea[]) AS e(hash) \
+         CROSS JOIN LATERAL (SELECT id FROM volunteers \
+           WHERE email_hash = e.hash AND status <> 'erased' ORDER BY created_at LIMIT 1) v",
     )
     .bind(&phones)
     .bind(&emails)
     .fetch_all(&mut *conn)
     .await?;
-    // Newest first, so that the earliest ends up in the map.
-    let mut earliest: HashMap<(bool, &[u8]), Uuid> = HashMap::new();
-    for (id, phone, email) in &stored {
-        for key in [
-            phone.as_deref().map(|p| (true, p)),
-            email.as_deref().map(|e| (false, e)),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            earliest.insert(key, *id);
-        }
-    }
+    let mut earliest: HashMap<(bool, &[u8]), Uuid> = stored
+        .iter()
+        .map(|(phone, hash, id)| ((*phone, hash.as_slice()), *id))
+        .collect();
     Ok(volunteers
         .iter()
         .map(|v| {
