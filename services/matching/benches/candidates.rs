@@ -330,13 +330,11 @@ fn main() {
             let found = index.eligible_for(t);
             search.push(started.elapsed());
             candidates += found.len();
-            let ranked = engine::rank(
-                t,
-                found
-                    .into_iter()
-                    .map(|(v, d)| Candidate::new(v, t, d, 0.0))
-                    .collect(),
-            );
+            let candidates: Vec<Candidate> = found
+                .into_iter()
+                .map(|(v, d)| Candidate::new(v, t, d, 0.0))
+                .collect();
+            let ranked = engine::rank(t, &candidates);
             with_rank.push(started.elapsed());
             black_box(ranked);
         }

@@ -91,7 +91,7 @@ fn main() {
             .map(|(v, d)| Candidate::new(v, task, d, 0.0))
             .collect();
         found += candidates.len();
-        black_box(engine::rank(task, candidates));
+        black_box(engine::rank(task, &candidates));
     }
     let elapsed = started.elapsed();
     println!(

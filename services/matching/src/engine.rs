@@ -76,12 +76,15 @@ pub fn check(volunteer: &Volunteer, task: &Task) -> Result<f64, Ineligible> {
     Ok(distance)
 }
 
-/// An eligible candidate before ranking.
-#[derive(Debug, Clone)]
+/// An eligible candidate before ranking. Plain data without allocations: a task in a flood
+/// area has hundreds of thousands of them.
+#[derive(Debug, Clone, Copy)]
 pub struct Candidate {
     pub volunteer_id: Uuid,
     pub distance_km: f64,
-    pub preferred_skills_matched: Vec<String>,
+    /// Which of the task's preferred skills the volunteer has: bit `i` for
+    /// `task.preferred_skills[i]` (the first 64; the task service allows 20).
+    pub preferred_skills: u64,
     pub assigned_hours: f64,
 }
 
@@ -90,14 +93,20 @@ impl Candidate {
         Self {
             volunteer_id: volunteer.id,
             distance_km,
-            preferred_skills_matched: task
+            preferred_skills: task
                 .preferred_skills
                 .iter()
-                .filter(|s| volunteer.skills.contains(s))
-                .cloned()
-                .collect(),
+                .take(64)
+                .enumerate()
+                .filter(|(_, s)| volunteer.skills.contains(s))
+                .fold(0, |bits, (i, _)| bits | 1 << i),
             assigned_hours,
         }
+    }
+
+    /// How many of the task's preferred skills the volunteer has.
+    pub fn preferred_count(&self) -> usize {
+        self.preferred_skills.count_ones() as usize
     }
 }
 
@@ -111,13 +120,13 @@ pub struct Ranked {
 /// Ranks candidates best first: a score in [0, 1] from distance (half), preferred skills
 /// matched (three tenths) and hours already assigned (one fifth, fewer is better); ties go to
 /// the nearer volunteer, then the lower id, so the order is deterministic.
-pub fn rank(task: &Task, candidates: Vec<Candidate>) -> Vec<Ranked> {
+pub fn rank(task: &Task, candidates: &[Candidate]) -> Vec<Ranked> {
     rank_top(task, candidates, usize::MAX)
 }
 
 /// The first `k` of [`rank`]'s order, without explaining the rest: a task in a flood area has
 /// tens of thousands of candidates and needs a handful of offers.
-pub fn rank_top(task: &Task, candidates: Vec<Candidate>, k: usize) -> Vec<Ranked> {
+pub fn rank_top(task: &Task, candidates: &[Candidate], k: usize) -> Vec<Ranked> {
     let reach = if task.max_distance_km > 0.0 {
         task.max_distance_km
     } else {
@@ -125,13 +134,13 @@ pub fn rank_top(task: &Task, candidates: Vec<Candidate>, k: usize) -> Vec<Ranked
     };
     let preferred_total = task.preferred_skills.len();
     let mut scored: Vec<(f64, f64, Candidate)> = candidates
-        .into_iter()
-        .map(|c| {
+        .iter()
+        .map(|&c| {
             let near = (1.0 - c.distance_km / reach).clamp(0.0, 1.0);
             let skills = if preferred_total == 0 {
                 1.0
             } else {
-                c.preferred_skills_matched.len() as f64 / preferred_total as f64
+                c.preferred_count() as f64 / preferred_total as f64
             };
             let rested = 1.0 / (1.0 + c.assigned_hours / 8.0);
             let score = 0.5 * near + 0.3 * skills + 0.2 * rested;
@@ -157,7 +166,7 @@ pub fn rank_top(task: &Task, candidates: Vec<Candidate>, k: usize) -> Vec<Ranked
             let summary = format!(
                 "{:.1} km, {} of {} preferred skills, {:.0} h already assigned",
                 c.distance_km,
-                c.preferred_skills_matched.len(),
+                c.preferred_count(),
                 preferred_total,
                 c.assigned_hours
             );
@@ -165,7 +174,14 @@ pub fn rank_top(task: &Task, candidates: Vec<Candidate>, k: usize) -> Vec<Ranked
                 volunteer_id: c.volunteer_id,
                 explanation: Explanation {
                     distance_km,
-                    preferred_skills_matched: c.preferred_skills_matched,
+                    preferred_skills_matched: task
+                        .preferred_skills
+                        .iter()
+                        .take(64)
+                        .enumerate()
+                        .filter(|(i, _)| c.preferred_skills & 1 << i != 0)
+                        .map(|(_, s)| s.clone())
+                        .collect(),
                     assigned_hours: c.assigned_hours,
                     score,
                     summary,

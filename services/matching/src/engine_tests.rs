@@ -110,10 +110,14 @@ fn ranking_prefers_near_skilled_and_rested_volunteers() {
         Candidate::new(&near, &t, 1.0, 0.0),
         Candidate::new(&skilled, &t, 6.0, 0.0),
     ];
-    let ranked = rank(&t, candidates);
+    let ranked = rank(&t, &candidates);
     let order: Vec<u128> = ranked.iter().map(|r| r.volunteer_id.as_u128()).collect();
     assert_eq!(order, [2, 1, 3]);
-    assert_eq!(ranked[0].explanation.preferred_skills_matched.len(), 2);
+    assert_eq!(
+        ranked[0].explanation.preferred_skills_matched, t.preferred_skills,
+        "the skilled volunteer has both preferred skills, named in the task's order"
+    );
+    assert!(ranked[1].explanation.preferred_skills_matched.is_empty());
     assert!(
         ranked[0]
             .explanation
@@ -142,10 +146,10 @@ fn the_top_k_are_the_first_k_of_the_full_ranking() {
         .collect();
     let ids =
         |ranked: Vec<Ranked>| -> Vec<Uuid> { ranked.iter().map(|r| r.volunteer_id).collect() };
-    let all = ids(rank(&t, candidates.clone()));
+    let all = ids(rank(&t, &candidates));
     assert_eq!(all.len(), 500);
     for k in [0, 1, 7, 100, 499, 500, 501] {
-        let top = ids(rank_top(&t, candidates.clone(), k));
+        let top = ids(rank_top(&t, &candidates, k));
         assert_eq!(top, all[..k.min(500)], "k = {k}");
     }
 }

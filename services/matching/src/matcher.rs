@@ -110,13 +110,12 @@ impl Matcher {
             .unwrap_or(usize::MAX)
             .saturating_mul(4)
             + 16;
-        let rest = (candidates.len() > few).then(|| candidates.clone());
         let (mut made, full) = self
-            .offer_in_order(task_id, engine::rank_top(&task, candidates, few))
+            .offer_in_order(task_id, engine::rank_top(&task, &candidates, few))
             .await?;
-        if !full && let Some(rest) = rest {
+        if !full && candidates.len() > few {
             // `rank_top` is the prefix of `rank`: the first `few` were tried already.
-            let ranked = engine::rank(&task, rest).into_iter().skip(few);
+            let ranked = engine::rank(&task, &candidates).into_iter().skip(few);
             made += self.offer_in_order(task_id, ranked).await?.0;
         }
         if made > 0 {
@@ -186,7 +185,7 @@ impl Matcher {
                 distance,
                 hours.get(&volunteer_id).copied().unwrap_or(0.0),
             );
-            let Some(ranked) = engine::rank(&task, vec![candidate]).pop() else {
+            let Some(ranked) = engine::rank(&task, &[candidate]).pop() else {
                 continue;
             };
             if let Offer::Made(_) = self

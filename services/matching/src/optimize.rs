@@ -232,7 +232,7 @@ fn explain(matcher: &Matcher, task: &Task, volunteer_id: Uuid, pair: &Pair) -> E
         .and_then(|v| {
             engine::rank(
                 task,
-                vec![Candidate::new(
+                &[Candidate::new(
                     v,
                     task,
                     pair.distance_km,
