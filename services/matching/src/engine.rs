@@ -108,6 +108,17 @@ impl Candidate {
     pub fn preferred_count(&self) -> usize {
         self.preferred_skills.count_ones() as usize
     }
+
+    /// The names of the task's preferred skills the volunteer has, in the task's order.
+    fn preferred_names(&self, task: &Task) -> Vec<String> {
+        task.preferred_skills
+            .iter()
+            .take(64)
+            .enumerate()
+            .filter(|(i, _)| self.preferred_skills & 1 << i != 0)
+            .map(|(_, s)| s.clone())
+            .collect()
+    }
 }
 
 /// A candidate in rank order, with the explanation to store.
@@ -174,14 +185,7 @@ pub fn rank_top(task: &Task, candidates: &[Candidate], k: usize) -> Vec<Ranked> 
                 volunteer_id: c.volunteer_id,
                 explanation: Explanation {
                     distance_km,
-                    preferred_skills_matched: task
-                        .preferred_skills
-                        .iter()
-                        .take(64)
-                        .enumerate()
-                        .filter(|(i, _)| c.preferred_skills & 1 << i != 0)
-                        .map(|(_, s)| s.clone())
-                        .collect(),
+                    preferred_skills_matched: c.preferred_names(task),
                     assigned_hours: c.assigned_hours,
                     score,
                     summary,

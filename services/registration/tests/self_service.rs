@@ -29,6 +29,20 @@ fn payload(raw: &Option<Vec<u8>>) -> Payload {
         .expect("payload")
 }
 
+/// The volunteer's next records on the topic are `VolunteerErased` and then a tombstone.
+async fn assert_erased_then_tombstone(
+    topic: &mut tokio::sync::mpsc::UnboundedReceiver<(String, Option<Vec<u8>>)>,
+    volunteer_id: &str,
+) {
+    let records = records_for(topic, volunteer_id, 2, Duration::from_secs(30)).await;
+    assert_eq!(records.len(), 2, "erased, tombstone");
+    assert!(
+        matches!(payload(&records[0]), Payload::VolunteerErased(e) if e.volunteer_id == volunteer_id),
+        "the first record of the volunteer is the erasure"
+    );
+    assert!(records[1].is_none(), "a tombstone follows");
+}
+
 /// Nothing personal left in any table: dumps every row of every table as text and looks for
 /// the markers of [`valid_request`].
 async fn assert_nothing_personal_left(app: &TestApp) {
@@ -419,12 +433,7 @@ async fn export_holds_everything_and_erasure_leaves_nothing_personal() {
     .expect("audit");
     assert_eq!(audit, 1);
 
-    let records = records_for(&mut topic, &me.volunteer_id, 2, Duration::from_secs(30)).await;
-    assert_eq!(records.len(), 2, "erased, tombstone");
-    assert!(
-        matches!(payload(&records[0]), Payload::VolunteerErased(e) if e.volunteer_id == me.volunteer_id)
-    );
-    assert!(records[1].is_none(), "a tombstone follows");
+    assert_erased_then_tombstone(&mut topic, &me.volunteer_id).await;
     app.stop().await;
 }
 
@@ -468,13 +477,7 @@ async fn an_erasure_before_publication_keeps_the_registration_from_going_out() {
         .await
         .expect("unlock");
     drop(holder);
-    let records = records_for(&mut topic, &me.volunteer_id, 2, Duration::from_secs(30)).await;
-    assert_eq!(records.len(), 2, "erased, tombstone");
-    assert!(
-        matches!(payload(&records[0]), Payload::VolunteerErased(e) if e.volunteer_id == me.volunteer_id),
-        "the first record of the volunteer is the erasure, not the registration"
-    );
-    assert!(records[1].is_none(), "a tombstone follows");
+    assert_erased_then_tombstone(&mut topic, &me.volunteer_id).await;
     app.stop().await;
 }
 
