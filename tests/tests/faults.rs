@@ -347,14 +347,25 @@ async fn lost_database_connections_are_unavailable_and_retries_register_once() {
         })
     };
 
-    let sent = 100u32;
+    // Rounds of 100 registrations until the terminations have met some of them (a fast
+    // round can fall between two terminations), at most ten rounds.
+    const ROUND: u32 = 100;
     let client = registration_client(&suite).await;
-    let requests: Vec<RegisterRequest> = (0..sent).map(registration).collect();
-    let results: Vec<_> = futures::stream::iter(requests.clone())
-        .map(|request| register_retrying(client.clone(), request))
-        .buffer_unordered(8)
-        .collect()
-        .await;
+    let mut sent = 0u32;
+    let mut results = Vec::new();
+    while sent < 10 * ROUND {
+        let round: Vec<_> = futures::stream::iter((sent..sent + ROUND).map(registration))
+            .map(|request| register_retrying(client.clone(), request))
+            .buffer_unordered(8)
+            .collect()
+            .await;
+        sent += ROUND;
+        let met = round.iter().any(|(_, unavailable, _)| *unavailable > 0);
+        results.extend(round);
+        if met {
+            break;
+        }
+    }
     stop.cancel();
     killer.await.expect("killer");
 
