@@ -8,6 +8,8 @@ export default defineConfig({
   esbuild: { jsx: "automatic", jsxImportSource: "preact" },
   build: {
     outDir: "dist",
+    // dist/.vite/manifest.json: scripts/budgets.mjs reads what each page loads from it.
+    manifest: true,
     assetsDir: "assets",
     target: "es2022",
     // The CSP forbids inline scripts and styles: never inline assets into the HTML.
