@@ -1,0 +1,384 @@
+// Creating and editing a task. A new task is sent with an idempotency key (a retry after no
+// answer returns the same task); an edit sends only the changed fields in update_mask with the
+// version last read, so a concurrent change is refused (ABORTED) rather than overwritten.
+import { Code } from "@connectrpc/connect";
+import { useMemo, useState } from "preact/hooks";
+import { Priority } from "../gen/spontan/v1/common_pb";
+import type { Skill } from "../gen/spontan/v1/common_pb";
+import type { Task } from "../gen/spontan/v1/task_pb";
+import { code, fieldViolations } from "../lib/errors";
+import { fingerprint, fromLocalInput, PRIORITIES, toDate, toLocalInput, toTimestamp } from "../shared-staff/format";
+import { IdempotencyKeys } from "../shared-staff/ids";
+import type { ConsoleProps } from "./incidents";
+import { describe, placeViolations, type Placed } from "./violations";
+import { ErrorNotice, ErrorSummary, Field, numberValue, uint32 } from "./ui";
+import { FieldError } from "../shared-staff/components";
+
+type SkillChoice = "required" | "preferred";
+
+interface FormState {
+  title: string;
+  description: string;
+  priority: string;
+  headcount: string;
+  start: string;
+  end: string;
+  lat: string;
+  lon: string;
+  address: string;
+  skills: Record<string, SkillChoice>;
+  minAge: string;
+  maxDistance: string;
+  safetyNotes: string;
+}
+
+function initialState(task: Task | undefined, defaults: { lat?: number; lon?: number }): FormState {
+  if (task) {
+    const skills: Record<string, SkillChoice> = {};
+    for (const id of task.requiredSkillIds) skills[id] = "required";
+    for (const id of task.preferredSkillIds) skills[id] = "preferred";
+    const start = toDate(task.window?.startTime);
+    const end = toDate(task.window?.endTime);
+    return {
+      title: task.title,
+      description: task.description,
+      priority: String(task.priority),
+      headcount: String(task.headcount),
+      start: start ? toLocalInput(start) : "",
+      end: end ? toLocalInput(end) : "",
+      lat: String(task.meetingPoint?.latitude ?? ""),
+      lon: String(task.meetingPoint?.longitude ?? ""),
+      address: task.address,
+      skills,
+      minAge: String(task.minAge),
+      maxDistance: String(task.maxDistanceKm),
+      safetyNotes: task.safetyNotes,
+    };
+  }
+  const now = new Date();
+  now.setSeconds(0, 0);
+  return {
+    title: "",
+    description: "",
+    priority: String(Priority.MEDIUM),
+    headcount: "1",
+    start: toLocalInput(now),
+    end: toLocalInput(new Date(now.getTime() + 4 * 3600 * 1000)),
+    lat: defaults.lat === undefined ? "" : String(defaults.lat),
+    lon: defaults.lon === undefined ? "" : String(defaults.lon),
+    address: "",
+    skills: {},
+    minAge: "0",
+    maxDistance: "0",
+    safetyNotes: "",
+  };
+}
+
+/** The task fields the form describes, as the wire wants them. */
+function taskFields(s: FormState) {
+  const start = fromLocalInput(s.start);
+  const end = fromLocalInput(s.end);
+  return {
+    title: s.title,
+    description: s.description,
+    meetingPoint: { latitude: numberValue(s.lat), longitude: numberValue(s.lon) },
+    address: s.address,
+    requiredSkillIds: Object.keys(s.skills).filter((id) => s.skills[id] === "required"),
+    preferredSkillIds: Object.keys(s.skills).filter((id) => s.skills[id] === "preferred"),
+    minAge: uint32(s.minAge),
+    headcount: uint32(s.headcount),
+    window: { startTime: start && toTimestamp(start), endTime: end && toTimestamp(end) },
+    priority: Number(s.priority) as Priority,
+    maxDistanceKm: numberValue(s.maxDistance),
+    safetyNotes: s.safetyNotes,
+  };
+}
+
+const sameList = (a: readonly string[], b: readonly string[]) => a.length === b.length && [...a].sort().join() === [...b].sort().join();
+
+/** update_mask paths of the fields that differ from the task as read. */
+function changedPaths(before: FormState, after: FormState): string[] {
+  const paths: string[] = [];
+  const a = taskFields(before);
+  const b = taskFields(after);
+  if (before.title !== after.title) paths.push("title");
+  if (before.description !== after.description) paths.push("description");
+  if (before.lat !== after.lat || before.lon !== after.lon) paths.push("meeting_point");
+  if (before.address !== after.address) paths.push("address");
+  if (!sameList(a.requiredSkillIds, b.requiredSkillIds)) paths.push("required_skill_ids");
+  if (!sameList(a.preferredSkillIds, b.preferredSkillIds)) paths.push("preferred_skill_ids");
+  if (before.minAge !== after.minAge) paths.push("min_age");
+  if (before.headcount !== after.headcount) paths.push("headcount");
+  if (before.start !== after.start || before.end !== after.end) paths.push("window");
+  if (before.priority !== after.priority) paths.push("priority");
+  if (before.maxDistance !== after.maxDistance) paths.push("max_distance_km");
+  if (before.safetyNotes !== after.safetyNotes) paths.push("safety_notes");
+  return paths;
+}
+
+export function TaskForm(
+  props: ConsoleProps & {
+    incidentId: string;
+    task?: Task;
+    skills: Skill[] | null;
+    defaultPoint: { lat?: number; lon?: number };
+    onDone: (task: Task | null, notice: string) => void;
+    onCancel: () => void;
+  },
+) {
+  const { t, api, locale, skills } = props;
+  const keys = useMemo(() => new IdempotencyKeys(), []);
+  const [base, setBase] = useState<Task | undefined>(props.task);
+  const [state, setState] = useState<FormState>(() => initialState(props.task, props.defaultPoint));
+  const [busy, setBusy] = useState(false);
+  const [placed, setPlaced] = useState<Placed | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const [notice, setNotice] = useState<string | null>(null);
+  const editing = !!base;
+  const prefix = editing ? "task-edit" : "task-new";
+  const id = (name: string) => `${prefix}-${name}`;
+
+  const set = (name: keyof FormState) => (e: Event) => {
+    const value = (e.target as HTMLInputElement).value;
+    setState((s) => ({ ...s, [name]: value }));
+  };
+
+  const skillLabel = (skill: Skill) => (locale === "de" ? skill.labelDe : skill.labelEn);
+  const skillName = (skillId: string) => {
+    const skill = skills?.find((s) => s.id === skillId);
+    return skill ? skillLabel(skill) : skillId;
+  };
+
+  const inputs: Record<string, [string, string[]]> = {
+    [id("title")]: [t("taskForm.title"), ["title"]],
+    [id("description")]: [t("taskForm.description"), ["description"]],
+    [id("priority")]: [t("taskForm.priority"), ["priority"]],
+    [id("headcount")]: [t("taskForm.headcount"), ["headcount"]],
+    [id("start")]: [t("taskForm.start"), ["window", "window.start_time"]],
+    [id("end")]: [t("taskForm.end"), ["window.end_time"]],
+    [id("lat")]: [t("taskForm.latitude"), ["meeting_point", "meeting_point.latitude"]],
+    [id("lon")]: [t("taskForm.longitude"), ["meeting_point.longitude"]],
+    [id("address")]: [t("taskForm.address"), ["address"]],
+    [id("skills")]: [t("taskForm.skills"), ["required_skill_ids", "preferred_skill_ids"]],
+    [id("min-age")]: [t("taskForm.minAge"), ["min_age"]],
+    [id("max-distance")]: [t("taskForm.maxDistance"), ["max_distance_km"]],
+    [id("safety-notes")]: [t("taskForm.safetyNotes"), ["safety_notes"]],
+  };
+
+  /** Skill violations name an index: say which skill it was. */
+  const withSkillNames = (violations: Record<string, string[]>, fields: ReturnType<typeof taskFields>) => {
+    const out: Record<string, string[]> = {};
+    for (const [path, problems] of Object.entries(violations)) {
+      const m = /(required_skill_ids|preferred_skill_ids)\[(\d+)\]$/.exec(path);
+      const list = m?.[1] === "required_skill_ids" ? fields.requiredSkillIds : fields.preferredSkillIds;
+      const skillId = m ? list[Number(m[2])] : undefined;
+      out[path] = skillId ? problems.map((p) => `${skillName(skillId)}: ${p}`) : problems;
+    }
+    return out;
+  };
+
+  const fail = (err: unknown, fields: ReturnType<typeof taskFields>) => {
+    if (props.onAuthError(err)) return;
+    const violations = fieldViolations(err);
+    if (code(err) === Code.InvalidArgument && Object.keys(violations).length) {
+      setPlaced(placeViolations(withSkillNames(violations, fields), inputs, editing ? "task." : ""));
+    } else {
+      setError(err);
+    }
+  };
+
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setBusy(true);
+    setPlaced(null);
+    setError(null);
+    setNotice(null);
+    const fields = taskFields(state);
+    try {
+      if (!base) {
+        const request = { incidentId: props.incidentId, ...fields };
+        const response = await api.task.createTask({ ...request, idempotencyKey: keys.for(fingerprint(request)) });
+        keys.reset();
+        props.onDone(response.task!, t("task.created", { title: response.task!.title }));
+      } else {
+        const paths = changedPaths(initialState(base, {}), state);
+        if (paths.length === 0) {
+          props.onDone(null, t("task.unchanged"));
+          return;
+        }
+        const response = await api.task.updateTask({
+          task: { taskId: base.taskId, ...fields },
+          updateMask: { paths },
+          expectedVersion: base.version,
+        });
+        props.onDone(response.task!, t("task.saved", { title: response.task!.title }));
+      }
+    } catch (err) {
+      if (base && code(err) === Code.Aborted) {
+        try {
+          const fresh = (await api.task.getTask({ taskId: base.taskId })).task!;
+          setBase(fresh);
+          setState(initialState(fresh, {}));
+          setNotice(t("task.stale"));
+        } catch (again) {
+          fail(again, fields);
+        }
+      } else {
+        fail(err, fields);
+      }
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const chosen = Object.values(state.skills);
+  const byCategory = new Map<string, Skill[]>();
+  for (const skill of skills ?? []) {
+    const list = byCategory.get(skill.category) ?? [];
+    list.push(skill);
+    byCategory.set(skill.category, list);
+  }
+
+  const input = (name: string, extra: Record<string, unknown>, key: keyof FormState, hint = false) => (
+    <input id={id(name)} name={name} value={state[key] as string} onInput={set(key)} {...extra} {...describe(placed, id(name), hint)} />
+  );
+
+  return (
+    <section class="card task-form" aria-labelledby={id("heading")}>
+      <h2 id={id("heading")}>{base ? t("taskForm.editTitle", { title: base.title }) : t("taskForm.newTitle")}</h2>
+      <form onSubmit={submit}>
+        <ErrorSummary t={t} placed={placed} />
+        <ErrorNotice t={t} error={error} />
+        {notice && (
+          <p class="notice notice--warn" role="alert">
+            {notice}
+          </p>
+        )}
+        <Field id={id("title")} label={t("taskForm.title")} hint={t("taskForm.titleHint")} placed={placed}>
+          {input("title", { required: true, maxLength: 120 }, "title", true)}
+        </Field>
+        <Field id={id("description")} label={t("taskForm.description")} placed={placed}>
+          <textarea
+            id={id("description")}
+            maxLength={4000}
+            value={state.description}
+            onInput={set("description")}
+            {...describe(placed, id("description"))}
+          />
+        </Field>
+        <div class="grid-2">
+          <Field id={id("priority")} label={t("taskForm.priority")} placed={placed}>
+            <select id={id("priority")} value={state.priority} onChange={set("priority")} {...describe(placed, id("priority"))}>
+              {PRIORITIES.map((p) => (
+                <option key={p} value={String(p)}>
+                  {t(`priority.${p}` as "priority.1")}
+                </option>
+              ))}
+            </select>
+          </Field>
+          <Field id={id("headcount")} label={t("taskForm.headcount")} placed={placed}>
+            {input("headcount", { type: "number", min: 1, max: 500, step: 1, required: true, inputMode: "numeric" }, "headcount")}
+          </Field>
+        </div>
+        <fieldset>
+          <legend>{t("taskForm.window")}</legend>
+          <div class="grid-2">
+            <Field id={id("start")} label={t("taskForm.start")} placed={placed}>
+              {input("start", { type: "datetime-local", required: true }, "start")}
+            </Field>
+            <Field id={id("end")} label={t("taskForm.end")} placed={placed}>
+              {input("end", { type: "datetime-local", required: true }, "end")}
+            </Field>
+          </div>
+        </fieldset>
+        <fieldset>
+          <legend>{t("taskForm.meetingPoint")}</legend>
+          <div class="grid-2">
+            <Field id={id("lat")} label={t("taskForm.latitude")} placed={placed}>
+              {input("lat", { type: "number", step: "any", required: true, inputMode: "decimal" }, "lat")}
+            </Field>
+            <Field id={id("lon")} label={t("taskForm.longitude")} placed={placed}>
+              {input("lon", { type: "number", step: "any", required: true, inputMode: "decimal" }, "lon")}
+            </Field>
+          </div>
+          <Field id={id("address")} label={t("taskForm.address")} hint={t("taskForm.addressHint")} placed={placed}>
+            {input("address", { required: true, maxLength: 300 }, "address", true)}
+          </Field>
+        </fieldset>
+        <fieldset
+          id={id("skills")}
+          tabIndex={-1}
+          aria-describedby={`${id("skills")}-hint${placed?.byInput[id("skills")] ? ` ${id("skills")}-error` : ""}`}
+        >
+          <legend>{t("taskForm.skills")}</legend>
+          <p id={`${id("skills")}-hint`} class="hint">
+            {t("taskForm.skillsHint")}{" "}
+            {t("taskForm.skillsChosen", {
+              required: chosen.filter((c) => c === "required").length,
+              preferred: chosen.filter((c) => c === "preferred").length,
+            })}
+          </p>
+          <FieldError id={`${id("skills")}-error`} errors={placed?.byInput[id("skills")]} />
+          {!skills && <p>{t("taskForm.skillsLoading")}</p>}
+          <div class="skills">
+            {[...byCategory].map(([category, list]) => (
+              <div key={category} class="skills__group">
+                {list.map((skill) => {
+                  const skillInput = `${id("skill")}-${skill.id}`;
+                  return (
+                    <div key={skill.id} class="skills__item">
+                      <label for={skillInput}>{skillLabel(skill)}</label>
+                      <select
+                        id={skillInput}
+                        value={state.skills[skill.id] ?? ""}
+                        data-skill={skill.id}
+                        onChange={(e) => {
+                          const value = (e.target as HTMLSelectElement).value as SkillChoice | "";
+                          setState((s) => {
+                            const next = { ...s.skills };
+                            if (value) next[skill.id] = value;
+                            else delete next[skill.id];
+                            return { ...s, skills: next };
+                          });
+                        }}
+                      >
+                        <option value="">{t("taskForm.skillNone")}</option>
+                        <option value="required">{t("taskForm.skillRequired")}</option>
+                        <option value="preferred">{t("taskForm.skillPreferred")}</option>
+                      </select>
+                    </div>
+                  );
+                })}
+              </div>
+            ))}
+          </div>
+        </fieldset>
+        <div class="grid-2">
+          <Field id={id("min-age")} label={t("taskForm.minAge")} hint={t("taskForm.minAgeHint")} placed={placed}>
+            {input("min-age", { type: "number", min: 0, max: 99, step: 1, inputMode: "numeric" }, "minAge", true)}
+          </Field>
+          <Field id={id("max-distance")} label={t("taskForm.maxDistance")} hint={t("taskForm.maxDistanceHint")} placed={placed}>
+            {input("max-distance", { type: "number", min: 0, max: 200, step: "any", inputMode: "decimal" }, "maxDistance", true)}
+          </Field>
+        </div>
+        <Field id={id("safety-notes")} label={t("taskForm.safetyNotes")} placed={placed}>
+          <textarea
+            id={id("safety-notes")}
+            maxLength={2000}
+            value={state.safetyNotes}
+            onInput={set("safetyNotes")}
+            {...describe(placed, id("safety-notes"))}
+          />
+        </Field>
+        <div class="row">
+          <button type="submit" class="button button--primary" disabled={busy}>
+            {busy ? t("form.saving") : base ? t("taskForm.save") : t("taskForm.create")}
+          </button>
+          <button type="button" class="button button--quiet" onClick={props.onCancel}>
+            {t("common.cancel")}
+          </button>
+        </div>
+      </form>
+    </section>
+  );
+}

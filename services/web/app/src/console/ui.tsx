@@ -1,0 +1,88 @@
+// Small building blocks of the console's forms and notices.
+import { Code } from "@connectrpc/connect";
+import type { ComponentChildren } from "preact";
+import { useEffect, useRef } from "preact/hooks";
+import { code, message, reason } from "../lib/errors";
+import { FieldError } from "../shared-staff/components";
+import type { Translate } from "../shared-staff/messages";
+import type { Key } from "./messages";
+import type { Placed } from "./violations";
+
+export type T = Translate<Key>;
+
+/** A refusal in words: transport problems and permissions get their own message. */
+export function describeError(t: T, error: unknown): string {
+  switch (code(error)) {
+    case Code.Unavailable:
+    case Code.DeadlineExceeded:
+      return t("common.offline");
+    case Code.PermissionDenied:
+      return `${t("common.permission")} (${message(error)})`;
+    default: {
+      const why = reason(error);
+      return t("common.error", { message: why && !message(error).startsWith(why) ? `${why}: ${message(error)}` : message(error) });
+    }
+  }
+}
+
+export function ErrorNotice({ t, error }: { t: T; error: unknown }) {
+  if (!error) return null;
+  return (
+    <p class="notice notice--error" role="alert">
+      {describeError(t, error)}
+    </p>
+  );
+}
+
+/** The list of everything the server refused, first in the form; focused when it appears. */
+export function ErrorSummary({ t, placed }: { t: T; placed: Placed | null }) {
+  const ref = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    if (placed?.summary.length) ref.current?.focus();
+  }, [placed]);
+  if (!placed?.summary.length) return null;
+  return (
+    <div class="notice notice--error" role="alert" tabIndex={-1} ref={ref} data-testid="violations">
+      <p>{t("form.invalid", { count: placed.summary.length })}</p>
+      <ul>
+        {placed.summary.map((item, i) => (
+          <li key={i}>
+            {item.inputId ? <a href={`#${item.inputId}`}>{item.label}</a> : <span>{item.label}</span>}: {item.problem}
+          </li>
+        ))}
+      </ul>
+    </div>
+  );
+}
+
+export function Field(props: {
+  id: string;
+  label: string;
+  hint?: string;
+  placed: Placed | null;
+  children: ComponentChildren;
+}) {
+  return (
+    <div class="field">
+      <label for={props.id}>{props.label}</label>
+      {props.children}
+      {props.hint && (
+        <span id={`${props.id}-hint`} class="hint">
+          {props.hint}
+        </span>
+      )}
+      <FieldError id={`${props.id}-error`} errors={props.placed?.byInput[props.id]} />
+    </div>
+  );
+}
+
+/** A number input's value: NaN when empty or not a number (the server says what is wrong). */
+export function numberValue(value: string): number {
+  return value.trim() === "" ? Number.NaN : Number(value.replace(",", "."));
+}
+
+/** An unsigned 32-bit integer for the wire: empty, negative or invalid become 0 (refused by the server where 0 is not allowed). */
+export function uint32(value: string): number {
+  const n = Math.trunc(numberValue(value));
+  return Number.isFinite(n) && n > 0 ? Math.min(n, 0xffffffff) : 0;
+}

@@ -1,0 +1,55 @@
+// Places the server's field violations next to the inputs they name. The server names fields
+// by their path in the request (`title`, `window.end_time`, `task.headcount` in an update,
+// `required_skill_ids[2]`); each input declares the paths it stands for. Whatever no input
+// claims still reaches the summary, so no refusal is ever hidden.
+import type { FieldErrors } from "../lib/errors";
+
+export interface Placed {
+  /** Input id to its problems. */
+  byInput: Record<string, string[]>;
+  /** Every problem with the label of its input (or its raw path), for the summary. */
+  summary: { inputId?: string; label: string; problem: string }[];
+}
+
+/**
+ * `inputs`: input id → [label, paths it shows]. A path matches an input when it equals one
+ * of its paths, or continues it (`meeting_point` claims `meeting_point.latitude` only when no
+ * input claims that exactly). `prefix` (e.g. `task.`) is dropped from the server's paths first;
+ * `[i]` indices are dropped too.
+ */
+export function placeViolations(
+  errors: FieldErrors,
+  inputs: Record<string, [label: string, paths: string[]]>,
+  prefix = "",
+): Placed {
+  const placed: Placed = { byInput: {}, summary: [] };
+  for (const [rawPath, problems] of Object.entries(errors)) {
+    const path = (rawPath.startsWith(prefix) ? rawPath.slice(prefix.length) : rawPath).replace(/\[\d+\]/g, "");
+    let best: string | undefined;
+    let bestLength = -1;
+    for (const [id, [, paths]] of Object.entries(inputs)) {
+      for (const p of paths) {
+        if ((path === p || path.startsWith(`${p}.`)) && p.length > bestLength) {
+          best = id;
+          bestLength = p.length;
+        }
+      }
+    }
+    for (const problem of problems) {
+      if (best) (placed.byInput[best] ??= []).push(problem);
+      placed.summary.push({ inputId: best, label: best ? inputs[best][0] : rawPath, problem });
+    }
+  }
+  return placed;
+}
+
+/** Attributes that tie an input to its hint and its error text. */
+export function describe(
+  placed: Placed | null,
+  id: string,
+  hint = false,
+): { "aria-invalid"?: "true"; "aria-describedby"?: string } {
+  const invalid = !!placed?.byInput[id]?.length;
+  const ids = [hint ? `${id}-hint` : "", invalid ? `${id}-error` : ""].filter(Boolean).join(" ");
+  return { ...(invalid ? { "aria-invalid": "true" as const } : {}), ...(ids ? { "aria-describedby": ids } : {}) };
+}
