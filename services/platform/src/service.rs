@@ -289,7 +289,9 @@ where
     }
 }
 
-async fn serve_metrics(listener: TcpListener, shutdown: CancellationToken) {
+/// Serves the process's Prometheus `/metrics` on `listener` until `shutdown`: what every
+/// service runs next to its API, also those that are not built on [`Platform`] (web).
+pub async fn serve_metrics(listener: TcpListener, shutdown: CancellationToken) {
     let handle = crate::telemetry::metrics_handle();
     let app = axum::Router::new().route(
         "/metrics",
