@@ -1,0 +1,83 @@
+//! The built clients from `web.assets_dir`, with the client-side routes' fallbacks.
+//!
+//! - `/assets/…` are the bundles' hashed files: served or 404, never an HTML page in their
+//!   place (a browser would try to run it as a script and the page would break obscurely).
+//! - Any other existing file is served as it is (`index.html`, `sw.js`, the manifest, icons).
+//! - Unknown paths under `/console/` and `/dashboard/` are routes of those pages and get
+//!   their `index.html`; other unknown paths without a file extension get the volunteer
+//!   app's `index.html`; unknown paths with an extension, and `/dev/…`, which belongs to the
+//!   server, are 404.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::handler::Handler;
+use axum::response::{IntoResponse, Response};
+use http::StatusCode;
+use tower::ServiceExt;
+use tower_http::services::{ServeDir, ServeFile};
+
+/// The routes serving files; merged last into the application's router.
+pub fn routes<S>(assets_dir: &Path) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    let root = Arc::new(assets_dir.to_path_buf());
+    let pages = ServeDir::new(assets_dir).fallback(client_route.with_state(root));
+    Router::new()
+        .nest_service("/assets", ServeDir::new(assets_dir.join("assets")))
+        .fallback_service(pages)
+}
+
+/// The page whose client-side routing handles `path`, if any.
+fn page_for(path: &str) -> Option<&'static str> {
+    if path.starts_with("/console/") {
+        Some("console/index.html")
+    } else if path.starts_with("/dashboard/") {
+        Some("dashboard/index.html")
+    } else if path.starts_with("/dev/")
+        || path.starts_with("/assets/")
+        || path
+            .rsplit('/')
+            .next()
+            .is_some_and(|last| last.contains('.'))
+    {
+        None
+    } else {
+        Some("index.html")
+    }
+}
+
+/// What `ServeDir` calls when no file matches.
+async fn client_route(State(root): State<Arc<PathBuf>>, request: Request) -> Response {
+    match page_for(request.uri().path()) {
+        Some(page) => match ServeFile::new(root.join(page)).oneshot(request).await {
+            Ok(response) => response.map(Body::new),
+            Err(never) => match never {},
+        },
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_routes_go_to_their_page_and_files_do_not() {
+        for (path, page) in [
+            ("/", Some("index.html")),
+            ("/offers/7", Some("index.html")),
+            ("/console/incidents/42", Some("console/index.html")),
+            ("/dashboard/map", Some("dashboard/index.html")),
+            ("/favicon.ico", None),
+            ("/dev/sign-in", None),
+            ("/assets/missing", None),
+        ] {
+            assert_eq!(page_for(path), page, "{path}");
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! Static files, content types and the client-side routes' fallbacks.
+
+use http::StatusCode;
+
+use crate::common::{TestApp, body_of};
+
+#[tokio::test]
+async fn the_three_pages_are_served_at_their_paths() {
+    let app = TestApp::spawn().await;
+    for (path, file) in [
+        ("/", "index.html"),
+        ("/console/", "console/index.html"),
+        ("/dashboard/", "dashboard/index.html"),
+    ] {
+        let reply = app.get(path).await;
+        assert_eq!(reply.status, StatusCode::OK, "{path}");
+        assert_eq!(reply.body, body_of(file), "{path}");
+        assert!(
+            reply.header("content-type").starts_with("text/html"),
+            "{path}"
+        );
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn client_routes_fall_back_to_their_page() {
+    let app = TestApp::spawn().await;
+    for (path, file) in [
+        ("/console/incidents/42", "console/index.html"),
+        ("/console/incidents/42/tasks", "console/index.html"),
+        ("/dashboard/map", "dashboard/index.html"),
+        ("/offers/7", "index.html"),
+        ("/register", "index.html"),
+    ] {
+        let reply = app.get(path).await;
+        assert_eq!(reply.status, StatusCode::OK, "{path}");
+        assert_eq!(reply.body, body_of(file), "{path}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn missing_assets_and_files_are_404_never_a_page() {
+    let app = TestApp::spawn().await;
+    for path in [
+        "/assets/index-00000000.js",
+        "/assets/",
+        "/favicon.ico",
+        "/icons/missing.png",
+        "/../Cargo.toml",
+    ] {
+        let reply = app.get(path).await;
+        assert_eq!(reply.status, StatusCode::NOT_FOUND, "{path}");
+        assert!(!reply.body.contains("<title>"), "{path}: {}", reply.body);
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_service_worker_may_control_the_whole_origin() {
+    let app = TestApp::spawn().await;
+    let reply = app.get("/sw.js").await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.body, body_of("sw.js"));
+    assert_eq!(reply.header("service-worker-allowed"), "/");
+    assert_eq!(reply.header("cache-control"), "no-cache");
+    assert_eq!(reply.header("content-type"), "text/javascript");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn files_get_their_content_types() {
+    let app = TestApp::spawn().await;
+    for (path, content_type) in [
+        ("/manifest.webmanifest", "application/manifest+json"),
+        ("/assets/index-3f2a9c1d.js", "text/javascript"),
+        ("/assets/index-77b0e4aa.css", "text/css"),
+        ("/icon-192.png", "image/png"),
+    ] {
+        let reply = app.get(path).await;
+        assert_eq!(reply.status, StatusCode::OK, "{path}");
+        assert_eq!(reply.header("content-type"), content_type, "{path}");
+    }
+    app.stop().await;
+}
