@@ -7,6 +7,9 @@
 //!   their `index.html`; other unknown paths without a file extension get the volunteer
 //!   app's `index.html`; unknown paths with an extension, and `/dev/…`, which belongs to the
 //!   server, are 404.
+//! - Hidden paths (a segment starting with `.`, such as Vite's `.vite/manifest.json`) are
+//!   404 even when the file exists: a build directory may hold more than the clients.
+//!   `/.well-known/` is the exception, being meant for the public.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -15,6 +18,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::handler::Handler;
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use tower::ServiceExt;
@@ -30,6 +34,19 @@ where
     Router::new()
         .nest_service("/assets", ServeDir::new(assets_dir.join("assets")))
         .fallback_service(pages)
+        .layer(axum::middleware::from_fn(refuse_hidden))
+}
+
+async fn refuse_hidden(request: Request, next: Next) -> Response {
+    if request
+        .uri()
+        .path()
+        .split('/')
+        .any(|segment| segment.starts_with('.') && segment != ".well-known")
+    {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    next.run(request).await
 }
 
 /// The page whose client-side routing handles `path`, if any.

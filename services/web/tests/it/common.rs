@@ -31,7 +31,13 @@ pub const FILES: &[(&str, &str)] = &[
     ("assets/index-77b0e4aa.css", "body{margin:0}"),
     ("sw.js", "self.addEventListener('fetch', () => {});"),
     ("manifest.webmanifest", r#"{"name":"Spontan"}"#),
-    ("icon-192.png", "\u{89}PNG"),
+    ("icons/icon-192.png", "\u{89}PNG"),
+    (
+        ".well-known/security.txt",
+        "Contact: mailto:security@example.org",
+    ),
+    // Left by Vite in the build directory; never served.
+    (".vite/manifest.json", r#"{"index.html":{}}"#),
 ];
 
 /// One running web service and its files.

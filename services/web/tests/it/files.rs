@@ -49,6 +49,8 @@ async fn missing_assets_and_files_are_404_never_a_page() {
         "/favicon.ico",
         "/icons/missing.png",
         "/../Cargo.toml",
+        "/.vite/manifest.json",
+        "/console/.vite/manifest.json",
     ] {
         let reply = app.get(path).await;
         assert_eq!(reply.status, StatusCode::NOT_FOUND, "{path}");
@@ -76,7 +78,8 @@ async fn files_get_their_content_types() {
         ("/manifest.webmanifest", "application/manifest+json"),
         ("/assets/index-3f2a9c1d.js", "text/javascript"),
         ("/assets/index-77b0e4aa.css", "text/css"),
-        ("/icon-192.png", "image/png"),
+        ("/icons/icon-192.png", "image/png"),
+        ("/.well-known/security.txt", "text/plain"),
     ] {
         let reply = app.get(path).await;
         assert_eq!(reply.status, StatusCode::OK, "{path}");
