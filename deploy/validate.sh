@@ -3,7 +3,8 @@
 # Docker engine, and fails on the first invalid one:
 #   - every k8s overlay, rendered with `kubectl kustomize`, against the Kubernetes schemas
 #     (kubernetes-validate), the custom resources against the invariants of docs/events.md
-#     and docs/operations.md, and the whole output with the checkov security scanner;
+#     and docs/operations.md, the Ingress against the services of proto/ and the network
+#     policies, and the whole output with the checkov security scanner;
 #   - deploy/compose.yaml against the compose specification, deploy/Dockerfile with hadolint,
 #     the deployment scripts with shellcheck;
 #   - the GitHub Actions workflows and .gitlab-ci.yml against the forges' schemas;
@@ -132,6 +133,10 @@ cleanup = {m.group(1): m.group(2) for m in
 if len(cleanup) != 3:
     problems.append(f"docs/events.md: expected 3 topics in the table, found {sorted(cleanup)}")
 operations = pathlib.Path("docs/operations.md").read_text()
+grpc_services = sorted({m for f in sorted(pathlib.Path("proto/spontan/v1").glob("*.proto"))
+                        for m in re.findall(r"^service (\w+Service) \{", f.read_text(), re.M)})
+if not grpc_services:
+    problems.append("proto/spontan/v1: no gRPC services found")
 
 for path in sorted(pathlib.Path(sys.argv[1]).glob("*.yaml")):
     overlay = path.stem
@@ -196,14 +201,93 @@ for path in sorted(pathlib.Path(sys.argv[1]).glob("*.yaml")):
     secrets = set()
     for name, d in deployments.items():
         pod = d["spec"]["template"]["spec"]
+        component = d["spec"]["template"]["metadata"]["labels"].get("app.kubernetes.io/component")
         for c in pod["containers"]:
-            probe = c.get("readinessProbe", {}).get("grpc", {})
-            if not re.fullmatch(r"spontan\.v1\.[A-Za-z]+Service", probe.get("service", "")):
-                bad(f"Deployment {name}: readiness must ask gRPC health for spontan.v1.<Name>Service")
+            if component == "web":
+                # The web service has no gRPC: readiness is "the clients are there to serve".
+                probes = tuple(c.get(p, {}).get("httpGet", {}).get("path")
+                               for p in ("readinessProbe", "livenessProbe"))
+                if probes != ("/readyz", "/healthz"):
+                    bad(f"Deployment {name}: readiness must ask /readyz and liveness /healthz")
+            else:
+                probe = c.get("readinessProbe", {}).get("grpc", {})
+                if not re.fullmatch(r"spontan\.v1\.[A-Za-z]+Service", probe.get("service", "")):
+                    bad(f"Deployment {name}: readiness must ask gRPC health for spontan.v1.<Name>Service")
+            if any(e["name"] == "SPONTAN_WEB__DEV_SIGNING_KEY" for e in c.get("env", [])):
+                bad(f"Deployment {name}: a dev signing key turns on /dev/sign-in, never in a cluster")
             for env in c.get("env", []):
                 ref = env.get("valueFrom", {}).get("secretKeyRef")
                 if ref:
                     secrets.add(ref["name"])
+    for i in by_kind.get("Ingress", []):
+        for tls in i["spec"].get("tls", []):
+            secrets.add(tls["secretName"])
+    for c in by_kind.get("ConfigMap", []):
+        if "SPONTAN_WEB__DEV_SIGNING_KEY" in c.get("data", {}):
+            bad(f"ConfigMap {c['metadata']['name']}: a dev signing key turns on /dev/sign-in, never in a cluster")
+
+    # The one public host (k8s/base/ingress.yaml): the web clients at /, each gRPC service of
+    # proto/spontan/v1 at its gRPC-Web path, every backend a Service port that the ingress
+    # controller may reach (NetworkPolicy), and the web configuration naming that host as
+    # the services' origin, so that pages and APIs are same-origin (no CORS).
+    services = {v["metadata"]["name"]: v for v in by_kind.get("Service", [])}
+    policies = by_kind.get("NetworkPolicy", [])
+    ingresses = by_kind.get("Ingress", [])
+    hosts = {r.get("host") for i in ingresses for r in i["spec"]["rules"]}
+    if len(hosts) != 1 or None in hosts:
+        bad(f"Ingress: the suite has exactly one host, found {sorted(map(str, hosts))}")
+    expected = {f"/spontan.v1.{n}/": "spontan-" + n.removesuffix("Service").lower() for n in grpc_services}
+    expected["/"] = "spontan-web"
+    routes = {p["path"]: p for i in ingresses for r in i["spec"]["rules"] for p in r["http"]["paths"]}
+    if set(routes) != set(expected):
+        bad(f"Ingress paths {sorted(routes)}, expected {sorted(expected)}: / and one per gRPC service")
+
+    def matches(selector, labels):
+        return all(labels.get(k) == v for k, v in selector.items())
+
+    def from_ingress_controller(pod_labels, port):
+        return any(
+            matches(np["spec"]["podSelector"].get("matchLabels", {}), pod_labels)
+            and any(port in [p.get("port") for p in rule.get("ports", [])]
+                    and any(f.get("namespaceSelector", {}).get("matchLabels", {})
+                            .get("kubernetes.io/metadata.name") == "ingress-nginx"
+                            for f in rule.get("from", []))
+                    for rule in np["spec"].get("ingress", []))
+            for np in policies)
+
+    for path, route in sorted(routes.items()):
+        backend = route["backend"]["service"]
+        if route["pathType"] != "Prefix" or backend["name"] != expected.get(path, backend["name"]):
+            bad(f"Ingress {path}: must be a Prefix to {expected.get(path)}")
+        service = services.get(backend["name"])
+        if not service:
+            bad(f"Ingress {path}: no Service {backend['name']}")
+            continue
+        port = next((p for p in service["spec"]["ports"]
+                     if p["name"] == backend["port"].get("name") or p["port"] == backend["port"].get("number")), None)
+        if not port:
+            bad(f"Ingress {path}: Service {backend['name']} has no port {backend['port']}")
+            continue
+        pods = [d for d in deployments.values()
+                if matches(service["spec"]["selector"], d["spec"]["template"]["metadata"]["labels"])]
+        if not pods:
+            bad(f"Ingress {path}: Service {backend['name']} selects no Deployment")
+        for d in pods:
+            template = d["spec"]["template"]
+            named = {p["name"]: p["containerPort"] for c in template["spec"]["containers"] for p in c.get("ports", [])}
+            number = named.get(port["targetPort"], port["targetPort"])
+            if not from_ingress_controller(template["metadata"]["labels"], number):
+                bad(f"Ingress {path}: no NetworkPolicy lets the ingress controller reach {d['metadata']['name']}:{number}")
+    web = next((c.get("data", {}) for c in by_kind.get("ConfigMap", [])
+                if c["metadata"]["name"] == "spontan-web-config"), None)
+    if web is None:
+        bad("ConfigMap spontan-web-config is missing")
+    elif len(hosts) == 1:
+        origin = f"https://{next(iter(hosts))}"
+        for key in ("SPONTAN_WEB__REGISTRATION_URL", "SPONTAN_WEB__TASK_URL", "SPONTAN_WEB__MATCHING_URL"):
+            if web.get(key, "").rstrip("/") != origin:
+                bad(f"ConfigMap spontan-web-config: {key} must be the Ingress origin {origin} (same origin, no CORS)")
+
     for c in clusters.values():
         for key in ("accessKeyId", "secretAccessKey"):
             secrets.add(c["spec"]["backup"]["barmanObjectStore"]["s3Credentials"][key]["name"])

@@ -17,7 +17,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 NAMESPACE=spontan
-SERVICES=(registration task matching)
+SERVICES=(registration task matching web)
 
 usage() { echo "usage: k8s/apply.sh standby|disaster|current [--image SERVICE=REF]... [--render]" >&2; exit 2; }
 [ $# -ge 1 ] || usage
