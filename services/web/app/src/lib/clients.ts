@@ -32,3 +32,18 @@ export function clients(config: AppConfig, token: TokenGetter): Clients {
     matching: createClient(MatchingService, transport(config.matchingUrl)),
   };
 }
+
+/** The two services the volunteer app talks to (leaves the task service out of its bundle). */
+export interface VolunteerClients {
+  registration: Client<typeof RegistrationService>;
+  matching: Client<typeof MatchingService>;
+}
+
+export function volunteerClients(config: AppConfig, token: TokenGetter): VolunteerClients {
+  const transport = (baseUrl: string) =>
+    createGrpcWebTransport({ baseUrl, interceptors: [bearer(token)] });
+  return {
+    registration: createClient(RegistrationService, transport(config.registrationUrl)),
+    matching: createClient(MatchingService, transport(config.matchingUrl)),
+  };
+}
