@@ -103,6 +103,7 @@ impl PlatformConfig {
                 max_message_bytes: 256 * 1024,
                 request_timeout_ms: 10_000,
                 concurrency_limit_per_connection: 256,
+                cors_allowed_origins: Vec::new(),
             },
             metrics: MetricsConfig {
                 listen: SocketAddr::from(([127, 0, 0, 1], metrics_port)),
@@ -143,6 +144,11 @@ impl Validate for PlatformConfig {
         if self.grpc.concurrency_limit_per_connection == 0 {
             problems.push("grpc.concurrency_limit_per_connection must be positive".into());
         }
+        for (i, origin) in self.grpc.cors_allowed_origins.iter().enumerate() {
+            if let Err(problem) = crate::grpc::check_origin(origin) {
+                problems.push(format!("grpc.cors_allowed_origins[{i}] {problem}"));
+            }
+        }
         let url = self.database.url.expose();
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             problems.push("database.url must be a postgres:// URL".into());
@@ -171,6 +177,13 @@ pub struct GrpcConfig {
     pub request_timeout_ms: u64,
     /// In-flight requests per HTTP/2 connection before new ones queue.
     pub concurrency_limit_per_connection: usize,
+    /// Origins (`https://app.example.org`, scheme, host and port, no path) whose pages may
+    /// call this service over gRPC-Web from another origin. Empty, the production default,
+    /// answers no cross-origin request: the web clients are then served from the same origin
+    /// as the API (one ingress host), which also saves a preflight round trip per call on a
+    /// bad network. There is no wildcard: each origin is named.
+    #[serde(default)]
+    pub cors_allowed_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

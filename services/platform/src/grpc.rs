@@ -1,6 +1,10 @@
 //! The gRPC server every service runs: its own services plus `grpc.health.v1` and server
 //! reflection, a tracing span per request that continues the caller's W3C trace context,
 //! request metrics per method and code, limits, and graceful shutdown on a cancellation token.
+//!
+//! The same port answers native gRPC (HTTP/2) and gRPC-Web (HTTP/1.1 or HTTP/2, unary and
+//! server streaming), so browsers call the services directly: `tonic-web` translates, and a
+//! CORS layer answers preflights for the origins in `grpc.cors_allowed_origins` only.
 
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -11,6 +15,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tonic::service::Routes;
 use tonic::transport::Server;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::config::GrpcConfig;
 
@@ -47,15 +52,68 @@ pub async fn serve(
     }
 
     Server::builder()
+        // gRPC-Web from browsers arrives over HTTP/1.1 unless TLS lets them negotiate HTTP/2.
+        .accept_http1(true)
         .trace_fn(request_span)
         .timeout(Duration::from_millis(config.request_timeout_ms))
         .concurrency_limit_per_connection(config.concurrency_limit_per_connection)
         .tcp_nodelay(true)
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        // Outermost first: CORS answers preflights before anything else runs, gRPC-Web is
+        // translated to gRPC, and the metrics see every call as gRPC, whichever way it came.
+        .layer(cors_layer(&config.cors_allowed_origins))
+        .layer(tonic_web::GrpcWebLayer::new())
         .layer(GrpcMetricsLayer)
         .add_routes(routes)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.cancelled_owned())
         .await
+}
+
+/// The headers a gRPC-Web client sends, and those its code must be able to read.
+const CORS_REQUEST_HEADERS: [&str; 6] = [
+    "content-type",
+    "x-grpc-web",
+    "x-user-agent",
+    "grpc-timeout",
+    "authorization",
+    "traceparent",
+];
+const CORS_EXPOSED_HEADERS: [&str; 3] = ["grpc-status", "grpc-message", "grpc-status-details-bin"];
+/// How long a browser may reuse a preflight answer: fewer round trips on a bad network.
+const CORS_MAX_AGE: Duration = Duration::from_secs(2 * 60 * 60);
+
+/// CORS for the configured origins only (checked at configuration load). With none, no
+/// cross-origin request is allowed and same-origin deployments need no CORS at all.
+fn cors_layer(origins: &[String]) -> CorsLayer {
+    let origins: Vec<http::HeaderValue> = origins
+        .iter()
+        .filter_map(|origin| http::HeaderValue::from_str(origin).ok())
+        .collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([http::Method::POST, http::Method::OPTIONS])
+        .allow_headers(CORS_REQUEST_HEADERS.map(http::HeaderName::from_static))
+        .expose_headers(CORS_EXPOSED_HEADERS.map(http::HeaderName::from_static))
+        .max_age(CORS_MAX_AGE)
+}
+
+/// Checks that `origin` is what a browser sends in `Origin`: `http` or `https`, a host, an
+/// optional port, and nothing else (no path, no wildcard, no trailing slash).
+pub fn check_origin(origin: &str) -> Result<(), &'static str> {
+    let rest = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"))
+        .ok_or("must start with http:// or https://")?;
+    if rest.is_empty() {
+        return Err("has no host");
+    }
+    if rest.contains(['/', '*', '?', '#', ' ']) {
+        return Err("must be scheme://host[:port] without path or wildcard");
+    }
+    if http::HeaderValue::from_str(origin).is_err() {
+        return Err("is not a valid header value");
+    }
+    Ok(())
 }
 
 /// A server span per request, child of the caller's trace when it sent a `traceparent`.
