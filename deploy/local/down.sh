@@ -3,7 +3,7 @@
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
-for name in registration task matching broker; do
+for name in web registration task matching broker; do
   pid_file="$STATE/run/$name.pid"
   [ -f "$pid_file" ] || continue
   pid=$(cat "$pid_file")
@@ -21,6 +21,6 @@ if [ "${1:-}" = "--purge" ]; then
   log "deleting local data"
   rm -rf "$STATE/broker" "$STATE/logs" "$STATE/demo-incident"
   for service in registration task matching; do
-    psql "$PG_ADMIN_URL" -qc "DROP DATABASE IF EXISTS spontan_$service WITH (FORCE)" >/dev/null || true
+    psql "$PG_ADMIN_URL" -qc "DROP DATABASE IF EXISTS ${SPONTAN_DB_PREFIX:-spontan}_$service WITH (FORCE)" >/dev/null || true
   done
 fi

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Runs every test of the workspace against real components: PostgreSQL (a fresh database per
-# test) and one broker started for this run on a free port, stopped at the end. Arguments are
-# passed to `cargo test` (for example a test name filter).
+# Runs every test against real components: the workspace's tests with PostgreSQL (a fresh
+# database per test) and one broker started for this run on a free port, stopped at the end;
+# then the browser tests (browser-test.sh: the whole suite and its web clients in Debian's
+# Chromium). Arguments are passed to `cargo test` (for example a test name filter), and then
+# only the workspace's tests run; SPONTAN_BROWSER_TESTS=0 skips the browser tests too.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
@@ -34,7 +36,13 @@ for arg in "$@"; do
   case "$arg" in -p | -p* | --package | --package=*) scope=() ;; esac
 done
 cargo test --manifest-path "$ROOT/Cargo.toml" "${scope[@]}" "$@" 2>&1 | tee "$log_file" || status=$?
-# One closing line for the whole workspace (cargo prints one per test binary).
+
+browser_log="$broker_dir/browser-test.log"
+if [ $# -eq 0 ] && [ "${SPONTAN_BROWSER_TESTS:-1}" != 0 ]; then
+  "$ROOT/deploy/local/browser-test.sh" 2>&1 | tee "$browser_log" || status=$?
+fi
+# One closing line for everything (cargo prints one per test binary, node's runner its own).
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
-     END { printf "summary: %d passed, %d failed\n", p, f }' "$log_file"
+     /^[^ ]+ pass [0-9]+$/ { p += $3 } /^[^ ]+ fail [0-9]+$/ { f += $3 }
+     END { printf "summary: %d passed, %d failed\n", p, f }' "$log_file" $( [ -f "$browser_log" ] && echo "$browser_log" )
 exit "$status"

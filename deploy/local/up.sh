@@ -1,10 +1,20 @@
 #!/usr/bin/env bash
 # Brings the whole suite up on this machine: the broker, one database per service, the three
-# services (which migrate their databases at start) on fixed ports. Stop it with down.sh.
+# services (which migrate their databases at start), the web clients and the web service that
+# serves them, then demo data. Stop it with down.sh.
+#
+# Ports and names default to the fixed local ones; the browser tests override them to run a
+# private suite beside a developer's: SPONTAN_GRPC_PORT_BASE (50051: registration, +1 task,
+# +2 matching), SPONTAN_METRICS_PORT_BASE (9101, +3 for web), SPONTAN_WEB_PORT (8080),
+# SPONTAN_DB_PREFIX (spontan), SPONTAN_STATE_DIR (.spontan), SPONTAN_BROKER_PORT (9092).
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
 BROKER_PORT="${SPONTAN_BROKER_PORT:-9092}"
+GRPC_BASE="${SPONTAN_GRPC_PORT_BASE:-50051}"
+METRICS_BASE="${SPONTAN_METRICS_PORT_BASE:-9101}"
+WEB_PORT="${SPONTAN_WEB_PORT:-8080}"
+DB_PREFIX="${SPONTAN_DB_PREFIX:-spontan}"
 mkdir -p "$STATE/run" "$STATE/logs"
 
 "$ROOT/deploy/local/install-broker.sh"
@@ -19,7 +29,7 @@ fi
 ensure_postgres
 base="${PG_ADMIN_URL%/*}"
 for service in registration task matching; do
-  db="spontan_$service"
+  db="${DB_PREFIX}_$service"
   if [ "$(psql "$PG_ADMIN_URL" -qAtc "SELECT 1 FROM pg_database WHERE datname = '$db'")" != 1 ]; then
     log "creating database $db"
     psql "$PG_ADMIN_URL" -qc "CREATE DATABASE $db" >/dev/null
@@ -37,6 +47,7 @@ esac
 log "building the services ($PROFILE)"
 cargo build --manifest-path "$ROOT/Cargo.toml" --bins --quiet "${build_flags[@]}"
 BIN="$CARGO_TARGET_DIR/$PROFILE"
+"$ROOT/deploy/local/web-build.sh"
 
 # A dev signing key for the local stack, made once and kept: tokens stay valid across restarts.
 key_file="$STATE/dev-signing-key"
@@ -57,19 +68,24 @@ CONSENT_VERSION="${SPONTAN_PRIVACY__CONSENT_TEXT_VERSION:-2025-06-de}"
 # of that and adds at most 50 ms to an event's way to a consumer.
 FETCH_WAIT_MS="${SPONTAN_FETCH_WAIT_MS:-50}"
 
-declare -A GRPC_PORT=([registration]=50051 [task]=50052 [matching]=50053)
-declare -A METRICS_PORT=([registration]=9101 [task]=9102 [matching]=9103)
+declare -A GRPC_PORT=([registration]=$GRPC_BASE [task]=$((GRPC_BASE + 1)) [matching]=$((GRPC_BASE + 2)))
+declare -A METRICS_PORT=([registration]=$METRICS_BASE [task]=$((METRICS_BASE + 1)) [matching]=$((METRICS_BASE + 2)))
+WEB_URL="http://127.0.0.1:$WEB_PORT"
+# The web clients are served from another port than the APIs here, so the services allow
+# their origin (gRPC-Web with CORS). Behind one ingress host nothing needs allowing.
+CORS_ORIGINS="[\"$WEB_URL\",\"http://localhost:$WEB_PORT\"]"
 for service in registration task matching; do
   pid_file="$STATE/run/$service.pid"
   if [ -f "$pid_file" ] && kill -0 "$(cat "$pid_file")" 2>/dev/null; then
     log "$service already running (pid $(cat "$pid_file"))"
     continue
   fi
-  SPONTAN_DATABASE__URL="$base/spontan_$service" \
+  SPONTAN_DATABASE__URL="$base/${DB_PREFIX}_$service" \
   SPONTAN_KAFKA__BROKERS="127.0.0.1:$BROKER_PORT" \
   SPONTAN_KAFKA__FETCH_WAIT_MAX_MS="$FETCH_WAIT_MS" \
   SPONTAN_AUTH__SIGNING_KEY="$(cat "$key_file")" \
   SPONTAN_GRPC__LISTEN="127.0.0.1:${GRPC_PORT[$service]}" \
+  SPONTAN_GRPC__CORS_ALLOWED_ORIGINS="$CORS_ORIGINS" \
   SPONTAN_METRICS__LISTEN="127.0.0.1:${METRICS_PORT[$service]}" \
   SPONTAN_PRIVACY__MASTER_KEY="$(cat "$STATE/privacy-master-key")" \
   SPONTAN_PRIVACY__MASTER_KEY_ID="local-1" \
@@ -81,12 +97,36 @@ for service in registration task matching; do
   echo $! >"$pid_file"
 done
 
+# The web service: the built clients, /config.json with the services' addresses, and the
+# development sign-in (/dev/sign-in), which exists only because a dev key is given here.
+pid_file="$STATE/run/web.pid"
+if [ -f "$pid_file" ] && kill -0 "$(cat "$pid_file")" 2>/dev/null; then
+  log "web already running (pid $(cat "$pid_file"))"
+else
+  SPONTAN_WEB__LISTEN="127.0.0.1:$WEB_PORT" \
+  SPONTAN_METRICS__LISTEN="127.0.0.1:$((METRICS_BASE + 3))" \
+  SPONTAN_WEB__ASSETS_DIR="$ROOT/services/web/app/dist" \
+  SPONTAN_WEB__REGISTRATION_URL="http://127.0.0.1:${GRPC_PORT[registration]}" \
+  SPONTAN_WEB__TASK_URL="http://127.0.0.1:${GRPC_PORT[task]}" \
+  SPONTAN_WEB__MATCHING_URL="http://127.0.0.1:${GRPC_PORT[matching]}" \
+  SPONTAN_WEB__CONSENT_TEXT_VERSION="$CONSENT_VERSION" \
+  SPONTAN_WEB__DEV_SIGNING_KEY="$(cat "$key_file")" \
+    nohup "$BIN/spontan-web" >>"$STATE/logs/web.log" 2>&1 &
+  echo $! >"$pid_file"
+fi
+
 for service in registration task matching; do
   if ! "$BIN/spontan-probe" "127.0.0.1:${GRPC_PORT[$service]}" --wait 60; then
     tail -n 20 "$STATE/logs/$service.log" >&2
     die "$service did not become ready (log: $STATE/logs/$service.log)"
   fi
 done
+
+for _ in $(seq 1 100); do
+  curl -fsS "$WEB_URL/readyz" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+curl -fsS "$WEB_URL/readyz" >/dev/null || { tail -n 20 "$STATE/logs/web.log" >&2; die "web did not become ready (log: $STATE/logs/web.log)"; }
 
 # Demo data: a flood in Bad Neuenahr-Ahrweiler, seeded once (set SPONTAN_DEMO=0 to skip).
 spontan="$BIN/spontan"
@@ -95,6 +135,9 @@ if [ "${SPONTAN_DEMO:-1}" != 0 ] && [ ! -s "$STATE/demo-incident" ]; then
   log "seeding the demo incident (Hochwasser Ahr)"
   token=$(SPONTAN_DEV_SIGNING_KEY="$(cat "$key_file")" "$spontan" token mint --role coordinator --organisation "$demo_org" --subject demo-coordinator)
   if SPONTAN_TOKEN="$token" SPONTAN_PRIVACY__CONSENT_TEXT_VERSION="$CONSENT_VERSION" \
+      SPONTAN_REGISTRATION_ADDR="http://127.0.0.1:${GRPC_PORT[registration]}" \
+      SPONTAN_TASK_ADDR="http://127.0.0.1:${GRPC_PORT[task]}" \
+      SPONTAN_MATCHING_ADDR="http://127.0.0.1:${GRPC_PORT[matching]}" \
       "$spontan" demo seed --organisation "$demo_org" >"$STATE/logs/demo-seed.log" 2>&1; then
     sed -n 's/^incident \([^ ]*\) .*/\1/p' "$STATE/logs/demo-seed.log" >"$STATE/demo-incident"
     tail -n 1 "$STATE/logs/demo-seed.log"
@@ -107,13 +150,18 @@ fi
 cat <<MSG
 
 Spontan is up.
-  registration  grpc 127.0.0.1:50051   metrics http://127.0.0.1:9101/metrics
-  task          grpc 127.0.0.1:50052   metrics http://127.0.0.1:9102/metrics
-  matching      grpc 127.0.0.1:50053   metrics http://127.0.0.1:9103/metrics
+  volunteer app  $WEB_URL/   (open it on a phone-sized window)
+  console        $WEB_URL/dev/sign-in?role=coordinator&organisation=$demo_org
+  dashboard      $WEB_URL/dev/sign-in?role=dashboard&organisation=$demo_org
+                 (development sign-in links: they exist only because this stack has a dev key)
+  registration  grpc 127.0.0.1:${GRPC_PORT[registration]}   metrics http://127.0.0.1:${METRICS_PORT[registration]}/metrics
+  task          grpc 127.0.0.1:${GRPC_PORT[task]}   metrics http://127.0.0.1:${METRICS_PORT[task]}/metrics
+  matching      grpc 127.0.0.1:${GRPC_PORT[matching]}   metrics http://127.0.0.1:${METRICS_PORT[matching]}/metrics
+  web           http $WEB_URL   metrics http://127.0.0.1:$((METRICS_BASE + 3))/metrics
   broker        127.0.0.1:$BROKER_PORT (Kafka protocol)
   logs          $STATE/logs/
   dev key       $key_file (signs local tokens)
-Check health:   $BIN/spontan-probe 127.0.0.1:50051
+Check health:   $BIN/spontan-probe 127.0.0.1:${GRPC_PORT[registration]}
 Stop:           deploy/local/down.sh
 MSG
 if [ -s "$STATE/demo-incident" ]; then

@@ -2,8 +2,7 @@
 // under test (started by deploy/local/browser-test.sh, which passes its addresses in the
 // environment), screenshots for docs/, axe-core checks and database counts.
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { chromium } from "playwright-core";
 import { AxeBuilder } from "@axe-core/playwright";
@@ -33,7 +32,7 @@ export const DESKTOP = { width: 1280, height: 800 };
  * here). As root it needs --no-sandbox; the rest keeps it off the network.
  */
 export async function launch() {
-  const userDataDir = mkdtempSync(join(tmpdir(), "spontan-chromium-"));
+  // Playwright gives each launch a fresh temporary profile of its own (no --user-data-dir).
   return chromium.launch({
     executablePath: process.env.CHROME_PATH ?? "/usr/bin/chromium",
     headless: true,
@@ -46,7 +45,6 @@ export async function launch() {
       "--disable-component-update",
       "--disable-sync",
       "--enable-unsafe-swiftshader",
-      `--user-data-dir=${userDataDir}`,
     ],
   });
 }
