@@ -128,6 +128,8 @@ struct Fixture {
     incident: String,
     task: String,
     match_id: String,
+    /// The task's check-in code, as the coordinator shows it at the meeting point.
+    check_in_code: String,
     /// An incident far from every volunteer, for writes.
     side_incident: String,
     incident_to_close: String,
@@ -503,6 +505,22 @@ fn table() -> Vec<Row> {
             "spontan.v1.MatchingService/CheckIn",
             [UA, UA, UA, OK, NF, PD, OK, PD, OK],
             rpc!(matching.check_in, |fx| CheckInRequest {
+                match_id: fx.match_id.clone(),
+                check_in_code: fx.check_in_code.clone(),
+            }),
+        ),
+        row(
+            "spontan.v1.MatchingService/GetCheckInCode",
+            WRITER,
+            rpc!(matching.get_check_in_code, |fx| GetCheckInCodeRequest {
+                task_id: fx.task.clone(),
+            }),
+        ),
+        // After the check-in: the volunteer leaves (COMPLETED), the rest repeat it unchanged.
+        row(
+            "spontan.v1.MatchingService/CheckOut",
+            [UA, UA, UA, OK, NF, PD, OK, PD, OK],
+            rpc!(matching.check_out, |fx| CheckOutRequest {
                 match_id: fx.match_id.clone(),
             }),
         ),
@@ -904,6 +922,18 @@ async fn every_rpc_answers_every_caller_as_the_table_says() {
         task_request(&side_incident, "Abzuschliessen", far_away()),
     )
     .await;
+    let check_in_code = matching
+        .clone()
+        .get_check_in_code(authorized(
+            GetCheckInCodeRequest {
+                task_id: task.clone(),
+            },
+            &coordinator,
+        ))
+        .await
+        .expect("the coordinator reads the task's check-in code")
+        .into_inner()
+        .code;
     let fixture = Arc::new(Fixture {
         registration: registration_client.clone(),
         tasks: tasks.clone(),
@@ -911,6 +941,7 @@ async fn every_rpc_answers_every_caller_as_the_table_says() {
         incident: incident.clone(),
         task: task.clone(),
         match_id: offer.match_id.clone(),
+        check_in_code,
         side_incident,
         incident_to_close,
         task_to_update: (to_update.task_id, to_update.version),

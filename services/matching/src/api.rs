@@ -188,8 +188,37 @@ impl MatchingService for Api {
         let mut v = Violations::new();
         let match_id = required_id(&mut v, "match_id", &request.get_ref().match_id);
         v.finish(())?;
-        let row = lifecycle::check_in(&self.matcher, caller, match_id).await?;
+        let code = &request.get_ref().check_in_code;
+        let row = lifecycle::check_in(&self.matcher, caller, match_id, code).await?;
         Ok(Response::new(CheckInResponse {
+            r#match: Some(lifecycle::match_view(&row)),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(task_id = %request.get_ref().task_id))]
+    async fn get_check_in_code(
+        &self,
+        request: Request<GetCheckInCodeRequest>,
+    ) -> Result<Response<GetCheckInCodeResponse>, Status> {
+        let caller = principal(&request)?;
+        let mut v = Violations::new();
+        let task_id = required_id(&mut v, "task_id", &request.get_ref().task_id);
+        v.finish(())?;
+        let code = lifecycle::check_in_code(&self.matcher, caller, task_id).await?;
+        Ok(Response::new(code))
+    }
+
+    #[tracing::instrument(skip_all, fields(match_id = %request.get_ref().match_id))]
+    async fn check_out(
+        &self,
+        request: Request<CheckOutRequest>,
+    ) -> Result<Response<CheckOutResponse>, Status> {
+        let caller = principal(&request)?;
+        let mut v = Violations::new();
+        let match_id = required_id(&mut v, "match_id", &request.get_ref().match_id);
+        v.finish(())?;
+        let row = lifecycle::check_out(&self.matcher, caller, match_id).await?;
+        Ok(Response::new(CheckOutResponse {
             r#match: Some(lifecycle::match_view(&row)),
         }))
     }

@@ -1,7 +1,7 @@
 //! The matching service: owns the read model of volunteers and open tasks, matches and their lifecycle; consumes `spontan.volunteer.v1` and `spontan.task.v1`, publishes `spontan.match.v1`.
 //!
 //! Layout: [`config`] (this service's configuration on top of the platform's), [`domain`]
-//! (volunteers, tasks, match states), [`convert`] (proto to domain), [`engine`] (eligibility,
+//! (volunteers, tasks, match states), [`check_in`] (rotating check-in codes), [`convert`] (proto to domain), [`engine`] (eligibility,
 //! ranking, the spatial index; pure), [`store`] (SQL), [`events`] (match events and the
 //! change log, written with every transition), [`matcher`] (incremental matching, expiry,
 //! sweep), [`consumer`] (volunteer and task topics), [`lifecycle`] and [`feed`] (what the
@@ -11,6 +11,7 @@
 //! `spontan-platform`.
 
 pub mod api;
+pub mod check_in;
 pub mod config;
 pub mod consumer;
 pub mod convert;

@@ -8,11 +8,13 @@ use std::collections::HashMap;
 use chrono::Utc;
 use spontan_platform::ApiError;
 use spontan_platform::auth::{Principal, Role};
+use spontan_platform::error::FieldViolation;
 use spontan_proto::v1::{self as pb, MatchCancelReason, MatchOutcome, OfferDecision};
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 use uuid::Uuid;
 
+use crate::check_in;
 use crate::domain::{MatchState, Task};
 use crate::events;
 use crate::matcher::Matcher;
@@ -159,8 +161,117 @@ pub async fn respond(
     result.map(|row| Answered { row, task })
 }
 
-/// CheckIn: the match's volunteer, a coordinator of the task's organisation, or an admin.
+/// CheckIn: the match's volunteer with the task's current check-in code, a coordinator of
+/// the task's organisation, or an admin (who confirm in person and need no code).
 pub async fn check_in(
+    matcher: &Matcher,
+    caller: &Principal,
+    match_id: Uuid,
+    code: &str,
+) -> Result<MatchRow, Status> {
+    let mut tx = matcher.pool.begin().await.map_err(db)?;
+    let pre = store::match_by_id(&mut tx, match_id)
+        .await
+        .map_err(db)?
+        .ok_or(ApiError::NotFound("match"))?;
+    let volunteer = match caller.role {
+        Role::Volunteer if caller.subject == pre.volunteer_id.to_string() => true,
+        Role::Volunteer => return Err(ApiError::NotFound("match").into()),
+        _ => {
+            caller.require_coordinator_of(&pre.organisation_id)?;
+            false
+        }
+    };
+    if volunteer && pre.state() == MatchState::Accepted {
+        verify_code(matcher, &mut tx, &pre, code).await?;
+    }
+    store::lock_task(&mut tx, pre.task_id).await.map_err(db)?;
+    let m = store::lock_match(&mut tx, match_id)
+        .await
+        .map_err(db)?
+        .ok_or(ApiError::NotFound("match"))?;
+    let row = match m.state() {
+        MatchState::CheckedIn => m,
+        MatchState::Accepted => {
+            events::transition(&mut tx, &matcher.topic, &m, MatchState::CheckedIn, 0, 0)
+                .await
+                .map_err(db)?
+        }
+        _ => {
+            return Err(precondition(
+                "MATCH_NOT_ACCEPTED",
+                "only an accepted match can be checked in",
+            ));
+        }
+    };
+    tx.commit().await.map_err(db)?;
+    Ok(row)
+}
+
+/// Checks a volunteer's check-in code against the task's; a wrong one is counted (outside
+/// the request's transaction, so it stays counted) and, past the limit, locks self check-in.
+async fn verify_code(
+    matcher: &Matcher,
+    tx: &mut sqlx::PgConnection,
+    m: &MatchRow,
+    code: &str,
+) -> Result<(), Status> {
+    if m.check_in_failures >= check_in::MAX_FAILURES {
+        return Err(precondition(
+            "CHECK_IN_LOCKED",
+            "too many wrong codes for this match: ask the coordinator on site to check you in",
+        ));
+    }
+    if code.trim().is_empty() {
+        return Err(ApiError::InvalidArgument(vec![FieldViolation::new(
+            "check_in_code",
+            "enter the code shown at the meeting point",
+        )])
+        .into());
+    }
+    let (_, secret) = store::check_in_secret(tx, m.task_id)
+        .await
+        .map_err(db)?
+        .ok_or(ApiError::NotFound("task"))?;
+    if check_in::verify(&secret, m.task_id, code, Utc::now()) {
+        return Ok(());
+    }
+    store::count_check_in_failure(&matcher.pool, m.id)
+        .await
+        .map_err(db)?;
+    Err(ApiError::InvalidArgument(vec![FieldViolation::new(
+        "check_in_code",
+        "this is not the current code of this task: check the code at the meeting point",
+    )])
+    .into())
+}
+
+/// GetCheckInCode: a coordinator of the task's organisation, or an admin.
+pub async fn check_in_code(
+    matcher: &Matcher,
+    caller: &Principal,
+    task_id: Uuid,
+) -> Result<pb::GetCheckInCodeResponse, Status> {
+    let mut conn = matcher.pool.acquire().await.map_err(db)?;
+    let (organisation, secret) = store::check_in_secret(&mut conn, task_id)
+        .await
+        .map_err(db)?
+        .ok_or(ApiError::NotFound("task"))?;
+    caller.require_coordinator_of(&organisation)?;
+    let period = check_in::period(Utc::now());
+    let code = check_in::code(&secret, task_id, period);
+    Ok(pb::GetCheckInCodeResponse {
+        task_id: task_id.to_string(),
+        qr_text: check_in::qr_text(task_id, &code),
+        code,
+        rotates_at: Some(crate::convert::ts(check_in::period_start(period + 1))),
+        valid_until: Some(crate::convert::ts(check_in::period_start(period + 2))),
+        rotation_seconds: check_in::ROTATION_SECONDS as u32,
+    })
+}
+
+/// CheckOut: the match's volunteer, a coordinator of the task's organisation, or an admin.
+pub async fn check_out(
     matcher: &Matcher,
     caller: &Principal,
     match_id: Uuid,
@@ -181,16 +292,16 @@ pub async fn check_in(
         .map_err(db)?
         .ok_or(ApiError::NotFound("match"))?;
     let row = match m.state() {
-        MatchState::CheckedIn => m,
-        MatchState::Accepted => {
-            events::transition(&mut tx, &matcher.topic, &m, MatchState::CheckedIn, 0, 0)
+        MatchState::Completed => m,
+        MatchState::CheckedIn => {
+            events::transition(&mut tx, &matcher.topic, &m, MatchState::Completed, 0, 0)
                 .await
                 .map_err(db)?
         }
         _ => {
             return Err(precondition(
-                "MATCH_NOT_ACCEPTED",
-                "only an accepted match can be checked in",
+                "MATCH_NOT_CHECKED_IN",
+                "only a checked-in match can be checked out",
             ));
         }
     };
@@ -258,6 +369,9 @@ pub fn match_view(m: &MatchRow) -> pb::Match {
         cancel_reason: i32::from(m.cancel_reason),
         created_at: Some(crate::convert::ts(m.created_at)),
         updated_at: Some(crate::convert::ts(m.updated_at)),
+        checked_in_at: m.checked_in_at.map(crate::convert::ts),
+        checked_out_at: m.checked_out_at.map(crate::convert::ts),
+        hours_on_site: m.hours_on_site(),
         version: u64::try_from(m.version).unwrap_or(0),
     }
 }
@@ -280,6 +394,9 @@ pub fn offer_view(m: &MatchRow, task: &Task) -> pb::Offer {
             .then_some(m.expires_at)
             .flatten()
             .map(crate::convert::ts),
+        checked_in_at: m.checked_in_at.map(crate::convert::ts),
+        checked_out_at: m.checked_out_at.map(crate::convert::ts),
+        hours_on_site: m.hours_on_site(),
     }
 }
 

@@ -11,17 +11,6 @@ use uuid::Uuid;
 
 const WAIT: Duration = Duration::from_secs(30);
 
-/// The single current (non-final) offer of a volunteer, once there is one.
-async fn offer_of(h: &Harness, volunteer: Uuid) -> anyhow::Result<Offer> {
-    eventually(WAIT, "an offer", || async {
-        Ok(h.offers(volunteer, false)
-            .await?
-            .into_iter()
-            .find(|o| o.state() == MatchState::Offered))
-    })
-    .await
-}
-
 #[tokio::test]
 async fn a_task_is_offered_to_the_eligible_volunteers_nearest_first() -> anyhow::Result<()> {
     let h = Harness::start(fast_settings()).await?;
@@ -48,7 +37,7 @@ async fn a_task_is_offered_to_the_eligible_volunteers_nearest_first() -> anyhow:
 
     let mut offered = Vec::new();
     for v in [a, b, c] {
-        let offer = offer_of(&h, v).await?;
+        let offer = h.current_offer(v).await?;
         assert_eq!(offer.task_id, task.task_id);
         assert_eq!(offer.task_title, "fill sandbags");
         offered.push(offer.match_id);
@@ -110,7 +99,7 @@ async fn a_decline_and_an_expiry_each_lead_to_a_new_offer() -> anyhow::Result<()
     let task = h.task(incident, 1);
     h.publish_task(&task).await?;
 
-    let first = offer_of(&h, a).await?;
+    let first = h.current_offer(a).await?;
     let declined = h
         .respond(a, &first.match_id, OfferDecision::Decline)
         .await?;
@@ -120,8 +109,8 @@ async fn a_decline_and_an_expiry_each_lead_to_a_new_offer() -> anyhow::Result<()
     );
 
     // The decline brings B an offer; B does not answer, it expires and C gets one.
-    let second = offer_of(&h, b).await?;
-    let third = offer_of(&h, c).await?;
+    let second = h.current_offer(b).await?;
+    let third = h.current_offer(c).await?;
     let states = h.task_states(&task.task_id).await?;
     assert!(states.contains(&(first.match_id.clone(), MatchState::Declined)));
     assert!(states.contains(&(second.match_id.clone(), MatchState::Expired)));
@@ -164,7 +153,7 @@ async fn reaching_the_headcount_withdraws_the_other_offers() -> anyhow::Result<(
 
     let mut offers = Vec::new();
     for v in &volunteers {
-        offers.push(offer_of(&h, *v).await?);
+        offers.push(h.current_offer(*v).await?);
     }
     h.respond(volunteers[2], &offers[2].match_id, OfferDecision::Accept)
         .await?;
@@ -198,7 +187,7 @@ async fn reaching_the_headcount_withdraws_the_other_offers() -> anyhow::Result<(
     })
     .await?;
     assert_eq!(again.accepted, 1);
-    let reoffered = offer_of(&h, volunteers[1]).await?;
+    let reoffered = h.current_offer(volunteers[1]).await?;
     assert_ne!(reoffered.match_id, offers[1].match_id);
     Ok(())
 }
@@ -212,10 +201,10 @@ async fn a_volunteer_erased_mid_offer_is_cancelled_and_replaced() -> anyhow::Res
     h.wait_for_volunteers(incident, 2).await?;
     let task = h.task(incident, 1);
     h.publish_task(&task).await?;
-    let first = offer_of(&h, a).await?;
+    let first = h.current_offer(a).await?;
 
     h.erase_volunteer(a).await?;
-    let replacement = offer_of(&h, b).await?;
+    let replacement = h.current_offer(b).await?;
     assert_eq!(replacement.task_id, task.task_id);
     let staffing = h.staffing(&task.task_id).await?;
     let erased = staffing
@@ -242,7 +231,7 @@ async fn only_the_coordinator_of_the_organisation_closes_matches() -> anyhow::Re
     h.wait_for_volunteers(incident, 1).await?;
     let task = h.task(incident, 1);
     h.publish_task(&task).await?;
-    let offer = offer_of(&h, a).await?;
+    let offer = h.current_offer(a).await?;
     h.respond(a, &offer.match_id, OfferDecision::Accept).await?;
 
     let mut client = h.client(0).await?;
@@ -271,6 +260,7 @@ async fn only_the_coordinator_of_the_organisation_closes_matches() -> anyhow::Re
         .check_in(authed(
             CheckInRequest {
                 match_id: offer.match_id.clone(),
+                check_in_code: h.check_in_code(&offer.task_id).await?.code,
             },
             &h.volunteer_token(a),
         ))
@@ -362,19 +352,19 @@ async fn pauses_task_changes_and_cancellations_withdraw_offers() -> anyhow::Resu
     h.wait_for_volunteers(incident, 3).await?;
     let mut task = h.task(incident, 1);
     h.publish_task(&task).await?;
-    let first = offer_of(&h, a).await?;
+    let first = h.current_offer(a).await?;
 
     // A pauses: their offer is cancelled and B gets one.
     let mut paused = common::volunteer(a, 1.0);
     paused.status = VolunteerStatus::Paused as i32;
     h.publish_volunteer(&paused, 2).await?;
-    let second = offer_of(&h, b).await?;
+    let second = h.current_offer(b).await?;
 
     // The task now needs a boat licence: B no longer fits, C does.
     task.required_skill_ids.push("boat".into());
     task.version = 2;
     h.publish_task(&task).await?;
-    let third = offer_of(&h, c).await?;
+    let third = h.current_offer(c).await?;
     assert_eq!(third.task_id, task.task_id);
 
     // The task is cancelled: C's offer is withdrawn, nobody else is asked.
@@ -431,7 +421,7 @@ async fn optimising_an_incident_keeps_offers_and_reports_objectives() -> anyhow:
     h.wait_for_volunteers(incident, 2).await?;
     let task = h.task(incident, 1);
     h.publish_task(&task).await?;
-    let offer = offer_of(&h, a).await?;
+    let offer = h.current_offer(a).await?;
 
     let mut client = h.client(0).await?;
     let request = |dry_run| OptimizeIncidentRequest {

@@ -14,7 +14,8 @@ use crate::engine::Explanation;
 pub const MATCH_COLUMNS: &str = "m.id, m.task_id, m.incident_id, m.volunteer_id, \
     m.volunteer_ref, m.state, lower(m.slot) AS starts_at, upper(m.slot) AS ends_at, \
     m.explanation, m.decline_reason, m.cancel_reason, m.offered_at, m.expires_at, \
-    m.created_at, m.updated_at, m.version, t.organisation_id, t.title";
+    m.created_at, m.updated_at, m.version, m.checked_in_at, m.checked_out_at, \
+    m.check_in_failures, t.organisation_id, t.title";
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct MatchRow {
@@ -34,6 +35,10 @@ pub struct MatchRow {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub version: i64,
+    pub checked_in_at: Option<DateTime<Utc>>,
+    pub checked_out_at: Option<DateTime<Utc>>,
+    /// Wrong check-in codes sent for this match (see [`crate::check_in::MAX_FAILURES`]).
+    pub check_in_failures: i16,
     pub organisation_id: String,
     pub title: String,
 }
@@ -41,6 +46,16 @@ pub struct MatchRow {
 impl MatchRow {
     pub fn state(&self) -> MatchState {
         MatchState::parse(&self.state).unwrap_or(MatchState::Cancelled)
+    }
+
+    /// Hours on site once checked out; 0 before.
+    pub fn hours_on_site(&self) -> f64 {
+        match (self.checked_in_at, self.checked_out_at) {
+            (Some(arrived), Some(left)) if left > arrived => {
+                (left - arrived).num_milliseconds() as f64 / 3_600_000.0
+            }
+            _ => 0.0,
+        }
     }
 
     pub fn window(&self) -> Window {
@@ -293,7 +308,12 @@ pub async fn set_state(
 ) -> sqlx::Result<MatchRow> {
     sqlx::query_as(&format!(
         "WITH m AS (UPDATE matches SET state = $2, version = version + 1, updated_at = now(), \
-         decline_reason = $3, cancel_reason = $4 WHERE id = $1 RETURNING *) \
+         decline_reason = $3, cancel_reason = $4, \
+         checked_in_at = CASE WHEN $2 = 'checked_in' THEN coalesce(checked_in_at, now()) \
+             ELSE checked_in_at END, \
+         checked_out_at = CASE WHEN $2 = 'completed' THEN coalesce(checked_out_at, now()) \
+             ELSE checked_out_at END \
+         WHERE id = $1 RETURNING *) \
          SELECT {MATCH_COLUMNS} FROM m JOIN tasks t ON t.id = m.task_id"
     ))
     .bind(id)
@@ -301,6 +321,29 @@ pub async fn set_state(
     .bind(i16::try_from(decline_reason).unwrap_or(0))
     .bind(i16::try_from(cancel_reason).unwrap_or(0))
     .fetch_one(conn)
+    .await
+}
+
+/// The secret a task's check-in codes are derived from (see [`crate::check_in`]).
+pub async fn check_in_secret(
+    conn: &mut PgConnection,
+    task_id: Uuid,
+) -> sqlx::Result<Option<(String, Vec<u8>)>> {
+    sqlx::query_as("SELECT organisation_id, check_in_secret FROM tasks WHERE id = $1")
+        .bind(task_id)
+        .fetch_optional(conn)
+        .await
+}
+
+/// Counts a wrong check-in code for a match, in its own transaction so that it stays
+/// counted when the request fails; returns the new count.
+pub async fn count_check_in_failure(pool: &PgPool, match_id: Uuid) -> sqlx::Result<i16> {
+    sqlx::query_scalar(
+        "UPDATE matches SET check_in_failures = check_in_failures + 1 WHERE id = $1 \
+         RETURNING check_in_failures",
+    )
+    .bind(match_id)
+    .fetch_one(pool)
     .await
 }
 

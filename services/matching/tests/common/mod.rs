@@ -281,6 +281,32 @@ impl Harness {
         Ok(response.into_inner().offers)
     }
 
+    /// The single current (non-final) offer of a volunteer, once there is one.
+    pub async fn current_offer(&self, volunteer: Uuid) -> anyhow::Result<Offer> {
+        eventually(Duration::from_secs(30), "an offer", || async {
+            Ok(self
+                .offers(volunteer, false)
+                .await?
+                .into_iter()
+                .find(|o| o.state() == MatchState::Offered))
+        })
+        .await
+    }
+
+    /// The task's current check-in code, as its coordinator reads it.
+    pub async fn check_in_code(&self, task_id: &str) -> anyhow::Result<GetCheckInCodeResponse> {
+        let mut client = self.client(self.any_instance()?).await?;
+        Ok(client
+            .get_check_in_code(authed(
+                GetCheckInCodeRequest {
+                    task_id: task_id.into(),
+                },
+                &self.coordinator_token(),
+            ))
+            .await?
+            .into_inner())
+    }
+
     pub async fn staffing(&self, task_id: &str) -> anyhow::Result<GetTaskStaffingResponse> {
         let mut client = self.client(self.any_instance()?).await?;
         Ok(client
