@@ -64,7 +64,12 @@ async fn grpc_web_call(
         .expect("http/1.1 call");
     assert_eq!(response.version(), http::Version::HTTP_11);
     let headers = response.headers().clone();
-    let mut body = response.into_body().collect().await.expect("body").to_bytes();
+    let mut body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
 
     let mut messages = Vec::new();
     let mut trailers = http::HeaderMap::new();
@@ -148,8 +153,14 @@ async fn a_registration_over_grpc_web_reports_every_field_violation_in_its_detai
         .unwrap_or_default();
     fields.sort();
     assert!(fields.contains(&"birth_year".to_owned()), "{fields:?}");
-    assert!(fields.contains(&"travel_radius_km".to_owned()), "{fields:?}");
-    assert!(fields.iter().any(|f| f.starts_with("consent")), "{fields:?}");
+    assert!(
+        fields.contains(&"travel_radius_km".to_owned()),
+        "{fields:?}"
+    );
+    assert!(
+        fields.iter().any(|f| f.starts_with("consent")),
+        "{fields:?}"
+    );
     // The browser's code may read the status and its details only if they are exposed.
     let exposed = web.headers["access-control-expose-headers"]
         .to_str()
@@ -253,7 +264,10 @@ async fn only_configured_origins_may_call_from_another_origin() {
 
     let foreign = preflight(&app, "https://evil.example").await;
     assert!(
-        foreign.headers().get("access-control-allow-origin").is_none(),
+        foreign
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none(),
         "a foreign origin was allowed"
     );
     // A foreign page's call is still answered (CORS is the browser's rule), but without the
