@@ -1,0 +1,78 @@
+// Lighthouse on the volunteer app's registration page, as a phone sees it (Lighthouse's
+// mobile emulation: Moto G-class CPU, slow 4G, simulated throttling), against the running
+// suite. Checks the budgets of docs/benchmarks.md and writes the scores and the main timings
+// to the file named by the second argument (JSON). Usage:
+//   node scripts/lighthouse.mjs http://127.0.0.1:8080/ [out.json]
+// CHROME_PATH selects the browser (Debian's /usr/bin/chromium here).
+import { writeFileSync } from "node:fs";
+import { launch } from "chrome-launcher";
+import lighthouse from "lighthouse";
+
+const BUDGETS = { performance: 90, accessibility: 100, "best-practices": 95 };
+
+const url = process.argv[2];
+if (!url) throw new Error("usage: node scripts/lighthouse.mjs URL [out.json]");
+
+const chrome = await launch({
+  chromePath: process.env.CHROME_PATH ?? "/usr/bin/chromium",
+  chromeFlags: [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+  ],
+});
+let result;
+try {
+  result = await lighthouse(url, {
+    port: chrome.port,
+    output: "json",
+    logLevel: "error",
+    onlyCategories: Object.keys(BUDGETS),
+  });
+} finally {
+  chrome.kill();
+}
+const lhr = result.lhr;
+if (lhr.runtimeError) throw new Error(`lighthouse: ${lhr.runtimeError.code} ${lhr.runtimeError.message}`);
+
+const scores = Object.fromEntries(
+  Object.keys(BUDGETS).map((id) => [id, Math.round((lhr.categories[id]?.score ?? 0) * 100)]),
+);
+const timing = (id) => Math.round(lhr.audits[id]?.numericValue ?? NaN);
+const report = {
+  url,
+  lighthouse: lhr.lighthouseVersion,
+  formFactor: lhr.configSettings.formFactor,
+  fetchTime: lhr.fetchTime,
+  scores,
+  firstContentfulPaintMs: timing("first-contentful-paint"),
+  largestContentfulPaintMs: timing("largest-contentful-paint"),
+  totalBlockingTimeMs: timing("total-blocking-time"),
+  cumulativeLayoutShift: lhr.audits["cumulative-layout-shift"]?.numericValue ?? null,
+  speedIndexMs: timing("speed-index"),
+};
+console.log(JSON.stringify(report, null, 2));
+if (process.argv[3]) writeFileSync(process.argv[3], JSON.stringify(report, null, 2));
+
+const failures = [];
+for (const [id, min] of Object.entries(BUDGETS)) {
+  if (scores[id] < min) failures.push(`${id} ${scores[id]} < ${min}`);
+}
+// Say which audits cost the points, so a failure can be acted on.
+for (const id of Object.keys(BUDGETS)) {
+  for (const ref of lhr.categories[id]?.auditRefs ?? []) {
+    const audit = lhr.audits[ref.id];
+    if (ref.weight > 0 && audit && audit.score !== null && audit.score < 1) {
+      console.log(`  ${id}: ${ref.id} scored ${audit.score} ${audit.displayValue ?? ""}`);
+    }
+  }
+}
+if (failures.length) {
+  console.error(`lighthouse budgets missed: ${failures.join(", ")}`);
+  process.exit(1);
+}
