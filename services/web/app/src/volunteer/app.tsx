@@ -1,0 +1,223 @@
+// The volunteer app's frame: header (name, navigation, language), one screen in <main>, the
+// live region, the session (token renewal, sign-out) and hash routing, so that the phone's
+// back button moves between screens.
+import { Code } from "@connectrpc/connect";
+import { useEffect, useMemo, useRef, useState } from "preact/hooks";
+import { volunteerClients } from "../lib/clients";
+import type { AppConfig } from "../lib/config";
+import { code } from "../lib/errors";
+import { applyLocale, detectLocale, translator, type Locale } from "../lib/i18n";
+import { AppContext, type App as AppValue, type Farewell, type Screen, type SkillEntry } from "./context";
+import { ms } from "./format";
+import { messages } from "./messages";
+import { OffersScreen } from "./offers";
+import { ProfileScreen } from "./profile";
+import { AboutStep, ConsentStep, PrivacyScreen, SkillsStep, useRegistration } from "./register";
+import { clearSession, expired, loadSession, needsRenewal, saveSession, type Session } from "./session";
+
+const PUBLIC: readonly Screen[] = ["about", "skills", "consent", "privacy"];
+const SIGNED_IN: readonly Screen[] = ["offers", "profile", "privacy"];
+const SKILLS_KEY = "spontan.skills";
+
+function screenOf(hash: string, signedIn: boolean): Screen {
+  const name = hash.replace(/^#\/?/, "") as Screen;
+  const allowed = signedIn ? SIGNED_IN : PUBLIC;
+  return allowed.includes(name) ? name : signedIn ? "offers" : "about";
+}
+
+function cachedSkills(): SkillEntry[] | null {
+  try {
+    return JSON.parse(localStorage.getItem(SKILLS_KEY) ?? "null") as SkillEntry[] | null;
+  } catch {
+    return null;
+  }
+}
+
+export function App(props: { config: AppConfig }) {
+  const [locale, setLocale] = useState<Locale>(detectLocale);
+  const t = useMemo(() => translator(messages, locale), [locale]);
+  const [session, setSession] = useState<Session | null>(loadSession);
+  const sessionRef = useRef(session);
+  sessionRef.current = session;
+  const api = useMemo(() => volunteerClients(props.config, () => sessionRef.current?.token), [props.config]);
+  const [screen, setScreen] = useState<Screen>(() => screenOf(location.hash, !!session));
+  const [announcement, setAnnouncement] = useState("");
+  const [farewell, setFarewell] = useState<Farewell>(null);
+  const [skills, setSkills] = useState<SkillEntry[] | null>(cachedSkills);
+  const [skillsFailed, setSkillsFailed] = useState(false);
+  const skillsLoading = useRef(false);
+
+  useEffect(() => applyLocale(locale), [locale]);
+
+  const go = (next: Screen) => {
+    const target = screenOf(`#/${next}`, !!sessionRef.current);
+    setScreen(target);
+    if (location.hash !== `#/${target}`) location.hash = `#/${target}`;
+  };
+
+  useEffect(() => {
+    const onHash = () => setScreen(screenOf(location.hash, !!sessionRef.current));
+    window.addEventListener("hashchange", onHash);
+    return () => window.removeEventListener("hashchange", onHash);
+  }, []);
+
+  const announce = (text: string) => {
+    // Emptied first, so that the same words twice are read twice.
+    setAnnouncement("");
+    setTimeout(() => setAnnouncement(text), 50);
+  };
+
+  const signIn = (next: Session) => {
+    saveSession(next);
+    sessionRef.current = next;
+    setSession(next);
+    setFarewell(null);
+    go("offers");
+  };
+
+  const signOut = (why: Farewell) => {
+    clearSession();
+    if (why === "erased") {
+      // Nothing of the volunteer stays on the device: session, outbox, cached lists. The
+      // language choice is kept in memory only, so the next screen reads the same.
+      localStorage.clear();
+    }
+    sessionRef.current = null;
+    setSession(null);
+    setFarewell(why);
+    registration.reset();
+    if (why) announce(why === "erased" ? t("farewell.erased") : t("farewell.expired"));
+    history.replaceState(null, "", "#/about");
+    setScreen("about");
+  };
+
+  const loadSkills = () => {
+    if (skillsLoading.current) return;
+    skillsLoading.current = true;
+    setSkillsFailed(false);
+    api.registration
+      .listSkills({})
+      .then((r) => {
+        const list = r.skills.map((s) => ({ id: s.id, labelDe: s.labelDe, labelEn: s.labelEn, category: s.category }));
+        setSkills(list);
+        localStorage.setItem(SKILLS_KEY, JSON.stringify(list));
+      })
+      .catch(() => setSkillsFailed(true))
+      .finally(() => {
+        skillsLoading.current = false;
+      });
+  };
+
+  const value: AppValue = {
+    t,
+    locale,
+    config: props.config,
+    api,
+    session,
+    go,
+    announce,
+    signIn,
+    signOut,
+    async guard(call) {
+      try {
+        return await call;
+      } catch (error) {
+        if (code(error) === Code.Unauthenticated && sessionRef.current) signOut("expired");
+        throw error;
+      }
+    },
+    skills,
+    skillsFailed,
+    loadSkills,
+  };
+  const registration = useRegistration(value);
+
+  // Renew the token while it works, when less than a third of its life is left; checked every
+  // minute and whenever the app comes to the front.
+  useEffect(() => {
+    if (!session) return;
+    let renewing = false;
+    const check = async () => {
+      const current = sessionRef.current;
+      if (!current || renewing) return;
+      if (expired(current)) {
+        signOut("expired");
+        return;
+      }
+      if (!needsRenewal(current)) return;
+      renewing = true;
+      try {
+        const r = await api.registration.renewMyToken({});
+        const now = Date.now();
+        const next = { ...current, token: r.accessToken, issuedAt: now, expiresAt: ms(r.accessTokenExpiresAt) ?? now + 3_600_000 };
+        saveSession(next);
+        sessionRef.current = next;
+        setSession(next);
+      } catch (error) {
+        if (code(error) === Code.Unauthenticated) signOut("expired");
+      } finally {
+        renewing = false;
+      }
+    };
+    void check();
+    const timer = setInterval(check, 60_000);
+    const onShow = () => {
+      if (document.visibilityState === "visible") void check();
+    };
+    document.addEventListener("visibilitychange", onShow);
+    window.addEventListener("online", onShow);
+    return () => {
+      clearInterval(timer);
+      document.removeEventListener("visibilitychange", onShow);
+      window.removeEventListener("online", onShow);
+    };
+  }, [!!session]);
+
+  const switchLocale = () => {
+    const next: Locale = locale === "de" ? "en" : "de";
+    applyLocale(next, true);
+    setLocale(next);
+  };
+
+  const other: Locale = locale === "de" ? "en" : "de";
+  return (
+    <AppContext.Provider value={value}>
+      <header class="bar">
+        <span class="brand">Spontan</span>
+        {session && (
+          <nav aria-label={t("nav.label")}>
+            <ul>
+              {(["offers", "profile"] as const).map((s) => (
+                <li key={s}>
+                  <a href={`#/${s}`} aria-current={screen === s ? "page" : undefined}>
+                    {t(`nav.${s}`)}
+                  </a>
+                </li>
+              ))}
+            </ul>
+          </nav>
+        )}
+        <button type="button" class="lang" lang={other} onClick={switchLocale}>
+          {other === "de" ? "Deutsch" : "English"}
+        </button>
+      </header>
+      <main id="main">
+        {screen === "about" && (
+          <AboutStep
+            key="about"
+            reg={registration}
+            farewell={farewell === "erased" ? t("farewell.erased") : farewell === "expired" ? t("farewell.expired") : null}
+          />
+        )}
+        {screen === "skills" && <SkillsStep key="skills" reg={registration} />}
+        {screen === "consent" && <ConsentStep key="consent" reg={registration} />}
+        {screen === "privacy" && <PrivacyScreen key="privacy" />}
+        {screen === "offers" && <OffersScreen key="offers" />}
+        {screen === "profile" && <ProfileScreen key="profile" />}
+      </main>
+      <div class="visually-hidden" role="status" aria-live="polite" aria-atomic="true">
+        {announcement}
+      </div>
+    </AppContext.Provider>
+  );
+}

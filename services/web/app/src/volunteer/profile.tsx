@@ -1,0 +1,199 @@
+// "Profile": what the registration service holds about the volunteer, pause/resume, export
+// (right of access) and erasure (right to erasure).
+import { Code } from "@connectrpc/connect";
+import { useEffect, useRef, useState } from "preact/hooks";
+import { AlertChannel, VolunteerStatus } from "../gen/spontan/v1/common_pb";
+import type { VolunteerProfile } from "../gen/spontan/v1/registration_pb";
+import { code, isTransient, message } from "../lib/errors";
+import { useApp } from "./context";
+import { date, km, ms, skillLabel, timeWindow } from "./format";
+import type { Key, T } from "./messages";
+import { Notice, Screen } from "./ui";
+
+type Busy = null | "pause" | "export" | "erase";
+
+function trouble(t: T, error: unknown): string {
+  return isTransient(error) ? t("problem.offline") : t("problem.other", { detail: message(error) });
+}
+
+export function ProfileScreen() {
+  const { t, locale, api, guard, skills, loadSkills, signOut, announce } = useApp();
+  const [profile, setProfile] = useState<VolunteerProfile | null>(null);
+  const [problem, setProblem] = useState<string | null>(null);
+  const [done, setDone] = useState<string | null>(null);
+  const [busy, setBusy] = useState<Busy>(null);
+  const dialog = useRef<HTMLDialogElement>(null);
+
+  const load = async () => {
+    try {
+      const r = await guard(api.registration.getMyProfile({}));
+      setProfile(r.profile ?? null);
+      setProblem(null);
+    } catch (error) {
+      if (code(error) !== Code.Unauthenticated) setProblem(trouble(t, error));
+    }
+  };
+  useEffect(() => {
+    void load();
+    if (!skills) loadSkills();
+  }, []);
+
+  const act = async (what: Exclude<Busy, null>, run: () => Promise<void>) => {
+    setBusy(what);
+    setProblem(null);
+    setDone(null);
+    try {
+      await run();
+    } catch (error) {
+      if (code(error) !== Code.Unauthenticated) {
+        const text = trouble(t, error);
+        setProblem(text);
+        announce(text);
+      }
+    } finally {
+      setBusy(null);
+    }
+  };
+
+  const paused = profile?.status === VolunteerStatus.PAUSED;
+  const togglePause = () =>
+    act("pause", async () => {
+      const r = paused ? await guard(api.registration.resumeMe({})) : await guard(api.registration.pauseMe({}));
+      setProfile(r.profile ?? profile);
+      const text = paused ? t("profile.resumed") : t("profile.paused");
+      setDone(text);
+    });
+
+  const download = () =>
+    act("export", async () => {
+      const r = await guard(api.registration.exportMyData({}));
+      let json = r.json;
+      try {
+        json = JSON.stringify(JSON.parse(r.json), null, 2);
+      } catch {
+        // Keep the server's text as it is.
+      }
+      const url = URL.createObjectURL(new Blob([json], { type: "application/json" }));
+      const link = document.createElement("a");
+      link.href = url;
+      link.download = `spontan-my-data-${new Date().toISOString().slice(0, 10)}.json`;
+      document.body.append(link);
+      link.click();
+      link.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 60_000);
+      setDone(t("profile.exported"));
+    });
+
+  const erase = () =>
+    act("erase", async () => {
+      await guard(api.registration.eraseMe({ confirm: true }));
+      dialog.current?.close();
+      signOut("erased");
+    });
+
+  const skillNames = (ids: string[]) =>
+    ids.map((id) => {
+      const s = skills?.find((x) => x.id === id);
+      return s ? skillLabel(s, locale) : id;
+    });
+
+  const p = profile;
+  const c = p?.contact;
+  const home = p?.homeLocation;
+  return (
+    <Screen title={t("profile.title")}>
+      {problem && <Notice kind="problem">{problem}</Notice>}
+      {done && <Notice kind="success">{done}</Notice>}
+      {!p && !problem && <p>{t("profile.loading")}</p>}
+      {p && (
+        <dl class="facts profile">
+          <dt>{t("profile.name")}</dt>
+          <dd>{c?.displayName}</dd>
+          {c?.phoneE164 && (
+            <>
+              <dt>{t("profile.phone")}</dt>
+              <dd>{c.phoneE164}</dd>
+            </>
+          )}
+          {c?.email && (
+            <>
+              <dt>{t("profile.email")}</dt>
+              <dd>{c.email}</dd>
+            </>
+          )}
+          <dt>{t("profile.channel")}</dt>
+          <dd>{t(`channel.${p.preferredAlertChannel || AlertChannel.UNSPECIFIED}` as Key)}</dd>
+          <dt>{t("field.birthYear")}</dt>
+          <dd>{p.birthYear}</dd>
+          <dt>{t("profile.skills")}</dt>
+          <dd>{p.skillIds.length ? skillNames(p.skillIds).join(", ") : t("profile.noSkills")}</dd>
+          <dt>{t("profile.languages")}</dt>
+          <dd>{p.languages.join(", ")}</dd>
+          <dt>{t("profile.radius")}</dt>
+          <dd>{km(locale, p.travelRadiusKm)}</dd>
+          <dt>{t("profile.home")}</dt>
+          <dd>{home ? `${home.latitude.toFixed(4)}, ${home.longitude.toFixed(4)}` : "–"}</dd>
+          <dt>{t("profile.availability")}</dt>
+          <dd>
+            {p.availability.length ? (
+              <ul class="plain">
+                {p.availability.map((w, i) => (
+                  <li key={i}>{timeWindow(locale, w)}</li>
+                ))}
+              </ul>
+            ) : (
+              t("profile.noAvailability")
+            )}
+          </dd>
+          <dt>{t("profile.status")}</dt>
+          <dd>{t(`status.${p.status}` as Key)}</dd>
+          <dt>{t("profile.registered")}</dt>
+          <dd>{ms(p.createdAt) !== undefined ? date(locale, ms(p.createdAt)!) : "–"}</dd>
+          <dt>{t("profile.consent")}</dt>
+          <dd>
+            {t("profile.consentValue", {
+              version: p.consentTextVersion,
+              date: ms(p.consentGivenAt) !== undefined ? date(locale, ms(p.consentGivenAt)!) : "–",
+            })}
+          </dd>
+        </dl>
+      )}
+      {p && (
+        <section aria-labelledby="pause-title">
+          <h2 id="pause-title">{t("profile.offersTitle")}</h2>
+          <p>{paused ? t("profile.pausedText") : t("profile.activeText")}</p>
+          <div class="actions">
+            <button type="button" class="secondary" disabled={busy !== null} onClick={togglePause}>
+              {paused ? t("action.resume") : t("action.pause")}
+            </button>
+          </div>
+        </section>
+      )}
+      <section aria-labelledby="data-title">
+        <h2 id="data-title">{t("profile.dataTitle")}</h2>
+        <p>{t("profile.dataText")}</p>
+        <div class="actions">
+          <button type="button" class="secondary" disabled={busy !== null} onClick={download}>
+            {busy === "export" ? t("profile.exporting") : t("action.export")}
+          </button>
+          <button type="button" class="danger" disabled={busy !== null} onClick={() => dialog.current?.showModal()}>
+            {t("action.erase")}
+          </button>
+        </div>
+      </section>
+      <dialog ref={dialog} aria-labelledby="erase-title" aria-describedby="erase-text">
+        <h2 id="erase-title">{t("erase.title")}</h2>
+        <p id="erase-text">{t("erase.text")}</p>
+        {problem && busy === null && <p class="field-error">{problem}</p>}
+        <div class="actions">
+          <button type="button" class="danger" disabled={busy !== null} onClick={erase}>
+            {busy === "erase" ? t("erase.busy") : t("action.confirmErase")}
+          </button>
+          <button type="button" class="secondary" autoFocus onClick={() => dialog.current?.close()}>
+            {t("action.cancel")}
+          </button>
+        </div>
+      </dialog>
+    </Screen>
+  );
+}
