@@ -1,29 +1,14 @@
 // Small building blocks of the console's forms and notices.
-import { Code } from "@connectrpc/connect";
 import type { ComponentChildren } from "preact";
 import { useEffect, useRef } from "preact/hooks";
-import { code, message, reason } from "../lib/errors";
+import { describeError } from "../shared-staff/errors";
 import { FieldError } from "../shared-staff/components";
 import type { Translate } from "../shared-staff/messages";
+export { describeError };
 import type { Key } from "./messages";
 import type { Placed } from "./violations";
 
 export type T = Translate<Key>;
-
-/** A refusal in words: transport problems and permissions get their own message. */
-export function describeError(t: T, error: unknown): string {
-  switch (code(error)) {
-    case Code.Unavailable:
-    case Code.DeadlineExceeded:
-      return t("common.offline");
-    case Code.PermissionDenied:
-      return `${t("common.permission")} (${message(error)})`;
-    default: {
-      const why = reason(error);
-      return t("common.error", { message: why && !message(error).startsWith(why) ? `${why}: ${message(error)}` : message(error) });
-    }
-  }
-}
 
 export function ErrorNotice({ t, error }: { t: T; error: unknown }) {
   if (!error) return null;

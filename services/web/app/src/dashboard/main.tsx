@@ -24,6 +24,7 @@ import {
   PRIORITY_NAME,
   toDate,
 } from "../shared-staff/format";
+import { describeError } from "../shared-staff/errors";
 import { useLocale, usePolling } from "../shared-staff/hooks";
 import type { Translate } from "../shared-staff/messages";
 import type { AppConfig } from "../lib/config";
@@ -219,7 +220,7 @@ function Dashboard(props: DashboardProps) {
       {wall && <p class="visually-hidden">{t("wall.hint")}</p>}
       {error ? (
         <p class="notice notice--error" role="alert">
-          {t("common.error", { message: String(error) })}
+          {describeError(t, error)}
         </p>
       ) : null}
       {incidents?.length === 0 && <p>{t("incident.none")}</p>}

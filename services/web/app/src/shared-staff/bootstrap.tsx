@@ -25,6 +25,12 @@ export function useStaff(storageKey: string, roles: readonly StaffRole[]): Staff
 
   useEffect(() => {
     loadConfig().then(setConfig, (e: unknown) => setConfigError(String(e)));
+    // A token handed over while the page is open (the same URL with a new fragment).
+    const onHash = () => {
+      if (/(^#|&)token=/.test(location.hash)) setState(loadSession(storageKey, roles));
+    };
+    addEventListener("hashchange", onHash);
+    return () => removeEventListener("hashchange", onHash);
   }, []);
 
   const session = state.session;
