@@ -143,6 +143,11 @@ export function createTaskMap(
     addOverlay(map);
     (map.getSource("tasks") as GeoJSONSource).setData(taskFeatures(tasks));
     (map.getSource("region") as GeoJSONSource).setData(region ? { type: "FeatureCollection", features: [circle(region)] } : EMPTY);
+    // Tells screenshots and tests that what was just set has been drawn.
+    const drawn = String(tasks.length);
+    map.once("idle", () => {
+      container.dataset.drawnTasks = drawn;
+    });
     if (!fitted && (region || tasks.length)) {
       const lons = tasks.map((t) => t.longitude);
       const lats = tasks.map((t) => t.latitude);
