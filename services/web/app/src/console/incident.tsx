@@ -7,6 +7,7 @@ import type { Incident, Task } from "../gen/spontan/v1/task_pb";
 import { formatNumber, formatWindow, isTaskFinished, PRIORITY_NAME, toDate } from "../shared-staff/format";
 import { usePolling } from "../shared-staff/hooks";
 import type { ConsoleProps } from "./incidents";
+import { CheckInCode } from "./checkincode";
 import { Optimise } from "./optimise";
 import { Matches } from "./staffing";
 import { TaskForm } from "./taskform";
@@ -232,6 +233,7 @@ function TaskCard(
   const { t, task, api, locale } = props;
   const [staffing, setStaffing] = useState<GetTaskStaffingResponse | null>(null);
   const [action, setAction] = useState<"cancel" | "complete" | null>(null);
+  const [showCode, setShowCode] = useState(false);
   const [cancelReason, setCancelReason] = useState("");
   const [error, setError] = useState<unknown>(null);
   const finished = isTaskFinished(task.status);
@@ -376,6 +378,14 @@ function TaskCard(
               </>
             )}
           </dl>
+          {!finished && (
+            <div class="row">
+              <button type="button" class="button button--small" aria-expanded={showCode} onClick={() => setShowCode(!showCode)}>
+                {showCode ? t("checkin.hide") : t("checkin.show")}
+              </button>
+            </div>
+          )}
+          {!finished && showCode && <CheckInCode {...props} taskId={task.taskId} title={task.title} />}
           <h4 class="matches__heading">{t("staffing.matches")}</h4>
           <Matches {...props} staffing={staffing} onChanged={() => void loadStaffing()} />
         </div>
