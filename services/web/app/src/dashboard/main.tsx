@@ -404,16 +404,18 @@ function IncidentBoard(props: DashboardProps & { incident: Incident }) {
                 <span class="dtask__when hint">{formatWindow(toDate(task.window?.startTime), toDate(task.window?.endTime), locale)}</span>
                 <span class="dtask__staffing" title={label}>
                   <span class="visually-hidden">{label}</span>
-                  <span aria-hidden="true" class="dtask__numbers" data-accepted={c.accepted} data-needed={task.headcount}>
+                  <span aria-hidden="true" class="dtask__numbers" data-accepted={c.accepted} data-needed={task.headcount} data-checked-in={c.checkedIn}>
                     {t("tasks.staffing", { accepted: c.accepted, needed: task.headcount })}
                   </span>
                   <span class="bar" aria-hidden="true">
                     <span class={`bar__fill${short ? " bar__fill--short" : ""}`} style={{ inlineSize: `${share * 100}%` }} />
                   </span>
                 </span>
-                {task.status !== TaskStatus.CANCELLED && c.offered > 0 && (
+                {task.status !== TaskStatus.CANCELLED && (c.offered > 0 || c.checkedIn > 0) && (
                   <span class="dtask__offered hint">
-                    {t("staffing.offered")}: {c.offered}
+                    {c.offered > 0 && `${t("staffing.offered")}: ${c.offered}`}
+                    {c.offered > 0 && c.checkedIn > 0 && " · "}
+                    {c.checkedIn > 0 && `${t("staffing.checkedIn")}: ${c.checkedIn}`}
                   </span>
                 )}
               </li>
