@@ -123,6 +123,27 @@ impl TestApp {
         self.request(&format!("{}{path}", self.base)).await
     }
 
+    /// `GET path` with extra request headers, the body read as bytes.
+    pub async fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> (Reply, Vec<u8>) {
+        let mut request = http::Request::get(format!("{}{path}", self.base));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request.body(Default::default()).expect("request");
+        let response = tokio::time::timeout(Duration::from_secs(10), self.client.request(request))
+            .await
+            .expect("answer within 10 s")
+            .expect("http response");
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await.expect("body").to_bytes().to_vec();
+        let reply = Reply {
+            status: parts.status,
+            headers: parts.headers,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        };
+        (reply, body)
+    }
+
     /// The Prometheus text of the metrics listener.
     pub async fn metrics(&self) -> String {
         let reply = self.request(&self.metrics).await;

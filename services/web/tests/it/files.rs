@@ -2,7 +2,7 @@
 
 use http::StatusCode;
 
-use crate::common::{TestApp, body_of};
+use crate::common::{TestApp, body_of, write};
 
 #[tokio::test]
 async fn the_three_pages_are_served_at_their_paths() {
@@ -84,6 +84,52 @@ async fn files_get_their_content_types() {
         let reply = app.get(path).await;
         assert_eq!(reply.status, StatusCode::OK, "{path}");
         assert_eq!(reply.header("content-type"), content_type, "{path}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn precompressed_files_are_sent_to_browsers_that_accept_them() {
+    let app = TestApp::spawn().await;
+    let root = app.assets.path();
+    write(root, "assets/app-1a2b3c.js", "console.log('plain')");
+    write(root, "assets/app-1a2b3c.js.br", "brotli bytes");
+    write(root, "assets/app-1a2b3c.js.gz", "gzip bytes");
+    write(root, "index.html.gz", "gzipped page");
+
+    let (plain, _) = app.get_with("/assets/app-1a2b3c.js", &[]).await;
+    assert_eq!(plain.body, "console.log('plain')");
+    assert_eq!(plain.header("content-encoding"), "");
+
+    let (br, _) = app
+        .get_with("/assets/app-1a2b3c.js", &[("accept-encoding", "gzip, br")])
+        .await;
+    assert_eq!(br.status, StatusCode::OK);
+    assert_eq!(br.header("content-encoding"), "br");
+    assert_eq!(br.body, "brotli bytes");
+    assert!(br.header("content-type").contains("javascript"));
+    assert!(
+        br.header("vary")
+            .to_ascii_lowercase()
+            .contains("accept-encoding")
+    );
+    assert!(br.header("cache-control").contains("immutable"));
+
+    let (gz, _) = app
+        .get_with("/assets/app-1a2b3c.js", &[("accept-encoding", "gzip")])
+        .await;
+    assert_eq!(gz.header("content-encoding"), "gzip");
+    assert_eq!(gz.body, "gzip bytes");
+
+    // Pages too, also when reached through a client route's fallback.
+    for path in ["/", "/offers/7"] {
+        let (page, _) = app.get_with(path, &[("accept-encoding", "gzip")]).await;
+        assert_eq!(page.header("content-encoding"), "gzip", "{path}");
+        assert_eq!(page.body, "gzipped page", "{path}");
+        assert!(
+            page.header("content-type").starts_with("text/html"),
+            "{path}"
+        );
     }
     app.stop().await;
 }
