@@ -2,7 +2,7 @@
 //! local defaults (gRPC on 50051, metrics on 9101, database `spontan_registration`), plus
 //! `privacy` (encryption and lookup keys, consent text version), `register_limit` (the
 //! per-client rate limit of `Register`), `register_commit` (the group commit of new
-//! registrations) and `alerts` (where offers are sent).
+//! registrations) and `alerts` (where offers are sent: gateway, SMTP relay, Web Push).
 
 use std::collections::BTreeMap;
 
@@ -233,6 +233,56 @@ pub struct AlertsConfig {
     pub retry_base_ms: u64,
     /// Deadline of one send.
     pub send_timeout_ms: u64,
+    /// Web Push to the volunteer app (APP_PUSH with a browser subscription as push token).
+    pub web_push: WebPushConfig,
+}
+
+/// Web Push (VAPID) for offers to the installed web app. The web service hands the matching
+/// public key to the app as `vapidPublicKey` (`web.vapid_public_key`), and the app subscribes
+/// with it; the push services accept our messages only when they are signed with this key.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct WebPushConfig {
+    /// Base64url (no padding) of the raw 32-byte P-256 private key, the usual VAPID key
+    /// format (`spontan vapid generate` makes a pair). Empty turns Web Push off: subscriptions
+    /// then go to the messaging gateway like other push tokens.
+    pub vapid_private_key: Secret,
+    /// Contact of the operator for the push services (`mailto:` or `https:`), sent in every
+    /// VAPID token; required with a key.
+    pub subject: String,
+    /// Accept `http://` subscription endpoints. Browsers only ever hand out `https://` ones;
+    /// this exists for tests against a local mock push service and stays off elsewhere.
+    pub allow_http_endpoints: bool,
+}
+
+impl WebPushConfig {
+    pub fn enabled(&self) -> bool {
+        !self.vapid_private_key.is_empty()
+    }
+
+    fn validate(&self, problems: &mut Vec<String>) {
+        if !self.enabled() {
+            return;
+        }
+        if crate::alerts::web_push::vapid_key(self.vapid_private_key.expose()).is_err() {
+            problems.push(
+                "alerts.web_push.vapid_private_key must be the unpadded base64url of a raw 32-byte \
+                 P-256 private key (spontan vapid generate)"
+                    .into(),
+            );
+        }
+        let subject = self.subject.trim();
+        let contact = subject
+            .strip_prefix("mailto:")
+            .or_else(|| subject.strip_prefix("https://"))
+            .unwrap_or_default();
+        if contact.is_empty() || subject.contains(char::is_whitespace) {
+            problems.push(
+                "alerts.web_push.subject must be a mailto: or https: contact of the operator \
+                 when a VAPID key is set"
+                    .into(),
+            );
+        }
+    }
 }
 
 impl Default for AlertsConfig {
@@ -244,6 +294,7 @@ impl Default for AlertsConfig {
             max_attempts: 8,
             retry_base_ms: 2_000,
             send_timeout_ms: 10_000,
+            web_push: WebPushConfig::default(),
         }
     }
 }
@@ -259,6 +310,62 @@ impl AlertsConfig {
         if self.max_attempts == 0 || self.retry_base_ms == 0 || self.send_timeout_ms == 0 {
             problems.push(
                 "alerts.max_attempts, retry_base_ms and send_timeout_ms must be positive".into(),
+            );
+        }
+        self.web_push.validate(problems);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems(web_push: WebPushConfig) -> Vec<String> {
+        let mut problems = Vec::new();
+        web_push.validate(&mut problems);
+        problems
+    }
+
+    #[test]
+    fn web_push_needs_a_raw_p256_key_and_a_contact() {
+        assert!(problems(WebPushConfig::default()).is_empty(), "off is fine");
+        let key = Secret::new("IQ9Ur0ykXoHS9gzfYX0aBjy9lvdrjx_PFUXmie9YRcY");
+        for subject in ["mailto:ops@example.org", "https://example.org/contact"] {
+            let config = WebPushConfig {
+                vapid_private_key: key.clone(),
+                subject: subject.into(),
+                allow_http_endpoints: false,
+            };
+            assert!(problems(config).is_empty(), "{subject}");
+        }
+        for subject in ["", "ops@example.org", "mailto:", "http://example.org"] {
+            let config = WebPushConfig {
+                vapid_private_key: key.clone(),
+                subject: subject.into(),
+                allow_http_endpoints: false,
+            };
+            let found = problems(config);
+            assert!(
+                found.len() == 1 && found[0].contains("alerts.web_push.subject"),
+                "{subject}: {found:?}"
+            );
+        }
+        // A PEM, a padded or standard-alphabet key, a key of the wrong length.
+        for bad in [
+            "-----BEGIN EC PRIVATE KEY-----",
+            "IQ9Ur0ykXoHS9gzfYX0aBjy9lvdrjx_PFUXmie9YRcY=",
+            "IQ9Ur0ykXoHS9gzfYX0aBjy9lvdrjx/PFUXmie9YRcY",
+            "IQ9Ur0ykXoHS9gzfYX0aBjy9lvdrjx_P",
+        ] {
+            let config = WebPushConfig {
+                vapid_private_key: Secret::new(bad),
+                subject: "mailto:ops@example.org".into(),
+                allow_http_endpoints: false,
+            };
+            let found = problems(config);
+            assert!(
+                found.len() == 1 && found[0].contains("alerts.web_push.vapid_private_key"),
+                "{bad}: {found:?}"
             );
         }
     }

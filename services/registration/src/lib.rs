@@ -11,7 +11,7 @@
 //! [`events`] (what leaves the service), [`convert`] (domain to proto), [`export`] (the GDPR
 //! export), [`retention`] (automatic erasure of inactive volunteers), [`ratelimit`]
 //! (Register's per-client limit), [`alerts`] (offers from the match topic to
-//! webhook and e-mail), [`contact`] (GetVolunteerContact for
+//! webhook, e-mail and Web Push), [`contact`] (GetVolunteerContact for
 //! coordinators), [`api`] (the gRPC handlers),
 //! `migrations/` (its own tables, numbered from 0100). Plumbing — server, health, reflection,
 //! outbox relay, telemetry, shutdown — lives in `spontan-platform`.
@@ -78,6 +78,21 @@ fn spawn_alerts(
                 config.smtp_from.clone(),
             )) as Box<dyn alerts::Notifier>
         }),
+        web_push: if config.web_push.enabled() {
+            let notifier = alerts::web_push::WebPushNotifier::new(&config.web_push)
+                .context("alerts.web_push")?;
+            tracing::info!(
+                vapid_public_key = notifier.public_key(),
+                "web push on: app push subscriptions are sent through their push service"
+            );
+            Some(Box::new(notifier) as Box<dyn alerts::Notifier>)
+        } else {
+            tracing::warn!(
+                "web push off (alerts.web_push.vapid_private_key is empty): app push \
+                 subscriptions go to the messaging gateway like other push tokens"
+            );
+            None
+        },
         gateway: match config.webhook_url.as_str() {
             "" => None,
             url => Some(Box::new(alerts::webhook::WebhookNotifier::new(

@@ -91,12 +91,21 @@ impl Dispatcher {
         let label = match &result {
             Ok(Some(_)) => "sent",
             Ok(None) => "skipped",
+            Err(SendError::Gone) => "gone",
+            Err(SendError::Rejected(_)) => "rejected",
             Err(_) => "failed_attempt",
         };
         metrics::counter!("registration_alert_attempts_total", "outcome" => label).increment(1);
         let outcome = match result {
             Ok(Some(channel)) => self.finish(due.id, "sent", Some(channel), None, None).await,
             Ok(None) => self.finish(due.id, "skipped", None, None, None).await,
+            Err(error) if error.is_permanent() => {
+                // The volunteer's address stays as it is: the app sends a fresh subscription
+                // through UpdateMyProfile when it subscribes again.
+                tracing::warn!(alert_id = due.id, %error, attempts = due.attempts, "alert not deliverable, not retried");
+                self.finish(due.id, "failed", None, Some(error.to_string()), None)
+                    .await
+            }
             Err(error)
                 if u32::try_from(due.attempts).unwrap_or(u32::MAX) >= self.config.max_attempts =>
             {

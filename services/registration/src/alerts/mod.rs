@@ -4,12 +4,15 @@
 //! The path has two halves so that a slow or broken gateway never holds up the consumer:
 //! [`consumer`] turns match events into rows of the `alerts` table (in the transaction that
 //! marks the event processed), and [`dispatcher`] sends due rows through a [`Notifier`],
-//! retrying with exponential backoff. E-mail goes through [`smtp`]; SMS, Signal, Telegram,
-//! WhatsApp and app push go through the messaging gateway's [`webhook`].
+//! retrying with exponential backoff. E-mail goes through [`smtp`]; app push to the web app
+//! (a browser's Web Push subscription as push token) through [`web_push`]; SMS, Signal,
+//! Telegram, WhatsApp and other app push tokens (FCM, APNs) through the messaging gateway's
+//! [`webhook`].
 
 pub mod consumer;
 pub mod dispatcher;
 pub mod smtp;
+pub mod web_push;
 pub mod webhook;
 
 use async_trait::async_trait;
@@ -97,6 +100,19 @@ pub enum SendError {
     Refused(String),
     #[error("send timed out")]
     Timeout,
+    /// The address no longer exists (a push subscription answered 404 or 410).
+    #[error("address gone")]
+    Gone,
+    /// The receiver will never take this message (a malformed request or address).
+    #[error("receiver rejected with {0}")]
+    Rejected(String),
+}
+
+impl SendError {
+    /// Whether sending again cannot help: such an alert fails at once instead of being retried.
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, Self::Gone | Self::Rejected(_))
+    }
 }
 
 /// A way to deliver an alert. Implementations must be safe to retry: the same `alert_id`
@@ -106,9 +122,11 @@ pub trait Notifier: Send + Sync + 'static {
     async fn send(&self, alert: &Outgoing) -> Result<(), SendError>;
 }
 
-/// Picks the notifier of a channel: e-mail over SMTP, everything else over the gateway.
+/// Picks the notifier of a channel: e-mail over SMTP, app push with a Web Push subscription
+/// over Web Push (when it is configured), everything else over the gateway.
 pub struct Router {
     pub email: Option<Box<dyn Notifier>>,
+    pub web_push: Option<Box<dyn Notifier>>,
     pub gateway: Option<Box<dyn Notifier>>,
 }
 
@@ -117,8 +135,82 @@ impl Notifier for Router {
     async fn send(&self, alert: &Outgoing) -> Result<(), SendError> {
         let notifier = match alert.channel {
             AlertChannel::Email => self.email.as_ref(),
+            AlertChannel::AppPush
+                if self.web_push.is_some() && web_push::subscription(&alert.to).is_some() =>
+            {
+                self.web_push.as_ref()
+            }
             _ => self.gateway.as_ref(),
         };
         notifier.ok_or(SendError::NotConfigured)?.send(alert).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// Remembers which notifier the router chose.
+    struct Named(&'static str, Arc<Mutex<Vec<&'static str>>>);
+
+    #[async_trait]
+    impl Notifier for Named {
+        async fn send(&self, _: &Outgoing) -> Result<(), SendError> {
+            self.1.lock().expect("lock").push(self.0);
+            Ok(())
+        }
+    }
+
+    fn router(web_push: bool, seen: &Arc<Mutex<Vec<&'static str>>>) -> Router {
+        let named = |name| Some(Box::new(Named(name, seen.clone())) as Box<dyn Notifier>);
+        Router {
+            email: named("email"),
+            web_push: if web_push { named("web_push") } else { None },
+            gateway: named("gateway"),
+        }
+    }
+
+    fn alert(channel: AlertChannel, to: &str) -> Outgoing {
+        Outgoing {
+            alert_id: 1,
+            kind: AlertKind::Offer,
+            channel,
+            to: to.into(),
+            display_name: String::new(),
+            match_id: String::new(),
+            task_title: String::new(),
+            expires_at: None,
+            text: String::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn subscriptions_go_through_web_push_and_other_push_tokens_through_the_gateway() {
+        let subscription =
+            r#"{"endpoint":"https://push.example/s","keys":{"p256dh":"p","auth":"a"}}"#;
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let on = router(true, &seen);
+        for (channel, to) in [
+            (AlertChannel::AppPush, subscription),
+            (AlertChannel::AppPush, "fcm-registration-token"),
+            (AlertChannel::Email, "a@example.org"),
+            (AlertChannel::Sms, "+4915112345678"),
+        ] {
+            on.send(&alert(channel, to)).await.expect("sent");
+        }
+        assert_eq!(
+            *seen.lock().expect("lock"),
+            ["web_push", "gateway", "email", "gateway"]
+        );
+
+        // Web Push off: a subscription goes where every push token went before.
+        seen.lock().expect("lock").clear();
+        router(false, &seen)
+            .send(&alert(AlertChannel::AppPush, subscription))
+            .await
+            .expect("sent");
+        assert_eq!(*seen.lock().expect("lock"), ["gateway"]);
     }
 }

@@ -1,0 +1,335 @@
+//! Offers as Web Push messages, against a real push service on loopback: the mock of the npm
+//! package `web-push-testing`, which makes subscriptions bound to our VAPID public key,
+//! refuses a message whose VAPID token does not verify against that key, decrypts what it
+//! accepts (RFC 8291) and hands the plaintext back through its API. deploy/local/test.sh
+//! installs it and names its `cli.js` in SPONTAN_WEB_PUSH_TESTING; node runs it through
+//! `tests/support/web-push-mock.cjs`.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use bytes::Bytes;
+use common::*;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use prost::Message;
+use rand::RngCore;
+use rdkafka::producer::FutureRecord;
+use serde_json::{Value, json};
+use spontan_platform::events::envelope;
+use spontan_proto::v1::event_envelope::Payload;
+use spontan_proto::v1::*;
+use spontan_registration::alerts::web_push::vapid_key;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::mpsc;
+
+/// The mock push service, stopped when dropped (its stdin closes, and it is killed).
+struct PushService {
+    _child: Child,
+    base: String,
+    http: Client<HttpConnector, Full<Bytes>>,
+}
+
+/// The package's `cli.js`, or `None` (the test is skipped) when it is not named.
+fn web_push_testing() -> Option<PathBuf> {
+    match std::env::var_os("SPONTAN_WEB_PUSH_TESTING") {
+        Some(path) => {
+            let path = PathBuf::from(path);
+            assert!(path.is_file(), "SPONTAN_WEB_PUSH_TESTING: no file {path:?}");
+            Some(path)
+        }
+        None => {
+            eprintln!(
+                "skipped: SPONTAN_WEB_PUSH_TESTING is not set (deploy/local/test.sh installs \
+                 the npm package web-push-testing and sets it)"
+            );
+            None
+        }
+    }
+}
+
+impl PushService {
+    async fn start(cli: PathBuf) -> Self {
+        let launcher =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support/web-push-mock.cjs");
+        let mut child = Command::new("node")
+            .arg(launcher)
+            .arg(cli)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("node runs the mock push service");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("mock push service started in time")
+            .expect("read")
+            .expect("a line");
+        let port: u16 = line
+            .strip_prefix("listening ")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+        Self {
+            _child: child,
+            base: format!("http://127.0.0.1:{port}"),
+            http: Client::builder(TokioExecutor::new()).build_http(),
+        }
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let request = http::Request::post(format!("{}{path}", self.base))
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(Full::new(Bytes::from(body.to_string())))
+            .expect("request");
+        let response = self.http.request(request).await.expect("mock answers");
+        let status = response.status().as_u16();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+    }
+
+    /// A subscription bound to `vapid_public_key`: the JSON the app stores as push token,
+    /// and the mock's handle on it.
+    async fn subscribe(&self, vapid_public_key: &str) -> (String, String) {
+        let (status, body) = self
+            .post(
+                "/subscribe",
+                json!({ "userVisibleOnly": "true", "applicationServerKey": vapid_public_key }),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let data = &body["data"];
+        // What `PushSubscription.toJSON()` gives the app.
+        let token = json!({
+            "endpoint": data["endpoint"],
+            "expirationTime": null,
+            "keys": data["keys"],
+        });
+        let hash = data["clientHash"].as_str().expect("clientHash").to_owned();
+        (token.to_string(), hash)
+    }
+
+    /// Every message the mock accepted for the subscription, decrypted.
+    async fn messages(&self, client_hash: &str) -> Vec<Value> {
+        let (status, body) = self
+            .post("/get-notifications", json!({ "clientHash": client_hash }))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["data"]["messages"]
+            .as_array()
+            .expect("messages")
+            .iter()
+            .map(|m| serde_json::from_str(m.as_str().expect("text")).expect("json payload"))
+            .collect()
+    }
+
+    async fn expire(&self, client_hash: &str) {
+        let (status, body) = self
+            .post(&format!("/expire-subscription/{client_hash}"), json!({}))
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+}
+
+/// A fresh VAPID key pair: (private, public), both unpadded base64url.
+fn vapid_pair() -> (String, String) {
+    loop {
+        let mut bytes = [0u8; 32];
+        rand::rng().fill_bytes(&mut bytes);
+        let private = URL_SAFE_NO_PAD.encode(bytes);
+        if let Ok(signer) = vapid_key(&private) {
+            return (private, URL_SAFE_NO_PAD.encode(signer.get_public_key()));
+        }
+    }
+}
+
+/// A gateway that records the JSON of every webhook call.
+async fn gateway() -> (String, mpsc::UnboundedReceiver<Value>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (tx, rx) = mpsc::unbounded_channel();
+    let app = axum::Router::new().route(
+        "/alerts",
+        axum::routing::post(move |body: Bytes| async move {
+            let _ = tx.send(serde_json::from_slice(&body).unwrap_or_default());
+            axum::http::StatusCode::ACCEPTED
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}/alerts"), rx)
+}
+
+async fn register_app_push(app: &TestApp, push_token: &str) -> String {
+    let mut request = valid_request();
+    request.preferred_alert_channel = AlertChannel::AppPush as i32;
+    request.channel_addresses = Some(ChannelAddresses {
+        push_token: push_token.into(),
+        ..Default::default()
+    });
+    app.client()
+        .await
+        .register(request)
+        .await
+        .expect("registered")
+        .into_inner()
+        .volunteer_id
+}
+
+/// Publishes a MatchOffered for the volunteer into the match topic, as matching does;
+/// returns the match id.
+async fn offer(app: &TestApp, volunteer_id: &str, title: &str) -> String {
+    let snapshot = MatchSnapshot {
+        match_id: uuid::Uuid::new_v4().to_string(),
+        task_id: uuid::Uuid::new_v4().to_string(),
+        incident_id: uuid::Uuid::new_v4().to_string(),
+        organisation_id: "thw-ahrweiler".into(),
+        volunteer_id: volunteer_id.into(),
+        state: MatchState::Offered as i32,
+        previous_state: MatchState::Proposed as i32,
+        ..Default::default()
+    };
+    let payload = Payload::MatchOffered(MatchOffered {
+        snapshot: Some(snapshot.clone()),
+        expires_at: Some(ts(chrono::Utc::now() + chrono::Duration::minutes(30))),
+        task_title: title.into(),
+    });
+    let bytes = envelope(snapshot.match_id.clone(), 2, payload).encode_to_vec();
+    let producer = spontan_platform::kafka::producer(&app.config.platform.kafka).expect("producer");
+    producer
+        .send(
+            FutureRecord::to(&app.config.platform.kafka.topics.matching)
+                .key(&snapshot.task_id)
+                .payload(&bytes),
+            Duration::from_secs(10),
+        )
+        .await
+        .map_err(|(e, _)| e)
+        .expect("published");
+    snapshot.match_id
+}
+
+/// The alert of a match once it left `pending`: (status, attempts, last_error).
+async fn settled(app: &TestApp, match_id: &str) -> (String, i32, Option<String>) {
+    let match_id = uuid::Uuid::parse_str(match_id).expect("uuid");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let row: Option<(String, i32, Option<String>)> = sqlx::query_as(
+            "SELECT status, attempts, last_error FROM alerts WHERE match_id = $1 AND status <> 'pending'",
+        )
+        .bind(match_id)
+        .fetch_optional(&app.pool)
+        .await
+        .expect("alert");
+        if let Some(row) = row {
+            return row;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "alert never settled"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_offer_reaches_the_web_app_through_its_push_service() {
+    let Some(cli) = web_push_testing() else {
+        return;
+    };
+    let push = PushService::start(cli).await;
+    let (private, public) = vapid_pair();
+    let (url, mut hooks) = gateway().await;
+    let app = spawn_app_with(|c| {
+        c.alerts.webhook_url = url;
+        c.alerts.web_push.vapid_private_key = spontan_platform::config::Secret::new(private);
+        c.alerts.web_push.subject = "mailto:ops@spontan.invalid".into();
+        c.alerts.web_push.allow_http_endpoints = true;
+    })
+    .await;
+
+    let (subscription, hash) = push.subscribe(&public).await;
+    let pwa = register_app_push(&app, &subscription).await;
+    // A native app's token is no subscription: it goes to the gateway, as before.
+    let native = register_app_push(&app, "fcm-token-APA91bH2x3gNOMv4dF1lQ").await;
+
+    let pwa_match = offer(&app, &pwa, "Sandsäcke füllen am Ahrufer").await;
+    let native_match = offer(&app, &native, "Suppenküche Marktplatz").await;
+
+    // Sent at the first attempt: the mock verified the VAPID token against the key the
+    // subscription was made with (it answers 400 otherwise) and decrypted the payload.
+    assert_eq!(settled(&app, &pwa_match).await, ("sent".into(), 1, None));
+    let messages = push.messages(&hash).await;
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    let message = &messages[0];
+    assert_eq!(message["type"], "offer");
+    assert_eq!(message["match_id"], pwa_match.as_str());
+    assert_eq!(message["task_title"], "Sandsäcke füllen am Ahrufer");
+    let expires_at = message["expires_at"].as_str().expect("expires_at");
+    assert!(chrono::DateTime::parse_from_rfc3339(expires_at).is_ok());
+    // Nothing about the volunteer beyond the offer itself.
+    let text = message.to_string();
+    for marker in [NAME_MARKER, PHONE_MARKER, EMAIL_MARKER] {
+        assert!(!text.contains(marker), "{text}");
+    }
+
+    let hook = tokio::time::timeout(Duration::from_secs(30), hooks.recv())
+        .await
+        .expect("gateway called in time")
+        .expect("a call");
+    assert_eq!(hook["channel"], "ALERT_CHANNEL_APP_PUSH");
+    assert_eq!(hook["to"], "fcm-token-APA91bH2x3gNOMv4dF1lQ");
+    assert_eq!(hook["match_id"], native_match.as_str());
+    assert_eq!(settled(&app, &native_match).await.0, "sent");
+    assert!(
+        hooks.try_recv().is_err(),
+        "the subscription went to the gateway too"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_gone_subscription_is_not_retried() {
+    let Some(cli) = web_push_testing() else {
+        return;
+    };
+    let push = PushService::start(cli).await;
+    let (private, public) = vapid_pair();
+    let app = spawn_app_with(|c| {
+        c.alerts.web_push.vapid_private_key = spontan_platform::config::Secret::new(private);
+        c.alerts.web_push.subject = "https://spontan.invalid/contact".into();
+        c.alerts.web_push.allow_http_endpoints = true;
+    })
+    .await;
+
+    let (subscription, hash) = push.subscribe(&public).await;
+    let volunteer = register_app_push(&app, &subscription).await;
+    // The app was uninstalled: the push service answers 410 from now on.
+    push.expire(&hash).await;
+    let match_id = offer(&app, &volunteer, "Deich sichern").await;
+
+    let (status, attempts, error) = settled(&app, &match_id).await;
+    assert_eq!(status, "failed");
+    assert_eq!(attempts, 1);
+    assert_eq!(error.as_deref(), Some("address gone"));
+    // Retries come after 100 ms here (retry_base_ms): none comes.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(settled(&app, &match_id).await, ("failed".into(), 1, error));
+    assert!(push.messages(&hash).await.is_empty());
+    app.stop().await;
+}
