@@ -36,6 +36,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             volunteers,
             consent_version,
         }) => crate::demo::seed(&global, &organisation, volunteers, &consent_version).await,
+        Command::Vapid(VapidCommand::Generate) => {
+            let pair = crate::vapid::generate();
+            if global.json {
+                println!(
+                    "{}",
+                    json!({ "private": pair.private, "public": pair.public })
+                );
+            } else {
+                println!("private={}\npublic={}", pair.private, pair.public);
+            }
+            Ok(())
+        }
         Command::Token(TokenCommand::Mint {
             role,
             subject,

@@ -9,6 +9,7 @@ mod commands;
 mod demo;
 mod errors;
 mod output;
+mod vapid;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -74,6 +75,9 @@ pub enum Command {
     /// Development tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// VAPID keys for Web Push alerts.
+    #[command(subcommand)]
+    Vapid(VapidCommand),
     /// Demo data for a local stack.
     #[command(subcommand)]
     Demo(DemoCommand),
@@ -298,6 +302,15 @@ pub enum TokenCommand {
         #[arg(long, default_value = "spontan")]
         issuer: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VapidCommand {
+    /// Make a new P-256 key pair and print two lines: `private=<key>` (for
+    /// alerts.web_push.vapid_private_key) and `public=<key>` (for web.vapid_public_key), both
+    /// unpadded base64url: the raw 32-byte private key and the 65-byte uncompressed point
+    /// (with --json: one object with `private` and `public`).
+    Generate,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
