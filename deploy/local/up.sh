@@ -63,6 +63,14 @@ for name in privacy-master-key privacy-lookup-key; do
 done
 CONSENT_VERSION="${SPONTAN_PRIVACY__CONSENT_TEXT_VERSION:-2025-06-de}"
 
+# A VAPID key pair for Web Push alerts, made once: subscriptions of the app stay valid.
+if [ ! -s "$STATE/vapid-private-key" ] || [ ! -s "$STATE/vapid-public-key" ]; then
+  pair=$("$BIN/spontan" vapid generate)
+  sed -n 's/^private=//p' <<<"$pair" >"$STATE/vapid-private-key"
+  sed -n 's/^public=//p' <<<"$pair" >"$STATE/vapid-public-key"
+fi
+chmod 600 "$STATE/vapid-private-key"
+
 # tansu holds every fetch for the full fetch.wait.max.ms and plans its SQL anew for each: at
 # 10 ms the four consumers' idle fetches alone keep most of a core busy; 50 ms costs a fifth
 # of that and adds at most 50 ms to an event's way to a consumer.
@@ -91,6 +99,8 @@ for service in registration task matching; do
   SPONTAN_PRIVACY__MASTER_KEY_ID="local-1" \
   SPONTAN_PRIVACY__LOOKUP_KEY="$(cat "$STATE/privacy-lookup-key")" \
   SPONTAN_PRIVACY__CONSENT_TEXT_VERSION="$CONSENT_VERSION" \
+  SPONTAN_ALERTS__WEB_PUSH__VAPID_PRIVATE_KEY="$(cat "$STATE/vapid-private-key")" \
+  SPONTAN_ALERTS__WEB_PUSH__SUBJECT="mailto:ops@spontan.invalid" \
   SPONTAN_REGISTER_LIMIT__PER_MINUTE="${SPONTAN_REGISTER_LIMIT__PER_MINUTE:-60000}" \
   SPONTAN_REGISTER_LIMIT__BURST="${SPONTAN_REGISTER_LIMIT__BURST:-1000}" \
     nohup "$BIN/spontan-$service" >>"$STATE/logs/$service.log" 2>&1 &
@@ -111,6 +121,7 @@ else
   SPONTAN_WEB__MATCHING_URL="http://127.0.0.1:${GRPC_PORT[matching]}" \
   SPONTAN_WEB__CONSENT_TEXT_VERSION="$CONSENT_VERSION" \
   SPONTAN_WEB__DEV_SIGNING_KEY="$(cat "$key_file")" \
+  SPONTAN_WEB__VAPID_PUBLIC_KEY="$(cat "$STATE/vapid-public-key")" \
     nohup "$BIN/spontan-web" >>"$STATE/logs/web.log" 2>&1 &
   echo $! >"$pid_file"
 fi
