@@ -1,0 +1,253 @@
+// The coordinator console in a real browser against the real suite: the sign-in page, an
+// incident and a task created through the UI, what the server refuses shown at its fields (all
+// at once), editing with the task's version, cancelling, completing, the optimiser preview,
+// closing the incident, German, accessibility and the screenshots in docs/screenshots/.
+// Run through deploy/local/browser-test.sh [tests/console.test.mjs].
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { DESKTOP, PHONE, axeViolations, device, eventually, launch, screenshot, signInCoordinator, sql, suite } from "./support/browser.mjs";
+import { createTask, fillTask, hours, localInput, openIncident, staffing, taskCard, taskIdOf, unique } from "./support/staff.mjs";
+
+// Far from where the other tests' volunteers live (the Ahr valley): the console's tasks must
+// not take those volunteers' offers. Nobody is registered up here.
+const ALPS = { latitude: 47.4211, longitude: 10.9853 };
+
+let browser;
+before(async () => {
+  browser = await launch();
+});
+after(async () => {
+  await browser?.close();
+});
+
+async function assertAccessible(page, screen) {
+  assert.deepEqual(await axeViolations(page), [], `axe-core on the console's ${screen}`);
+}
+
+/** The texts an input is described by (its hint and its errors), joined. */
+async function description(page, locator) {
+  const ids = ((await locator.getAttribute("aria-describedby")) ?? "").split(/\s+/).filter(Boolean);
+  const texts = [];
+  for (const id of ids) texts.push(await page.locator(`[id="${id}"]`).innerText());
+  return texts.join(" | ");
+}
+
+const taskRows = (incidentId) => Number(sql(suite.taskDb, `SELECT count(*) FROM tasks WHERE incident_id = '${incidentId}'`));
+
+describe("coordinator console", () => {
+  test("without a token it shows the sign-in page with the development sign-in", async () => {
+    const context = await device(browser, PHONE);
+    try {
+      const page = await context.newPage();
+      await page.goto(`${suite.web}/console/`);
+      await page.getByRole("heading", { level: 1, name: "Coordinator console" }).waitFor();
+      await page.getByText("Sign-in through your organisation's identity provider (OpenID Connect) comes with the identity provider setup.").waitFor();
+      await page.getByLabel("Organisation", { exact: true }).fill("thw-ov-bonn");
+      const link = page.getByRole("link", { name: "Development sign-in" });
+      assert.equal(await link.getAttribute("href"), "/dev/sign-in?role=coordinator&organisation=thw-ov-bonn");
+      await assertAccessible(page, "sign-in page");
+      await screenshot(page, "console-signin-phone");
+
+      // The link signs in; the token leaves the address bar at once and stays in the tab.
+      await link.click();
+      await page.getByRole("heading", { level: 1, name: "Incidents" }).waitFor();
+      assert.equal(new URL(page.url()).hash, "", "the token is removed from the URL");
+      const token = await page.evaluate(() => sessionStorage.getItem("spontan.console.token"));
+      assert.match(token, /^[\w-]+\.[\w-]+\.[\w-]+$/);
+      await page.getByText("Organisation thw-ov-bonn").waitFor();
+
+      await page.getByRole("button", { name: "Sign out" }).click();
+      await page.getByRole("link", { name: "Development sign-in" }).waitFor();
+      assert.equal(await page.evaluate(() => sessionStorage.getItem("spontan.console.token")), null);
+    } finally {
+      await context.close();
+    }
+  });
+
+  test("a coordinator opens an incident and creates a task; the server's refusals show at their fields", async () => {
+    const context = await device(browser, DESKTOP);
+    try {
+      const page = await signInCoordinator(context);
+      await page.getByRole("heading", { level: 1, name: "Incidents" }).waitFor();
+      assert.equal(new URL(page.url()).hash, "", "the token is removed from the URL");
+      await assertAccessible(page, "incident list");
+
+      const name = unique("Lawine Reutte");
+      const incidentId = await openIncident(page, { name, ...ALPS, radiusKm: 20, description: "Schneebruch, Straßen gesperrt." });
+      assert.match(incidentId, /^[0-9a-f-]{36}$/);
+      assert.equal(sql(suite.taskDb, `SELECT name FROM incidents WHERE incident_id = '${incidentId}'`), name);
+
+      // A title of blanks, a minimum age of 10 and a window that already ended: the browser
+      // lets all three through (the field is not empty, 10 is within 0..99, any time is a
+      // time); the server refuses all three in one answer.
+      await page.getByRole("button", { name: "New task" }).click();
+      await fillTask(page, {
+        title: "   ",
+        priority: "High",
+        headcount: 3,
+        start: hours(-5),
+        end: hours(-1),
+        ...ALPS,
+        address: "Feuerwehrhaus Reutte, Obermarkt 1",
+        minAge: 10,
+        required: ["Sandbag filling"],
+      });
+      await page.getByRole("button", { name: "Create task" }).click();
+      const summary = page.getByTestId("violations");
+      await summary.waitFor();
+      const text = await summary.innerText();
+      assert.match(text, /refused 3 field/);
+      for (const [id, problem] of [
+        ["#task-new-title", /required/],
+        ["#task-new-min-age", /16 and 99/],
+        ["#task-new-end", /past/],
+      ]) {
+        const input = page.locator(id);
+        assert.equal(await input.getAttribute("aria-invalid"), "true", `${id} is marked`);
+        assert.match(await description(page, input), problem, `${id} says why`);
+        await page.locator(`${id}-error`).waitFor();
+      }
+      assert.equal(await page.locator("#task-new-address").getAttribute("aria-invalid"), null, "a good field is not marked");
+      assert.equal(taskRows(incidentId), 0, "nothing was created");
+      await assertAccessible(page, "task form with the server's refusals");
+      await screenshot(page, "console-task-errors-desktop");
+
+      // Corrected, it is created once, with the skill and the window as entered.
+      const title = unique("Bäume von der Straße räumen");
+      const start = hours(1);
+      const end = hours(5);
+      await fillTask(page, { title, minAge: 18, start, end });
+      await page.getByRole("button", { name: "Create task" }).click();
+      await page.getByText(`Task “${title}” created`).waitFor();
+      assert.equal(await page.getByTestId("violations").count(), 0);
+      const card = taskCard(page, title);
+      await card.waitFor();
+      assert.equal(await staffing(card, "needed"), 3);
+      assert.equal(await staffing(card, "accepted"), 0);
+      const taskId = await taskIdOf(card);
+      assert.equal(taskRows(incidentId), 1);
+      assert.equal(
+        sql(suite.taskDb, `SELECT title || '|' || headcount || '|' || min_age || '|' || priority FROM tasks WHERE task_id = '${taskId}'`).split("|").slice(0, 3).join("|"),
+        `${title}|3|18`,
+      );
+      assert.equal(sql(suite.taskDb, `SELECT required_skill_ids::text FROM tasks WHERE task_id = '${taskId}'`), "{sandbag_filling}");
+
+      // Details: the meeting point, the skills; no offers (no volunteers up here).
+      await card.getByRole("button", { name: "Details" }).click();
+      await card.getByText("Sandbag filling").waitFor();
+      await card.getByText("No offers yet.").waitFor();
+      await assertAccessible(page, "task list with details");
+      await screenshot(page, "console-tasks-desktop");
+      await page.setViewportSize(PHONE);
+      await screenshot(page, "console-tasks-phone");
+      await page.setViewportSize(DESKTOP);
+    } finally {
+      await context.close();
+    }
+  });
+
+  test("edits send the changed fields with the version; a stale edit is refused and reloaded; cancel, complete, optimise, close", async () => {
+    const context = await device(browser, DESKTOP);
+    try {
+      const page = await signInCoordinator(context);
+      const incidentId = await openIncident(page, { name: unique("Stromausfall Lechtal"), ...ALPS });
+      const title = unique("Notstromaggregat betanken");
+      const card = await createTask(page, { title, priority: "Critical", headcount: 2, start: hours(1), end: hours(3), ...ALPS, address: "Gemeindeamt Elbigenalp" });
+      const taskId = await taskIdOf(card);
+      const version = () => Number(sql(suite.taskDb, `SELECT version FROM tasks WHERE task_id = '${taskId}'`));
+      assert.equal(version(), 1);
+
+      // Edit: headcount 2 -> 4.
+      await card.getByRole("button", { name: "Edit" }).click();
+      await page.locator("#task-edit-headcount").fill("4");
+      await page.getByRole("button", { name: "Save changes" }).click();
+      await page.getByText(`Task “${title}” saved.`).waitFor();
+      await eventually(async () => (await staffing(card, "needed")) === 4, { what: "needed 4" });
+      assert.equal(version(), 2);
+
+      // Someone else changes the task while this coordinator edits it (a second tab).
+      await card.getByRole("button", { name: "Edit" }).click();
+      const other = await context.newPage();
+      await other.goto(`${suite.web}/console/?incident=${incidentId}`);
+      // sessionStorage is per tab: the second tab signs in again.
+      if (await other.getByRole("link", { name: "Development sign-in" }).count()) {
+        await other.goto(`${suite.web}/dev/sign-in?role=coordinator&organisation=${suite.organisation}`);
+        await other.waitForURL(/\/console\//);
+        await other.goto(`${suite.web}/console/?incident=${incidentId}`);
+      }
+      const otherCard = taskCard(other, title);
+      await otherCard.getByRole("button", { name: "Edit" }).click();
+      await other.locator("#task-edit-title").fill(`${title} (2)`);
+      await other.getByRole("button", { name: "Save changes" }).click();
+      await other.getByText(`Task “${title} (2)” saved.`).waitFor();
+      await other.close();
+      assert.equal(version(), 3);
+
+      await page.locator("#task-edit-headcount").fill("5");
+      await page.getByRole("button", { name: "Save changes" }).click();
+      await page.getByText("Someone else changed this task meanwhile").waitFor();
+      assert.equal(await page.locator("#task-edit-title").inputValue(), `${title} (2)`, "the form shows the current values");
+      assert.equal(await page.locator("#task-edit-headcount").inputValue(), "4");
+      assert.equal(version(), 3, "the stale edit changed nothing");
+      await page.locator("#task-edit-headcount").fill("5");
+      await page.getByRole("button", { name: "Save changes" }).click();
+      await page.getByText(`Task “${title} (2)” saved.`).waitFor();
+      assert.equal(sql(suite.taskDb, `SELECT headcount FROM tasks WHERE task_id = '${taskId}'`), "5");
+
+      // The optimiser's preview changes nothing; applying it runs it.
+      await page.getByRole("button", { name: "Preview" }).click();
+      const preview = page.getByTestId("optimise-preview");
+      await preview.waitFor();
+      await preview.getByText("Weighted coverage").waitFor();
+      await preview.getByText(/assignments: \d+ kept, \d+ new/).waitFor();
+      await page.getByRole("button", { name: "Apply" }).click();
+      await page.getByText(/^Applied: \d+ new offer/).waitFor();
+
+      // A second task: cancelled with a reason; the first: completed.
+      const second = unique("Sandsäcke verteilen");
+      const secondCard = await createTask(page, { title: second, priority: "Low", headcount: 1, start: hours(2), end: hours(4), ...ALPS, address: "Bauhof Holzgau" });
+      await secondCard.getByRole("button", { name: "Cancel task" }).click();
+      await secondCard.getByLabel(/^Reason for cancelling/).fill("Straße wieder frei");
+      await secondCard.getByRole("button", { name: "Cancel the task" }).click();
+      await secondCard.getByText("Cancelled", { exact: true }).waitFor();
+      await secondCard.getByText("Cancelled: Straße wieder frei").waitFor();
+
+      const firstCard = taskCard(page, `${title} (2)`);
+      await firstCard.getByRole("button", { name: "Mark as done" }).click();
+      await firstCard.getByRole("button", { name: "Yes, mark as done" }).click();
+      await firstCard.getByText("Completed", { exact: true }).waitFor();
+      assert.equal(await firstCard.getByRole("button", { name: "Edit" }).count(), 0, "a finished task cannot be edited");
+
+      // Closing asks first.
+      await page.getByRole("button", { name: "Close incident" }).click();
+      await page.getByRole("alertdialog").waitFor();
+      await assertAccessible(page, "close confirmation");
+      await page.getByRole("button", { name: "Yes, close the incident" }).click();
+      await page.getByText(/^Incident closed: \d+ task\(s\) cancelled/).waitFor();
+      assert.equal(sql(suite.taskDb, `SELECT status FROM incidents WHERE incident_id = '${incidentId}'`).toLowerCase(), "closed");
+      assert.equal(await page.getByRole("button", { name: "New task" }).count(), 0);
+    } finally {
+      await context.close();
+    }
+  });
+
+  test("the console speaks German", async () => {
+    const context = await device(browser, PHONE, { locale: "de-DE" });
+    try {
+      const page = await signInCoordinator(context);
+      await page.getByRole("heading", { level: 1, name: "Einsätze" }).waitFor();
+      assert.equal(await page.evaluate(() => document.documentElement.lang), "de");
+      await page.getByRole("button", { name: "Neuer Einsatz" }).click();
+      await page.getByLabel("Breitengrad (°)", { exact: true }).waitFor();
+      await assertAccessible(page, "incident form in German");
+      await screenshot(page, "console-incident-form-de-phone");
+      // And switches to English on request, remembered.
+      await page.getByRole("button", { name: "English" }).click();
+      await page.getByRole("heading", { level: 1, name: "Incidents" }).waitFor();
+      await page.reload();
+      await page.getByRole("heading", { level: 1, name: "Incidents" }).waitFor();
+    } finally {
+      await context.close();
+    }
+  });
+});
