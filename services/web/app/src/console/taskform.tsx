@@ -231,7 +231,11 @@ export function TaskForm(
     }
   };
 
-  const chosen = Object.values(state.skills);
+  const chosenNames = (kind: SkillChoice) =>
+    Object.keys(state.skills)
+      .filter((skillId) => state.skills[skillId] === kind)
+      .map(skillName)
+      .join(", ");
   const byCategory = new Map<string, Skill[]>();
   for (const skill of skills ?? []) {
     const list = byCategory.get(skill.category) ?? [];
@@ -312,10 +316,12 @@ export function TaskForm(
         >
           <legend>{t("taskForm.skills")}</legend>
           <p id={`${id("skills")}-hint`} class="hint">
-            {t("taskForm.skillsHint")}{" "}
+            {t("taskForm.skillsHint")}
+          </p>
+          <p class="skills__chosen" aria-live="polite">
             {t("taskForm.skillsChosen", {
-              required: chosen.filter((c) => c === "required").length,
-              preferred: chosen.filter((c) => c === "preferred").length,
+              required: chosenNames("required") || t("tasks.none"),
+              preferred: chosenNames("preferred") || t("tasks.none"),
             })}
           </p>
           <FieldError id={`${id("skills")}-error`} errors={placed?.byInput[id("skills")]} />
