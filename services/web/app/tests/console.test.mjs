@@ -64,6 +64,36 @@ describe("coordinator console", () => {
     }
   });
 
+  test("with an identity provider configured it names it; an expired or foreign token is refused", async () => {
+    const context = await device(browser, DESKTOP);
+    try {
+      const page = await context.newPage();
+      // A deployment with OIDC: /config.json names the provider.
+      await page.route("**/config.json", async (route) => {
+        const response = await route.fetch();
+        const config = await response.json();
+        await route.fulfill({ response, json: { ...config, oidc: { issuer: "https://id.example.org", clientId: "console", scope: "openid" } } });
+      });
+      // A token whose time is up (the page decodes, the services verify: no signature needed).
+      const part = (value) => Buffer.from(JSON.stringify(value)).toString("base64url");
+      const claims = { sub: "c-1", role: "coordinator", org: suite.organisation, iss: "test", iat: 0 };
+      const expired = `${part({ alg: "EdDSA" })}.${part({ ...claims, exp: Math.floor(Date.now() / 1000) - 60 })}.x`;
+      await page.goto(`${suite.web}/console/#token=${expired}`);
+      await page.getByText("Your session has ended. Please sign in again.").waitFor();
+      assert.equal(new URL(page.url()).hash, "", "the token is removed from the URL");
+      await page.getByRole("button", { name: "Sign in with https://id.example.org" }).waitFor();
+      await page.getByText(/The identity provider https:\/\/id\.example\.org is configured, but this version/).waitFor();
+      assert.deepEqual(await axeViolations(page), [], "axe-core on the sign-in page with OIDC");
+
+      // A volunteer's or dashboard's token does not open the console.
+      const dashboard = `${part({ alg: "EdDSA" })}.${part({ ...claims, role: "dashboard", exp: Math.floor(Date.now() / 1000) + 600 })}.x`;
+      await page.goto(`${suite.web}/console/#token=${dashboard}`);
+      await page.getByText("This sign-in is not for this page (role dashboard).", { exact: false }).waitFor();
+    } finally {
+      await context.close();
+    }
+  });
+
   test("a coordinator opens an incident and creates a task; the server's refusals show at their fields", async () => {
     const context = await device(browser, DESKTOP);
     try {
@@ -167,14 +197,10 @@ describe("coordinator console", () => {
 
       // Someone else changes the task while this coordinator edits it (a second tab).
       await card.getByRole("button", { name: "Edit" }).click();
-      const other = await context.newPage();
+      // sessionStorage is per tab: the second tab signs in itself.
+      const other = await signInCoordinator(context);
+      await other.getByRole("heading", { level: 1, name: "Incidents" }).waitFor();
       await other.goto(`${suite.web}/console/?incident=${incidentId}`);
-      // sessionStorage is per tab: the second tab signs in again.
-      if (await other.getByRole("link", { name: "Development sign-in" }).count()) {
-        await other.goto(`${suite.web}/dev/sign-in?role=coordinator&organisation=${suite.organisation}`);
-        await other.waitForURL(/\/console\//);
-        await other.goto(`${suite.web}/console/?incident=${incidentId}`);
-      }
       const otherCard = taskCard(other, title);
       await otherCard.getByRole("button", { name: "Edit" }).click();
       await other.locator("#task-edit-title").fill(`${title} (2)`);
