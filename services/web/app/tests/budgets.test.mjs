@@ -5,13 +5,13 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
+import { record } from "./support/bench.mjs";
 import { suite } from "./support/browser.mjs";
 
 const APP = resolve(import.meta.dirname, "..");
-const OUT = resolve(APP, "../../../docs/bench");
 
 test("every page's initial JavaScript is within its budget", () => {
   const sizes = JSON.parse(readFileSync(join(APP, "dist", "budgets.json"), "utf8"));
@@ -37,25 +37,3 @@ test("the registration page meets its Lighthouse budgets on a phone", { timeout:
   assert.ok(report.scores["best-practices"] >= 95);
   record({ lighthouseRegistration: { ...report, url: "/" } });
 });
-
-/** Merges `entry` into docs/bench/web-budgets.json with the date and machine. */
-function record(entry) {
-  mkdirSync(OUT, { recursive: true });
-  const file = join(OUT, "web-budgets.json");
-  let current = {};
-  try {
-    current = JSON.parse(readFileSync(file, "utf8"));
-  } catch {
-    // first run
-  }
-  writeFileSync(
-    file,
-    JSON.stringify({ ...current, ...entry, measuredAt: new Date().toISOString(), machine: machine() }, null, 2) + "\n",
-  );
-}
-
-function machine() {
-  const cpus = readFileSync("/proc/cpuinfo", "utf8").match(/^model name\s*:\s*(.*)$/m)?.[1] ?? "unknown CPU";
-  const cores = readFileSync("/proc/cpuinfo", "utf8").match(/^processor\s*:/gm)?.length ?? 0;
-  return `${cores} cores, ${cpus}`;
-}
