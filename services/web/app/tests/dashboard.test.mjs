@@ -147,6 +147,28 @@ describe("emergency dashboard", () => {
     }
   });
 
+  test("a configured basemap that cannot be reached falls back to the built-in style; the attribution shows", async () => {
+    const context = await device(browser, DESKTOP);
+    try {
+      const page = await signInDashboard(context);
+      await page.route("**/config.json", async (route) => {
+        const response = await route.fetch();
+        const config = await response.json();
+        await route.fulfill({
+          response,
+          json: { ...config, map: { styleUrl: "http://127.0.0.1:9/no-tiles-here/style.json", attribution: "© Test-Kartendienst" } },
+        });
+      });
+      await openDashboard(page, incidentId);
+      await page.locator('.map[data-drawn-tasks="2"]').waitFor({ timeout: 30_000 });
+      const stats = await pixelStats(page, page.locator(".map canvas"), CRITICAL_COLOUR);
+      assert.ok(stats.near > 50, `the tasks are drawn on the fallback style (${stats.near} pixels)`);
+      await page.locator(".maplibregl-ctrl-attrib").getByText("© Test-Kartendienst").waitFor();
+    } finally {
+      await context.close();
+    }
+  });
+
   test("wall-screen mode: large type, no controls, updates itself", async () => {
     const context = await device(browser, DESKTOP);
     try {
@@ -158,6 +180,7 @@ describe("emergency dashboard", () => {
       assert.equal(controls, 0, "no interactive controls on the wall screen");
       const size = await page.evaluate(() => parseFloat(getComputedStyle(document.documentElement).fontSize));
       assert.ok(size >= 20, `large type (${size}px)`);
+      assert.deepEqual(await axeViolations(page), [], "axe-core on the wall screen");
       await screenshot(page, "dashboard-wall-desktop");
       // Escape leaves the wall-screen mode.
       await page.keyboard.press("Escape");
