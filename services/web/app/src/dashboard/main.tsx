@@ -5,7 +5,7 @@
 // are fetched again right after a change. `?wall=1` is the wall-screen mode.
 import { render } from "preact";
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
-import { IncidentStatus, MatchState, TaskStatus } from "../gen/spontan/v1/common_pb";
+import { IncidentStatus, MatchState, Priority, TaskStatus } from "../gen/spontan/v1/common_pb";
 import type { GetIncidentSummaryResponse, MatchChange } from "../gen/spontan/v1/matching_pb";
 import type { Incident, Task } from "../gen/spontan/v1/task_pb";
 import type { Clients } from "../lib/clients";
@@ -244,6 +244,70 @@ function Clock({ locale }: { locale: Locale }) {
   return <span class="dash__clock">{formatTime(now, locale)}</span>;
 }
 
+/** What the coverage panel shows: the server's summary, or the same figures derived live. */
+interface SummaryView {
+  needed: number;
+  accepted: number;
+  offered: number;
+  checkedIn: number;
+  availableVolunteers: number;
+  coverage: { priority: Priority; taskCount: number; staffedTaskCount: number; needed: number; accepted: number; coverage: number }[];
+  asOf: Date | undefined;
+}
+
+function fromServer(s: GetIncidentSummaryResponse): SummaryView {
+  return {
+    needed: s.needed,
+    accepted: s.accepted,
+    offered: s.offered,
+    checkedIn: s.checkedIn,
+    availableVolunteers: s.availableVolunteers,
+    coverage: s.coverage.map((p) => ({ ...p })),
+    asOf: toDate(s.computedAt),
+  };
+}
+
+/**
+ * The summary's figures computed from the tasks and the feed, by the rules of
+ * GetIncidentSummary (active tasks; accepted counted up to each task's headcount), so that
+ * a change moves the totals in the same instant as the task list. Only the volunteers
+ * available nearby come from the server.
+ */
+function derive(server: GetIncidentSummaryResponse, tasks: Task[], countsOf: (task: Task) => Counts, asOf: Date | null): SummaryView {
+  const view: SummaryView = { needed: 0, accepted: 0, offered: 0, checkedIn: 0, availableVolunteers: server.availableVolunteers, coverage: [], asOf: later(toDate(server.computedAt), asOf) };
+  const byPriority = new Map<Priority, SummaryView["coverage"][number]>();
+  for (const task of tasks) {
+    if (isTaskFinished(task.status)) continue;
+    const c = countsOf(task);
+    const accepted = Math.min(c.accepted, task.headcount);
+    const row = byPriority.get(task.priority) ?? { priority: task.priority, taskCount: 0, staffedTaskCount: 0, needed: 0, accepted: 0, coverage: 1 };
+    row.taskCount++;
+    if (c.accepted >= task.headcount) row.staffedTaskCount++;
+    row.needed += task.headcount;
+    row.accepted += accepted;
+    byPriority.set(task.priority, row);
+    view.needed += task.headcount;
+    view.accepted += accepted;
+    view.offered += c.offered;
+    view.checkedIn += c.checkedIn;
+  }
+  view.coverage = [...byPriority.values()]
+    .map((row) => ({ ...row, coverage: row.needed ? row.accepted / row.needed : 1 }))
+    .sort((a, b) => a.priority - b.priority);
+  return view;
+}
+
+function later(a: Date | undefined, b: Date | null): Date | undefined {
+  return !b || (a && a > b) ? a : b;
+}
+
+/** The status the task service will give the task once it has seen the same changes. */
+function liveStatus(task: Task, c: Counts): TaskStatus {
+  if (task.status !== TaskStatus.OPEN && task.status !== TaskStatus.STAFFED) return task.status;
+  if (c.checkedIn > 0) return TaskStatus.IN_PROGRESS;
+  return c.accepted >= task.headcount ? TaskStatus.STAFFED : TaskStatus.OPEN;
+}
+
 function IncidentBoard(props: DashboardProps & { incident: Incident }) {
   const { t, api, incident, locale, wall } = props;
   const incidentId = incident.incidentId;
@@ -362,7 +426,11 @@ function IncidentBoard(props: DashboardProps & { incident: Incident }) {
 
   return (
     <div class="board">
-      <Summary t={t} locale={locale} summary={summary} />
+      <Summary
+        t={t}
+        locale={locale}
+        summary={summary && (caughtUp && tasks ? derive(summary, tasks, countsOf, lastChange) : fromServer(summary))}
+      />
       <section class="board__map card" aria-labelledby="map-heading">
         <h2 id="map-heading">{t("map.title")}</h2>
         <TaskMapView
@@ -400,7 +468,7 @@ function IncidentBoard(props: DashboardProps & { incident: Incident }) {
               >
                 <span class={`badge badge--${PRIORITY_NAME[task.priority]}`}>{t(`priority.${task.priority}` as "priority.1")}</span>
                 <span class="dtask__title">{task.title}</span>
-                <span class="status">{t(`taskStatus.${task.status}` as "taskStatus.1")}</span>
+                <span class="status">{t(`taskStatus.${liveStatus(task, c)}` as "taskStatus.1")}</span>
                 <span class="dtask__when hint">{formatWindow(toDate(task.window?.startTime), toDate(task.window?.endTime), locale)}</span>
                 <span class="dtask__staffing" title={label}>
                   <span class="visually-hidden">{label}</span>
@@ -452,7 +520,7 @@ function IncidentBoard(props: DashboardProps & { incident: Incident }) {
   );
 }
 
-function Summary({ t, locale, summary }: { t: T; locale: Locale; summary: GetIncidentSummaryResponse | null }) {
+function Summary({ t, locale, summary }: { t: T; locale: Locale; summary: SummaryView | null }) {
   if (!summary) return <section class="board__summary card"><p>{t("common.loading")}</p></section>;
   const tile = (label: string, value: number, name: string) => (
     <div class={`tile tile--${name}`}>
@@ -464,7 +532,7 @@ function Summary({ t, locale, summary }: { t: T; locale: Locale; summary: GetInc
     <section class="board__summary card" aria-labelledby="summary-heading">
       <div class="row">
         <h2 id="summary-heading">{t("summary.title")}</h2>
-        <span class="hint">{t("summary.asOf", { time: formatTime(toDate(summary.computedAt), locale) })}</span>
+        <span class="hint">{t("summary.asOf", { time: formatTime(summary.asOf, locale) })}</span>
       </div>
       <dl class="tiles">
         {tile(t("summary.needed"), summary.needed, "needed")}
