@@ -73,6 +73,9 @@ test("a task created in the console is accepted in the volunteer app and shows o
     console.log(`journey: acceptance click -> dashboard update ${latency} ms (target p95 < 2000 ms)`);
     assert.ok(latency < 5000, `the dashboard showed the acceptance ${latency} ms after the click`);
     await app.getByText(`You accepted “${title}”`).waitFor();
+    // The totals and the task's status move with it.
+    assert.equal(await dashboard.locator('dd[data-total="accepted"]').innerText(), "1");
+    assert.equal(await dashboard.locator(`li.dtask[data-task-id="${taskId}"] .status`).innerText(), "Staffed");
 
     // Without a reload: the same document, the feed shows it.
     assert.equal(await dashboard.evaluate(() => performance.getEntriesByType("navigation").length), reloads);
