@@ -9,8 +9,13 @@
 //   - everything else, and every non-GET request, is not touched: gRPC-Web calls are POSTs
 //     to the services and are never cached, and the console and dashboard pages load as
 //     without a service worker.
+// It also shows offers that arrive by Web Push as notifications (when the volunteer turned
+// on "Alerts on this phone"), in the language the app was last used in, and opens the
+// offers when one is tapped.
 const SHELL_CACHE = "spontan-shell-v1";
 const ASSET_CACHE = "spontan-assets-v1";
+/** Small settings the page leaves for the worker (which cannot read localStorage): the language. */
+const SETTINGS_CACHE = "spontan-settings";
 const SHELL = ["/", "/config.json", "/manifest.webmanifest", "/icons/icon.svg", "/icons/icon-192.png", "/icons/icon-512.png"];
 const NETWORK_WAIT_MS = 4000;
 
@@ -35,7 +40,7 @@ self.addEventListener("install", (event) => {
 self.addEventListener("activate", (event) => {
   event.waitUntil(
     (async () => {
-      const keep = new Set([SHELL_CACHE, ASSET_CACHE]);
+      const keep = new Set([SHELL_CACHE, ASSET_CACHE, SETTINGS_CACHE]);
       for (const name of await caches.keys()) {
         if (name.startsWith("spontan-") && !keep.has(name)) await caches.delete(name);
       }
@@ -102,4 +107,110 @@ self.addEventListener("fetch", (event) => {
   } else if (url.pathname === "/manifest.webmanifest" || url.pathname.startsWith("/icons/")) {
     event.respondWith(caches.match(request).then((cached) => cached ?? fetch(request)));
   }
+});
+
+// Web Push. The registration service sends JSON, encrypted for this device:
+//   {"type": "offer" | "withdrawn", "match_id", "task_title", "expires_at" (offers only)}
+// (services/registration/src/alerts/web_push.rs). One notification per match (its tag), so
+// a withdrawal replaces the offer it withdraws.
+
+const WORDS = {
+  en: {
+    offer: "New offer: {title}",
+    offerBody: "Please answer by {time}: open Spontan to accept or decline.",
+    offerBodyNoTime: "Open Spontan to accept or decline.",
+    withdrawn: "Offer withdrawn: {title}",
+    withdrawnBody: "This task no longer needs you. Thank you for your help!",
+    other: "Spontan",
+    otherBody: "There is news about your offers.",
+  },
+  de: {
+    offer: "Neues Angebot: {title}",
+    offerBody: "Bitte antworten Sie bis {time}: in Spontan annehmen oder ablehnen.",
+    offerBodyNoTime: "In Spontan annehmen oder ablehnen.",
+    withdrawn: "Angebot zurückgezogen: {title}",
+    withdrawnBody: "Dieser Einsatz braucht Sie nicht mehr. Danke für Ihre Hilfe!",
+    other: "Spontan",
+    otherBody: "Es gibt Neuigkeiten zu Ihren Angeboten.",
+  },
+};
+
+/** The app's language (the page stores its choice, `spontan.locale`, here), else the device's. */
+async function language() {
+  try {
+    const stored = await (await caches.open(SETTINGS_CACHE)).match("/settings/locale");
+    const value = stored ? await stored.text() : "";
+    if (value === "de" || value === "en") return value;
+  } catch {
+    // No cache: the device's language below.
+  }
+  return String(self.navigator.language || "en").toLowerCase().startsWith("de") ? "de" : "en";
+}
+
+const fill = (text, values) => text.replace(/\{(\w+)\}/g, (_, name) => values[name] ?? "");
+
+async function showAlert(data) {
+  let message = {};
+  try {
+    message = data ? data.json() : {};
+  } catch {
+    // Not JSON: a generic notification (a push must always show one).
+  }
+  const lang = await language();
+  const words = WORDS[lang];
+  const title = String(message.task_title ?? "").slice(0, 120);
+  const matchId = typeof message.match_id === "string" ? message.match_id : "";
+  let heading = words.other;
+  let body = words.otherBody;
+  if (message.type === "offer" && title) {
+    heading = fill(words.offer, { title });
+    const until = Date.parse(message.expires_at ?? "");
+    body = Number.isFinite(until)
+      ? fill(words.offerBody, {
+          time: new Intl.DateTimeFormat(lang === "de" ? "de-DE" : "en-GB", { hour: "2-digit", minute: "2-digit" }).format(until),
+        })
+      : words.offerBodyNoTime;
+  } else if (message.type === "withdrawn" && title) {
+    heading = fill(words.withdrawn, { title });
+    body = words.withdrawnBody;
+  }
+  await self.registration.showNotification(heading, {
+    body,
+    lang,
+    tag: matchId ? `match-${matchId}` : "spontan",
+    renotify: true,
+    requireInteraction: message.type === "offer",
+    icon: "/icons/icon-192.png",
+    badge: "/icons/icon-192.png",
+    data: { url: "/#/offers", matchId, type: message.type ?? "" },
+  });
+  // An open app refreshes its offers at once instead of at its next poll.
+  for (const client of await self.clients.matchAll({ type: "window" })) {
+    client.postMessage({ type: "spontan-push" });
+  }
+}
+
+self.addEventListener("push", (event) => {
+  event.waitUntil(showAlert(event.data));
+});
+
+/** A tapped notification: the app's window, focused and on the offers; a new one if none is open. */
+async function openOffers() {
+  const windows = await self.clients.matchAll({ type: "window" });
+  const app = windows.find((client) => new URL(client.url).pathname === "/");
+  if (app) {
+    try {
+      await app.focus();
+    } catch {
+      // Focus needs the tap's permission; the app is still told where to go.
+    }
+    app.postMessage({ type: "spontan-open", screen: "offers" });
+    return;
+  }
+  await self.clients.openWindow("/#/offers");
+}
+
+self.addEventListener("notificationclick", (event) => {
+  event.notification.close();
+  event.waitUntil(openOffers());
 });

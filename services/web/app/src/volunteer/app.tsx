@@ -7,7 +7,7 @@ import { volunteerClients } from "../lib/clients";
 import type { AppConfig } from "../lib/config";
 import { code } from "../lib/errors";
 import { applyLocale, detectLocale, translator, type Locale } from "../lib/i18n";
-import { AppContext, type App as AppValue, type Farewell, type Screen, type SkillEntry } from "./context";
+import { AppContext, PUSH_OFFER_KEY, PUSH_SENT_KEY, type App as AppValue, type Farewell, type Screen, type SkillEntry } from "./context";
 import { ms } from "./format";
 import { messages } from "./messages";
 import { OffersScreen } from "./offers";
@@ -47,7 +47,17 @@ export function App(props: { config: AppConfig }) {
   const [skillsFailed, setSkillsFailed] = useState(false);
   const skillsLoading = useRef(false);
 
-  useEffect(() => applyLocale(locale), [locale]);
+  useEffect(() => {
+    applyLocale(locale);
+    // The service worker shows push notifications in the app's language; it cannot read
+    // localStorage, so the choice is left for it in a cache of its own (public/sw.js).
+    if ("caches" in window) {
+      caches
+        .open("spontan-settings")
+        .then((cache) => cache.put("/settings/locale", new Response(locale)))
+        .catch(() => undefined);
+    }
+  }, [locale]);
 
   const go = (next: Screen) => {
     const target = screenOf(`#/${next}`, !!sessionRef.current);
@@ -68,6 +78,9 @@ export function App(props: { config: AppConfig }) {
   };
 
   const signIn = (next: Session) => {
+    // Just registered: the offers screen asks once whether offers should come as
+    // notifications to this phone (push.tsx).
+    if (props.config.vapidPublicKey) localStorage.setItem(PUSH_OFFER_KEY, "1");
     saveSession(next);
     sessionRef.current = next;
     setSession(next);
@@ -78,9 +91,15 @@ export function App(props: { config: AppConfig }) {
   const signOut = (why: Farewell) => {
     clearSession();
     if (why === "erased") {
-      // Nothing of the volunteer stays on the device: session, outbox, cached lists. The
-      // language choice is kept in memory only, so the next screen reads the same.
+      // Nothing of the volunteer stays on the device: session, outbox, cached lists, the push
+      // subscription. The language choice is kept in memory only, so the next screen reads
+      // the same.
       localStorage.clear();
+      navigator.serviceWorker
+        ?.getRegistration()
+        .then((r) => r?.pushManager?.getSubscription())
+        .then((s) => s?.unsubscribe())
+        .catch(() => undefined);
     }
     sessionRef.current = null;
     setSession(null);
@@ -131,6 +150,24 @@ export function App(props: { config: AppConfig }) {
     loadSkills,
   };
   const registration = useRegistration(value);
+  const valueRef = useRef(value);
+  valueRef.current = value;
+
+  // A tapped notification asks the open app to show the offers (public/sw.js).
+  useEffect(() => {
+    const onMessage = (event: MessageEvent) => {
+      const data = event.data as { type?: string; screen?: Screen } | null;
+      if (data?.type === "spontan-open" && data.screen) valueRef.current.go(data.screen);
+    };
+    navigator.serviceWorker?.addEventListener("message", onMessage);
+    return () => navigator.serviceWorker?.removeEventListener("message", onMessage);
+  }, []);
+
+  // This device receives alerts by Web Push: send a subscription the browser replaced.
+  useEffect(() => {
+    if (!session || !localStorage.getItem(PUSH_SENT_KEY)) return;
+    import("./push").then((m) => m.syncSubscription(valueRef.current)).catch(() => undefined);
+  }, [!!session]);
 
   // Renew the token while it works, when less than a third of its life is left; checked every
   // minute and whenever the app comes to the front.

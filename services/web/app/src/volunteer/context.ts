@@ -43,6 +43,11 @@ export interface App {
   loadSkills(): void;
 }
 
+/** Set when the volunteer registers on this device: the offers screen asks once about alerts on this phone (push.tsx). */
+export const PUSH_OFFER_KEY = "spontan.push.offer";
+/** Set while this device receives the volunteer's alerts by Web Push: the endpoint it sent (push.tsx). */
+export const PUSH_SENT_KEY = "spontan.push";
+
 export const AppContext = createContext<App>(null as unknown as App);
 
 export const useApp = () => useContext(AppContext);

@@ -89,8 +89,8 @@ export const STEP_OF: Record<FieldKey, 1 | 2 | 3> = {
 };
 
 /** The element id of a field's input (or group) and of its error text. */
-export const fieldId = (key: FieldKey) => `field-${key}`;
-export const errorId = (key: FieldKey) => `field-${key}-error`;
+export const fieldId = (key: string) => `field-${key}`;
+export const errorId = (key: string) => `field-${key}-error`;
 
 /**
  * The field a server path belongs to (`contact.email` → contact, `skill_ids[3]` → skills,

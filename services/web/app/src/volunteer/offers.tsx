@@ -6,10 +6,10 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import { DeclineReason, MatchState } from "../gen/spontan/v1/common_pb";
 import { OfferDecision, type Offer } from "../gen/spontan/v1/matching_pb";
 import { code, fieldViolations, isTransient, message, reason } from "../lib/errors";
-import { useApp } from "./context";
+import { PUSH_OFFER_KEY, useApp } from "./context";
 import { km, ms, time, timeWindow } from "./format";
 import type { Key, T } from "./messages";
-import { Notice, Screen } from "./ui";
+import { Notice, Screen, useLazy } from "./ui";
 
 const REFRESH_MS = 10_000;
 
@@ -34,8 +34,21 @@ export function problemText(t: T, error: unknown): string {
   return t("problem.other", { detail: message(error) });
 }
 
+/** Whether to ask about alerts on this phone: once after registering, where the browser can. */
+function askAboutPush(vapidPublicKey: string): boolean {
+  return (
+    !!vapidPublicKey &&
+    !!localStorage.getItem(PUSH_OFFER_KEY) &&
+    "serviceWorker" in navigator &&
+    "PushManager" in window &&
+    "Notification" in window
+  );
+}
+
 export function OffersScreen() {
-  const { t, locale, api, guard } = useApp();
+  const { t, locale, api, guard, config } = useApp();
+  const [asking, setAsking] = useState(() => askAboutPush(config.vapidPublicKey));
+  const push = useLazy(() => import("./push"), asking);
   const [offers, setOffers] = useState<Offer[] | null>(null);
   const [updatedAt, setUpdatedAt] = useState<number | null>(null);
   const [stale, setStale] = useState(false);
@@ -65,14 +78,20 @@ export function OffersScreen() {
     const onShow = () => {
       if (document.visibilityState === "visible") void refresh();
     };
+    // An offer that arrived as a notification (public/sw.js) is listed at once.
+    const onPush = (event: MessageEvent) => {
+      if ((event.data as { type?: string } | null)?.type === "spontan-push") void refresh();
+    };
     window.addEventListener("focus", onShow);
     window.addEventListener("online", onShow);
     document.addEventListener("visibilitychange", onShow);
+    navigator.serviceWorker?.addEventListener("message", onPush);
     return () => {
       clearInterval(timer);
       window.removeEventListener("focus", onShow);
       window.removeEventListener("online", onShow);
       document.removeEventListener("visibilitychange", onShow);
+      navigator.serviceWorker?.removeEventListener("message", onPush);
     };
   }, []);
 
@@ -91,6 +110,7 @@ export function OffersScreen() {
   return (
     <Screen title={t("offers.title")}>
       {notice && <Notice kind={notice.kind}>{notice.text}</Notice>}
+      {asking && push.module && <push.module.PushOffer onDone={() => setAsking(false)} />}
       {stale && (
         <Notice kind="info">
           {updatedAt ? t("offers.stale", { time: time(locale, updatedAt) }) : t("offers.offline")}

@@ -8,7 +8,7 @@ import { code, isTransient, message } from "../lib/errors";
 import { useApp } from "./context";
 import { date, km, ms, skillLabel, timeWindow } from "./format";
 import type { Key, T } from "./messages";
-import { Notice, Screen } from "./ui";
+import { Notice, Screen, useLazy } from "./ui";
 
 type Busy = null | "pause" | "export" | "erase";
 
@@ -17,12 +17,14 @@ function trouble(t: T, error: unknown): string {
 }
 
 export function ProfileScreen() {
-  const { t, locale, api, guard, skills, loadSkills, signOut, announce } = useApp();
+  const { t, locale, api, guard, skills, loadSkills, signOut, announce, config } = useApp();
   const [profile, setProfile] = useState<VolunteerProfile | null>(null);
   const [problem, setProblem] = useState<string | null>(null);
   const [done, setDone] = useState<string | null>(null);
   const [busy, setBusy] = useState<Busy>(null);
   const dialog = useRef<HTMLDialogElement>(null);
+  // Loaded as the screen opens (push.tsx; not part of the first screen's JavaScript).
+  const push = useLazy(() => import("./push"), !!profile && !!config.vapidPublicKey);
 
   const load = async () => {
     try {
@@ -158,6 +160,7 @@ export function ProfileScreen() {
           </dd>
         </dl>
       )}
+      {p && push.module && <push.module.PushSettings profile={p} onProfile={setProfile} />}
       {p && (
         <section aria-labelledby="pause-title">
           <h2 id="pause-title">{t("profile.offersTitle")}</h2>

@@ -1,7 +1,7 @@
 // Small building blocks shared by the volunteer screens.
 import type { ComponentChildren } from "preact";
-import { useEffect, useRef } from "preact/hooks";
-import { errorId, fieldId, type FieldKey } from "./form";
+import { useEffect, useRef, useState } from "preact/hooks";
+import { errorId, fieldId } from "./form";
 
 /**
  * One screen: its single h1, which takes the focus when the screen appears, so that a screen
@@ -27,12 +27,12 @@ export function Screen(props: { title: string; kicker?: string; children: Compon
 }
 
 /** The ids an input is described by: its hint and, when there are any, its errors. */
-export function describedBy(key: FieldKey, hint: boolean, errors: readonly string[] | undefined) {
+export function describedBy(key: string, hint: boolean, errors: readonly string[] | undefined) {
   const ids = [hint ? `${fieldId(key)}-hint` : "", errors?.length ? errorId(key) : ""].filter(Boolean);
   return ids.length ? ids.join(" ") : undefined;
 }
 
-export function FieldErrors(props: { k: FieldKey; errors: readonly string[] | undefined }) {
+export function FieldErrors(props: { k: string; errors: readonly string[] | undefined }) {
   if (!props.errors?.length) return null;
   return (
     <div id={errorId(props.k)} class="field-error">
@@ -43,7 +43,7 @@ export function FieldErrors(props: { k: FieldKey; errors: readonly string[] | un
   );
 }
 
-export function Hint(props: { k: FieldKey; text?: string }) {
+export function Hint(props: { k: string; text?: string }) {
   return props.text ? (
     <p id={`${fieldId(props.k)}-hint`} class="hint">
       {props.text}
@@ -52,7 +52,8 @@ export function Hint(props: { k: FieldKey; text?: string }) {
 }
 
 export interface TextFieldProps {
-  k: FieldKey;
+  /** The field's key: its input's id is `field-<k>` (form.ts, fieldId). */
+  k: string;
   label: string;
   hint?: string;
   errors?: readonly string[];
@@ -96,4 +97,27 @@ export function Notice(props: { kind: "info" | "success" | "problem"; children: 
       {props.children}
     </div>
   );
+}
+
+/**
+ * A module loaded with import() once `when` is true (code the first screen does not need:
+ * the profile editor, alerts on this phone, the QR decoder). Returns the module once it is
+ * there, and whether loading failed (offline before it was ever loaded); `retry` tries again.
+ */
+export function useLazy<M>(load: () => Promise<M>, when = true): { module: M | null; failed: boolean; retry: () => void } {
+  const [module, setModule] = useState<M | null>(null);
+  const [failed, setFailed] = useState(false);
+  const [attempt, setAttempt] = useState(0);
+  useEffect(() => {
+    if (!when || module) return;
+    let live = true;
+    load().then(
+      (m) => live && (setModule(() => m), setFailed(false)),
+      () => live && setFailed(true),
+    );
+    return () => {
+      live = false;
+    };
+  }, [when, attempt]);
+  return { module, failed, retry: () => setAttempt((n) => n + 1) };
 }
