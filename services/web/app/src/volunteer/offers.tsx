@@ -281,22 +281,24 @@ function routeUrl(o: Offer): string | undefined {
 
 /**
  * Check-in on site: the volunteer types the task's check-in code shown at the meeting point
- * (6 digits, rotating every 10 minutes; the QR code's text is accepted too) and CheckIn
- * records that they are there. A wrong code is marked at the field.
+ * (6 digits, rotating every 10 minutes), or scans its QR code ("Scan the code": a photo, read
+ * by scan.ts, loaded then), and CheckIn records that they are there. A wrong code, and a QR
+ * code of another task or none at all, are marked at the field.
  */
 export function CheckInForm(props: CardProps) {
-  const { t, api, guard } = useApp();
+  const { t, api, guard, announce } = useApp();
   const [value, setValue] = useState("");
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  const [scanning, setScanning] = useState(false);
+  const photo = useRef<HTMLInputElement>(null);
   const o = props.offer;
   const id = `code-${o.matchId}`;
-  const submit = async (e: Event) => {
-    e.preventDefault();
+  const checkIn = async (checkInCode: string) => {
     setBusy(true);
     setError(null);
     try {
-      await guard(api.matching.checkIn({ matchId: o.matchId, checkInCode: value.trim() }));
+      await guard(api.matching.checkIn({ matchId: o.matchId, checkInCode }));
       props.onChanged({ ...o, state: MatchState.CHECKED_IN }, t("checkin.done", { title: o.taskTitle }));
     } catch (err) {
       const violations = fieldViolations(err)["check_in_code"];
@@ -304,6 +306,39 @@ export function CheckInForm(props: CardProps) {
       else if (code(err) !== Code.Unauthenticated) props.onRefused(problemText(t, err));
     } finally {
       setBusy(false);
+    }
+  };
+  const submit = (e: Event) => {
+    e.preventDefault();
+    void checkIn(value.trim());
+  };
+  const scan = async (file: File | undefined) => {
+    if (!file) return;
+    setScanning(true);
+    setError(null);
+    announce(t("checkin.reading"));
+    try {
+      const { scanCheckIn } = await import("./scan");
+      const found = await scanCheckIn(file);
+      if (found.kind === "checkIn" && found.taskId === o.taskId.toLowerCase()) {
+        setValue(found.code);
+        setScanning(false);
+        await checkIn(found.text);
+      } else {
+        const text =
+          found.kind === "none"
+            ? t("checkin.noCode")
+            : found.kind === "foreign"
+              ? t("checkin.notSpontan")
+              : t("checkin.otherTask", { title: o.taskTitle });
+        setError(text);
+        announce(text);
+      }
+    } catch {
+      setError(t("checkin.scanFailed"));
+    } finally {
+      setScanning(false);
+      if (photo.current) photo.current.value = "";
     }
   };
   return (
@@ -331,9 +366,27 @@ export function CheckInForm(props: CardProps) {
           aria-invalid={error ? "true" : undefined}
           aria-describedby={error ? `${id}-hint ${id}-error` : `${id}-hint`}
         />
+        <button
+          type="button"
+          class="secondary scan"
+          disabled={busy || scanning}
+          onClick={() => photo.current?.click()}
+          aria-describedby={titleId(o)}
+        >
+          {scanning ? t("checkin.reading") : t("action.scan")}
+        </button>
+        <input
+          ref={photo}
+          type="file"
+          accept="image/*"
+          capture="environment"
+          hidden
+          aria-label={t("action.scan")}
+          onChange={(e) => void scan((e.currentTarget as HTMLInputElement).files?.[0])}
+        />
       </div>
       <div class="actions">
-        <button type="submit" class="primary" disabled={busy} aria-describedby={titleId(o)}>
+        <button type="submit" class="primary" disabled={busy || scanning} aria-describedby={titleId(o)}>
           {t("action.checkIn")}
         </button>
       </div>
