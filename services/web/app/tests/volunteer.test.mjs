@@ -3,10 +3,10 @@
 // accessibility of every screen and the screenshots in docs/screenshots/.
 // Run through deploy/local/browser-test.sh [tests/volunteer.test.mjs].
 import assert from "node:assert/strict";
-import { createHmac } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import { DESKTOP, PHONE, axeViolations, device, eventually, launch, screenshot, signInCoordinator, sql, suite } from "./support/browser.mjs";
 import { createTask, hours, openIncident, taskIdOf, unique } from "./support/staff.mjs";
+import { checkInCode } from "./support/volunteer.mjs";
 
 /** Somewhere in the Ahr valley: where the demo incident is. */
 const HOME = { latitude: 50.5447, longitude: 7.113 };
@@ -78,24 +78,6 @@ async function description(page, locator) {
   const texts = [];
   for (const id of ids) texts.push(await page.locator(`[id="${id}"]`).innerText());
   return texts.join(" | ");
-}
-
-/**
- * The task's current check-in code, as the coordinator's screen at the meeting point shows
- * it: computed like the matching service does (services/matching/src/check_in.rs: HMAC-SHA256
- * of the task id and the 10-minute period under the task's secret, RFC 4226 truncation).
- */
-function checkInCode(taskId) {
-  const secret = sql(suite.matchingDb, `SELECT encode(check_in_secret, 'hex') FROM tasks WHERE id = '${taskId}'`);
-  const period = Buffer.alloc(8);
-  period.writeBigInt64BE(BigInt(Math.floor(Date.now() / 1000 / 600)));
-  const digest = createHmac("sha256", Buffer.from(secret, "hex"))
-    .update(Buffer.from(taskId.replaceAll("-", ""), "hex"))
-    .update(period)
-    .digest();
-  const at = digest[digest.length - 1] & 0x0f;
-  const value = (((digest[at] & 0x7f) << 24) | (digest[at + 1] << 16) | (digest[at + 2] << 8) | digest[at + 3]) >>> 0;
-  return String(value % 1_000_000).padStart(6, "0");
 }
 
 /** The card of one offer or accepted task in the volunteer app. */
