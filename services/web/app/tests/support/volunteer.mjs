@@ -56,16 +56,25 @@ function chunk(type, data) {
  */
 export function qrPng(text, { scale = 8, margin = 120 } = {}) {
   const qr = encode(text, { ecc: "M", border: 4 });
-  const side = qr.size * scale + 2 * margin;
+  return greyPng(qr.size * scale + 2 * margin, (x, y) => {
+    const mx = Math.floor((x - margin) / scale);
+    const my = Math.floor((y - margin) / scale);
+    const inside = mx >= 0 && my >= 0 && mx < qr.size && my < qr.size;
+    return inside ? (qr.data[my][mx] ? 0x20 : 0xf4) : 0x9a;
+  });
+}
+
+/** A photo with no code in it: grey with a lighter square. */
+export function plainPng(side = 400) {
+  return greyPng(side, (x, y) => (x > side / 4 && x < (3 * side) / 4 && y > side / 4 && y < (3 * side) / 4 ? 0xe0 : 0x9a));
+}
+
+/** A greyscale PNG of `side`² pixels, `shade(x, y)` each. */
+function greyPng(side, shade) {
   const rows = [];
   for (let y = 0; y < side; y++) {
     const row = Buffer.alloc(1 + side); // filter 0, then one grey byte a pixel
-    for (let x = 0; x < side; x++) {
-      const mx = Math.floor((x - margin) / scale);
-      const my = Math.floor((y - margin) / scale);
-      const inside = mx >= 0 && my >= 0 && mx < qr.size && my < qr.size;
-      row[1 + x] = inside ? (qr.data[my][mx] ? 0x20 : 0xf4) : 0x9a;
-    }
+    for (let x = 0; x < side; x++) row[1 + x] = shade(x, y);
     rows.push(row);
   }
   const header = Buffer.alloc(13);
