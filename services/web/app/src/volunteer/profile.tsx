@@ -1,5 +1,6 @@
-// "Profile": what the registration service holds about the volunteer, pause/resume, export
-// (right of access) and erasure (right to erasure).
+// "Profile": what the registration service holds about the volunteer, changing it (the
+// editors of edit.tsx), alerts on this phone (push.tsx; both loaded with import() when this
+// screen opens), pause/resume, export (right of access) and erasure (right to erasure).
 import { Code } from "@connectrpc/connect";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { AlertChannel, VolunteerStatus } from "../gen/spontan/v1/common_pb";
@@ -11,6 +12,7 @@ import type { Key, T } from "./messages";
 import { Notice, Screen, useLazy } from "./ui";
 
 type Busy = null | "pause" | "export" | "erase";
+type Editing = null | "details" | "times";
 
 function trouble(t: T, error: unknown): string {
   return isTransient(error) ? t("problem.offline") : t("problem.other", { detail: message(error) });
@@ -22,9 +24,53 @@ export function ProfileScreen() {
   const [problem, setProblem] = useState<string | null>(null);
   const [done, setDone] = useState<string | null>(null);
   const [busy, setBusy] = useState<Busy>(null);
+  const [editing, setEditing] = useState<Editing>(null);
   const dialog = useRef<HTMLDialogElement>(null);
-  // Loaded as the screen opens (push.tsx; not part of the first screen's JavaScript).
+  const editButtons = { details: useRef<HTMLButtonElement>(null), times: useRef<HTMLButtonElement>(null) };
+  const returnTo = useRef<Editing>(null);
+  // Loaded as the screen opens, so that they are there by the time they are tapped.
+  const editors = useLazy(() => import("./edit"), !!profile);
   const push = useLazy(() => import("./push"), !!profile && !!config.vapidPublicKey);
+
+  // Back from an editor: the focus returns to the button that opened it.
+  useEffect(() => {
+    if (editing === null && returnTo.current) {
+      editButtons[returnTo.current].current?.focus();
+      returnTo.current = null;
+    }
+  }, [editing]);
+  const edit = (what: Editing) => {
+    setDone(null);
+    setProblem(null);
+    setEditing(what);
+  };
+  const closeEditor = () => {
+    returnTo.current = editing;
+    setEditing(null);
+  };
+  const saved = (next: VolunteerProfile, text: string) => {
+    setProfile(next);
+    setDone(text);
+    announce(text);
+    closeEditor();
+  };
+  const editor = (what: Exclude<Editing, null>) => {
+    if (editing !== what) return null;
+    if (editors.module) {
+      const Editor = what === "details" ? editors.module.DetailsEditor : editors.module.AvailabilityEditor;
+      return <Editor profile={profile!} onDone={saved} onCancel={closeEditor} />;
+    }
+    return editors.failed ? (
+      <Notice kind="problem">
+        {t("problem.offline")}{" "}
+        <button type="button" class="secondary" onClick={editors.retry}>
+          {t("action.tryAgain")}
+        </button>
+      </Notice>
+    ) : (
+      <p>{t("profile.loading")}</p>
+    );
+  };
 
   const load = async () => {
     try {
@@ -107,7 +153,8 @@ export function ProfileScreen() {
       {problem && <Notice kind="problem">{problem}</Notice>}
       {done && <Notice kind="success">{done}</Notice>}
       {!p && !problem && <p>{t("profile.loading")}</p>}
-      {p && (
+      {p && editing === "details" && editor("details")}
+      {p && editing !== "details" && (
         <dl class="facts profile">
           <dt>{t("profile.name")}</dt>
           <dd>{c?.displayName}</dd>
@@ -135,18 +182,6 @@ export function ProfileScreen() {
           <dd>{km(locale, p.travelRadiusKm)}</dd>
           <dt>{t("profile.home")}</dt>
           <dd>{home ? `${home.latitude.toFixed(4)}, ${home.longitude.toFixed(4)}` : "–"}</dd>
-          <dt>{t("profile.availability")}</dt>
-          <dd>
-            {p.availability.length ? (
-              <ul class="plain">
-                {p.availability.map((w, i) => (
-                  <li key={i}>{timeWindow(locale, w)}</li>
-                ))}
-              </ul>
-            ) : (
-              t("profile.noAvailability")
-            )}
-          </dd>
           <dt>{t("profile.status")}</dt>
           <dd>{t(`status.${p.status}` as Key)}</dd>
           <dt>{t("profile.registered")}</dt>
@@ -159,6 +194,38 @@ export function ProfileScreen() {
             })}
           </dd>
         </dl>
+      )}
+      {p && editing !== "details" && (
+        <div class="actions">
+          <button type="button" class="secondary" ref={editButtons.details} onClick={() => edit("details")}>
+            {t("action.editDetails")}
+          </button>
+        </div>
+      )}
+      {p && (
+        <section aria-labelledby="times-title">
+          <h2 id="times-title">{t("profile.availability")}</h2>
+          {editing === "times" ? (
+            editor("times")
+          ) : (
+            <>
+              {p.availability.length ? (
+                <ul class="plain times">
+                  {p.availability.map((w, i) => (
+                    <li key={i}>{timeWindow(locale, w)}</li>
+                  ))}
+                </ul>
+              ) : (
+                <p>{t("profile.noAvailability")}</p>
+              )}
+              <div class="actions">
+                <button type="button" class="secondary" ref={editButtons.times} onClick={() => edit("times")}>
+                  {t("action.editTimes")}
+                </button>
+              </div>
+            </>
+          )}
+        </section>
       )}
       {p && push.module && <push.module.PushSettings profile={p} onProfile={setProfile} />}
       {p && (

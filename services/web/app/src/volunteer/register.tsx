@@ -329,9 +329,12 @@ export function AboutStep(props: { reg: Registration; farewell: string | null })
   );
 }
 
-function LocationField(props: { reg: Registration }) {
+/**
+ * "Where you start from": latitude and longitude, typed or from the device ("Use my
+ * location"). Used by registration and by the profile editor.
+ */
+export function LocationField(props: { value: string; errors?: readonly string[]; onInput: (value: string) => void }) {
   const { t, announce } = useApp();
-  const { reg } = props;
   const [locating, setLocating] = useState(false);
   const [problem, setProblem] = useState<string | null>(null);
   const locate = () => {
@@ -346,7 +349,7 @@ function LocationField(props: { reg: Registration }) {
       (position) => {
         setLocating(false);
         const value = `${position.coords.latitude.toFixed(5)}, ${position.coords.longitude.toFixed(5)}`;
-        reg.update({ location: value }, "location");
+        props.onInput(value);
         announce(t("location.found", { value }));
       },
       () => {
@@ -363,9 +366,9 @@ function LocationField(props: { reg: Registration }) {
       label={t("field.location")}
       hint={t("hint.location")}
       inputMode="decimal"
-      value={reg.draft.location}
-      errors={reg.errors.location}
-      onInput={(location) => reg.update({ location }, "location")}
+      value={props.value}
+      errors={props.errors}
+      onInput={props.onInput}
     >
       <button type="button" class="secondary locate" onClick={locate} disabled={locating}>
         {locating ? t("location.finding") : t("action.useLocation")}
@@ -384,14 +387,13 @@ const OPEN_CATEGORY = "physical";
  * Skills grouped by category (one collapsible group each, so that 50 checkboxes do not make
  * a phone's page endless), with a search box that lists the matching skills of every group.
  */
-function SkillPicker(props: { reg: Registration }) {
+export function SkillPicker(props: { chosen: string[]; errors?: readonly string[]; onChange: (ids: string[]) => void }) {
   const { t, locale, skills, skillsFailed, loadSkills } = useApp();
-  const { reg } = props;
   const [query, setQuery] = useState("");
   useEffect(() => {
     if (!skills) loadSkills();
   }, []);
-  const errors = reg.errors.skills;
+  const errors = props.errors;
   const needle = query.trim().toLowerCase();
   const groups = useMemo(() => {
     const out = new Map<string, NonNullable<typeof skills>>();
@@ -403,12 +405,11 @@ function SkillPicker(props: { reg: Registration }) {
     const rank = (c: string) => (CATEGORY_ORDER.includes(c) ? CATEGORY_ORDER.indexOf(c) : CATEGORY_ORDER.length);
     return [...out.entries()].sort(([a], [b]) => rank(a) - rank(b));
   }, [skills]);
-  const chosen = reg.draft.skills;
+  const chosen = props.chosen;
   // Which groups start open is decided once: a group must not fold away under the finger
   // when its last skill is unticked.
   const chosenAtStart = useMemo(() => chosen, []);
-  const toggle = (id: string, on: boolean) =>
-    reg.update({ skills: on ? [...chosen, id] : chosen.filter((s) => s !== id) }, "skills");
+  const toggle = (id: string, on: boolean) => props.onChange(on ? [...chosen, id] : chosen.filter((s) => s !== id));
   const matches = (s: SkillEntry) =>
     s.labelDe.toLowerCase().includes(needle) || s.labelEn.toLowerCase().includes(needle) || s.id.includes(needle);
   const categoryName = (c: string) => {
@@ -531,7 +532,11 @@ export function SkillsStep(props: { reg: Registration }) {
     <Screen title={t("skills.title")} kicker={t("step", { n: 2, of: 3 })}>
       <Summary reg={reg} />
       <form noValidate onSubmit={(e) => (e.preventDefault(), reg.next(2))}>
-        <LocationField reg={reg} />
+        <LocationField
+          value={reg.draft.location}
+          errors={reg.errors.location}
+          onInput={(location) => reg.update({ location }, "location")}
+        />
         <TextField
           k="radius"
           label={t("field.radius")}
@@ -541,7 +546,7 @@ export function SkillsStep(props: { reg: Registration }) {
           errors={reg.errors.radius}
           onInput={(radius) => reg.update({ radius }, "radius")}
         />
-        <SkillPicker reg={reg} />
+        <SkillPicker chosen={reg.draft.skills} errors={reg.errors.skills} onChange={(skills) => reg.update({ skills }, "skills")} />
         <TextField
           k="languages"
           label={t("field.languages")}
