@@ -15,6 +15,13 @@ import { ProfileScreen } from "./profile";
 import { AboutStep, ConsentStep, PrivacyScreen, SkillsStep, useRegistration } from "./register";
 import { clearSession, expired, loadSession, needsRenewal, saveSession, type Session } from "./session";
 
+/**
+ * `?dir=rtl` lays the app out right to left whatever the language, to check that a
+ * right-to-left language will not break it (tests/volunteer-rtl.test.mjs). Not linked
+ * anywhere; the words stay German or English.
+ */
+const FORCED_DIR = new URLSearchParams(location.search).get("dir") === "rtl" ? "rtl" : null;
+
 const PUBLIC: readonly Screen[] = ["about", "skills", "consent", "privacy"];
 const SIGNED_IN: readonly Screen[] = ["offers", "profile", "privacy"];
 const SKILLS_KEY = "spontan.skills";
@@ -49,6 +56,7 @@ export function App(props: { config: AppConfig }) {
 
   useEffect(() => {
     applyLocale(locale);
+    if (FORCED_DIR) document.documentElement.dir = FORCED_DIR;
     // The service worker shows push notifications in the app's language; it cannot read
     // localStorage, so the choice is left for it in a cache of its own (public/sw.js).
     if ("caches" in window) {
