@@ -169,27 +169,12 @@ pub async fn check_in(
     match_id: Uuid,
     code: &str,
 ) -> Result<MatchRow, Status> {
-    let mut tx = matcher.pool.begin().await.map_err(db)?;
-    let pre = store::match_by_id(&mut tx, match_id)
-        .await
-        .map_err(db)?
-        .ok_or(ApiError::NotFound("match"))?;
-    let volunteer = match caller.role {
-        Role::Volunteer if caller.subject == pre.volunteer_id.to_string() => true,
-        Role::Volunteer => return Err(ApiError::NotFound("match").into()),
-        _ => {
-            caller.require_coordinator_of(&pre.organisation_id)?;
-            false
-        }
-    };
-    if volunteer && pre.state() == MatchState::Accepted {
+    let (mut tx, pre, by_volunteer) =
+        open(matcher, caller, match_id, Callers::VolunteerOrStaff).await?;
+    if by_volunteer && pre.state() == MatchState::Accepted {
         verify_code(matcher, &mut tx, &pre, code).await?;
     }
-    store::lock_task(&mut tx, pre.task_id).await.map_err(db)?;
-    let m = store::lock_match(&mut tx, match_id)
-        .await
-        .map_err(db)?
-        .ok_or(ApiError::NotFound("match"))?;
+    let m = lock(&mut tx, &pre).await?;
     let row = match m.state() {
         MatchState::CheckedIn => m,
         MatchState::Accepted => {
@@ -206,6 +191,56 @@ pub async fn check_in(
     };
     tx.commit().await.map_err(db)?;
     Ok(row)
+}
+
+/// Who may act on a match.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Callers {
+    /// Its volunteer, a coordinator of the task's organisation, or an admin.
+    VolunteerOrStaff,
+    /// A coordinator of the task's organisation, or an admin.
+    Staff,
+}
+
+/// Begins the transaction of an action on one match and checks the caller. Another
+/// volunteer's match is NOT_FOUND to a volunteer: they never learn whether it exists. Returns
+/// whether the caller is the match's own volunteer. Nothing is locked yet (see [`lock`]).
+async fn open(
+    matcher: &Matcher,
+    caller: &Principal,
+    match_id: Uuid,
+    callers: Callers,
+) -> Result<(sqlx::Transaction<'static, sqlx::Postgres>, MatchRow, bool), Status> {
+    let mut tx = matcher.pool.begin().await.map_err(db)?;
+    let pre = store::match_by_id(&mut tx, match_id)
+        .await
+        .map_err(db)?
+        .ok_or(ApiError::NotFound("match"))?;
+    let by_volunteer = match caller.role {
+        Role::Volunteer
+            if callers == Callers::VolunteerOrStaff
+                && caller.subject == pre.volunteer_id.to_string() =>
+        {
+            true
+        }
+        Role::Volunteer if callers == Callers::VolunteerOrStaff => {
+            return Err(ApiError::NotFound("match").into());
+        }
+        _ => {
+            caller.require_coordinator_of(&pre.organisation_id)?;
+            false
+        }
+    };
+    Ok((tx, pre, by_volunteer))
+}
+
+/// Locks the match's task, then the match: the order every writer uses.
+async fn lock(tx: &mut sqlx::PgConnection, pre: &MatchRow) -> Result<MatchRow, Status> {
+    store::lock_task(&mut *tx, pre.task_id).await.map_err(db)?;
+    store::lock_match(tx, pre.id)
+        .await
+        .map_err(db)?
+        .ok_or(ApiError::NotFound("match").into())
 }
 
 /// Checks a volunteer's check-in code against the task's; a wrong one is counted (outside
@@ -276,21 +311,8 @@ pub async fn check_out(
     caller: &Principal,
     match_id: Uuid,
 ) -> Result<MatchRow, Status> {
-    let mut tx = matcher.pool.begin().await.map_err(db)?;
-    let pre = store::match_by_id(&mut tx, match_id)
-        .await
-        .map_err(db)?
-        .ok_or(ApiError::NotFound("match"))?;
-    match caller.role {
-        Role::Volunteer if caller.subject == pre.volunteer_id.to_string() => {}
-        Role::Volunteer => return Err(ApiError::NotFound("match").into()),
-        _ => caller.require_coordinator_of(&pre.organisation_id)?,
-    }
-    store::lock_task(&mut tx, pre.task_id).await.map_err(db)?;
-    let m = store::lock_match(&mut tx, match_id)
-        .await
-        .map_err(db)?
-        .ok_or(ApiError::NotFound("match"))?;
+    let (mut tx, pre, _) = open(matcher, caller, match_id, Callers::VolunteerOrStaff).await?;
+    let m = lock(&mut tx, &pre).await?;
     let row = match m.state() {
         MatchState::Completed => m,
         MatchState::CheckedIn => {
@@ -316,17 +338,8 @@ pub async fn complete(
     match_id: Uuid,
     outcome: MatchOutcome,
 ) -> Result<MatchRow, Status> {
-    let mut tx = matcher.pool.begin().await.map_err(db)?;
-    let pre = store::match_by_id(&mut tx, match_id)
-        .await
-        .map_err(db)?
-        .ok_or(ApiError::NotFound("match"))?;
-    caller.require_coordinator_of(&pre.organisation_id)?;
-    store::lock_task(&mut tx, pre.task_id).await.map_err(db)?;
-    let m = store::lock_match(&mut tx, match_id)
-        .await
-        .map_err(db)?
-        .ok_or(ApiError::NotFound("match"))?;
+    let (mut tx, pre, _) = open(matcher, caller, match_id, Callers::Staff).await?;
+    let m = lock(&mut tx, &pre).await?;
     let row = match (outcome, m.state()) {
         (MatchOutcome::Completed, MatchState::Completed)
         | (MatchOutcome::NoShow, MatchState::NoShow) => m,

@@ -45,6 +45,25 @@ async fn check_in(
         .map(tonic::Response::into_inner)
 }
 
+async fn check_out(h: &Harness, token: &str, match_id: &str) -> Result<Match, tonic::Status> {
+    let mut client = h
+        .client(0)
+        .await
+        .map_err(|e| tonic::Status::internal(e.to_string()))?;
+    let response = client
+        .check_out(authed(
+            CheckOutRequest {
+                match_id: match_id.into(),
+            },
+            token,
+        ))
+        .await?;
+    response
+        .into_inner()
+        .r#match
+        .ok_or_else(|| tonic::Status::internal("no match in the answer"))
+}
+
 fn violated_fields(status: &tonic::Status) -> Vec<String> {
     use tonic_types::StatusExt;
     status
@@ -93,18 +112,7 @@ async fn a_volunteer_checks_in_with_the_code_on_site_and_checking_out_keeps_the_
     assert_eq!(checked_in.hours_on_site, 0.0);
 
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let mut client = h.client(0).await?;
-    let done = client
-        .check_out(authed(
-            CheckOutRequest {
-                match_id: offer.match_id.clone(),
-            },
-            &token,
-        ))
-        .await?
-        .into_inner()
-        .r#match
-        .expect("match");
+    let done = check_out(&h, &token, &offer.match_id).await?;
     assert_eq!(done.state(), MatchState::Completed);
     let left = done.checked_out_at.expect("checked_out_at");
     assert_eq!(done.checked_in_at, Some(arrived));
@@ -122,17 +130,7 @@ async fn a_volunteer_checks_in_with_the_code_on_site_and_checking_out_keeps_the_
     assert_eq!(mine.state(), MatchState::Completed);
     assert_eq!(mine.hours_on_site, done.hours_on_site);
     // Checking out again changes nothing.
-    let again = client
-        .check_out(authed(
-            CheckOutRequest {
-                match_id: offer.match_id.clone(),
-            },
-            &token,
-        ))
-        .await?
-        .into_inner()
-        .r#match
-        .expect("match");
+    let again = check_out(&h, &token, &offer.match_id).await?;
     assert_eq!(again.checked_out_at, Some(left));
     Ok(())
 }
@@ -144,15 +142,7 @@ async fn a_foreign_or_wrong_code_is_refused_and_ten_of_them_leave_it_to_the_coor
     let (volunteer, offer) = accepted(&h).await?;
     let token = h.volunteer_token(volunteer);
 
-    let early = h
-        .client(0)
-        .await?
-        .check_out(authed(
-            CheckOutRequest {
-                match_id: offer.match_id.clone(),
-            },
-            &token,
-        ))
+    let early = check_out(&h, &token, &offer.match_id)
         .await
         .expect_err("not on site yet");
     assert_eq!(early.code(), Code::FailedPrecondition);
