@@ -3,10 +3,10 @@
 // suite. Checks the budgets of docs/benchmarks.md and writes the scores and the main timings
 // to the file named by the second argument (JSON). Usage:
 //   node scripts/lighthouse.mjs http://127.0.0.1:8080/ [out.json]
-// CHROME_PATH selects the browser (Debian's /usr/bin/chromium here).
 import { writeFileSync } from "node:fs";
 import { launch } from "chrome-launcher";
 import lighthouse from "lighthouse";
+import { CHROMIUM_FLAGS, CHROMIUM_PATH } from "./chromium.mjs";
 
 const BUDGETS = { performance: 90, accessibility: 100, "best-practices": 95 };
 
@@ -16,17 +16,8 @@ if (!url) throw new Error("usage: node scripts/lighthouse.mjs URL [out.json]");
 /** One Lighthouse run in a fresh headless Chromium. */
 async function run() {
   const chrome = await launch({
-    chromePath: process.env.CHROME_PATH ?? "/usr/bin/chromium",
-    chromeFlags: [
-      "--headless=new",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
+    chromePath: CHROMIUM_PATH,
+    chromeFlags: ["--headless=new", ...CHROMIUM_FLAGS],
   });
   try {
     const result = await lighthouse(url, {

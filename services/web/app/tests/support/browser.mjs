@@ -6,6 +6,7 @@ import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { chromium } from "playwright-core";
 import { AxeBuilder } from "@axe-core/playwright";
+import { CHROMIUM_FLAGS, CHROMIUM_PATH } from "../../scripts/chromium.mjs";
 
 /** The running suite: set by deploy/local/browser-test.sh. */
 export const suite = {
@@ -27,26 +28,10 @@ function required(name) {
 export const PHONE = { width: 390, height: 844 };
 export const DESKTOP = { width: 1280, height: 800 };
 
-/**
- * Starts Debian's Chromium (the project's scripts install it; browsers cannot be downloaded
- * here). As root it needs --no-sandbox; the rest keeps it off the network.
- */
+/** Starts Debian's Chromium with the flags of scripts/chromium.mjs. */
 export async function launch() {
   // Playwright gives each launch a fresh temporary profile of its own (no --user-data-dir).
-  return chromium.launch({
-    executablePath: process.env.CHROME_PATH ?? "/usr/bin/chromium",
-    headless: true,
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-      "--enable-unsafe-swiftshader",
-    ],
-  });
+  return chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: CHROMIUM_FLAGS });
 }
 
 /** A fresh browser context (its own storage: one person's device). */
