@@ -1,17 +1,12 @@
-// The dashboard's map, loaded only when the dashboard shows it (dynamic import): MapLibre GL
-// is larger than the rest of the page together. Without a configured style it draws a plain
-// background with our own GeoJSON (the incident region and the tasks as circles by priority and
-// staffing), so it works with no tile server at all; with config.map.styleUrl it adds the same
-// layers on top of that basemap, and falls back to the plain style when the basemap fails.
-//
-// MapLibre GL 5 (one bundle with its worker, which it starts from a blob: URL; the web
-// service's CSP allows `worker-src blob:`): 275 KB gzipped against 460 KB for version 6's
-// split main and worker bundles, which would break the dashboard's 350 KB budget.
-import maplibregl, { type GeoJSONSource, type Map as MapLibreMap, type StyleSpecification } from "maplibre-gl";
-import "maplibre-gl/dist/maplibre-gl.css";
+// The dashboard's map, loaded only when the dashboard shows it (dynamic import): on the
+// staff pages' base map (src/shared-staff/basemap.ts: the configured style or the built-in one
+// that needs no tile server, with the fallback between them) it draws our own GeoJSON: the
+// incident region and the tasks as circles by priority and staffing.
+import type { GeoJSONSource } from "maplibre-gl";
 import type { MapConfig } from "../lib/config";
+import { bounds, circle, createBaseMap, EMPTY, ring, type FeatureCollection, type MapLibreMap, type MapRegion, type Position } from "../shared-staff/basemap";
 
-const { AttributionControl, Map: MapClass, NavigationControl } = maplibregl;
+export type { MapRegion };
 
 export interface MapTask {
   id: string;
@@ -24,49 +19,11 @@ export interface MapTask {
   needed: number;
 }
 
-export interface MapRegion {
-  latitude: number;
-  longitude: number;
-  radiusKm: number;
-}
-
 export interface TaskMap {
   update: (tasks: MapTask[], region: MapRegion | null) => void;
   destroy: () => void;
   /** The canvas, for tests and screenshots. */
   canvas: HTMLCanvasElement;
-}
-
-// Just the GeoJSON shapes this map draws (RFC 7946).
-type Position = [number, number];
-interface Feature {
-  type: "Feature";
-  id?: string;
-  properties: Record<string, unknown>;
-  geometry: { type: "Point"; coordinates: Position } | { type: "Polygon"; coordinates: Position[][] };
-}
-interface FeatureCollection {
-  type: "FeatureCollection";
-  features: Feature[];
-}
-
-const EMPTY: FeatureCollection = { type: "FeatureCollection", features: [] };
-
-/** A polygon approximating a circle of `radiusKm` around a point (64 vertices). */
-function ring(region: MapRegion): Position[] {
-  const points: Position[] = [];
-  const latRad = (region.latitude * Math.PI) / 180;
-  const dLat = region.radiusKm / 111.32;
-  const dLon = region.radiusKm / (111.32 * Math.max(Math.cos(latRad), 0.01));
-  for (let i = 0; i <= 64; i++) {
-    const a = (i / 64) * 2 * Math.PI;
-    points.push([region.longitude + dLon * Math.cos(a), region.latitude + dLat * Math.sin(a)]);
-  }
-  return points;
-}
-
-function circle(region: MapRegion): Feature {
-  return { type: "Feature", properties: {}, geometry: { type: "Polygon", coordinates: [ring(region)] } };
 }
 
 function taskFeatures(tasks: MapTask[]): FeatureCollection {
@@ -105,41 +62,18 @@ function addOverlay(map: MapLibreMap): void {
     });
 }
 
-function builtInStyle(): StyleSpecification {
-  return {
-    version: 8,
-    sources: {},
-    layers: [{ id: "background", type: "background", paint: { "background-color": "#e4ebef" } }],
-  };
-}
-
 export function createTaskMap(
   container: HTMLElement,
   config: MapConfig,
   options: { interactive: boolean; label: string },
 ): TaskMap {
-  const map: MapLibreMap = new MapClass({
-    container,
-    style: config.styleUrl || builtInStyle(),
-    center: [10.45, 51.16],
-    zoom: 5,
-    interactive: options.interactive,
-    attributionControl: false,
-    // Lets tests and screenshots read the drawn pixels back.
-    canvasContextAttributes: { preserveDrawingBuffer: true },
-    fadeDuration: 0,
-  });
-  map.addControl(new AttributionControl({ compact: false, customAttribution: config.attribution || undefined }));
-  if (options.interactive) map.addControl(new NavigationControl({ showCompass: false }));
-  map.getCanvas().setAttribute("aria-label", options.label);
-
   let tasks: MapTask[] = [];
   let region: MapRegion | null = null;
   let fitted = false;
-  let ready = false;
 
   const apply = () => {
-    if (!ready) return;
+    if (!base.ready()) return;
+    const map = base.map;
     addOverlay(map);
     (map.getSource("tasks") as GeoJSONSource).setData(taskFeatures(tasks));
     (map.getSource("region") as GeoJSONSource).setData(region ? { type: "FeatureCollection", features: [circle(region)] } : EMPTY);
@@ -148,56 +82,24 @@ export function createTaskMap(
     map.once("idle", () => {
       container.dataset.drawnTasks = drawn;
     });
-    if (!fitted && (region || tasks.length)) {
-      const lons = tasks.map((t) => t.longitude);
-      const lats = tasks.map((t) => t.latitude);
-      if (region) {
-        const points = ring(region);
-        lons.push(...points.map((p) => p[0]));
-        lats.push(...points.map((p) => p[1]));
-      }
-      const west = Math.min(...lons);
-      const east = Math.max(...lons);
-      const south = Math.min(...lats);
-      const north = Math.max(...lats);
+    const box = bounds([...tasks.map((t): Position => [t.longitude, t.latitude]), ...(region ? ring(region) : [])]);
+    if (!fitted && box) {
+      const [[west, south], [east, north]] = box;
       if (west === east && south === north) map.jumpTo({ center: [west, south], zoom: 13 });
-      else map.fitBounds([[west, south], [east, north]], { padding: 30, animate: false, maxZoom: 14 });
+      else map.fitBounds(box, { padding: 30, animate: false, maxZoom: 14 });
       fitted = true;
     }
   };
 
-  // A configured basemap that does not load (no tile server reachable) must not leave a blank
-  // map: switch to the built-in style and keep our layers.
-  let fellBack = !config.styleUrl;
-  const fallBack = () => {
-    if (fellBack) return;
-    fellBack = true;
-    console.warn("map style failed to load; using the built-in style");
-    map.setStyle(builtInStyle());
-  };
-  const fallbackTimer = config.styleUrl ? setTimeout(() => !ready && fallBack(), 8000) : undefined;
-  map.on("error", (event) => {
-    if (!ready && !fellBack) {
-      console.warn("map error", event.error);
-      fallBack();
-    }
-  });
-  map.on("style.load", () => {
-    ready = true;
-    clearTimeout(fallbackTimer);
-    apply();
-  });
+  const base = createBaseMap(container, config, { ...options, onStyle: apply });
 
   return {
-    canvas: map.getCanvas(),
+    canvas: base.map.getCanvas(),
     update(nextTasks, nextRegion) {
       tasks = nextTasks;
       region = nextRegion;
       apply();
     },
-    destroy() {
-      clearTimeout(fallbackTimer);
-      map.remove();
-    },
+    destroy: base.destroy,
   };
 }
