@@ -257,6 +257,103 @@ describe("coordinator console", () => {
     }
   });
 
+  test("the meeting point is picked on a map: with the keyboard, a click, a drag and typed values; the task gets what the fields show", async () => {
+    const context = await device(browser, DESKTOP);
+    try {
+      const page = await signInCoordinator(context);
+      await openIncident(page, { name: unique("Murenabgang Imst"), ...ALPS, radiusKm: 10 });
+      await page.getByRole("button", { name: "New task" }).click();
+      // On a desk-sized screen the map is open at once, centred on the incident, with the pin
+      // at the incident's centre (the form's default meeting point).
+      await page.getByRole("button", { name: "Hide map" }).waitFor();
+      const map = page.getByTestId("task-new-map-canvas");
+      await page.locator('[data-testid="task-new-map-canvas"][data-ready="true"]').waitFor({ timeout: 30_000 });
+      const canvas = map.locator("canvas");
+      const lat = page.locator("#task-new-lat");
+      const lon = page.locator("#task-new-lon");
+      const point = async () => [Number(await lat.inputValue()), Number(await lon.inputValue())];
+      assert.deepEqual(await point(), [ALPS.latitude, ALPS.longitude]);
+      const pin = page.getByRole("img", { name: /^Pin of the meeting point at / });
+      await pin.waitFor();
+      assert.match(await pin.getAttribute("aria-label"), /47\.42110, 10\.98530$/);
+
+      // The keyboard: the map pans with the arrow keys, the button puts the pin in its centre.
+      await canvas.focus();
+      for (let i = 0; i < 3; i++) await page.keyboard.press("ArrowLeft");
+      await page.waitForTimeout(1000);
+      const centre = page.getByRole("button", { name: "Set the meeting point to the centre of the map" });
+      await centre.focus();
+      await page.keyboard.press("Enter");
+      await eventually(async () => (await point())[1] < ALPS.longitude - 0.001, { what: "the pin at the panned centre" });
+      assert.ok(Math.abs((await point())[0] - ALPS.latitude) < 0.001, "panning left keeps the latitude");
+      await page.getByText(/^The meeting point is now at 47\.\d{5}, 10\.\d{5}\.$/).waitFor();
+      // … and back.
+      await canvas.focus();
+      for (let i = 0; i < 3; i++) await page.keyboard.press("ArrowRight");
+      await page.waitForTimeout(1000);
+
+      // A click north-east of the centre.
+      const box = await canvas.boundingBox();
+      const before = await point();
+      await canvas.click({ position: { x: box.width / 2 + 120, y: box.height / 2 - 80 } });
+      await eventually(async () => (await point())[0] > before[0] && (await point())[1] > before[1], { what: "the clicked point in the fields" });
+
+      // Dragging the pin moves the point south.
+      const clicked = await point();
+      const at = await pin.boundingBox();
+      await page.mouse.move(at.x + at.width / 2, at.y + at.height / 2);
+      await page.mouse.down();
+      for (let i = 1; i <= 10; i++) await page.mouse.move(at.x + at.width / 2, at.y + at.height / 2 + i * 8);
+      await page.mouse.up();
+      await eventually(async () => (await point())[0] < clicked[0], { what: "the dragged point in the fields" });
+
+      // Typed values move the pin.
+      await lat.fill("47.4");
+      await lon.fill("10.95");
+      await eventually(async () => /47\.40000, 10\.95000$/.test(await pin.getAttribute("aria-label")), { what: "the pin at the typed point" });
+
+      // A last click; the task is created at exactly what the fields show.
+      await canvas.click({ position: { x: box.width / 2 - 60, y: box.height / 2 + 40 } });
+      await eventually(async () => (await point())[0] !== 47.4, { what: "the clicked point" });
+      const [wantLat, wantLon] = await point();
+      const title = unique("Hangsicherung Imst");
+      await fillTask(page, { title, start: hours(1), end: hours(3), address: "Pfarrplatz 1, Imst" });
+      assert.deepEqual(await point(), [wantLat, wantLon], "filling the form kept the picked point");
+      assert.deepEqual(await axeViolations(page), [], "axe-core on the task form with the map open");
+      await screenshot(page, "console-task-map-desktop");
+      await page.getByRole("button", { name: "Create task" }).click();
+      await page.getByText(`Task “${title}” created`).waitFor();
+      const taskId = await taskIdOf(taskCard(page, title));
+      const [dbLat, dbLon] = sql(suite.taskDb, `SELECT meeting_latitude || ',' || meeting_longitude FROM tasks WHERE task_id = '${taskId}'`).split(",").map(Number);
+      assert.ok(Math.abs(dbLat - wantLat) < 1e-9 && Math.abs(dbLon - wantLon) < 1e-9, `task service: ${dbLat},${dbLon} vs ${wantLat},${wantLon}`);
+      await eventually(
+        () => {
+          const row = sql(suite.matchingDb, `SELECT latitude || ',' || longitude FROM tasks WHERE id = '${taskId}'`);
+          if (!row) return false;
+          const [mLat, mLon] = row.split(",").map(Number);
+          return Math.abs(mLat - wantLat) < 1e-6 && Math.abs(mLon - wantLon) < 1e-6;
+        },
+        { what: "the meeting point in the matching service" },
+      );
+
+      // Editing shows the map at the task's meeting point; hiding it is remembered.
+      await taskCard(page, title).getByRole("button", { name: "Edit" }).click();
+      await page.locator('[data-testid="task-edit-map-canvas"][data-ready="true"]').waitFor({ timeout: 30_000 });
+      assert.match(await page.getByRole("img", { name: /^Pin of the meeting point at / }).getAttribute("aria-label"), new RegExp(`${wantLat.toFixed(5).replace(".", "\\.")}, `));
+      await page.getByRole("button", { name: "Hide map" }).click();
+      await page.getByRole("button", { name: "Show map" }).waitFor();
+      assert.equal(await page.getByTestId("task-edit-map-canvas").count(), 0);
+      await page.getByRole("button", { name: "Cancel", exact: true }).click();
+      await page.getByRole("button", { name: "New task" }).click();
+      await page.getByRole("button", { name: "Show map" }).waitFor();
+      assert.equal(await page.getByTestId("task-new-map-canvas").count(), 0, "the closed map stays closed");
+      await page.getByRole("button", { name: "Show map" }).click();
+      await page.locator('[data-testid="task-new-map-canvas"][data-ready="true"]').waitFor({ timeout: 30_000 });
+    } finally {
+      await context.close();
+    }
+  });
+
   test("the console speaks German", async () => {
     const context = await device(browser, PHONE, { locale: "de-DE" });
     try {

@@ -144,6 +144,11 @@ export function IncidentPage(props: ConsoleProps & { incidentId: string }) {
               task={form.task}
               skills={skills}
               defaultPoint={{ lat: incident?.regionCentre?.latitude, lon: incident?.regionCentre?.longitude }}
+              region={
+                incident?.regionCentre
+                  ? { latitude: incident.regionCentre.latitude, longitude: incident.regionCentre.longitude, radiusKm: incident.regionRadiusKm }
+                  : null
+              }
               onCancel={() => setForm(null)}
               onDone={(task, message) => {
                 setForm(null);

@@ -4,17 +4,21 @@ import { useEffect, useMemo, useState } from "preact/hooks";
 import type { Incident } from "../gen/spontan/v1/task_pb";
 import { IncidentStatus } from "../gen/spontan/v1/common_pb";
 import type { Clients } from "../lib/clients";
+import type { MapConfig } from "../lib/config";
 import { code, fieldViolations } from "../lib/errors";
 import type { Locale } from "../lib/i18n";
 import { formatNumber, formatTime, toDate, fingerprint } from "../shared-staff/format";
 import { IdempotencyKeys } from "../shared-staff/ids";
 import { describe, placeViolations, type Placed } from "./violations";
 import { ErrorNotice, ErrorSummary, Field, numberValue, type T } from "./ui";
+import { MapPicker, parsePoint } from "./mappicker";
 
 export interface ConsoleProps {
   t: T;
   locale: Locale;
   api: Clients;
+  /** The deployment's map style (config.json), for the maps of the forms. */
+  mapConfig: MapConfig;
   organisation: string | undefined;
   onAuthError: (error: unknown) => boolean;
   navigate: (incidentId: string | null) => void;
@@ -120,6 +124,13 @@ export function IncidentsPage(props: ConsoleProps) {
   );
 }
 
+/** The region as typed so far, drawn around the picked centre; null while incomplete. */
+function regionOf(lat: string, lon: string, radius: string) {
+  const centre = parsePoint(lat, lon);
+  const radiusKm = numberValue(radius);
+  return centre && radiusKm > 0 && radiusKm <= 500 ? { ...centre, radiusKm } : null;
+}
+
 function IncidentForm(props: ConsoleProps & { onCancel: () => void; onCreated: (incident: Incident) => void }) {
   const { t, api } = props;
   const keys = useMemo(() => new IdempotencyKeys(), []);
@@ -195,6 +206,20 @@ function IncidentForm(props: ConsoleProps & { onCancel: () => void; onCreated: (
         </Field>
         <fieldset>
           <legend>{t("incidentForm.centre")}</legend>
+          <MapPicker
+            t={t}
+            locale={props.locale}
+            config={props.mapConfig}
+            id="incident"
+            what={t("incidentForm.centreOnMap")}
+            lat={lat}
+            lon={lon}
+            region={regionOf(lat, lon, radius)}
+            onPick={(pickedLat, pickedLon) => {
+              setLat(pickedLat);
+              setLon(pickedLon);
+            }}
+          />
           <div class="grid-2">
             <Field id="incident-lat" label={t("incidentForm.latitude")} placed={placed}>
               <input

@@ -69,6 +69,7 @@ function App() {
     t,
     locale,
     api: staff.api,
+    mapConfig: staff.config?.map ?? { styleUrl: "", attribution: "" },
     organisation: session.claims.org,
     onAuthError: staff.handleAuthError,
     navigate,

@@ -13,6 +13,8 @@ import type { ConsoleProps } from "./incidents";
 import { describe, placeViolations, type Placed } from "./violations";
 import { ErrorNotice, ErrorSummary, Field, numberValue, uint32 } from "./ui";
 import { FieldError } from "../shared-staff/components";
+import type { MapRegion } from "../shared-staff/basemap";
+import { MapPicker } from "./mappicker";
 
 type SkillChoice = "required" | "preferred";
 
@@ -122,6 +124,8 @@ export function TaskForm(
     task?: Task;
     skills: Skill[] | null;
     defaultPoint: { lat?: number; lon?: number };
+    /** The incident's region, drawn on the map for orientation. */
+    region: MapRegion | null;
     onDone: (task: Task | null, notice: string) => void;
     onCancel: () => void;
   },
@@ -297,6 +301,17 @@ export function TaskForm(
         </fieldset>
         <fieldset>
           <legend>{t("taskForm.meetingPoint")}</legend>
+          <MapPicker
+            t={t}
+            locale={locale}
+            config={props.mapConfig}
+            id={prefix}
+            what={t("taskForm.meetingPointOnMap")}
+            lat={state.lat}
+            lon={state.lon}
+            region={props.region}
+            onPick={(lat, lon) => setState((s) => ({ ...s, lat, lon }))}
+          />
           <div class="grid-2">
             <Field id={id("lat")} label={t("taskForm.latitude")} placed={placed}>
               {input("lat", { type: "number", step: "any", required: true, inputMode: "decimal" }, "lat")}
