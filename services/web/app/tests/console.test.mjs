@@ -354,6 +354,69 @@ describe("coordinator console", () => {
     }
   });
 
+  test("in German, the server's refusals are in the console's words with the server's text as detail", async () => {
+    const context = await device(browser, DESKTOP, { locale: "de-DE" });
+    try {
+      const page = await signInCoordinator(context);
+      await page.getByRole("heading", { level: 1, name: "Einsätze" }).waitFor();
+      const name = unique("Waldbrand Lechtal");
+      await page.getByRole("button", { name: "Neuer Einsatz" }).click();
+      await page.getByLabel("Name", { exact: true }).fill(name);
+      await page.getByLabel("Breitengrad (°)", { exact: true }).fill(String(ALPS.latitude));
+      await page.getByLabel("Längengrad (°)", { exact: true }).fill(String(ALPS.longitude));
+      // The browser allows any radius; the server's limit is 500 km.
+      await page.getByLabel("Radius (km)", { exact: true }).fill("600");
+      await page.getByRole("button", { name: "Einsatz eröffnen" }).click();
+      const summary = page.getByTestId("violations");
+      await summary.waitFor();
+      assert.match(await summary.innerText(), /Der Server hat 1 Feld\(er\) abgelehnt/);
+      assert.match(await summary.innerText(), /Radius \(km\): Zwischen 0,1 und 500 km\./);
+      const error = page.locator("#incident-radius-error");
+      assert.equal(await error.innerText(), "Zwischen 0,1 und 500 km. (Server: must be between 0.1 and 500 km)");
+      assert.equal(await error.locator('[lang="en"]').innerText(), "must be between 0.1 and 500 km");
+      assert.equal(await page.locator("#incident-radius").getAttribute("aria-invalid"), "true");
+      assert.equal(Number(sql(suite.taskDb, `SELECT count(*) FROM incidents WHERE name = '${name}'`)), 0);
+      assert.deepEqual(await axeViolations(page), [], "axe-core on the incident form with a German refusal and the map");
+      await screenshot(page, "console-incident-errors-de-desktop");
+
+      // The centre moved on the map (a click south-east of the typed one), the radius corrected.
+      await page.locator('[data-testid="incident-map-canvas"][data-ready="true"]').waitFor({ timeout: 30_000 });
+      const canvas = page.getByTestId("incident-map-canvas").locator("canvas");
+      const box = await canvas.boundingBox();
+      await canvas.click({ position: { x: box.width / 2 + 60, y: box.height / 2 + 40 } });
+      const centre = async () => [Number(await page.locator("#incident-lat").inputValue()), Number(await page.locator("#incident-lon").inputValue())];
+      await eventually(async () => (await centre())[0] < ALPS.latitude && (await centre())[1] > ALPS.longitude, { what: "the clicked centre in the fields" });
+      await page.getByText(/^Mittelpunkt gesetzt auf \d+,\d{5}, \d+,\d{5}\.$/).waitFor();
+      const [wantLat, wantLon] = await centre();
+      await page.getByLabel("Radius (km)", { exact: true }).fill("10");
+      await page.getByRole("button", { name: "Einsatz eröffnen" }).click();
+      await page.getByText(`Einsatz „${name}“ ist eröffnet.`).waitFor();
+      await page.getByRole("link", { name, exact: true }).click();
+      await page.getByRole("heading", { level: 1, name, exact: true }).waitFor();
+      const incidentId = new URL(page.url()).searchParams.get("incident");
+      assert.equal(sql(suite.taskDb, `SELECT centre_latitude || ',' || centre_longitude FROM incidents WHERE incident_id = '${incidentId}'`), `${wantLat},${wantLon}`);
+
+      // A refusal with a reason: the incident is closed (in another tab) while a task is written.
+      await page.getByRole("button", { name: "Neue Aufgabe" }).click();
+      await page.locator("#task-new-title").fill(unique("Löschwasser tragen"));
+      await page.locator("#task-new-address").fill("Dorfplatz, Elbigenalp");
+      const other = await signInCoordinator(context);
+      await other.getByRole("heading", { level: 1, name: "Einsätze" }).waitFor();
+      await other.goto(`${suite.web}/console/?incident=${incidentId}`);
+      await other.getByRole("button", { name: "Einsatz schließen" }).click();
+      await other.getByRole("button", { name: "Ja, Einsatz schließen" }).click();
+      await other.getByText(/^Einsatz geschlossen:/).waitFor();
+      await other.close();
+      await page.getByRole("button", { name: "Aufgabe anlegen" }).click();
+      const notice = page.locator(".task-form .notice--error");
+      await notice.waitFor();
+      assert.match(await notice.innerText(), /^Der Einsatz ist geschlossen und nimmt keine neuen Aufgaben an\. \(Server: INCIDENT_CLOSED: the incident is closed/);
+      assert.equal(Number(sql(suite.taskDb, `SELECT count(*) FROM tasks WHERE incident_id = '${incidentId}'`)), 0);
+    } finally {
+      await context.close();
+    }
+  });
+
   test("the console speaks German", async () => {
     const context = await device(browser, PHONE, { locale: "de-DE" });
     try {

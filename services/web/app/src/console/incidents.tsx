@@ -12,6 +12,7 @@ import { IdempotencyKeys } from "../shared-staff/ids";
 import { describe, placeViolations, type Placed } from "./violations";
 import { ErrorNotice, ErrorSummary, Field, numberValue, type T } from "./ui";
 import { MapPicker, parsePoint } from "./mappicker";
+import { explainViolation } from "./servertext";
 
 export interface ConsoleProps {
   t: T;
@@ -172,7 +173,7 @@ function IncidentForm(props: ConsoleProps & { onCancel: () => void; onCreated: (
     } catch (err) {
       if (props.onAuthError(err)) return;
       const violations = fieldViolations(err);
-      if (code(err) === Code.InvalidArgument && Object.keys(violations).length) setPlaced(placeViolations(violations, inputs));
+      if (code(err) === Code.InvalidArgument && Object.keys(violations).length) setPlaced(placeViolations(violations, inputs, "", (_path, description) => explainViolation(t, props.locale, description)));
       else setError(err);
     } finally {
       setBusy(false);
@@ -185,7 +186,7 @@ function IncidentForm(props: ConsoleProps & { onCancel: () => void; onCreated: (
       <form onSubmit={submit}>
         <ErrorSummary t={t} placed={placed} />
         <ErrorNotice t={t} error={error} />
-        <Field id="incident-name" label={t("incidentForm.name")} hint={t("incidentForm.nameHint")} placed={placed}>
+        <Field t={t} id="incident-name" label={t("incidentForm.name")} hint={t("incidentForm.nameHint")} placed={placed}>
           <input
             id="incident-name"
             required
@@ -195,7 +196,7 @@ function IncidentForm(props: ConsoleProps & { onCancel: () => void; onCreated: (
             {...describe(placed, "incident-name", true)}
           />
         </Field>
-        <Field id="incident-description" label={t("incidentForm.description")} placed={placed}>
+        <Field t={t} id="incident-description" label={t("incidentForm.description")} placed={placed}>
           <textarea
             id="incident-description"
             maxLength={4000}
@@ -221,7 +222,7 @@ function IncidentForm(props: ConsoleProps & { onCancel: () => void; onCreated: (
             }}
           />
           <div class="grid-2">
-            <Field id="incident-lat" label={t("incidentForm.latitude")} placed={placed}>
+            <Field t={t} id="incident-lat" label={t("incidentForm.latitude")} placed={placed}>
               <input
                 id="incident-lat"
                 type="number"
@@ -233,7 +234,7 @@ function IncidentForm(props: ConsoleProps & { onCancel: () => void; onCreated: (
                 {...describe(placed, "incident-lat")}
               />
             </Field>
-            <Field id="incident-lon" label={t("incidentForm.longitude")} placed={placed}>
+            <Field t={t} id="incident-lon" label={t("incidentForm.longitude")} placed={placed}>
               <input
                 id="incident-lon"
                 type="number"
@@ -245,7 +246,7 @@ function IncidentForm(props: ConsoleProps & { onCancel: () => void; onCreated: (
                 {...describe(placed, "incident-lon")}
               />
             </Field>
-            <Field id="incident-radius" label={t("incidentForm.radius")} placed={placed}>
+            <Field t={t} id="incident-radius" label={t("incidentForm.radius")} placed={placed}>
               <input
                 id="incident-radius"
                 type="number"
@@ -260,7 +261,7 @@ function IncidentForm(props: ConsoleProps & { onCancel: () => void; onCreated: (
           </div>
         </fieldset>
         {!props.organisation && (
-          <Field id="incident-organisation" label={t("incidentForm.organisation")} placed={placed}>
+          <Field t={t} id="incident-organisation" label={t("incidentForm.organisation")} placed={placed}>
             <input
               id="incident-organisation"
               required

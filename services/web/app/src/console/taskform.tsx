@@ -15,6 +15,7 @@ import { ErrorNotice, ErrorSummary, Field, numberValue, uint32 } from "./ui";
 import { FieldError } from "../shared-staff/components";
 import type { MapRegion } from "../shared-staff/basemap";
 import { MapPicker } from "./mappicker";
+import { explainViolation } from "./servertext";
 
 type SkillChoice = "required" | "preferred";
 
@@ -169,23 +170,20 @@ export function TaskForm(
     [id("safety-notes")]: [t("taskForm.safetyNotes"), ["safety_notes"]],
   };
 
-  /** Skill violations name an index: say which skill it was. */
-  const withSkillNames = (violations: Record<string, string[]>, fields: ReturnType<typeof taskFields>) => {
-    const out: Record<string, string[]> = {};
-    for (const [path, problems] of Object.entries(violations)) {
-      const m = /(required_skill_ids|preferred_skill_ids)\[(\d+)\]$/.exec(path);
-      const list = m?.[1] === "required_skill_ids" ? fields.requiredSkillIds : fields.preferredSkillIds;
-      const skillId = m ? list[Number(m[2])] : undefined;
-      out[path] = skillId ? problems.map((p) => `${skillName(skillId)}: ${p}`) : problems;
-    }
-    return out;
+  /** In the console's words; skill violations name an index: say which skill it was. */
+  const explain = (fields: ReturnType<typeof taskFields>) => (path: string, description: string) => {
+    const problem = explainViolation(t, locale, description);
+    const m = /(required_skill_ids|preferred_skill_ids)\[(\d+)\]$/.exec(path);
+    const list = m?.[1] === "required_skill_ids" ? fields.requiredSkillIds : fields.preferredSkillIds;
+    const skillId = m ? list[Number(m[2])] : undefined;
+    return skillId ? { ...problem, text: `${skillName(skillId)}: ${problem.text}` } : problem;
   };
 
   const fail = (err: unknown, fields: ReturnType<typeof taskFields>) => {
     if (props.onAuthError(err)) return;
     const violations = fieldViolations(err);
     if (code(err) === Code.InvalidArgument && Object.keys(violations).length) {
-      setPlaced(placeViolations(withSkillNames(violations, fields), inputs, editing ? "task." : ""));
+      setPlaced(placeViolations(violations, inputs, editing ? "task." : "", explain(fields)));
     } else {
       setError(err);
     }
@@ -262,10 +260,10 @@ export function TaskForm(
             {notice}
           </p>
         )}
-        <Field id={id("title")} label={t("taskForm.title")} hint={t("taskForm.titleHint")} placed={placed}>
+        <Field t={t} id={id("title")} label={t("taskForm.title")} hint={t("taskForm.titleHint")} placed={placed}>
           {input("title", { required: true, maxLength: 120 }, "title", true)}
         </Field>
-        <Field id={id("description")} label={t("taskForm.description")} placed={placed}>
+        <Field t={t} id={id("description")} label={t("taskForm.description")} placed={placed}>
           <textarea
             id={id("description")}
             maxLength={4000}
@@ -275,7 +273,7 @@ export function TaskForm(
           />
         </Field>
         <div class="grid-2">
-          <Field id={id("priority")} label={t("taskForm.priority")} placed={placed}>
+          <Field t={t} id={id("priority")} label={t("taskForm.priority")} placed={placed}>
             <select id={id("priority")} value={state.priority} onChange={set("priority")} {...describe(placed, id("priority"))}>
               {PRIORITIES.map((p) => (
                 <option key={p} value={String(p)}>
@@ -284,17 +282,17 @@ export function TaskForm(
               ))}
             </select>
           </Field>
-          <Field id={id("headcount")} label={t("taskForm.headcount")} placed={placed}>
+          <Field t={t} id={id("headcount")} label={t("taskForm.headcount")} placed={placed}>
             {input("headcount", { type: "number", min: 1, max: 500, step: 1, required: true, inputMode: "numeric" }, "headcount")}
           </Field>
         </div>
         <fieldset>
           <legend>{t("taskForm.window")}</legend>
           <div class="grid-2">
-            <Field id={id("start")} label={t("taskForm.start")} placed={placed}>
+            <Field t={t} id={id("start")} label={t("taskForm.start")} placed={placed}>
               {input("start", { type: "datetime-local", required: true }, "start")}
             </Field>
-            <Field id={id("end")} label={t("taskForm.end")} placed={placed}>
+            <Field t={t} id={id("end")} label={t("taskForm.end")} placed={placed}>
               {input("end", { type: "datetime-local", required: true }, "end")}
             </Field>
           </div>
@@ -313,14 +311,14 @@ export function TaskForm(
             onPick={(lat, lon) => setState((s) => ({ ...s, lat, lon }))}
           />
           <div class="grid-2">
-            <Field id={id("lat")} label={t("taskForm.latitude")} placed={placed}>
+            <Field t={t} id={id("lat")} label={t("taskForm.latitude")} placed={placed}>
               {input("lat", { type: "number", step: "any", required: true, inputMode: "decimal" }, "lat")}
             </Field>
-            <Field id={id("lon")} label={t("taskForm.longitude")} placed={placed}>
+            <Field t={t} id={id("lon")} label={t("taskForm.longitude")} placed={placed}>
               {input("lon", { type: "number", step: "any", required: true, inputMode: "decimal" }, "lon")}
             </Field>
           </div>
-          <Field id={id("address")} label={t("taskForm.address")} hint={t("taskForm.addressHint")} placed={placed}>
+          <Field t={t} id={id("address")} label={t("taskForm.address")} hint={t("taskForm.addressHint")} placed={placed}>
             {input("address", { required: true, maxLength: 300 }, "address", true)}
           </Field>
         </fieldset>
@@ -339,7 +337,7 @@ export function TaskForm(
               preferred: chosenNames("preferred") || t("tasks.none"),
             })}
           </p>
-          <FieldError id={`${id("skills")}-error`} errors={placed?.byInput[id("skills")]} />
+          <FieldError id={`${id("skills")}-error`} errors={placed?.byInput[id("skills")]} detailLabel={t("common.serverSaid")} />
           {!skills && <p>{t("taskForm.skillsLoading")}</p>}
           <div class="skills">
             {[...byCategory].map(([category, list]) => (
@@ -375,14 +373,14 @@ export function TaskForm(
           </div>
         </fieldset>
         <div class="grid-2">
-          <Field id={id("min-age")} label={t("taskForm.minAge")} hint={t("taskForm.minAgeHint")} placed={placed}>
+          <Field t={t} id={id("min-age")} label={t("taskForm.minAge")} hint={t("taskForm.minAgeHint")} placed={placed}>
             {input("min-age", { type: "number", min: 0, max: 99, step: 1, inputMode: "numeric" }, "minAge", true)}
           </Field>
-          <Field id={id("max-distance")} label={t("taskForm.maxDistance")} hint={t("taskForm.maxDistanceHint")} placed={placed}>
+          <Field t={t} id={id("max-distance")} label={t("taskForm.maxDistance")} hint={t("taskForm.maxDistanceHint")} placed={placed}>
             {input("max-distance", { type: "number", min: 0, max: 200, step: "any", inputMode: "decimal" }, "maxDistance", true)}
           </Field>
         </div>
-        <Field id={id("safety-notes")} label={t("taskForm.safetyNotes")} placed={placed}>
+        <Field t={t} id={id("safety-notes")} label={t("taskForm.safetyNotes")} placed={placed}>
           <textarea
             id={id("safety-notes")}
             maxLength={2000}

@@ -1,7 +1,7 @@
 // Small building blocks of the console's forms and notices.
 import type { ComponentChildren } from "preact";
 import { useEffect, useRef } from "preact/hooks";
-import { describeError } from "../shared-staff/errors";
+import { describeError, explainError } from "../shared-staff/errors";
 import { FieldError } from "../shared-staff/components";
 import type { Translate } from "../shared-staff/messages";
 export { describeError };
@@ -10,11 +10,19 @@ import type { Placed } from "./violations";
 
 export type T = Translate<Key>;
 
+/** A refusal or failure: in the console's words where it knows the reason, with the server's message as detail. */
 export function ErrorNotice({ t, error }: { t: T; error: unknown }) {
   if (!error) return null;
+  const { text, detail } = explainError(t, error);
   return (
     <p class="notice notice--error" role="alert">
-      {describeError(t, error)}
+      {text}
+      {detail && (
+        <span class="notice__detail">
+          {" "}
+          ({t("common.serverSaid")} <span lang="en">{detail}</span>)
+        </span>
+      )}
     </p>
   );
 }
@@ -32,7 +40,14 @@ export function ErrorSummary({ t, placed }: { t: T; placed: Placed | null }) {
       <ul>
         {placed.summary.map((item, i) => (
           <li key={i}>
-            {item.inputId ? <a href={`#${item.inputId}`}>{item.label}</a> : <span>{item.label}</span>}: {item.problem}
+            {item.inputId ? <a href={`#${item.inputId}`}>{item.label}</a> : <span>{item.label}</span>}: {item.problem.text}
+            {/* Not placed at a field: the server's text only here. */}
+            {!item.inputId && item.problem.detail && (
+              <span class="notice__detail">
+                {" "}
+                ({t("common.serverSaid")} <span lang="en">{item.problem.detail}</span>)
+              </span>
+            )}
           </li>
         ))}
       </ul>
@@ -41,6 +56,7 @@ export function ErrorSummary({ t, placed }: { t: T; placed: Placed | null }) {
 }
 
 export function Field(props: {
+  t: T;
   id: string;
   label: string;
   hint?: string;
@@ -56,7 +72,7 @@ export function Field(props: {
           {props.hint}
         </span>
       )}
-      <FieldError id={`${props.id}-error`} errors={props.placed?.byInput[props.id]} />
+      <FieldError id={`${props.id}-error`} errors={props.placed?.byInput[props.id]} detailLabel={props.t("common.serverSaid")} />
     </div>
   );
 }

@@ -2,29 +2,39 @@
 // by their path in the request (`title`, `window.end_time`, `task.headcount` in an update,
 // `required_skill_ids[2]`); each input declares the paths it stands for. Whatever no input
 // claims still reaches the summary, so no refusal is ever hidden.
+// Each problem is put into the console's words by `explain` (servertext.ts), which keeps the
+// server's text as the detail.
 import type { FieldErrors } from "../lib/errors";
+import type { Problem } from "../shared-staff/components";
 
 export interface Placed {
   /** Input id to its problems. */
-  byInput: Record<string, string[]>;
+  byInput: Record<string, Problem[]>;
   /** Every problem with the label of its input (or its raw path), for the summary. */
-  summary: { inputId?: string; label: string; problem: string }[];
+  summary: { inputId?: string; label: string; problem: Problem }[];
 }
+
+/** A server's description as it stands. */
+const asIs = (_path: string, description: string): Problem => ({ text: description });
 
 /**
  * `inputs`: input id → [label, paths it shows]. A path matches an input when it equals one
  * of its paths, or continues it (`meeting_point` claims `meeting_point.latitude` only when no
  * input claims that exactly). `prefix` (e.g. `task.`) is dropped from the server's paths first;
- * `[i]` indices are dropped too.
+ * `[i]` indices are dropped too. `explain` gets the path without the prefix (indices kept) and
+ * the server's description.
  */
 export function placeViolations(
   errors: FieldErrors,
   inputs: Record<string, [label: string, paths: string[]]>,
   prefix = "",
+  explain: (path: string, description: string) => Problem = asIs,
 ): Placed {
   const placed: Placed = { byInput: {}, summary: [] };
-  for (const [rawPath, problems] of Object.entries(errors)) {
-    const path = (rawPath.startsWith(prefix) ? rawPath.slice(prefix.length) : rawPath).replace(/\[\d+\]/g, "");
+  for (const [rawPath, descriptions] of Object.entries(errors)) {
+    const indexed = rawPath.startsWith(prefix) ? rawPath.slice(prefix.length) : rawPath;
+    const path = indexed.replace(/\[\d+\]/g, "");
+    const problems = descriptions.map((d) => explain(indexed, d));
     let best: string | undefined;
     let bestLength = -1;
     for (const [id, [, paths]] of Object.entries(inputs)) {

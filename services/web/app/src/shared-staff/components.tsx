@@ -128,12 +128,36 @@ export function TopBar(props: {
   );
 }
 
-/** The problems the server reported for one field; referenced by the input's aria-describedby. */
-export function FieldError({ id, errors }: { id: string; errors?: string[] }) {
+/** One problem with a field: in the page's words, with the server's own (English) text as detail. */
+export interface Problem {
+  text: string;
+  detail?: string;
+}
+
+/**
+ * The problems the server reported for one field; referenced by the input's
+ * aria-describedby. `detailLabel` introduces the server's text ("Server:").
+ */
+export function FieldError({ id, errors, detailLabel }: { id: string; errors?: readonly (string | Problem)[]; detailLabel?: string }) {
   if (!errors || errors.length === 0) return null;
   return (
     <p id={id} class="field__error">
-      {errors.join("; ")}
+      {errors.map((error, i) => {
+        const { text, detail } = typeof error === "string" ? { text: error, detail: undefined } : error;
+        return (
+          <span key={i}>
+            {i > 0 && "; "}
+            {text}
+            {detail && (
+              <span class="field__detail">
+                {" "}
+                ({detailLabel ? `${detailLabel} ` : ""}
+                <span lang="en">{detail}</span>)
+              </span>
+            )}
+          </span>
+        );
+      })}
     </p>
   );
 }
