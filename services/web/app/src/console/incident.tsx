@@ -247,7 +247,7 @@ function TaskCard(
   const loadStaffing = async () => {
     if (!props.expanded) return;
     try {
-      setStaffing(await api.matching.getTaskStaffing({ taskId: task.taskId }));
+      setStaffing(await api.matching.getTaskStaffing({ taskId: task.taskId, includeFinished: true }));
     } catch (e) {
       if (!props.onAuthError(e)) setError(e);
     }
