@@ -333,3 +333,43 @@ async fn a_gone_subscription_is_not_retried() {
     assert!(push.messages(&hash).await.is_empty());
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_offer_for_an_uninstalled_app_goes_by_sms_instead() {
+    let Some(cli) = web_push_testing() else {
+        return;
+    };
+    let push = PushService::start(cli).await;
+    let (private, public) = vapid_pair();
+    let (url, mut hooks) = gateway().await;
+    let app = spawn_app_with(|c| {
+        c.alerts.webhook_url = url;
+        c.alerts.web_push.vapid_private_key = spontan_platform::config::Secret::new(private);
+        c.alerts.web_push.subject = "mailto:ops@spontan.invalid".into();
+        c.alerts.web_push.allow_http_endpoints = true;
+    })
+    .await;
+
+    let (subscription, hash) = push.subscribe(&public).await;
+    let volunteer = register_app_push(&app, &subscription).await;
+    push.expire(&hash).await;
+    let match_id = offer(&app, &volunteer, "Deich sichern").await;
+
+    // The push service says the subscription is gone; the same offer goes to the phone.
+    assert_eq!(settled(&app, &match_id).await, ("sent".into(), 1, None));
+    let hook = tokio::time::timeout(Duration::from_secs(30), hooks.recv())
+        .await
+        .expect("gateway called in time")
+        .expect("a call");
+    assert_eq!(hook["channel"], "ALERT_CHANNEL_SMS");
+    assert_eq!(hook["to"], PHONE_MARKER);
+    assert_eq!(hook["match_id"], match_id.as_str());
+    let channel: i16 = sqlx::query_scalar("SELECT channel FROM alerts WHERE match_id = $1")
+        .bind(uuid::Uuid::parse_str(&match_id).expect("uuid"))
+        .fetch_one(&app.pool)
+        .await
+        .expect("alert");
+    assert_eq!(channel, AlertChannel::Sms as i16);
+    assert!(push.messages(&hash).await.is_empty());
+    app.stop().await;
+}

@@ -162,15 +162,45 @@ impl Dispatcher {
             expires_at: due.offer_expires_at,
             text: Outgoing::compose(kind, &due.task_title, due.offer_expires_at),
         };
+        match self.send(&alert).await {
+            Ok(()) => Ok(Some(channel)),
+            // The app was uninstalled or its subscription refused for good: SMS or e-mail
+            // stays the way to reach the volunteer, so the offer goes there instead of
+            // nowhere. A fallback that fails too leaves the push's own error, which is not
+            // retried (the subscription will not come back by itself).
+            Err(error) if channel == AlertChannel::AppPush && error.is_permanent() => {
+                let Some((fallback, to)) = fallback_address(&volunteer) else {
+                    return Err(error);
+                };
+                tracing::info!(alert_id = due.id, %error, fallback = fallback.as_str_name(), "app push undeliverable, falling back");
+                let alert = Outgoing {
+                    channel: fallback,
+                    to,
+                    ..alert
+                };
+                match self.send(&alert).await {
+                    Ok(()) => Ok(Some(fallback)),
+                    Err(fallback_error) => {
+                        tracing::warn!(alert_id = due.id, %fallback_error, "fallback failed too");
+                        Err(error)
+                    }
+                }
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Sends one alert within the send timeout.
+    async fn send(&self, alert: &Outgoing) -> Result<(), SendError> {
         let timeout = Duration::from_millis(self.config.send_timeout_ms);
-        match tokio::time::timeout(timeout, self.notifier.send(&alert)).await {
+        match tokio::time::timeout(timeout, self.notifier.send(alert)).await {
             Ok(Ok(())) => {
                 tracing::info!(
-                    alert_id = due.id,
-                    channel = channel.as_str_name(),
+                    alert_id = alert.alert_id,
+                    channel = alert.channel.as_str_name(),
                     "alert sent"
                 );
-                Ok(Some(channel))
+                Ok(())
             }
             Ok(Err(error)) => Err(error),
             Err(_) => Err(SendError::Timeout),
@@ -206,6 +236,15 @@ impl Dispatcher {
         .await?;
         Ok(())
     }
+}
+
+/// Where an undeliverable app push goes instead: SMS to the phone, else e-mail.
+fn fallback_address(v: &Volunteer) -> Option<(AlertChannel, String)> {
+    let c = &v.profile.contact;
+    c.phone_e164
+        .clone()
+        .map(|phone| (AlertChannel::Sms, phone))
+        .or_else(|| c.email.clone().map(|email| (AlertChannel::Email, email)))
 }
 
 /// The address of the volunteer's preferred channel (messengers fall back to the phone).

@@ -31,7 +31,7 @@ const en = {
   elsewhere: "Offers come as notifications to another device (or to this browser before its data was cleared).",
   off: "Off: offers come by {fallback}.",
   urgent:
-    "While this is on, offers come only as notifications, not also by {fallback}. A notification cannot ring a phone that is on silent or switched off: if you want to be reached by {fallback} for sure, leave this off. Your {contact} stays in your profile either way, and coordinators of tasks you accept use it.",
+    "While this is on, offers come only as notifications, not also by {fallback}. A notification cannot ring a phone that is on silent or switched off: if you want to be reached by {fallback} for sure, leave this off. If this phone cannot receive them any more (the app was removed), offers go by {fallback} again. Your {contact} stays in your profile either way, and coordinators of tasks you accept use it.",
   ios: "On iPhone and iPad notifications work only once Spontan is installed: in Safari tap Share, then “Add to Home Screen”, and open Spontan from there.",
   turnOn: "Turn on alerts on this phone",
   turnOnHere: "Get alerts on this phone instead",
@@ -67,7 +67,7 @@ const de: Record<keyof typeof en, string> = {
     "Angebote kommen als Benachrichtigung auf ein anderes Gerät (oder an diesen Browser, bevor seine Daten gelöscht wurden).",
   off: "Aus: Angebote kommen per {fallback}.",
   urgent:
-    "Solange dies an ist, kommen Angebote nur als Benachrichtigung, nicht zusätzlich per {fallback}. Eine Benachrichtigung kann ein stummgeschaltetes oder ausgeschaltetes Telefon nicht klingeln lassen: wenn Sie sicher per {fallback} erreicht werden wollen, lassen Sie dies aus. Ihre {contact} bleibt in jedem Fall in Ihrem Profil, und die Koordination angenommener Einsätze nutzt sie.",
+    "Solange dies an ist, kommen Angebote nur als Benachrichtigung, nicht zusätzlich per {fallback}. Eine Benachrichtigung kann ein stummgeschaltetes oder ausgeschaltetes Telefon nicht klingeln lassen: wenn Sie sicher per {fallback} erreicht werden wollen, lassen Sie dies aus. Kann dieses Telefon sie nicht mehr empfangen (die App wurde entfernt), kommen Angebote wieder per {fallback}. Ihre {contact} bleibt in jedem Fall in Ihrem Profil, und die Koordination angenommener Einsätze nutzt sie.",
   ios: "Auf iPhone und iPad funktionieren Benachrichtigungen erst, wenn Spontan installiert ist: in Safari auf Teilen tippen, dann „Zum Home-Bildschirm“, und Spontan von dort öffnen.",
   turnOn: "Benachrichtigungen auf diesem Telefon einschalten",
   turnOnHere: "Stattdessen auf diesem Telefon benachrichtigen",
