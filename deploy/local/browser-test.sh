@@ -14,19 +14,10 @@ if [ ! -x /usr/bin/chromium ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
 
-# The mock push service of the Web Push test (tests/volunteer-push.test.mjs), installed once
-# into the cache at a pinned version, as deploy/local/test.sh does; the registration service
-# of this private suite accepts its plain-HTTP endpoints (never elsewhere).
-WEB_PUSH_TESTING_VERSION="1.2.2"
-web_push_dir="$HOME/.cache/spontan/web-push-testing-$WEB_PUSH_TESTING_VERSION"
-if command -v npm >/dev/null 2>&1; then
-  [ -f "$web_push_dir/node_modules/web-push-testing/src/bin/cli.js" ] ||
-    npm install --prefix "$web_push_dir" --no-audit --no-fund --loglevel=error \
-      "web-push-testing@$WEB_PUSH_TESTING_VERSION" >&2
-  export SPONTAN_WEB_PUSH_TESTING="$web_push_dir/node_modules/web-push-testing/src/bin/cli.js"
-else
-  log "npm not found: the Web Push browser test is skipped (it needs the npm package web-push-testing)"
-fi
+# The mock push service of the Web Push test (tests/volunteer-push.test.mjs); the
+# registration service of this private suite accepts its plain-HTTP endpoints (never
+# elsewhere).
+install_web_push_testing
 export SPONTAN_ALERTS__WEB_PUSH__ALLOW_HTTP_ENDPOINTS=true
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }

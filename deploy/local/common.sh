@@ -84,3 +84,18 @@ ensure_postgres() {
   export SPONTAN_PG_ADMIN_URL="$PG_ADMIN_URL"
   psql "$PG_ADMIN_URL" -qAtc 'SELECT 1' >/dev/null || die "private PostgreSQL did not start"
 }
+
+# The local mock push service of the Web Push tests (npm package web-push-testing), installed
+# once into the cache at a pinned version; exports SPONTAN_WEB_PUSH_TESTING, the path of its
+# cli.js, which the tests start on loopback. Without npm the Web Push tests say they skip.
+install_web_push_testing() {
+  local version="1.2.2" dir
+  dir="$HOME/.cache/spontan/web-push-testing-$version"
+  if ! command -v npm >/dev/null 2>&1; then
+    log "npm not found: the Web Push tests are skipped (they need the npm package web-push-testing)"
+    return 0
+  fi
+  [ -f "$dir/node_modules/web-push-testing/src/bin/cli.js" ] ||
+    npm install --prefix "$dir" --no-audit --no-fund --loglevel=error "web-push-testing@$version" >&2
+  export SPONTAN_WEB_PUSH_TESTING="$dir/node_modules/web-push-testing/src/bin/cli.js"
+}

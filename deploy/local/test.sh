@@ -11,18 +11,8 @@ source "$(dirname "$0")/common.sh"
 ensure_postgres
 export SPONTAN_TEST_DATABASE_URL="$PG_ADMIN_URL"
 
-# The mock push service of the Web Push tests (services/registration/tests/web_push.rs),
-# installed once into the cache at a pinned version.
-WEB_PUSH_TESTING_VERSION="1.2.2"
-web_push_dir="$HOME/.cache/spontan/web-push-testing-$WEB_PUSH_TESTING_VERSION"
-if command -v npm >/dev/null 2>&1; then
-  [ -f "$web_push_dir/node_modules/web-push-testing/src/bin/cli.js" ] ||
-    npm install --prefix "$web_push_dir" --no-audit --no-fund --loglevel=error \
-      "web-push-testing@$WEB_PUSH_TESTING_VERSION" >&2
-  export SPONTAN_WEB_PUSH_TESTING="$web_push_dir/node_modules/web-push-testing/src/bin/cli.js"
-else
-  log "npm not found: the Web Push tests are skipped (they need the npm package web-push-testing)"
-fi
+# The mock push service of the Web Push tests (services/registration/tests/web_push.rs).
+install_web_push_testing
 
 # Databases left by earlier runs (tests do not drop theirs, so a failure can be inspected).
 # Only those nobody is connected to: another run on this machine may be using its own.

@@ -247,21 +247,33 @@ async fn settled(app: &TestApp, match_id: &str) -> (String, i32, Option<String>)
     }
 }
 
-#[tokio::test]
-async fn an_offer_reaches_the_web_app_through_its_push_service() {
-    let Some(cli) = web_push_testing() else {
-        return;
-    };
-    let push = PushService::start(cli).await;
+/// The mock push service, its VAPID public key, and the registration service with Web Push
+/// on for that key and `subject`, and with the gateway webhook `gateway` when given; `None`
+/// when web-push-testing is not installed.
+async fn with_push(
+    gateway: Option<String>,
+    subject: &str,
+) -> Option<(PushService, String, TestApp)> {
+    let push = PushService::start(web_push_testing()?).await;
     let (private, public) = vapid_pair();
-    let (url, mut hooks) = gateway().await;
     let app = spawn_app_with(|c| {
-        c.alerts.webhook_url = url;
+        if let Some(url) = gateway {
+            c.alerts.webhook_url = url;
+        }
         c.alerts.web_push.vapid_private_key = spontan_platform::config::Secret::new(private);
-        c.alerts.web_push.subject = "mailto:ops@spontan.invalid".into();
+        c.alerts.web_push.subject = subject.into();
         c.alerts.web_push.allow_http_endpoints = true;
     })
     .await;
+    Some((push, public, app))
+}
+
+#[tokio::test]
+async fn an_offer_reaches_the_web_app_through_its_push_service() {
+    let (url, mut hooks) = gateway().await;
+    let Some((push, public, app)) = with_push(Some(url), "mailto:ops@spontan.invalid").await else {
+        return;
+    };
 
     let (subscription, hash) = push.subscribe(&public).await;
     let pwa = register_app_push(&app, &subscription).await;
@@ -305,17 +317,10 @@ async fn an_offer_reaches_the_web_app_through_its_push_service() {
 
 #[tokio::test]
 async fn a_gone_subscription_is_not_retried() {
-    let Some(cli) = web_push_testing() else {
+    // No gateway: nothing to fall back to.
+    let Some((push, public, app)) = with_push(None, "https://spontan.invalid/contact").await else {
         return;
     };
-    let push = PushService::start(cli).await;
-    let (private, public) = vapid_pair();
-    let app = spawn_app_with(|c| {
-        c.alerts.web_push.vapid_private_key = spontan_platform::config::Secret::new(private);
-        c.alerts.web_push.subject = "https://spontan.invalid/contact".into();
-        c.alerts.web_push.allow_http_endpoints = true;
-    })
-    .await;
 
     let (subscription, hash) = push.subscribe(&public).await;
     let volunteer = register_app_push(&app, &subscription).await;
@@ -336,19 +341,10 @@ async fn a_gone_subscription_is_not_retried() {
 
 #[tokio::test]
 async fn an_offer_for_an_uninstalled_app_goes_by_sms_instead() {
-    let Some(cli) = web_push_testing() else {
+    let (url, mut hooks) = gateway().await;
+    let Some((push, public, app)) = with_push(Some(url), "mailto:ops@spontan.invalid").await else {
         return;
     };
-    let push = PushService::start(cli).await;
-    let (private, public) = vapid_pair();
-    let (url, mut hooks) = gateway().await;
-    let app = spawn_app_with(|c| {
-        c.alerts.webhook_url = url;
-        c.alerts.web_push.vapid_private_key = spontan_platform::config::Secret::new(private);
-        c.alerts.web_push.subject = "mailto:ops@spontan.invalid".into();
-        c.alerts.web_push.allow_http_endpoints = true;
-    })
-    .await;
 
     let (subscription, hash) = push.subscribe(&public).await;
     let volunteer = register_app_push(&app, &subscription).await;
