@@ -20,25 +20,46 @@ fi
 install_web_push_testing
 export SPONTAN_ALERTS__WEB_PUSH__ALLOW_HTTP_ENDPOINTS=true
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-# Three consecutive free ports for the gRPC services, three for their metrics and one for web.
-consecutive_free() {
-  local base
-  for _ in $(seq 1 50); do
-    base=$(free_port)
-    if ! port_in_use $((base + 1)) && ! port_in_use $((base + 2)) && ! port_in_use $((base + 3)); then
-      echo "$base"; return
-    fi
-  done
-  die "no free port range"
+# `n` consecutive free ports on loopback, the first printed. They are taken below the
+# kernel's ephemeral range (ip_local_port_range, 32768 and up by default): a port in that
+# range can meanwhile become the local end of any outgoing connection on this machine (the
+# tests' own database and broker connections), and a service could then not bind it.
+free_ports() {
+  python3 - "$1" <<'PY'
+import random, socket, sys
+n = int(sys.argv[1])
+with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+    ephemeral_low = int(f.read().split()[0])
+hi = min(32000, ephemeral_low)
+lo = max(1025, hi - 12000)
+for _ in range(500):
+    base = random.randrange(lo, hi - n)
+    taken = []
+    try:
+        for port in range(base, base + n):
+            s = socket.socket()
+            taken.append(s)
+            s.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    finally:
+        for s in taken:
+            s.close()
+    print(base)
+    break
+else:
+    sys.exit("no free port range below the ephemeral ports")
+PY
 }
 
 run_dir=$(mktemp -d)
 export SPONTAN_STATE_DIR="$run_dir/state"
 export SPONTAN_DB_PREFIX="spontan_bt_$$"
-export SPONTAN_GRPC_PORT_BASE=$(consecutive_free)
-export SPONTAN_METRICS_PORT_BASE=$(consecutive_free)
-export SPONTAN_WEB_PORT=$(free_port)
+# gRPC of the three services, metrics of the four, the web clients: eight ports in a row.
+ports=$(free_ports 8)
+export SPONTAN_GRPC_PORT_BASE=$ports
+export SPONTAN_METRICS_PORT_BASE=$((ports + 3))
+export SPONTAN_WEB_PORT=$((ports + 7))
 export SPONTAN_DEMO=0
 STATE="$SPONTAN_STATE_DIR"
 
@@ -47,17 +68,18 @@ if [ -n "${SPONTAN_TEST_KAFKA_BROKERS:-}" ]; then
   export SPONTAN_BROKER_PORT="${SPONTAN_TEST_KAFKA_BROKERS##*:}"
 else
   "$ROOT/deploy/local/install-broker.sh"
-  export SPONTAN_BROKER_PORT=$(free_port)
+  export SPONTAN_BROKER_PORT=$(free_ports 1)
   broker_pid=$(start_broker "$SPONTAN_BROKER_PORT" "$run_dir/broker")
 fi
 
 cleanup() {
   status=$?
+  # The logs first: down.sh --purge deletes them.
+  if [ "$status" != 0 ] && [ -d "$STATE/logs" ]; then
+    for f in "$STATE"/logs/*.log; do echo "--- $f (last lines)" >&2; tail -n 30 "$f" >&2; done
+  fi
   "$ROOT/deploy/local/down.sh" --purge >/dev/null 2>&1 || true
   [ -z "$broker_pid" ] || { kill "$broker_pid" 2>/dev/null || true; wait "$broker_pid" 2>/dev/null || true; }
-  if [ "$status" != 0 ] && [ -d "$STATE/logs" ]; then
-    for f in "$STATE"/logs/*.log; do echo "--- $f (last lines)" >&2; tail -n 15 "$f" >&2; done
-  fi
   rm -rf "$run_dir"
 }
 trap cleanup EXIT
