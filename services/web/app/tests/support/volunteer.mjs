@@ -6,7 +6,7 @@ import { spawn } from "node:child_process";
 import { createHmac } from "node:crypto";
 import { createInterface } from "node:readline";
 import { resolve } from "node:path";
-import { deflateSync } from "node:zlib";
+import { GREY, encodePng } from "../../scripts/png.mjs";
 import { encode } from "uqr";
 import { sql, suite } from "./browser.mjs";
 
@@ -30,25 +30,6 @@ export function checkInCode(taskId) {
 
 /** The text of the task's check-in QR code (MatchingService.GetCheckInCode's qr_text). */
 export const checkInQrText = (taskId) => `spontan-checkin:${taskId}:${checkInCode(taskId)}`;
-
-const CRC = new Uint32Array(256).map((_, n) => {
-  let c = n;
-  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-  return c >>> 0;
-});
-function crc32(bytes) {
-  let c = 0xffffffff;
-  for (const b of bytes) c = CRC[(c ^ b) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
-function chunk(type, data) {
-  const out = Buffer.alloc(12 + data.length);
-  out.writeUInt32BE(data.length, 0);
-  out.write(type, 4, "ascii");
-  data.copy(out, 8);
-  out.writeUInt32BE(crc32(out.subarray(4, 8 + data.length)), 8 + data.length);
-  return out;
-}
 
 /**
  * A QR code of `text` as a PNG "photo": grey, black modules on white paper with a quiet zone,
@@ -77,17 +58,7 @@ function greyPng(side, shade) {
     for (let x = 0; x < side; x++) row[1 + x] = shade(x, y);
     rows.push(row);
   }
-  const header = Buffer.alloc(13);
-  header.writeUInt32BE(side, 0);
-  header.writeUInt32BE(side, 4);
-  header[8] = 8; // bit depth
-  header[9] = 0; // greyscale
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk("IHDR", header),
-    chunk("IDAT", deflateSync(Buffer.concat(rows))),
-    chunk("IEND", Buffer.alloc(0)),
-  ]);
+  return encodePng(side, side, GREY, rows);
 }
 
 /** The mock push service's `cli.js` (deploy/local/browser-test.sh installs it), or undefined. */
