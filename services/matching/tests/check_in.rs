@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Harness, authed, eventually, fast_settings};
+use common::{Harness, authed, eventually, fast_settings, violated_fields};
 use spontan_proto::v1::*;
 use tonic::Code;
 use uuid::Uuid;
@@ -62,15 +62,6 @@ async fn check_out(h: &Harness, token: &str, match_id: &str) -> Result<Match, to
         .into_inner()
         .r#match
         .ok_or_else(|| tonic::Status::internal("no match in the answer"))
-}
-
-fn violated_fields(status: &tonic::Status) -> Vec<String> {
-    use tonic_types::StatusExt;
-    status
-        .get_error_details()
-        .bad_request()
-        .map(|b| b.field_violations.iter().map(|f| f.field.clone()).collect())
-        .unwrap_or_default()
 }
 
 #[tokio::test]

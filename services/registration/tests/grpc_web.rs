@@ -15,7 +15,6 @@ use hyper_util::rt::TokioExecutor;
 use prost::Message;
 use spontan_proto::v1::*;
 use tonic_health::pb::{HealthCheckRequest, HealthCheckResponse};
-use tonic_types::StatusExt;
 
 const APP_ORIGIN: &str = "http://app.spontan.test:8080";
 
@@ -145,12 +144,7 @@ async fn a_registration_over_grpc_web_reports_every_field_violation_in_its_detai
     )
     .await;
     assert_eq!(web.status.code(), tonic::Code::InvalidArgument);
-    let mut fields: Vec<String> = web
-        .status
-        .get_error_details()
-        .bad_request()
-        .map(|b| b.field_violations.iter().map(|f| f.field.clone()).collect())
-        .unwrap_or_default();
+    let mut fields = violated_fields(&web.status);
     fields.sort();
     assert!(fields.contains(&"birth_year".to_owned()), "{fields:?}");
     assert!(
