@@ -55,13 +55,22 @@ PY
 run_dir=$(mktemp -d)
 export SPONTAN_STATE_DIR="$run_dir/state"
 export SPONTAN_DB_PREFIX="spontan_bt_$$"
-# gRPC of the three services, metrics of the four, the web clients: eight ports in a row.
-ports=$(free_ports 8)
+# gRPC of the three services, metrics of the four, the web clients, the identity provider:
+# nine ports in a row.
+ports=$(free_ports 9)
 export SPONTAN_GRPC_PORT_BASE=$ports
 export SPONTAN_METRICS_PORT_BASE=$((ports + 3))
 export SPONTAN_WEB_PORT=$((ports + 7))
 export SPONTAN_DEMO=0
 STATE="$SPONTAN_STATE_DIR"
+
+# A test OpenID Connect provider (tests/support/oidc-issuer.mjs) that the staff pages sign in
+# at and whose tokens the services accept, over plain HTTP on loopback (never elsewhere).
+oidc_port=$((ports + 8))
+export SPONTAN_OIDC_ISSUER="http://127.0.0.1:$oidc_port/realms/spontan"
+export SPONTAN_AUTH__OIDC="[{issuer=\"$SPONTAN_OIDC_ISSUER\", allow_http=true, roles=[\"coordinator\",\"dashboard\",\"admin\"]}]"
+export SPONTAN_WEB__OIDC__ISSUER="$SPONTAN_OIDC_ISSUER"
+export SPONTAN_WEB__OIDC__CLIENT_ID=spontan-console
 
 broker_pid=""
 if [ -n "${SPONTAN_TEST_KAFKA_BROKERS:-}" ]; then
@@ -72,8 +81,10 @@ else
   broker_pid=$(start_broker "$SPONTAN_BROKER_PORT" "$run_dir/broker")
 fi
 
+oidc_pid=""
 cleanup() {
   status=$?
+  [ -z "$oidc_pid" ] || kill "$oidc_pid" 2>/dev/null || true
   # The logs first: down.sh --purge deletes them.
   if [ "$status" != 0 ] && [ -d "$STATE/logs" ]; then
     for f in "$STATE"/logs/*.log; do echo "--- $f (last lines)" >&2; tail -n 30 "$f" >&2; done
@@ -84,6 +95,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
+node "$ROOT/services/web/app/tests/support/oidc-issuer.mjs" "$oidc_port" "http://127.0.0.1:$SPONTAN_WEB_PORT" \
+  >"$run_dir/oidc-issuer.log" 2>&1 &
+oidc_pid=$!
 log "starting a private suite for the browser tests (web on 127.0.0.1:$SPONTAN_WEB_PORT)"
 "$ROOT/deploy/local/up.sh" >"$run_dir/up.log" 2>&1 || { cat "$run_dir/up.log" >&2; exit 1; }
 

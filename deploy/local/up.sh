@@ -82,6 +82,10 @@ WEB_URL="http://127.0.0.1:$WEB_PORT"
 # The web clients are served from another port than the APIs here, so the services allow
 # their origin (gRPC-Web with CORS). Behind one ingress host nothing needs allowing.
 CORS_ORIGINS="[\"$WEB_URL\",\"http://localhost:$WEB_PORT\"]"
+# The local key is a development key: it signs staff tokens too (the CLI, /dev/sign-in). In
+# production the suite's key signs volunteer tokens only and staff sign in at an OpenID
+# Connect provider (docs/security.md). SPONTAN_AUTH__OIDC adds one here as well.
+KEY_ROLES='["volunteer","coordinator","dashboard","admin"]'
 for service in registration task matching; do
   pid_file="$STATE/run/$service.pid"
   if [ -f "$pid_file" ] && kill -0 "$(cat "$pid_file")" 2>/dev/null; then
@@ -92,6 +96,7 @@ for service in registration task matching; do
   SPONTAN_KAFKA__BROKERS="127.0.0.1:$BROKER_PORT" \
   SPONTAN_KAFKA__FETCH_WAIT_MAX_MS="$FETCH_WAIT_MS" \
   SPONTAN_AUTH__SIGNING_KEY="$(cat "$key_file")" \
+  SPONTAN_AUTH__KEY_ROLES="$KEY_ROLES" \
   SPONTAN_GRPC__LISTEN="127.0.0.1:${GRPC_PORT[$service]}" \
   SPONTAN_GRPC__CORS_ALLOWED_ORIGINS="$CORS_ORIGINS" \
   SPONTAN_METRICS__LISTEN="127.0.0.1:${METRICS_PORT[$service]}" \

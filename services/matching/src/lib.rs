@@ -32,14 +32,12 @@ use std::sync::Arc;
 use matcher::Matcher;
 use spontan_platform::kafka::EventConsumer;
 
-use spontan_platform::auth::{AuthInterceptor, TokenVerifier};
 use spontan_platform::service::Platform;
 use spontan_proto::v1::matching_service_server::MatchingServiceServer;
 use sqlx::migrate::Migrator;
 use tokio_util::sync::CancellationToken;
 use tonic::server::NamedService;
 use tonic::service::Routes;
-use tonic::service::interceptor::InterceptedService;
 
 pub use config::{Config, MatchingSettings};
 
@@ -89,17 +87,13 @@ impl Application {
     pub async fn run(mut self) -> anyhow::Result<()> {
         self.start_background()?;
         let config = &self.platform.config;
-        let verifier = TokenVerifier::from_config(&config.auth)?;
         let api = api::Api {
             matcher: self.matcher.clone(),
             shutdown: self.platform.shutdown.clone(),
         };
         let server = MatchingServiceServer::new(api)
             .max_decoding_message_size(config.grpc.max_message_bytes);
-        let routes = Routes::new(InterceptedService::new(
-            server,
-            AuthInterceptor::new(verifier),
-        ));
+        let routes = Routes::new(server);
         let services = [<MatchingServiceServer<api::Api> as NamedService>::NAME];
         self.platform.run(routes, &services).await
     }

@@ -6,13 +6,15 @@
 //! and adds its own sections. The result is validated once at start, and every problem is
 //! reported at once, so that an operator fixes a deployment in one round.
 
-use std::fmt;
 use std::net::SocketAddr;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+
+pub use crate::auth::{AuthConfig, OidcProvider};
+pub use crate::secret::Secret;
 
 /// Why configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -48,36 +50,6 @@ where
         Ok(config)
     } else {
         Err(ConfigError::Invalid(problems))
-    }
-}
-
-/// A value that must never reach a log line: `Debug` prints a placeholder.
-#[derive(Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// The secret itself; call it only where the value is used, never to log it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0.is_empty() {
-            "[empty]"
-        } else {
-            "[redacted]"
-        })
     }
 }
 
@@ -284,58 +256,6 @@ impl Default for Topics {
 impl Topics {
     pub fn all(&self) -> [&str; 3] {
         [&self.volunteer, &self.task, &self.matching]
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct AuthConfig {
-    /// `iss` of tokens this suite issues (volunteer tokens) and expects.
-    pub issuer: String,
-    /// Base64 of a 32-byte Ed25519 seed. Only the registration service (volunteer tokens) and
-    /// the local dev stack hold one; empty elsewhere.
-    pub signing_key: Secret,
-    /// Base64 of 32-byte Ed25519 public keys accepted for verification. Several may be listed
-    /// so that a key can be rotated without downtime; the signing key's own public key is
-    /// always accepted.
-    pub verifying_keys: Vec<String>,
-    /// Lifetime of volunteer tokens.
-    pub volunteer_token_ttl_hours: u32,
-}
-
-impl Default for AuthConfig {
-    fn default() -> Self {
-        Self {
-            issuer: "spontan".into(),
-            signing_key: Secret::default(),
-            verifying_keys: Vec::new(),
-            volunteer_token_ttl_hours: 24 * 30,
-        }
-    }
-}
-
-impl AuthConfig {
-    fn validate(&self, problems: &mut Vec<String>) {
-        if self.issuer.is_empty() {
-            problems.push("auth.issuer must not be empty".into());
-        }
-        if !self.signing_key.is_empty()
-            && crate::auth::decode_key(self.signing_key.expose()).is_err()
-        {
-            problems.push("auth.signing_key must be base64 of 32 bytes".into());
-        }
-        for (i, key) in self.verifying_keys.iter().enumerate() {
-            if crate::auth::decode_key(key).is_err() {
-                problems.push(format!(
-                    "auth.verifying_keys[{i}] must be base64 of 32 bytes"
-                ));
-            }
-        }
-        if self.signing_key.is_empty() && self.verifying_keys.is_empty() {
-            problems.push("auth needs a signing_key or at least one verifying_keys entry".into());
-        }
-        if self.volunteer_token_ttl_hours == 0 {
-            problems.push("auth.volunteer_token_ttl_hours must be positive".into());
-        }
     }
 }
 

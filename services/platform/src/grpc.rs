@@ -1,6 +1,7 @@
 //! The gRPC server every service runs: its own services plus `grpc.health.v1` and server
 //! reflection, a tracing span per request that continues the caller's W3C trace context,
-//! request metrics per method and code, limits, and graceful shutdown on a cancellation token.
+//! request metrics per method and code, authentication ([`crate::auth`]), limits, and
+//! graceful shutdown on a cancellation token.
 //!
 //! The same port answers native gRPC (HTTP/2) and gRPC-Web (HTTP/1.1 or HTTP/2, unary and
 //! server streaming), so browsers call the services directly: `tonic-web` translates, and a
@@ -17,6 +18,7 @@ use tonic::service::Routes;
 use tonic::transport::Server;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
+use crate::auth::{AuthLayer, Authenticator};
 use crate::config::GrpcConfig;
 
 /// Serves `routes` with health and reflection on `listener` until `shutdown` is cancelled,
@@ -28,6 +30,7 @@ pub async fn serve(
     health: tonic_health::pb::health_server::HealthServer<
         impl tonic_health::pb::health_server::Health,
     >,
+    authenticator: Authenticator,
     shutdown: CancellationToken,
 ) -> Result<(), tonic::transport::Error> {
     let reflection_v1 = tonic_reflection::server::Builder::configure()
@@ -60,10 +63,12 @@ pub async fn serve(
         .tcp_nodelay(true)
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         // Outermost first: CORS answers preflights before anything else runs, gRPC-Web is
-        // translated to gRPC, and the metrics see every call as gRPC, whichever way it came.
+        // translated to gRPC, the metrics see every call as gRPC, whichever way it came, and
+        // a bearer token becomes the request's principal (or an Unauthenticated answer).
         .layer(cors_layer(&config.cors_allowed_origins))
         .layer(tonic_web::GrpcWebLayer::new())
         .layer(GrpcMetricsLayer)
+        .layer(AuthLayer::new(authenticator))
         .add_routes(routes)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.cancelled_owned())
         .await

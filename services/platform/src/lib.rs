@@ -9,7 +9,8 @@
 //! | [`kafka`] | the idempotent producer, topic set-up and the at-least-once consumer loop |
 //! | [`outbox`] | the transactional outbox: a writer inside the caller's transaction and the relay |
 //! | [`grpc`] | the gRPC server: health, reflection, tracing, metrics, limits, graceful shutdown |
-//! | [`auth`] | Ed25519 JWTs: issuing, verifying, the interceptor and role checks |
+//! | [`auth`] | who calls: the suite's Ed25519 tokens, OpenID Connect providers' tokens, the server layer and role checks |
+//! | [`secret`] | configuration values that never reach a log line |
 //! | [`error`] | the one mapping from domain errors to `tonic::Status` with field violations |
 //! | [`service`] | start-up and shutdown of a whole service: readiness, relay, servers |
 //! | [`shutdown`] | SIGTERM/SIGINT turned into one cancellation token |
@@ -24,6 +25,7 @@ pub mod events;
 pub mod grpc;
 pub mod kafka;
 pub mod outbox;
+pub mod secret;
 pub mod service;
 pub mod shutdown;
 pub mod skills;

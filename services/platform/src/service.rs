@@ -123,6 +123,7 @@ impl Platform {
     /// Serves until shutdown. `services` are the fully-qualified names of the gRPC services in
     /// `routes`, whose health follows the service's readiness.
     pub async fn run(mut self, routes: Routes, services: &[&'static str]) -> anyhow::Result<()> {
+        let authenticator = crate::auth::Authenticator::from_config(&self.config.auth, self.name)?;
         let grpc_addr = self.grpc_addr();
         let metrics_addr = self.metrics_addr();
         let (reporter, health) = tonic_health::server::health_reporter();
@@ -151,6 +152,7 @@ impl Platform {
             &self.config.grpc,
             routes,
             health,
+            authenticator,
             self.shutdown.clone(),
         );
         // In-flight requests get DRAIN_DEADLINE after shutdown begins; then the server stops.

@@ -39,7 +39,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use spontan_platform::auth::{AuthInterceptor, TokenIssuer, TokenVerifier};
+use spontan_platform::auth::TokenIssuer;
 use spontan_platform::config::Validate;
 use spontan_platform::service::Platform;
 use spontan_proto::v1::registration_service_server::RegistrationServiceServer;
@@ -47,7 +47,6 @@ use sqlx::migrate::Migrator;
 use tokio_util::sync::CancellationToken;
 use tonic::server::NamedService;
 use tonic::service::Routes;
-use tonic::service::interceptor::InterceptedService;
 
 pub use config::Config;
 
@@ -193,13 +192,9 @@ impl Application {
     /// Serves until the shutdown token is cancelled, then drains.
     pub async fn run(self) -> anyhow::Result<()> {
         let config = &self.platform.config;
-        let verifier = TokenVerifier::from_config(&config.auth)?;
         let server = RegistrationServiceServer::new(self.api)
             .max_decoding_message_size(config.grpc.max_message_bytes);
-        let routes = Routes::new(InterceptedService::new(
-            server,
-            AuthInterceptor::new(verifier),
-        ));
+        let routes = Routes::new(server);
         let services = [<RegistrationServiceServer<api::Api> as NamedService>::NAME];
         self.platform.run(routes, &services).await
     }

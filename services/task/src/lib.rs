@@ -21,7 +21,6 @@ pub mod validation;
 
 use std::net::SocketAddr;
 
-use spontan_platform::auth::{AuthInterceptor, TokenVerifier};
 use spontan_platform::kafka::EventConsumer;
 use spontan_platform::service::Platform;
 use spontan_proto::v1::task_service_server::TaskServiceServer;
@@ -29,7 +28,6 @@ use sqlx::migrate::Migrator;
 use tokio_util::sync::CancellationToken;
 use tonic::server::NamedService;
 use tonic::service::Routes;
-use tonic::service::interceptor::InterceptedService;
 
 pub use config::Config;
 
@@ -62,7 +60,6 @@ impl Application {
     /// Serves until the shutdown token is cancelled, then drains.
     pub async fn run(mut self) -> anyhow::Result<()> {
         let config = self.platform.config.clone();
-        let verifier = TokenVerifier::from_config(&config.auth)?;
         let publisher = events::Publisher::new(&config.kafka.topics.task);
 
         // Subscribed only once ready: the bootstrap has then created the topics, so the
@@ -84,10 +81,7 @@ impl Application {
         let api = api::Api::new(self.platform.pool.clone(), &config.kafka.topics.task);
         let server =
             TaskServiceServer::new(api).max_decoding_message_size(config.grpc.max_message_bytes);
-        let routes = Routes::new(InterceptedService::new(
-            server,
-            AuthInterceptor::new(verifier),
-        ));
+        let routes = Routes::new(server);
         let services = [<TaskServiceServer<api::Api> as NamedService>::NAME];
         self.platform.run(routes, &services).await
     }

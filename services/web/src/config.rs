@@ -180,6 +180,12 @@ pub struct OidcConfig {
     pub issuer: String,
     pub client_id: String,
     pub scope: String,
+    /// Where the access token names the role and the organisation, exactly as in the
+    /// services' `auth.oidc` entry for this issuer: the pages read them to show who is signed
+    /// in (the services verify; the pages only display).
+    pub role_claim: String,
+    pub role_prefix: String,
+    pub organisation_claim: String,
 }
 
 impl Default for OidcConfig {
@@ -188,6 +194,9 @@ impl Default for OidcConfig {
             issuer: String::new(),
             client_id: String::new(),
             scope: "openid profile".into(),
+            role_claim: "roles".into(),
+            role_prefix: String::new(),
+            organisation_claim: "org".into(),
         }
     }
 }

@@ -35,6 +35,9 @@ struct OidcConfig<'a> {
     issuer: &'a str,
     client_id: &'a str,
     scope: &'a str,
+    role_claim: &'a str,
+    role_prefix: &'a str,
+    organisation_claim: &'a str,
 }
 
 /// The body of `/config.json`, rendered once at start: the settings do not change while the
@@ -54,6 +57,9 @@ pub fn render(config: &Config) -> Result<Bytes, serde_json::Error> {
             issuer: &web.oidc.issuer,
             client_id: &web.oidc.client_id,
             scope: &web.oidc.scope,
+            role_claim: &web.oidc.role_claim,
+            role_prefix: &web.oidc.role_prefix,
+            organisation_claim: &web.oidc.organisation_claim,
         }),
         dev_sign_in: config.dev_auth().is_some(),
         vapid_public_key: &web.vapid_public_key,

@@ -43,6 +43,8 @@ async fn config_json_carries_the_configured_values() {
         web.oidc.issuer = "https://id.example.org/realms/thw".into();
         web.oidc.client_id = "spontan-console".into();
         web.oidc.scope = "openid profile org".into();
+        web.oidc.role_claim = "realm_access.roles".into();
+        web.oidc.role_prefix = "spontan-".into();
         web.dev_signing_key = Secret::new(spontan_platform::auth::generate_signing_key());
         web.vapid_public_key =
             "BAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
@@ -65,6 +67,9 @@ async fn config_json_carries_the_configured_values() {
                 "issuer": "https://id.example.org/realms/thw",
                 "clientId": "spontan-console",
                 "scope": "openid profile org",
+                "roleClaim": "realm_access.roles",
+                "rolePrefix": "spontan-",
+                "organisationClaim": "org",
             },
             "devSignIn": true,
             "vapidPublicKey": app.config.web.vapid_public_key,

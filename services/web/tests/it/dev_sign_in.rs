@@ -6,11 +6,12 @@ use spontan_platform::config::{AuthConfig, Secret};
 
 use crate::common::TestApp;
 
-/// A service configured with `key` as its signing key, as deploy/local/up.sh configures the
-/// three services: what must accept the minted tokens.
+/// A service configured with `key` as its development signing key (every role), as
+/// deploy/local/up.sh configures the three services: what must accept the minted tokens.
 fn service_verifier(key: &Secret) -> TokenVerifier {
     TokenVerifier::from_config(&AuthConfig {
         signing_key: key.clone(),
+        key_roles: Role::ALL.to_vec(),
         ..AuthConfig::default()
     })
     .expect("verifier")
@@ -105,6 +106,7 @@ async fn tokens_carry_the_configured_issuer() {
     let staging = TokenVerifier::from_config(&AuthConfig {
         issuer: "spontan-staging".into(),
         signing_key: key.clone(),
+        key_roles: Role::ALL.to_vec(),
         ..AuthConfig::default()
     })
     .expect("verifier");

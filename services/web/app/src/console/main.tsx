@@ -53,6 +53,8 @@ function App() {
         role="coordinator"
         problem={staff.state.problem}
         problemRole={staff.state.problemRole}
+        detail={staff.state.detail}
+        signingIn={staff.state.signingIn}
         locale={locale}
         onLocale={setLocale}
       />

@@ -108,6 +108,8 @@ function App() {
         role="dashboard"
         problem={staff.state.problem}
         problemRole={staff.state.problemRole}
+        detail={staff.state.detail}
+        signingIn={staff.state.signingIn}
         locale={locale}
         onLocale={setLocale}
       />

@@ -15,6 +15,12 @@ export interface OidcConfig {
   issuer: string;
   clientId: string;
   scope: string;
+  /** Where the access token names the role (dotted path), as the services read it. */
+  roleClaim: string;
+  /** Prefix of role values at the provider (`spontan-` for `spontan-coordinator`). */
+  rolePrefix: string;
+  /** Where the access token names the organisation (dotted path). */
+  organisationClaim: string;
 }
 
 export interface AppConfig {

@@ -5,6 +5,7 @@ import { useState } from "preact/hooks";
 import type { AppConfig } from "../lib/config";
 import { LOCALES, type Locale } from "../lib/i18n";
 import type { SharedKey, Translate } from "./messages";
+import { beginSignIn } from "./oidc";
 import type { Session, SessionProblem } from "./session";
 import { formatTime } from "./format";
 
@@ -37,10 +38,16 @@ export function SignIn(props: {
   role: "coordinator" | "dashboard";
   problem?: SessionProblem;
   problemRole?: string;
+  /** The provider's or library's words about a failed sign-in. */
+  detail?: string;
+  /** An OpenID Connect sign-in is being completed. */
+  signingIn?: boolean;
   locale: Locale;
   onLocale: (l: Locale) => void;
 }) {
   const { t, config } = props;
+  const [leaving, setLeaving] = useState(false);
+  const [unreachable, setUnreachable] = useState<string | null>(null);
   const [organisation, setOrganisation] = useState(localStorage.getItem("spontan.staff.organisation") ?? "");
   const devHref = `/dev/sign-in?role=${props.role}&organisation=${encodeURIComponent(organisation.trim())}`;
   return (
@@ -52,22 +59,43 @@ export function SignIn(props: {
       <main id="main" class="signin">
         <h1>{props.title}</h1>
         <p>{props.intro}</p>
+        {props.signingIn && !props.problem && (
+          <p class="notice" role="status" aria-busy="true">
+            {t("signin.completing")}
+          </p>
+        )}
         {props.problem && (
           <p class="notice notice--warn" role="alert">
-            {props.problem === "expired"
-              ? t("session.expired")
-              : props.problem === "wrong-role"
-                ? t("session.wrongRole", { role: props.problemRole ?? "?" })
-                : t("session.malformed")}
+            {problemText(t, props.problem, props.problemRole, props.detail)}
           </p>
         )}
         {config?.oidc ? (
           <section class="card" aria-labelledby="oidc-heading">
             <h2 id="oidc-heading" class="visually-hidden">OpenID Connect</h2>
-            <button type="button" class="button button--primary" disabled aria-describedby="oidc-note">
-              {t("signin.oidcButton", { issuer: config.oidc.issuer })}
+            <button
+              type="button"
+              class="button button--primary"
+              disabled={leaving || props.signingIn}
+              aria-describedby="oidc-note"
+              onClick={() => {
+                const oidc = config.oidc;
+                if (!oidc) return;
+                setLeaving(true);
+                setUnreachable(null);
+                beginSignIn(oidc).catch((error: unknown) => {
+                  setLeaving(false);
+                  setUnreachable(error instanceof Error ? error.message : String(error));
+                });
+              }}
+            >
+              {t("signin.oidcButton")}
             </button>
-            <p id="oidc-note" class="hint">{t("signin.oidcNotYet", { issuer: config.oidc.issuer })}</p>
+            <p id="oidc-note" class="hint">{t("signin.oidcNote", { issuer: new URL(config.oidc.issuer).host })}</p>
+            {unreachable && (
+              <p class="notice notice--warn" role="alert">
+                {t("signin.oidcUnreachable", { issuer: config.oidc.issuer, detail: unreachable })}
+              </p>
+            )}
           </section>
         ) : (
           <p class="hint">{t("signin.oidcLater")}</p>
@@ -98,6 +126,23 @@ export function SignIn(props: {
       </main>
     </>
   );
+}
+
+function problemText(t: T, problem: SessionProblem, role?: string, detail?: string): string {
+  switch (problem) {
+    case "expired":
+      return t("session.expired");
+    case "wrong-role":
+      return t("session.wrongRole", { role: role ?? "?" });
+    case "no-role":
+      return t("session.noRole");
+    case "signin-refused":
+      return t("session.signinRefused", { detail: detail ?? "" });
+    case "signin-failed":
+      return t("session.signinFailed", { detail: detail ?? "" });
+    default:
+      return t("session.malformed");
+  }
 }
 
 export function TopBar(props: {

@@ -17,6 +17,8 @@ use tokio::process::{Child, Command};
 
 use crate::config::{AuthConfig, PlatformConfig, Secret, Topics};
 
+pub mod oidc;
+
 /// Where tests create their databases: `SPONTAN_TEST_DATABASE_URL`, or the local server.
 pub fn admin_database_url() -> String {
     std::env::var("SPONTAN_TEST_DATABASE_URL")
@@ -97,8 +99,10 @@ pub fn platform_config(service: &str, database_url: &str, brokers: &str) -> Plat
     config.kafka.partitions = 3;
     config.kafka.fetch_wait_max_ms = 10;
     config.kafka.message_timeout_ms = 5_000;
+    // A development key, as on the local stack: it signs volunteer and staff tokens alike.
     config.auth = AuthConfig {
         signing_key: Secret::new(crate::auth::generate_signing_key()),
+        key_roles: crate::auth::Role::ALL.to_vec(),
         ..AuthConfig::default()
     };
     config.outbox.poll_interval_ms = 100;
