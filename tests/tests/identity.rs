@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use spontan_e2e::{Suite, authorized, channel};
+use spontan_e2e::{Suite, authorized, channel, eventually};
 use spontan_platform::auth::Role;
 use spontan_platform::testkit::TestBroker;
 use spontan_platform::testkit::oidc::TestIssuer;
@@ -17,11 +17,12 @@ use uuid::Uuid;
 
 const ORG: &str = "thw-ov-sinzig";
 const ALL_SERVICES: [&str; 3] = ["spontan-registration", "spontan-task", "spontan-matching"];
+const WAIT: Duration = Duration::from_secs(60);
 
 async fn production_suite(issuer: &TestIssuer) -> Suite {
     let broker = TestBroker::shared_or_start().await.expect("broker");
     let provider = issuer.provider();
-    Suite::start_with(broker, move |config| {
+    let suite = Suite::start_with(broker, move |config| {
         for platform in [
             &mut config.registration.platform,
             &mut config.task.platform,
@@ -32,7 +33,18 @@ async fn production_suite(issuer: &TestIssuer) -> Suite {
         }
     })
     .await
-    .expect("suite")
+    .expect("suite");
+    for (name, service) in suite.services() {
+        spontan_e2e::wait_for_health(
+            service.grpc,
+            name,
+            tonic_health::pb::health_check_response::ServingStatus::Serving,
+            WAIT,
+        )
+        .await
+        .expect("serving");
+    }
+    suite
 }
 
 fn incident(organisation: &str) -> CreateIncidentRequest {
@@ -71,10 +83,20 @@ async fn staff_work_with_provider_tokens_and_the_suites_key_signs_volunteers_onl
         incident_id: created.incident_id.clone(),
     };
     let dashboard = issuer.staff_token("leitstelle-1", "dashboard", Some(ORG), &ALL_SERVICES);
-    matching
-        .get_incident_summary(authorized(summary.clone(), &dashboard))
-        .await
-        .expect("the provider's dashboard reads the summary");
+    // Matching learns of the incident from its event: until then NotFound, which is an
+    // answer past authentication too; an Unauthenticated would fail at once.
+    eventually(WAIT, "the provider's dashboard reads the summary", || {
+        let mut matching = matching.clone();
+        let request = authorized(summary.clone(), &dashboard);
+        async move {
+            match matching.get_incident_summary(request).await {
+                Ok(_) => Some(()),
+                Err(status) if status.code() == Code::NotFound => None,
+                Err(status) => panic!("the dashboard's summary: {status:?}"),
+            }
+        }
+    })
+    .await;
 
     // Organisation from the token, not the request: another organisation's incident is not
     // the coordinator's to create.

@@ -2,8 +2,10 @@
 //!
 //! Handlers return [`ApiError`]; it turns into a [`tonic::Status`] with the right code and, for
 //! validation, a `google.rpc.BadRequest` detail with one field violation per bad field, so that
-//! a phone app can mark every wrong field of a form in one round trip. Internal causes are
-//! logged with their chain and never sent to the caller.
+//! a phone app can mark every wrong field of a form in one round trip. A refusal because of
+//! state carries a machine-readable [`Reason`] (`google.rpc.ErrorInfo`), so that clients
+//! choose their words by reason, not by parsing messages. Internal causes are logged with
+//! their chain and never sent to the caller.
 
 use std::time::Duration;
 
@@ -54,6 +56,23 @@ impl Violations {
     }
 }
 
+/// Why a request is refused in the state things are in: `reason` (`TASK_FINISHED`,
+/// `OFFER_EXPIRED`, …) and the service's error `domain` (`task.spontan`, …), sent as
+/// `google.rpc.ErrorInfo` and at the start of the status message (`TASK_FINISHED: …`).
+/// Each service declares its reasons as constants, so that the set a client can meet is
+/// written down in one place per service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reason {
+    pub reason: &'static str,
+    pub domain: &'static str,
+}
+
+impl Reason {
+    pub const fn new(reason: &'static str, domain: &'static str) -> Self {
+        Self { reason, domain }
+    }
+}
+
 /// Every way a request can fail, as the caller should see it.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -63,8 +82,8 @@ pub enum ApiError {
     NotFound(&'static str),
     #[error("{0}")]
     AlreadyExists(String),
-    #[error("{0}")]
-    FailedPrecondition(String),
+    #[error("{reason}: {message}", reason = .0.reason, message = .1)]
+    FailedPrecondition(Reason, String),
     #[error("{0}")]
     Aborted(String),
     #[error("authentication required")]
@@ -86,12 +105,25 @@ impl ApiError {
         Self::InvalidArgument(vec![FieldViolation::new(field, description)])
     }
 
+    /// `FailedPrecondition` for `reason`, with a message for people.
+    pub fn precondition(reason: Reason, message: impl Into<String>) -> Self {
+        Self::FailedPrecondition(reason, message.into())
+    }
+
+    /// The machine-readable reason, for refusals that have one.
+    pub fn reason(&self) -> Option<Reason> {
+        match self {
+            Self::FailedPrecondition(reason, _) => Some(*reason),
+            _ => None,
+        }
+    }
+
     pub fn code(&self) -> Code {
         match self {
             Self::InvalidArgument(_) => Code::InvalidArgument,
             Self::NotFound(_) => Code::NotFound,
             Self::AlreadyExists(_) => Code::AlreadyExists,
-            Self::FailedPrecondition(_) => Code::FailedPrecondition,
+            Self::FailedPrecondition(..) => Code::FailedPrecondition,
             Self::Aborted(_) => Code::Aborted,
             Self::Unauthenticated => Code::Unauthenticated,
             Self::PermissionDenied(_) => Code::PermissionDenied,
@@ -144,6 +176,15 @@ impl From<ApiError> for Status {
                 let message = format!("invalid request: {}", fields.join(", "));
                 Status::with_error_details(code, message, details)
             }
+            ApiError::FailedPrecondition(reason, message) => {
+                let details = ErrorDetails::with_error_info(
+                    reason.reason,
+                    reason.domain,
+                    std::collections::HashMap::new(),
+                );
+                let message = format!("{}: {message}", reason.reason);
+                Status::with_error_details(code, message, details)
+            }
             ApiError::ResourceExhausted { retry_after } => {
                 let mut details = ErrorDetails::new();
                 details.set_retry_info(Some(retry_after));
@@ -190,6 +231,20 @@ mod tests {
             .map(|f| f.field.as_str())
             .collect();
         assert_eq!(fields, ["contact.phone_e164", "travel_radius_km"]);
+    }
+
+    #[test]
+    fn a_refusal_names_its_reason_for_machines_and_people() {
+        const FINISHED: Reason = Reason::new("TASK_FINISHED", "task.spontan");
+        let status = Status::from(ApiError::precondition(FINISHED, "the task is already done"));
+        assert_eq!(status.code(), Code::FailedPrecondition);
+        assert_eq!(status.message(), "TASK_FINISHED: the task is already done");
+        let details = status.get_error_details();
+        let info = details.error_info().expect("an ErrorInfo detail");
+        assert_eq!(
+            (info.reason.as_str(), info.domain.as_str()),
+            ("TASK_FINISHED", "task.spontan")
+        );
     }
 
     #[test]

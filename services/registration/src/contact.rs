@@ -4,24 +4,22 @@
 
 use spontan_platform::ApiError;
 use spontan_platform::auth::{Principal, Role};
+use spontan_platform::error::Reason;
 use spontan_proto::v1::{GetVolunteerContactResponse, MatchState};
-use tonic::{Code, Status};
-use tonic_types::{ErrorDetails, StatusExt};
+use tonic::Status;
 use uuid::Uuid;
 
 use crate::volunteers::Registry;
 
-/// The `FailedPrecondition` with ErrorInfo reason `MATCH_NOT_ACCEPTED` (domain `spontan.v1`).
+/// The match is not (or no longer) ACCEPTED or CHECKED_IN: its contact is not to be had.
+pub const MATCH_NOT_ACCEPTED: Reason = Reason::new("MATCH_NOT_ACCEPTED", "registration.spontan");
+
 fn not_accepted() -> Status {
-    Status::with_error_details(
-        Code::FailedPrecondition,
+    ApiError::precondition(
+        MATCH_NOT_ACCEPTED,
         "the match is not accepted or checked in",
-        ErrorDetails::with_error_info(
-            "MATCH_NOT_ACCEPTED",
-            "spontan.v1",
-            std::collections::HashMap::new(),
-        ),
     )
+    .into()
 }
 
 pub async fn get(

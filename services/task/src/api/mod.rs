@@ -63,9 +63,23 @@ fn actor(principal: &Principal) -> Actor {
     }
 }
 
+/// The reasons of this service's refusals (`google.rpc.ErrorInfo`, domain `task.spontan`).
+pub mod reasons {
+    use spontan_platform::error::Reason;
+
+    const DOMAIN: &str = "task.spontan";
+    /// The task is completed or cancelled and changes no more.
+    pub const TASK_FINISHED: Reason = Reason::new("TASK_FINISHED", DOMAIN);
+    /// The incident is closed and takes no new tasks.
+    pub const INCIDENT_CLOSED: Reason = Reason::new("INCIDENT_CLOSED", DOMAIN);
+}
+
 /// Finished tasks (and closed incidents) change no more.
 fn finished(what: &str) -> ApiError {
-    ApiError::FailedPrecondition(format!("TASK_FINISHED: the task is already {what}"))
+    ApiError::precondition(
+        reasons::TASK_FINISHED,
+        format!("the task is already {what}"),
+    )
 }
 
 fn status<T>(result: Result<T, ApiError>) -> Result<Response<T>, Status> {

@@ -136,8 +136,9 @@ impl Api {
             }
             Claim::New => {
                 if incident.status == IncidentStatus::Closed {
-                    return Err(ApiError::FailedPrecondition(
-                        "INCIDENT_CLOSED: the incident is closed and takes no new tasks".to_owned(),
+                    return Err(ApiError::precondition(
+                        super::reasons::INCIDENT_CLOSED,
+                        "the incident is closed and takes no new tasks",
                     ));
                 }
                 let task = store::insert_task(&mut tx, id, &incident, &spec).await?;

@@ -35,13 +35,15 @@ async function description(page, locator) {
 const taskRows = (incidentId) => Number(sql(suite.taskDb, `SELECT count(*) FROM tasks WHERE incident_id = '${incidentId}'`));
 
 describe("coordinator console", () => {
-  test("without a token it shows the sign-in page with the development sign-in", async () => {
+  test("without a token it shows the sign-in page with the provider and the development sign-in", async () => {
     const context = await device(browser, PHONE);
     try {
       const page = await context.newPage();
       await page.goto(`${suite.web}/console/`);
       await page.getByRole("heading", { level: 1, name: "Coordinator console" }).waitFor();
-      await page.getByText("Sign-in through your organisation's identity provider (OpenID Connect) comes with the identity provider setup.").waitFor();
+      // The suite's test identity provider (tests/staff-oidc.test.mjs signs in there).
+      await page.getByRole("button", { name: "Sign in with your organisation's account" }).waitFor();
+      await page.getByText(/You will be taken to 127\.0\.0\.1:\d+ and back here\./).waitFor();
       await page.getByLabel("Organisation", { exact: true }).fill("thw-ov-bonn");
       const link = page.getByRole("link", { name: "Development sign-in" });
       assert.equal(await link.getAttribute("href"), "/dev/sign-in?role=coordinator&organisation=thw-ov-bonn");
@@ -64,15 +66,15 @@ describe("coordinator console", () => {
     }
   });
 
-  test("with an identity provider configured it names it; an expired or foreign token is refused", async () => {
+  test("without an identity provider it says so; an expired or foreign token is refused", async () => {
     const context = await device(browser, DESKTOP);
     try {
       const page = await context.newPage();
-      // A deployment with OIDC: /config.json names the provider.
+      // A deployment without OIDC: /config.json names no provider.
       await page.route("**/config.json", async (route) => {
         const response = await route.fetch();
         const config = await response.json();
-        await route.fulfill({ response, json: { ...config, oidc: { issuer: "https://id.example.org", clientId: "console", scope: "openid" } } });
+        await route.fulfill({ response, json: { ...config, oidc: null } });
       });
       // A token whose time is up (the page decodes, the services verify: no signature needed).
       const part = (value) => Buffer.from(JSON.stringify(value)).toString("base64url");
@@ -81,9 +83,9 @@ describe("coordinator console", () => {
       await page.goto(`${suite.web}/console/#token=${expired}`);
       await page.getByText("Your session has ended. Please sign in again.").waitFor();
       assert.equal(new URL(page.url()).hash, "", "the token is removed from the URL");
-      await page.getByRole("button", { name: "Sign in with https://id.example.org" }).waitFor();
-      await page.getByText(/The identity provider https:\/\/id\.example\.org is configured, but this version/).waitFor();
-      assert.deepEqual(await axeViolations(page), [], "axe-core on the sign-in page with OIDC");
+      await page.getByText("No identity provider is configured for this deployment", { exact: false }).waitFor();
+      assert.equal(await page.getByRole("button", { name: "Sign in with your organisation's account" }).count(), 0);
+      assert.deepEqual(await axeViolations(page), [], "axe-core on the sign-in page without OIDC");
 
       // A volunteer's or dashboard's token does not open the console.
       const dashboard = `${part({ alg: "EdDSA" })}.${part({ ...claims, role: "dashboard", exp: Math.floor(Date.now() / 1000) + 600 })}.x`;
