@@ -31,6 +31,7 @@ use std::sync::Arc;
 
 use matcher::Matcher;
 use spontan_platform::kafka::EventConsumer;
+use spontan_platform::retry;
 
 use spontan_platform::service::Platform;
 use spontan_proto::v1::matching_service_server::MatchingServiceServer;
@@ -54,7 +55,8 @@ pub struct Application {
 }
 
 impl Application {
-    /// Binds the listeners and creates the clients; nothing is contacted until [`Self::run`].
+    /// Binds the listeners, creates the clients and registers the background work, which
+    /// starts once [`Self::run`] has the service ready; nothing is contacted before.
     pub async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Result<Self> {
         Self::build_with(config, MatchingSettings::default(), shutdown).await
     }
@@ -72,7 +74,9 @@ impl Application {
             settings,
             topic: platform.config.kafka.topics.matching.clone(),
         };
-        Ok(Self { platform, matcher })
+        let mut application = Self { platform, matcher };
+        application.start_background();
+        Ok(application)
     }
 
     pub fn grpc_addr(&self) -> SocketAddr {
@@ -84,8 +88,7 @@ impl Application {
     }
 
     /// Serves until the shutdown token is cancelled, then drains.
-    pub async fn run(mut self) -> anyhow::Result<()> {
-        self.start_background()?;
+    pub async fn run(self) -> anyhow::Result<()> {
         let config = &self.platform.config;
         let api = api::Api {
             matcher: self.matcher.clone(),
@@ -102,21 +105,16 @@ impl Application {
     /// the expiry and sweep timers. Every replica reads every partition of the volunteer topic
     /// (assigned, no group) from the offsets stored with the read model; task partitions are
     /// shared through the common group.
-    fn start_background(&mut self) -> anyhow::Result<()> {
+    fn start_background(&mut self) {
         let kafka = self.platform.config.kafka.clone();
         let shutdown = self.platform.shutdown.clone();
         let matcher = self.matcher.clone();
         // Names the volunteer consumer in metrics; it joins no group (see `run_background`).
         let volunteer_group = format!("{}-volunteers", kafka.group_id);
-        self.platform.spawn_when_ready(async move {
-            if let Err(error) = run_background(matcher, kafka, volunteer_group, shutdown).await {
-                tracing::error!(
-                    error = format!("{error:#}"),
-                    "matching background work failed"
-                );
-            }
-        });
-        Ok(())
+        self.platform.spawn_when_ready(
+            "index restore and consumers",
+            run_background(matcher, kafka, volunteer_group, shutdown),
+        );
     }
 }
 
@@ -127,45 +125,29 @@ async fn run_background(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let volunteer_topic = kafka.topics.volunteer.as_str();
-    let (restored, offsets) = loop {
-        match matcher.restore(volunteer_topic).await {
-            Ok(restored) => break restored,
-            Err(error) => {
-                tracing::warn!(
-                    error = format!("{error:#}"),
-                    "restoring the volunteer index failed, retrying"
-                );
-                tokio::select! {
-                    _ = shutdown.cancelled() => return Ok(()),
-                    _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
-                }
-            }
-        }
+    let restore = || matcher.restore(volunteer_topic);
+    let Some((restored, offsets)) =
+        retry::until_ok(&shutdown, "restoring the volunteer index", restore).await
+    else {
+        return Ok(());
     };
     tracing::info!(volunteers = restored, "volunteer index restored");
     // The volunteer topic is read from where the restored index ends (the offsets stored with
     // it), not from its beginning: a restarted or added replica catches up in seconds, not by
     // replaying every registration of the incident. The topic may not exist yet right after
     // a fresh deployment: wait for it.
-    let volunteers = loop {
-        match EventConsumer::assign(
+    let assign = || {
+        EventConsumer::assign(
             &kafka,
             "matching-volunteers",
             &volunteer_group,
             volunteer_topic,
             &offsets,
         )
-        .await
-        {
-            Ok(consumer) => break consumer,
-            Err(error) => {
-                tracing::warn!(%error, "the volunteer topic cannot be read yet, retrying");
-                tokio::select! {
-                    _ = shutdown.cancelled() => return Ok(()),
-                    _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
-                }
-            }
-        }
+    };
+    let Some(volunteers) = retry::until_ok(&shutdown, "reading the volunteer topic", assign).await
+    else {
+        return Ok(());
     };
     let (tasks, _) = EventConsumer::subscribe(
         &kafka,

@@ -10,6 +10,7 @@
 //! | [`outbox`] | the transactional outbox: a writer inside the caller's transaction and the relay |
 //! | [`grpc`] | the gRPC server: health, reflection, tracing, metrics, limits, graceful shutdown |
 //! | [`auth`] | who calls: the suite's Ed25519 tokens, OpenID Connect providers' tokens, the server layer and role checks |
+//! | [`retry`] | waiting for a dependency with backoff until it answers or the service stops |
 //! | [`secret`] | configuration values that never reach a log line |
 //! | [`error`] | the one mapping from domain errors to `tonic::Status` with field violations |
 //! | [`service`] | start-up and shutdown of a whole service: readiness, relay, servers |
@@ -25,6 +26,7 @@ pub mod events;
 pub mod grpc;
 pub mod kafka;
 pub mod outbox;
+pub mod retry;
 pub mod secret;
 pub mod service;
 pub mod shutdown;

@@ -11,6 +11,13 @@
 //!
 //! On shutdown the gRPC server drains in-flight requests, background tasks (relay, consumers)
 //! get a deadline to finish and commit, and the caller's telemetry guard flushes last.
+//!
+//! **Failure.** The same in every service: a background task that ends with an error (a
+//! consumer that cannot subscribe, a restore that gives up) stops the whole service, and
+//! [`Platform::run`] returns that error, so the process exits non-zero and the orchestrator
+//! restarts it. A service that kept answering without its consumers would serve a stale
+//! picture without anyone noticing. Dependencies that are merely not there yet are no
+//! failure: tasks wait for them with [`crate::retry::until_ok`].
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -57,6 +64,25 @@ pub struct Platform {
     metrics_listener: TcpListener,
     ready_tx: watch::Sender<bool>,
     tasks: JoinSet<()>,
+    /// The first background task that failed, and why.
+    failed: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+}
+
+/// What a background task may return: nothing, or a result whose error stops the service.
+pub trait TaskOutcome {
+    fn into_result(self) -> anyhow::Result<()>;
+}
+
+impl TaskOutcome for () {
+    fn into_result(self) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
+
+impl<E: Into<anyhow::Error>> TaskOutcome for Result<(), E> {
+    fn into_result(self) -> anyhow::Result<()> {
+        self.map_err(Into::into)
+    }
 }
 
 impl Platform {
@@ -87,6 +113,7 @@ impl Platform {
             metrics_listener,
             ready_tx,
             tasks: JoinSet::new(),
+            failed: Default::default(),
         })
     }
 
@@ -106,16 +133,32 @@ impl Platform {
         Ready(self.ready_tx.subscribe())
     }
 
-    /// Runs `task` in the background once the service is ready; it must stop when the
-    /// shutdown token is cancelled, and is given [`DRAIN_DEADLINE`] to do so.
-    pub fn spawn_when_ready<F>(&mut self, task: F)
+    /// Runs `task` (named `what` in logs) in the background once the service is ready; it
+    /// must stop when the shutdown token is cancelled, and is given [`DRAIN_DEADLINE`] to do
+    /// so. An error it returns stops the service (see the module's "Failure").
+    pub fn spawn_when_ready<F>(&mut self, what: &'static str, task: F)
     where
-        F: Future<Output = ()> + Send + 'static,
+        F: Future + Send + 'static,
+        F::Output: TaskOutcome,
     {
         let ready = self.ready();
+        let shutdown = self.shutdown.clone();
+        let failed = self.failed.clone();
         self.tasks.spawn(async move {
-            if ready.wait().await {
-                task.await;
+            if !ready.wait().await {
+                return;
+            }
+            if let Err(error) = task.await.into_result() {
+                let why = format!("{what}: {error:#}");
+                tracing::error!(
+                    task = what,
+                    error = format!("{error:#}"),
+                    "background work failed, stopping the service"
+                );
+                if let Ok(mut first) = failed.lock() {
+                    first.get_or_insert(why);
+                }
+                shutdown.cancel();
             }
         });
     }
@@ -180,6 +223,9 @@ impl Platform {
         }
         self.pool.close().await;
         tracing::info!(service = self.name, "stopped");
+        if let Some(why) = self.failed.lock().ok().and_then(|mut f| f.take()) {
+            anyhow::bail!("background work failed: {why}");
+        }
         served.context("grpc server failed")
     }
 }

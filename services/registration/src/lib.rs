@@ -105,7 +105,10 @@ fn spawn_alerts(
         config: config.clone(),
         wake: wake.clone(),
     };
-    platform.spawn_when_ready(dispatcher.run(platform.shutdown.clone()));
+    platform.spawn_when_ready(
+        "alert dispatcher",
+        dispatcher.run(platform.shutdown.clone()),
+    );
 
     let kafka = platform.config.kafka.clone();
     let handler = alerts::consumer::MatchAlerts {
@@ -113,17 +116,16 @@ fn spawn_alerts(
         wake,
     };
     let shutdown = platform.shutdown.clone();
-    platform.spawn_when_ready(async move {
+    platform.spawn_when_ready("match alerts consumer", async move {
         let topic = kafka.topics.matching.clone();
-        match spontan_platform::kafka::EventConsumer::subscribe(
+        let (consumer, _rebalances) = spontan_platform::kafka::EventConsumer::subscribe(
             &kafka,
             "match-alerts",
             &kafka.group_id,
             &[topic.as_str()],
-        ) {
-            Ok((consumer, _rebalances)) => consumer.run(handler, shutdown).await,
-            Err(error) => tracing::error!(%error, "match consumer could not start"),
-        }
+        )?;
+        consumer.run(handler, shutdown).await;
+        anyhow::Ok(())
     });
     Ok(())
 }
@@ -153,26 +155,30 @@ impl Application {
             Platform::build(NAME, config.platform.clone(), &MIGRATOR, shutdown).await?;
         let registry = volunteers::Registry::from_config(platform.pool.clone(), &config, clock)?;
         let pool = platform.pool.clone();
-        platform.spawn_when_ready(async move {
-            if let Err(error) = store::upsert_skills(&pool).await {
-                tracing::error!(%error, "skill taxonomy could not be stored");
-            }
+        platform.spawn_when_ready("skill taxonomy", async move {
+            store::upsert_skills(&pool).await
         });
         spawn_alerts(&mut platform, &registry, &config.alerts)?;
-        platform.spawn_when_ready(retention::run(
-            registry.clone(),
-            config.privacy.retention_days,
-            Duration::from_secs(config.privacy.retention_sweep_secs),
-            platform.shutdown.clone(),
-        ));
-        if config.privacy.rewrap_sweep_secs > 0 {
-            platform.spawn_when_ready(rotation::run(
-                platform.pool.clone(),
-                registry.vault.clone(),
-                config.privacy.rewrap_batch,
-                Duration::from_secs(config.privacy.rewrap_sweep_secs),
+        platform.spawn_when_ready(
+            "retention sweep",
+            retention::run(
+                registry.clone(),
+                config.privacy.retention_days,
+                Duration::from_secs(config.privacy.retention_sweep_secs),
                 platform.shutdown.clone(),
-            ));
+            ),
+        );
+        if config.privacy.rewrap_sweep_secs > 0 {
+            platform.spawn_when_ready(
+                "key rotation sweep",
+                rotation::run(
+                    platform.pool.clone(),
+                    registry.vault.clone(),
+                    config.privacy.rewrap_batch,
+                    Duration::from_secs(config.privacy.rewrap_sweep_secs),
+                    platform.shutdown.clone(),
+                ),
+            );
         }
         let api = api::Api {
             registry,

@@ -43,9 +43,25 @@ pub struct Application {
 }
 
 impl Application {
-    /// Binds the listeners and creates the clients; nothing is contacted until [`Self::run`].
+    /// Binds the listeners, creates the clients and registers the background work, which
+    /// starts once [`Self::run`] has the service ready; nothing is contacted before.
     pub async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Result<Self> {
-        let platform = Platform::build(NAME, config.platform, &MIGRATOR, shutdown).await?;
+        let mut platform = Platform::build(NAME, config.platform, &MIGRATOR, shutdown).await?;
+        let kafka = platform.config.kafka.clone();
+        let publisher = events::Publisher::new(&kafka.topics.task);
+
+        // Subscribed only once ready: the bootstrap has then created the topics, so the
+        // consumer's first metadata already shows the match topic.
+        let handler = consumer::StaffingConsumer::new(platform.pool.clone(), publisher);
+        let shutdown = platform.shutdown.clone();
+        platform.spawn_when_ready("staffing consumer", async move {
+            let topics = [kafka.topics.matching.as_str()];
+            let (staffing, _rebalances) =
+                EventConsumer::subscribe(&kafka, consumer::CONSUMER, &kafka.group_id, &topics)?;
+            staffing.run(handler, shutdown).await;
+            anyhow::Ok(())
+        });
+
         Ok(Self { platform })
     }
 
@@ -58,26 +74,8 @@ impl Application {
     }
 
     /// Serves until the shutdown token is cancelled, then drains.
-    pub async fn run(mut self) -> anyhow::Result<()> {
-        let config = self.platform.config.clone();
-        let publisher = events::Publisher::new(&config.kafka.topics.task);
-
-        // Subscribed only once ready: the bootstrap has then created the topics, so the
-        // consumer's first metadata already shows the match topic.
-        let handler = consumer::StaffingConsumer::new(self.platform.pool.clone(), publisher);
-        let shutdown = self.platform.shutdown.clone();
-        let kafka = config.kafka.clone();
-        self.platform.spawn_when_ready(async move {
-            let topics = [kafka.topics.matching.as_str()];
-            match EventConsumer::subscribe(&kafka, consumer::CONSUMER, &kafka.group_id, &topics) {
-                Ok((staffing, _rebalances)) => staffing.run(handler, shutdown).await,
-                Err(error) => {
-                    tracing::error!(%error, "match consumer cannot start");
-                    shutdown.cancel();
-                }
-            }
-        });
-
+    pub async fn run(self) -> anyhow::Result<()> {
+        let config = &self.platform.config;
         let api = api::Api::new(self.platform.pool.clone(), &config.kafka.topics.task);
         let server =
             TaskServiceServer::new(api).max_decoding_message_size(config.grpc.max_message_bytes);
