@@ -2,8 +2,10 @@
 # Compile-checked SQL. Every crate with `sqlx::query!` macros keeps the offline data of its
 # queries in its own `.sqlx/` folder (committed), so that builds need no database.
 #
-#   deploy/local/sqlx.sh prepare   rewrite each crate's .sqlx/ after changing a query
-#   deploy/local/sqlx.sh check     fail when a .sqlx/ is out of date (CI runs this)
+#   deploy/local/sqlx.sh prepare [crate…]   rewrite .sqlx/ after changing a query
+#   deploy/local/sqlx.sh check [crate…]     fail when a .sqlx/ is out of date (CI runs this)
+#
+# Crates are named by folder (`platform`, `registration`, `task`, `matching`); default: all.
 #
 # Each service owns its own database, and two of them have tables of the same name
 # (`volunteers`, `tasks`, `incidents`) with different columns, so one DATABASE_URL cannot serve
@@ -15,6 +17,8 @@ source "$(dirname "$0")/common.sh"
 
 SQLX_CLI_VERSION=0.8.6
 mode="${1:-}"
+shift || true
+only=("$@")
 case "$mode" in
   prepare) check=() ;;
   check) check=(--check) ;;
@@ -42,6 +46,7 @@ crates=(
 for entry in "${crates[@]}"; do
   crate="${entry%%:*}"
   name=$(basename "$crate")
+  if [ ${#only[@]} -gt 0 ] && [[ " ${only[*]} " != *" $name "* ]]; then continue; fi
   db="spontan_sqlx_${name}_$$"
   psql "$PG_ADMIN_URL" -qc "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null
   # Migration files apply in version order (platform 0001.., services 0100..).

@@ -737,11 +737,11 @@ pub async fn mark_processed(
     consumer: &str,
     event_id: uuid::Uuid,
 ) -> Result<bool, sqlx::Error> {
-    let inserted = sqlx::query(
+    let inserted = sqlx::query!(
         "INSERT INTO processed_events (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        consumer,
+        event_id,
     )
-    .bind(consumer)
-    .bind(event_id)
     .execute(&mut *tx)
     .await?;
     Ok(inserted.rows_affected() == 1)

@@ -28,7 +28,7 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
 use spontan_proto::v1::EventEnvelope;
-use sqlx::{PgConnection, PgPool, Row};
+use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -128,27 +128,22 @@ pub async fn enqueue(tx: &mut PgConnection, messages: &[OutboxMessage]) -> Resul
         .iter()
         .map(|m| serde_json::to_value(&m.headers).unwrap_or_default())
         .collect();
-    sqlx::query(
+    let ids: Vec<Uuid> = messages.iter().map(|m| m.event_id).collect();
+    let topics: Vec<&str> = messages.iter().map(|m| m.topic.as_str()).collect();
+    let keys: Vec<&str> = messages.iter().map(|m| m.key.as_str()).collect();
+    // A tombstone has no payload: NULL elements in the bytea array.
+    let payloads: Vec<Option<&[u8]>> = messages.iter().map(|m| m.payload.as_deref()).collect();
+    sqlx::query!(
         "INSERT INTO outbox (event_id, topic, message_key, payload, headers) \
          SELECT e, t, k, p, h \
          FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::bytea[], $5::jsonb[]) \
          WITH ORDINALITY AS m(e, t, k, p, h, n) ORDER BY n",
+        &ids,
+        &topics as &[&str],
+        &keys as &[&str],
+        &payloads as &[Option<&[u8]>],
+        &headers,
     )
-    .bind(messages.iter().map(|m| m.event_id).collect::<Vec<_>>())
-    .bind(
-        messages
-            .iter()
-            .map(|m| m.topic.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .bind(messages.iter().map(|m| m.key.as_str()).collect::<Vec<_>>())
-    .bind(
-        messages
-            .iter()
-            .map(|m| m.payload.as_deref())
-            .collect::<Vec<_>>(),
-    )
-    .bind(headers)
     .execute(&mut *tx)
     .await?;
     ENQUEUED.fetch_add(1, Ordering::Release);
@@ -256,34 +251,33 @@ impl OutboxRelay {
     /// Publishes up to one batch; returns how many rows were published.
     pub async fn publish_batch(&self) -> Result<usize, RelayError> {
         let mut tx = self.pool.begin().await?;
-        let leader: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
-            .bind(RELAY_LOCK)
-            .fetch_one(&mut *tx)
-            .await?;
+        let leader = sqlx::query_scalar!(
+            r#"SELECT pg_try_advisory_xact_lock($1) AS "leader!""#,
+            RELAY_LOCK
+        )
+        .fetch_one(&mut *tx)
+        .await?;
         if !leader {
             return Ok(0);
         }
-        let rows = sqlx::query(
+        let rows = sqlx::query!(
             "SELECT id, topic, message_key, payload, headers FROM outbox \
              WHERE published_at IS NULL ORDER BY id LIMIT $1",
+            self.config.batch_size,
         )
-        .bind(self.config.batch_size)
         .fetch_all(&mut *tx)
         .await?;
         if rows.is_empty() {
             return Ok(0);
         }
-        let mut records = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let id: i64 = row.try_get("id")?;
-            let topic: String = row.try_get("topic")?;
-            let key: String = row.try_get("message_key")?;
-            let payload: Option<Vec<u8>> = row.try_get("payload")?;
-            let headers: serde_json::Value = row.try_get("headers")?;
-            let headers: Vec<(String, String)> =
-                serde_json::from_value(headers).unwrap_or_default();
-            records.push((id, topic, key, payload, headers));
-        }
+        let records: Vec<_> = rows
+            .into_iter()
+            .map(|row| {
+                let headers: Vec<(String, String)> =
+                    serde_json::from_value(row.headers).unwrap_or_default();
+                (row.id, row.topic, row.message_key, row.payload, headers)
+            })
+            .collect();
         // Enqueued in id order (join_all polls in order), delivered concurrently.
         let deliveries = records.iter().map(|(_, topic, key, payload, headers)| {
             let mut kafka_headers = OwnedHeaders::new_with_capacity(headers.len());
@@ -312,11 +306,11 @@ impl OutboxRelay {
             }
         }
         // Seconds from each row's transaction to the broker's acknowledgement.
-        let delays: Vec<f64> = sqlx::query_scalar(
-            "UPDATE outbox SET published_at = now() WHERE id = ANY($1) \
-             RETURNING extract(epoch FROM clock_timestamp() - created_at)::float8",
+        let delays = sqlx::query_scalar!(
+            r#"UPDATE outbox SET published_at = now() WHERE id = ANY($1)
+             RETURNING extract(epoch FROM clock_timestamp() - created_at)::float8 AS "delay!""#,
+            &published,
         )
-        .bind(&published)
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -337,16 +331,15 @@ impl OutboxRelay {
 
     /// Backlog metrics and deletion of rows published longer ago than the retention.
     async fn housekeeping(&self) {
-        let backlog = sqlx::query(
-            "SELECT count(*) AS backlog, \
-             COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)::float8 AS age \
-             FROM outbox WHERE published_at IS NULL",
+        let backlog = sqlx::query!(
+            r#"SELECT count(*) AS "backlog!",
+             COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)::float8 AS "age!"
+             FROM outbox WHERE published_at IS NULL"#,
         )
         .fetch_one(&self.pool)
         .await;
         if let Ok(row) = backlog {
-            let count: i64 = row.try_get("backlog").unwrap_or(0);
-            let age: f64 = row.try_get("age").unwrap_or(0.0);
+            let (count, age) = (row.backlog, row.age);
             let database = crate::db::database_label(&self.pool);
             metrics::gauge!("outbox_backlog_events", "database" => database.clone())
                 .set(count as f64);
@@ -354,10 +347,10 @@ impl OutboxRelay {
                 .set(age);
         }
         let retention = f64::from(self.config.retention_hours) * 3600.0;
-        let _ = sqlx::query(
+        let _ = sqlx::query!(
             "DELETE FROM outbox WHERE published_at < now() - make_interval(secs => $1)",
+            retention,
         )
-        .bind(retention)
         .execute(&self.pool)
         .await;
         crate::db::record_pool_metrics(&self.pool);

@@ -279,7 +279,10 @@ async fn bootstrap(
     // fail registrations it is designed to survive. It is reported by the gauge instead.
     let mut serving = None;
     loop {
-        let database_up = sqlx::query("SELECT 1").execute(&pool).await.is_ok();
+        let database_up = sqlx::query!("SELECT 1 AS up")
+            .fetch_one(&pool)
+            .await
+            .is_ok();
         let broker_up = crate::kafka::is_reachable(&producer).await;
         metrics::gauge!("kafka_broker_reachable").set(if broker_up { 1.0 } else { 0.0 });
         if serving.is_some() && !broker_up {

@@ -67,6 +67,7 @@ pub async fn fresh_database() -> anyhow::Result<String> {
     let mut connection = sqlx::PgConnection::connect(&admin).await.with_context(|| {
         "cannot reach PostgreSQL for tests (set SPONTAN_TEST_DATABASE_URL)".to_owned()
     })?;
+    // Dynamic: a database name cannot be a bound parameter.
     let statement = format!("CREATE DATABASE \"{name}\"");
     sqlx::query(&statement).execute(&mut connection).await?;
     connection.close().await?;
