@@ -205,7 +205,7 @@ impl RegistrationService for Api {
         request: Request<ListSkillsRequest>,
     ) -> Result<Response<ListSkillsResponse>, Status> {
         let category = request.get_ref().category.trim();
-        let mut skills: Vec<Skill> = crate::store::skills(&self.registry.pool, category)
+        let mut skills: Vec<Skill> = crate::store::skills::skills(&self.registry.pool, category)
             .await
             .map_err(ApiError::from)?
             .into_iter()

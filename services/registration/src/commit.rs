@@ -23,11 +23,7 @@ use uuid::Uuid;
 use crate::crypto::Sealed;
 use crate::domain::{Profile, Window};
 use crate::store::Lookup;
-
-/// Separates the elements of `skill_ids` and `languages` when a batch ships them as one text
-/// per row (`UNNEST` cannot take arrays of arrays): neither a skill id from the taxonomy nor a
-/// canonical language tag can contain it.
-const ARRAY_SEPARATOR: &str = "\u{1f}";
+use crate::store::registrations as batch;
 
 /// One validated registration, sealed and ready to be written.
 #[derive(Debug)]
@@ -151,9 +147,9 @@ async fn write_all(pool: &PgPool, volunteers: &[NewVolunteer]) -> Result<Vec<Out
         let mut tx = pool.begin().await?;
         let chosen: Vec<&NewVolunteer> = pending.iter().map(|&i| &volunteers[i]).collect();
         let duplicates = duplicates(&mut tx, &chosen).await?;
-        insert_volunteers(&mut tx, &chosen, &duplicates).await?;
-        insert_windows(&mut tx, &chosen).await?;
-        let claimed = claim_keys(&mut tx, &chosen).await?;
+        batch::insert_volunteers(&mut tx, &chosen, &duplicates).await?;
+        batch::insert_windows(&mut tx, &chosen).await?;
+        let claimed = batch::claim_keys(&mut tx, &chosen).await?;
         if claimed.len() < chosen.len() {
             // Another request holds one of these keys: none of this is kept, and those
             // registrations are answered as its retries.
@@ -163,7 +159,7 @@ async fn write_all(pool: &PgPool, volunteers: &[NewVolunteer]) -> Result<Vec<Out
         }
         let events: Vec<OutboxMessage> = chosen.iter().map(|v| v.event.clone()).collect();
         enqueue(&mut tx, &events).await?;
-        record_tokens(&mut tx, &chosen).await?;
+        batch::record_tokens(&mut tx, &chosen).await?;
         tx.commit().await?;
         for (&i, duplicate) in pending.iter().zip(duplicates) {
             outcomes[i] = Outcome::Registered {
@@ -176,11 +172,7 @@ async fn write_all(pool: &PgPool, volunteers: &[NewVolunteer]) -> Result<Vec<Out
 }
 
 /// For each registration, the earliest live volunteer sharing its phone or e-mail: one
-/// already stored, else an earlier one of the same batch.
-///
-/// One index probe per hash, each reading the first entry in `created_at` order: the plan
-/// is the same whatever the statistics say (an `= ANY(...)` over the batch's hashes was
-/// planned as a scan of the whole table when they were stale).
+/// already stored ([`batch::earliest_holders`]), else an earlier one of the same batch.
 async fn duplicates(
     conn: &mut PgConnection,
     volunteers: &[&NewVolunteer],
@@ -193,19 +185,7 @@ async fn duplicates(
         .iter()
         .filter_map(|v| v.lookup.email_hash.as_deref())
         .collect();
-    let stored: Vec<(bool, Vec<u8>, Uuid)> = sqlx::query_as(
-        "SELECT true, p.hash, v.id FROM unnest($1::bytea[]) AS p(hash) \
-         CROSS JOIN LATERAL (SELECT id FROM volunteers \
-           WHERE phone_hash = p.hash AND status <> 'erased' ORDER BY created_at LIMIT 1) v \
-         UNION ALL \
-         SELECT false, e.hash, v.id FROM unnest($2::bytea[]) AS e(hash) \
-         CROSS JOIN LATERAL (SELECT id FROM volunteers \
-           WHERE email_hash = e.hash AND status <> 'erased' ORDER BY created_at LIMIT 1) v",
-    )
-    .bind(&phones)
-    .bind(&emails)
-    .fetch_all(&mut *conn)
-    .await?;
+    let stored = batch::earliest_holders(conn, &phones, &emails).await?;
     let mut earliest: HashMap<(bool, &[u8]), Uuid> = stored
         .iter()
         .map(|(phone, hash, id)| ((*phone, hash.as_slice()), *id))
@@ -228,135 +208,4 @@ async fn duplicates(
             found
         })
         .collect())
-}
-
-fn joined(values: &[String]) -> Result<String, ApiError> {
-    if values.iter().any(|v| v.contains(ARRAY_SEPARATOR)) {
-        return Err(ApiError::Internal(anyhow::anyhow!(
-            "a validated skill id or language tag contains the array separator"
-        )));
-    }
-    Ok(values.join(ARRAY_SEPARATOR))
-}
-
-/// One column of a batch, for an `UNNEST` parameter.
-fn column<'a, T>(volunteers: &[&'a NewVolunteer], f: impl Fn(&'a NewVolunteer) -> T) -> Vec<T> {
-    volunteers.iter().map(|v| f(v)).collect()
-}
-
-async fn insert_volunteers(
-    conn: &mut PgConnection,
-    volunteers: &[&NewVolunteer],
-    duplicates: &[Option<Uuid>],
-) -> Result<(), ApiError> {
-    let skills = volunteers
-        .iter()
-        .map(|v| joined(&v.profile.skill_ids))
-        .collect::<Result<Vec<_>, _>>()?;
-    let languages = volunteers
-        .iter()
-        .map(|v| joined(&v.profile.languages))
-        .collect::<Result<Vec<_>, _>>()?;
-    sqlx::query(
-        "INSERT INTO volunteers (id, status, skill_ids, languages, birth_year, approx_latitude, \
-         approx_longitude, travel_radius_km, preferred_channel, contact_ciphertext, contact_nonce, \
-         wrapped_key, wrapped_key_nonce, key_id, phone_hash, email_hash, duplicate_of, \
-         consent_text_version, consent_given_at, created_at, updated_at, version) \
-         SELECT id, 'active', string_to_array(skills, $19), string_to_array(languages, $19), \
-         birth_year, lat, lon, radius, channel, ciphertext, nonce, wrapped_key, wrapped_nonce, \
-         key_id, phone_hash, email_hash, duplicate_of, consent, at, at, at, 1 \
-         FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::int[], $5::float8[], $6::float8[], \
-         $7::float8[], $8::int2[], $9::bytea[], $10::bytea[], $11::bytea[], $12::bytea[], \
-         $13::text[], $14::bytea[], $15::bytea[], $16::uuid[], $17::text[], $18::timestamptz[]) \
-         AS r(id, skills, languages, birth_year, lat, lon, radius, channel, ciphertext, nonce, \
-         wrapped_key, wrapped_nonce, key_id, phone_hash, email_hash, duplicate_of, consent, at)",
-    )
-    .bind(column(volunteers, |v| v.id))
-    .bind(skills)
-    .bind(languages)
-    .bind(column(volunteers, |v| v.profile.birth_year))
-    .bind(column(volunteers, |v| {
-        crate::domain::approximate(v.profile.contact.home_latitude)
-    }))
-    .bind(column(volunteers, |v| {
-        crate::domain::approximate(v.profile.contact.home_longitude)
-    }))
-    .bind(column(volunteers, |v| v.profile.travel_radius_km))
-    .bind(column(volunteers, |v| v.profile.channel as i16))
-    .bind(column(volunteers, |v| v.sealed.ciphertext.as_slice()))
-    .bind(column(volunteers, |v| v.sealed.nonce.as_slice()))
-    .bind(column(volunteers, |v| v.sealed.wrapped_key.as_slice()))
-    .bind(column(volunteers, |v| {
-        v.sealed.wrapped_key_nonce.as_slice()
-    }))
-    .bind(column(volunteers, |v| v.sealed.key_id.as_str()))
-    .bind(column(volunteers, |v| v.lookup.phone_hash.as_deref()))
-    .bind(column(volunteers, |v| v.lookup.email_hash.as_deref()))
-    .bind(duplicates)
-    .bind(column(volunteers, |v| v.consent_text_version.as_str()))
-    .bind(column(volunteers, |v| v.now))
-    .bind(ARRAY_SEPARATOR)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-async fn insert_windows(
-    conn: &mut PgConnection,
-    volunteers: &[&NewVolunteer],
-) -> Result<(), sqlx::Error> {
-    let rows = volunteers
-        .iter()
-        .flat_map(|v| v.windows.iter().map(move |w| (v.id, w.start, w.end)));
-    let (ids, (starts, ends)): (Vec<Uuid>, (Vec<_>, Vec<_>)) =
-        rows.map(|(id, s, e)| (id, (s, e))).unzip();
-    if ids.is_empty() {
-        return Ok(());
-    }
-    sqlx::query(
-        "INSERT INTO availability (volunteer_id, start_time, end_time) \
-         SELECT * FROM UNNEST($1::uuid[], $2::timestamptz[], $3::timestamptz[])",
-    )
-    .bind(ids)
-    .bind(starts)
-    .bind(ends)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// Claims the idempotency keys; the set of those this transaction got (a key claimed by a
-/// concurrent transaction is waited for, then missing here).
-async fn claim_keys(
-    conn: &mut PgConnection,
-    volunteers: &[&NewVolunteer],
-) -> Result<HashSet<Uuid>, sqlx::Error> {
-    let claimed: Vec<Uuid> = sqlx::query_scalar(
-        "INSERT INTO idempotency_keys (idempotency_key, volunteer_id, fingerprint) \
-         SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::bytea[]) \
-         ON CONFLICT DO NOTHING RETURNING idempotency_key",
-    )
-    .bind(column(volunteers, |v| v.idempotency_key))
-    .bind(column(volunteers, |v| v.id))
-    .bind(column(volunteers, |v| v.fingerprint.as_slice()))
-    .fetch_all(conn)
-    .await?;
-    Ok(claimed.into_iter().collect())
-}
-
-/// Records the first token of each volunteer (times only), for the export.
-async fn record_tokens(
-    conn: &mut PgConnection,
-    volunteers: &[&NewVolunteer],
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO tokens_issued (volunteer_id, issued_at, expires_at) \
-         SELECT * FROM UNNEST($1::uuid[], $2::timestamptz[], $3::timestamptz[])",
-    )
-    .bind(column(volunteers, |v| v.id))
-    .bind(column(volunteers, |v| v.now))
-    .bind(column(volunteers, |v| v.token_expires_at))
-    .execute(conn)
-    .await?;
-    Ok(())
 }

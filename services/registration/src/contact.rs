@@ -9,6 +9,7 @@ use spontan_proto::v1::{GetVolunteerContactResponse, MatchState};
 use tonic::Status;
 use uuid::Uuid;
 
+use crate::store;
 use crate::volunteers::Registry;
 
 /// The match is not (or no longer) ACCEPTED or CHECKED_IN: its contact is not to be had.
@@ -32,13 +33,9 @@ pub async fn get(
     }
     let id = Uuid::parse_str(match_id.trim())
         .map_err(|_| ApiError::invalid("match_id", "must be a match id (UUID)"))?;
-    let found: Option<(Uuid, String, i16)> = sqlx::query_as(
-        "SELECT volunteer_id, organisation_id, state FROM matches_seen WHERE match_id = $1",
-    )
-    .bind(id)
-    .fetch_optional(&registry.pool)
-    .await
-    .map_err(ApiError::from)?;
+    let found = store::matches::find(&registry.pool, id)
+        .await
+        .map_err(ApiError::from)?;
     let (volunteer_id, organisation, state) = found.ok_or(ApiError::NotFound("match"))?;
     caller.require_coordinator_of(&organisation)?;
     let state = i32::from(state);
@@ -49,15 +46,9 @@ pub async fn get(
         ApiError::Unauthenticated => ApiError::NotFound("volunteer"),
         other => other,
     })?;
-    sqlx::query(
-        "INSERT INTO contact_access_audit (match_id, volunteer_id, accessor) VALUES ($1, $2, $3)",
-    )
-    .bind(id)
-    .bind(volunteer_id)
-    .bind(&caller.subject)
-    .execute(&registry.pool)
-    .await
-    .map_err(ApiError::from)?;
+    store::matches::audit_contact_access(&registry.pool, id, volunteer_id, &caller.subject)
+        .await
+        .map_err(ApiError::from)?;
     tracing::info!(match_id = %id, accessor = caller.subject, "volunteer contact read");
     Ok(GetVolunteerContactResponse {
         match_id: id.to_string(),

@@ -1,34 +1,12 @@
 //! ExportMyData: everything this service holds about a volunteer, as one JSON document
 //! (GDPR art. 15 and 20). When a table with volunteer data is added, add it here.
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde_json::{Value, json};
 use spontan_platform::ApiError;
-use uuid::Uuid;
 
 use crate::domain::{Volunteer, age_band, approximate};
 use crate::store;
-
-#[derive(Debug, sqlx::FromRow)]
-struct AlertRow {
-    match_id: Uuid,
-    kind: String,
-    task_title: String,
-    status: String,
-    channel: Option<i16>,
-    attempts: i32,
-    created_at: DateTime<Utc>,
-    sent_at: Option<DateTime<Utc>>,
-}
-
-#[derive(Debug, sqlx::FromRow)]
-struct MatchRow {
-    match_id: Uuid,
-    task_id: Uuid,
-    organisation_id: String,
-    state: i16,
-    updated_at: DateTime<Utc>,
-}
 
 fn channel_name(channel: i32) -> String {
     spontan_proto::v1::AlertChannel::try_from(channel)
@@ -37,21 +15,9 @@ fn channel_name(channel: i32) -> String {
 }
 
 pub async fn export(pool: &sqlx::PgPool, v: &Volunteer) -> Result<Value, ApiError> {
-    let tokens = store::tokens(pool, v.id).await?;
-    let alerts: Vec<AlertRow> = sqlx::query_as(
-        "SELECT match_id, kind, task_title, status, channel, attempts, created_at, sent_at \
-         FROM alerts WHERE volunteer_id = $1 ORDER BY id",
-    )
-    .bind(v.id)
-    .fetch_all(pool)
-    .await?;
-    let matches: Vec<MatchRow> = sqlx::query_as(
-        "SELECT match_id, task_id, organisation_id, state, updated_at FROM matches_seen \
-         WHERE volunteer_id = $1 ORDER BY updated_at",
-    )
-    .bind(v.id)
-    .fetch_all(pool)
-    .await?;
+    let tokens = store::volunteers::tokens(pool, v.id).await?;
+    let alerts = store::alerts::of_volunteer(pool, v.id).await?;
+    let matches = store::matches::of_volunteer(pool, v.id).await?;
     let p = &v.profile;
     let c = &p.contact;
     Ok(json!({

@@ -6,7 +6,7 @@
 //! (the volunteer, valid by construction), [`validation`] (proto to domain, every field
 //! checked once), [`crypto`] (envelope encryption and keyed lookup hashes), [`rotation`]
 //! (re-wrapping data keys after a master-key rotation), [`clock`] (where "now" comes from),
-//! [`store`] (SQL),
+//! [`store`] (all the SQL, compile-checked, one module per concern),
 //! [`volunteers`] (the registry: one transaction per change, events through the outbox),
 //! [`events`] (what leaves the service), [`convert`] (domain to proto), [`export`] (the GDPR
 //! export), [`retention`] (automatic erasure of inactive volunteers), [`ratelimit`]
@@ -156,7 +156,7 @@ impl Application {
         let registry = volunteers::Registry::from_config(platform.pool.clone(), &config, clock)?;
         let pool = platform.pool.clone();
         platform.spawn_when_ready("skill taxonomy", async move {
-            store::upsert_skills(&pool).await
+            store::skills::upsert_skills(&pool).await
         });
         spawn_alerts(&mut platform, &registry, &config.alerts)?;
         platform.spawn_when_ready(

@@ -23,6 +23,7 @@ use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::store;
 use crate::volunteers::Registry;
 
 /// Volunteers erased per sweep, so one sweep never holds the database for long.
@@ -34,32 +35,13 @@ pub async fn inactive(
     days: u32,
     now: DateTime<Utc>,
 ) -> Result<Vec<Uuid>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT v.id FROM volunteers v WHERE v.status <> 'erased' \
-         AND GREATEST(v.updated_at, \
-               COALESCE((SELECT max(t.issued_at) FROM tokens_issued t WHERE t.volunteer_id = v.id), v.updated_at), \
-               COALESCE((SELECT max(m.updated_at) FROM matches_seen m WHERE m.volunteer_id = v.id), v.updated_at)) \
-             < $3::timestamptz - make_interval(days => $1) \
-         ORDER BY v.updated_at LIMIT $2",
-    )
-    .bind(i32::try_from(days).unwrap_or(i32::MAX))
-    .bind(BATCH)
-    .bind(now)
-    .fetch_all(&registry.pool)
-    .await
+    let days = i32::try_from(days).unwrap_or(i32::MAX);
+    store::retention::inactive(&registry.pool, days, BATCH, now).await
 }
 
 /// Ids of live volunteers last published before the calendar year (UTC) of `now`.
 pub async fn stale(registry: &Registry, now: DateTime<Utc>) -> Result<Vec<Uuid>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT id FROM volunteers WHERE status <> 'erased' \
-         AND last_published_at < date_trunc('year', $2::timestamptz AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' \
-         ORDER BY last_published_at LIMIT $1",
-    )
-    .bind(BATCH)
-    .bind(now)
-    .fetch_all(&registry.pool)
-    .await
+    store::retention::stale(&registry.pool, BATCH, now).await
 }
 
 /// What one sweep did.

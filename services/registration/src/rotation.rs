@@ -15,7 +15,8 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::crypto::{Sealed, Vault, WrappedKey};
+use crate::crypto::{Vault, WrappedKey};
+use crate::store::keys;
 
 /// Why a batch failed.
 #[derive(Debug, thiserror::Error)]
@@ -35,8 +36,6 @@ pub struct Rewrapped {
     pub failed: Vec<Uuid>,
 }
 
-type DueRow = (Uuid, Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>, String);
-
 /// Re-wraps at most `batch` rows not under the current key, leaving out `skip`, in one
 /// transaction.
 pub async fn rewrap_batch(
@@ -46,39 +45,21 @@ pub async fn rewrap_batch(
     skip: &[Uuid],
 ) -> Result<Rewrapped, RotationError> {
     let mut tx = pool.begin().await?;
-    let rows: Vec<DueRow> = sqlx::query_as(
-        "SELECT id, contact_ciphertext, contact_nonce, wrapped_key, wrapped_key_nonce, key_id \
-         FROM volunteers WHERE wrapped_key IS NOT NULL AND key_id <> $1 AND id <> ALL($3) \
-         ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED",
-    )
-    .bind(vault.current_key_id())
-    .bind(i64::from(batch))
-    .bind(skip)
-    .fetch_all(&mut *tx)
-    .await?;
+    let rows = keys::lock_due(&mut tx, vault.current_key_id(), i64::from(batch), skip).await?;
     let mut done = Rewrapped::default();
-    for (id, ciphertext, nonce, wrapped_key, wrapped_key_nonce, key_id) in rows {
-        let sealed = Sealed {
-            ciphertext,
-            nonce,
-            wrapped_key,
-            wrapped_key_nonce,
-            key_id,
-        };
+    for (id, sealed) in rows {
         match vault.rewrap(id, &sealed) {
             Ok(Some(WrappedKey {
                 wrapped_key,
                 wrapped_key_nonce,
             })) => {
-                sqlx::query(
-                    "UPDATE volunteers SET wrapped_key = $2, wrapped_key_nonce = $3, key_id = $4 \
-                     WHERE id = $1",
+                keys::store_rewrapped(
+                    &mut tx,
+                    id,
+                    &wrapped_key,
+                    &wrapped_key_nonce,
+                    vault.current_key_id(),
                 )
-                .bind(id)
-                .bind(wrapped_key)
-                .bind(wrapped_key_nonce)
-                .bind(vault.current_key_id())
-                .execute(&mut *tx)
                 .await?;
                 done.rewrapped += 1;
             }
@@ -113,12 +94,7 @@ pub async fn rewrap_all(
 
 /// How many live rows carry each key id: what an operator checks before dropping an old key.
 pub async fn key_usage(pool: &PgPool) -> Result<Vec<(String, i64)>, RotationError> {
-    Ok(sqlx::query_as(
-        "SELECT key_id, count(*) FROM volunteers WHERE key_id IS NOT NULL \
-         GROUP BY key_id ORDER BY key_id",
-    )
-    .fetch_all(pool)
-    .await?)
+    Ok(keys::usage(pool).await?)
 }
 
 /// Re-wraps everything due every `every` until shutdown. When nothing is due a pass is one

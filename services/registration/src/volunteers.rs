@@ -158,7 +158,7 @@ impl Registry {
     /// The volunteer and fingerprint that `key` was first used with, if it was.
     async fn first_use(&self, key: Uuid) -> Result<Option<(Uuid, Vec<u8>)>, ApiError> {
         let mut conn = self.pool.acquire().await?;
-        Ok(store::idempotency(&mut conn, key).await?)
+        Ok(store::volunteers::idempotency(&mut conn, key).await?)
     }
 
     async fn replay(
@@ -185,7 +185,7 @@ impl Registry {
     ) -> Result<Token, ApiError> {
         let now = self.now();
         let token = self.sign(id, now)?;
-        store::record_token(conn, id, now, token.expires_at).await?;
+        store::volunteers::record_token(conn, id, now, token.expires_at).await?;
         Ok(token)
     }
 
@@ -203,7 +203,7 @@ impl Registry {
     /// The live volunteer `id`; an erased or unknown one means the token is no longer good.
     pub async fn get(&self, id: Uuid) -> Result<Volunteer, ApiError> {
         let mut conn = self.pool.acquire().await?;
-        let row = store::load(&mut conn, id, false).await?;
+        let row = store::volunteers::load(&mut conn, id, false).await?;
         self.open_live(&mut conn, row).await
     }
 
@@ -216,7 +216,7 @@ impl Registry {
         if row.status() == Status::Erased {
             return Err(ApiError::Unauthenticated);
         }
-        let windows = store::windows(conn, row.id).await?;
+        let windows = store::volunteers::windows(conn, row.id).await?;
         self.open(row, windows)
     }
 
@@ -268,7 +268,7 @@ impl Registry {
         F: FnOnce(&mut Volunteer) -> Result<(), ApiError>,
     {
         let mut tx = self.pool.begin().await?;
-        let row = store::load(&mut tx, id, true).await?;
+        let row = store::volunteers::load(&mut tx, id, true).await?;
         let before = self.open_live(&mut tx, row).await?;
         if let Some(expected) = expected_version
             && expected != before.version
@@ -289,7 +289,7 @@ impl Registry {
         let now = self.now();
         let sealed = self.seal(id, &after.profile.contact)?;
         let lookup = self.lookup(&after.profile.contact);
-        after.version = store::save(
+        after.version = store::volunteers::save(
             &mut tx,
             id,
             after.status,
@@ -301,7 +301,7 @@ impl Registry {
         .await?;
         after.updated_at = now;
         if after.windows != before.windows {
-            store::replace_windows(&mut tx, id, &after.windows).await?;
+            store::volunteers::replace_windows(&mut tx, id, &after.windows).await?;
         }
         let change = match (before.status, after.status) {
             (Status::Active, Status::Paused) => Some(Change::Paused),
@@ -313,7 +313,7 @@ impl Registry {
         };
         if let Some(change) = change {
             enqueue(&mut tx, &[events::message(&self.topic, change, &after)]).await?;
-            store::mark_published(&mut tx, id, now).await?;
+            store::volunteers::mark_published(&mut tx, id, now).await?;
         }
         tx.commit().await?;
         Ok(after)
@@ -323,20 +323,20 @@ impl Registry {
     /// for a paused one, VolunteerUpdated otherwise): the yearly refresh.
     pub async fn republish(&self, id: Uuid) -> Result<(), ApiError> {
         let mut tx = self.pool.begin().await?;
-        let row = store::load(&mut tx, id, true).await?;
+        let row = store::volunteers::load(&mut tx, id, true).await?;
         let mut volunteer = match self.open_live(&mut tx, row).await {
             Ok(v) => v,
             Err(ApiError::Unauthenticated) => return Ok(()),
             Err(other) => return Err(other),
         };
         let now = self.now();
-        volunteer.version = store::bump_version(&mut tx, id).await?;
+        volunteer.version = store::volunteers::bump_version(&mut tx, id).await?;
         let change = match volunteer.status {
             Status::Paused => Change::Paused,
             _ => Change::Updated,
         };
         enqueue(&mut tx, &[events::message(&self.topic, change, &volunteer)]).await?;
-        store::mark_published(&mut tx, id, now).await?;
+        store::volunteers::mark_published(&mut tx, id, now).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -350,7 +350,7 @@ impl Registry {
     /// Erases `id` for `reason` (`request` or `retention`).
     pub async fn erase_for(&self, id: Uuid, reason: &str) -> Result<DateTime<Utc>, ApiError> {
         let mut tx = self.pool.begin().await?;
-        let row = store::load(&mut tx, id, true)
+        let row = store::volunteers::load(&mut tx, id, true)
             .await?
             .ok_or(ApiError::Unauthenticated)?;
         if row.status() == Status::Erased {
@@ -359,7 +359,7 @@ impl Registry {
                 .ok_or_else(|| internal(anyhow::anyhow!("erased volunteer without time")));
         }
         let now = self.now();
-        let version = store::erase(&mut tx, id, now, reason).await?;
+        let version = store::volunteers::erase(&mut tx, id, now, reason).await?;
         let messages: [OutboxMessage; 2] = events::erased(&self.topic, id, version);
         enqueue(&mut tx, &messages).await?;
         tx.commit().await?;

@@ -14,6 +14,7 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 
 use super::AlertKind;
+use crate::store;
 
 /// Name under which this consumer records processed events.
 pub const CONSUMER: &str = "registration-match-alerts";
@@ -87,13 +88,7 @@ impl EventHandler for MatchAlerts {
         if !mark_processed(&mut tx, CONSUMER, event_id).await? {
             return Ok(());
         }
-        let live: Option<String> = sqlx::query_scalar(
-            "SELECT status FROM volunteers WHERE id = $1 AND status <> 'erased'",
-        )
-        .bind(volunteer_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if live.is_none() {
+        if !store::volunteers::is_live(&mut tx, volunteer_id).await? {
             // Unknown here or erased: nothing to remember, nobody to alert.
             tx.commit().await?;
             return Ok(());
@@ -106,48 +101,36 @@ impl EventHandler for MatchAlerts {
             .as_ref()
             .and_then(from_timestamp)
             .unwrap_or_else(chrono::Utc::now);
-        sqlx::query(
-            "INSERT INTO matches_seen (match_id, volunteer_id, task_id, organisation_id, state, version, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (match_id) DO UPDATE \
-             SET state = EXCLUDED.state, version = EXCLUDED.version, updated_at = EXCLUDED.updated_at \
-             WHERE matches_seen.version < EXCLUDED.version",
+        store::matches::record(
+            &mut tx,
+            match_id,
+            volunteer_id,
+            task_id,
+            &s.organisation_id,
+            i16::try_from(s.state).unwrap_or_default(),
+            version,
+            occurred_at,
         )
-        .bind(match_id)
-        .bind(volunteer_id)
-        .bind(task_id)
-        .bind(&s.organisation_id)
-        .bind(i16::try_from(s.state).unwrap_or_default())
-        .bind(version)
-        .bind(occurred_at)
-        .execute(&mut *tx)
         .await?;
         let mut queued = false;
         if let Some((kind, title, expires_at)) = seen.alert {
             let title = if title.is_empty() {
                 // A withdrawal names the task the offer named.
-                sqlx::query_scalar(
-                    "SELECT task_title FROM alerts WHERE match_id = $1 AND kind = 'offer'",
-                )
-                .bind(match_id)
-                .fetch_optional(&mut *tx)
-                .await?
-                .unwrap_or_default()
+                store::alerts::offer_title(&mut tx, match_id)
+                    .await?
+                    .unwrap_or_default()
             } else {
                 title
             };
-            queued = sqlx::query(
-                "INSERT INTO alerts (volunteer_id, match_id, kind, task_title, offer_expires_at) \
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (match_id, kind) DO NOTHING",
+            queued = store::alerts::queue(
+                &mut tx,
+                volunteer_id,
+                match_id,
+                kind.as_str(),
+                &title,
+                expires_at,
             )
-            .bind(volunteer_id)
-            .bind(match_id)
-            .bind(kind.as_str())
-            .bind(title)
-            .bind(expires_at)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-                == 1;
+            .await?;
         }
         tx.commit().await?;
         if queued {

@@ -6,17 +6,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use spontan_platform::ApiError;
 use spontan_proto::v1::AlertChannel;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
 
 use super::{AlertKind, Notifier, Outgoing, SendError};
 use crate::config::AlertsConfig;
 use crate::domain::{Status, Volunteer};
+use crate::store::alerts::{self as queue, Due};
 use crate::volunteers::Registry;
 
 const BATCH: i64 = 32;
@@ -28,17 +27,6 @@ pub struct Dispatcher {
     pub notifier: Arc<dyn Notifier>,
     pub config: AlertsConfig,
     pub wake: Arc<Notify>,
-}
-
-#[derive(Debug, sqlx::FromRow)]
-struct Due {
-    id: i64,
-    volunteer_id: Uuid,
-    match_id: Uuid,
-    kind: String,
-    task_title: String,
-    offer_expires_at: Option<DateTime<Utc>>,
-    attempts: i32,
 }
 
 impl Dispatcher {
@@ -73,17 +61,7 @@ impl Dispatcher {
     }
 
     async fn claim(&self) -> Result<Vec<Due>, sqlx::Error> {
-        sqlx::query_as(
-            "UPDATE alerts SET attempts = attempts + 1, \
-             next_attempt_at = now() + make_interval(secs => $1) \
-             WHERE id IN (SELECT id FROM alerts WHERE status = 'pending' AND next_attempt_at <= now() \
-                          ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED) \
-             RETURNING id, volunteer_id, match_id, kind, task_title, offer_expires_at, attempts",
-        )
-        .bind(self.lease().as_secs_f64())
-        .bind(BATCH)
-        .fetch_all(&self.registry.pool)
-        .await
+        queue::claim(&self.registry.pool, self.lease().as_secs_f64(), BATCH).await
     }
 
     async fn deliver(&self, due: Due) {
@@ -222,19 +200,15 @@ impl Dispatcher {
         error: Option<String>,
         retry_in: Option<Duration>,
     ) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "UPDATE alerts SET status = $2, channel = COALESCE($3, channel), last_error = $4, \
-             sent_at = CASE WHEN $2 = 'sent' THEN now() ELSE sent_at END, \
-             next_attempt_at = now() + make_interval(secs => $5) WHERE id = $1",
+        queue::finish(
+            &self.registry.pool,
+            id,
+            status,
+            channel.map(|c| c as i16),
+            error,
+            retry_in.unwrap_or_default().as_secs_f64(),
         )
-        .bind(id)
-        .bind(status)
-        .bind(channel.map(|c| c as i16))
-        .bind(error)
-        .bind(retry_in.unwrap_or_default().as_secs_f64())
-        .execute(&self.registry.pool)
-        .await?;
-        Ok(())
+        .await
     }
 }
 

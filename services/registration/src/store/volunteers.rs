@@ -1,5 +1,5 @@
-//! SQL of the volunteer tables. Contact data arrives here already sealed and leaves sealed;
-//! opening it is [`crate::volunteers`]' job.
+//! A volunteer's row and what hangs off it: availability windows, issued tokens, idempotency
+//! keys, and the erasure that destroys all of it.
 
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
@@ -8,8 +8,8 @@ use uuid::Uuid;
 use crate::crypto::Sealed;
 use crate::domain::{Profile, Status, Window};
 
-/// One row of `volunteers` as stored.
-#[derive(Debug, sqlx::FromRow)]
+/// One row of `volunteers` as stored (the columns a volunteer is rebuilt from).
+#[derive(Debug)]
 pub struct VolunteerRow {
     pub id: Uuid,
     pub status: String,
@@ -47,10 +47,6 @@ impl VolunteerRow {
     }
 }
 
-const COLUMNS: &str = "id, status, skill_ids, languages, birth_year, travel_radius_km, \
-    preferred_channel, contact_ciphertext, contact_nonce, wrapped_key, wrapped_key_nonce, \
-    key_id, consent_text_version, consent_given_at, created_at, updated_at, erased_at, version";
-
 /// The keyed hashes of a volunteer's phone and e-mail.
 #[derive(Debug, Clone, Default)]
 pub struct Lookup {
@@ -63,26 +59,52 @@ pub async fn load(
     id: Uuid,
     for_update: bool,
 ) -> Result<Option<VolunteerRow>, sqlx::Error> {
-    let lock = if for_update { " FOR UPDATE" } else { "" };
-    sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM volunteers WHERE id = $1{lock}"
-    ))
-    .bind(id)
+    // Two statements rather than one with the lock spliced in, so that both are checked.
+    if for_update {
+        sqlx::query_as!(
+            VolunteerRow,
+            "SELECT id, status, skill_ids, languages, birth_year, travel_radius_km, \
+             preferred_channel, contact_ciphertext, contact_nonce, wrapped_key, \
+             wrapped_key_nonce, key_id, consent_text_version, consent_given_at, created_at, \
+             updated_at, erased_at, version FROM volunteers WHERE id = $1 FOR UPDATE",
+            id,
+        )
+        .fetch_optional(conn)
+        .await
+    } else {
+        sqlx::query_as!(
+            VolunteerRow,
+            "SELECT id, status, skill_ids, languages, birth_year, travel_radius_km, \
+             preferred_channel, contact_ciphertext, contact_nonce, wrapped_key, \
+             wrapped_key_nonce, key_id, consent_text_version, consent_given_at, created_at, \
+             updated_at, erased_at, version FROM volunteers WHERE id = $1",
+            id,
+        )
+        .fetch_optional(conn)
+        .await
+    }
+}
+
+/// Whether the volunteer exists and is not erased.
+pub async fn is_live(conn: &mut PgConnection, id: Uuid) -> Result<bool, sqlx::Error> {
+    let status = sqlx::query_scalar!(
+        "SELECT status FROM volunteers WHERE id = $1 AND status <> 'erased'",
+        id,
+    )
     .fetch_optional(conn)
-    .await
+    .await?;
+    Ok(status.is_some())
 }
 
 pub async fn windows(conn: &mut PgConnection, id: Uuid) -> Result<Vec<Window>, sqlx::Error> {
-    let rows: Vec<(DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(
-        "SELECT start_time, end_time FROM availability WHERE volunteer_id = $1 ORDER BY start_time",
+    sqlx::query_as!(
+        Window,
+        "SELECT start_time AS \"start\", end_time AS \"end\" FROM availability \
+         WHERE volunteer_id = $1 ORDER BY start_time",
+        id,
     )
-    .bind(id)
     .fetch_all(conn)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(start, end)| Window { start, end })
-        .collect())
+    .await
 }
 
 pub async fn replace_windows(
@@ -90,8 +112,7 @@ pub async fn replace_windows(
     id: Uuid,
     windows: &[Window],
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM availability WHERE volunteer_id = $1")
-        .bind(id)
+    sqlx::query!("DELETE FROM availability WHERE volunteer_id = $1", id)
         .execute(&mut *conn)
         .await?;
     if windows.is_empty() {
@@ -100,13 +121,13 @@ pub async fn replace_windows(
     // One statement for all windows: a registration is a handful of round trips, not one per row.
     let starts: Vec<DateTime<Utc>> = windows.iter().map(|w| w.start).collect();
     let ends: Vec<DateTime<Utc>> = windows.iter().map(|w| w.end).collect();
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO availability (volunteer_id, start_time, end_time) \
          SELECT $1, s, e FROM UNNEST($2::timestamptz[], $3::timestamptz[]) AS w(s, e)",
+        id,
+        &starts,
+        &ends,
     )
-    .bind(id)
-    .bind(&starts)
-    .bind(&ends)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -124,30 +145,30 @@ pub async fn save(
     lookup: &Lookup,
     now: DateTime<Utc>,
 ) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "UPDATE volunteers SET skill_ids = $2, languages = $3, birth_year = $4, \
          approx_latitude = $5, approx_longitude = $6, travel_radius_km = $7, \
          preferred_channel = $8, contact_ciphertext = $9, contact_nonce = $10, wrapped_key = $11, \
          wrapped_key_nonce = $12, key_id = $13, phone_hash = $14, email_hash = $15, \
          updated_at = $16, status = $17, version = version + 1 WHERE id = $1 RETURNING version",
+        id,
+        &profile.skill_ids,
+        &profile.languages,
+        profile.birth_year,
+        crate::domain::approximate(profile.contact.home_latitude),
+        crate::domain::approximate(profile.contact.home_longitude),
+        profile.travel_radius_km,
+        profile.channel as i16,
+        &sealed.ciphertext,
+        &sealed.nonce,
+        &sealed.wrapped_key,
+        &sealed.wrapped_key_nonce,
+        &sealed.key_id,
+        lookup.phone_hash.as_deref(),
+        lookup.email_hash.as_deref(),
+        now,
+        status.as_str(),
     )
-    .bind(id)
-    .bind(&profile.skill_ids)
-    .bind(&profile.languages)
-    .bind(profile.birth_year)
-    .bind(crate::domain::approximate(profile.contact.home_latitude))
-    .bind(crate::domain::approximate(profile.contact.home_longitude))
-    .bind(profile.travel_radius_km)
-    .bind(profile.channel as i16)
-    .bind(&sealed.ciphertext)
-    .bind(&sealed.nonce)
-    .bind(&sealed.wrapped_key)
-    .bind(&sealed.wrapped_key_nonce)
-    .bind(&sealed.key_id)
-    .bind(lookup.phone_hash.as_deref())
-    .bind(lookup.email_hash.as_deref())
-    .bind(now)
-    .bind(status.as_str())
     .fetch_one(conn)
     .await
 }
@@ -158,20 +179,22 @@ pub async fn mark_published(
     id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE volunteers SET last_published_at = $2 WHERE id = $1")
-        .bind(id)
-        .bind(now)
-        .execute(conn)
-        .await?;
+    sqlx::query!(
+        "UPDATE volunteers SET last_published_at = $2 WHERE id = $1",
+        id,
+        now,
+    )
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
 /// A new version without any other change (a republished event needs one).
 pub async fn bump_version(conn: &mut PgConnection, id: Uuid) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "UPDATE volunteers SET version = version + 1 WHERE id = $1 RETURNING version",
+        id,
     )
-    .bind(id)
     .fetch_one(conn)
     .await
 }
@@ -184,19 +207,23 @@ pub async fn erase(
     now: DateTime<Utc>,
     reason: &str,
 ) -> Result<i64, sqlx::Error> {
-    for table in [
-        "availability",
-        "idempotency_keys",
-        "tokens_issued",
-        "alerts",
-        "matches_seen",
-    ] {
-        sqlx::query(&format!("DELETE FROM {table} WHERE volunteer_id = $1"))
-            .bind(id)
-            .execute(&mut *conn)
-            .await?;
-    }
-    let version = sqlx::query_scalar(
+    // One statement per table (in this order), each checked against its table.
+    sqlx::query!("DELETE FROM availability WHERE volunteer_id = $1", id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query!("DELETE FROM idempotency_keys WHERE volunteer_id = $1", id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query!("DELETE FROM tokens_issued WHERE volunteer_id = $1", id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query!("DELETE FROM alerts WHERE volunteer_id = $1", id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query!("DELETE FROM matches_seen WHERE volunteer_id = $1", id)
+        .execute(&mut *conn)
+        .await?;
+    let version = sqlx::query_scalar!(
         "UPDATE volunteers SET status = 'erased', skill_ids = '{}', languages = '{}', \
          birth_year = NULL, approx_latitude = NULL, approx_longitude = NULL, \
          travel_radius_km = NULL, preferred_channel = NULL, contact_ciphertext = NULL, \
@@ -204,9 +231,9 @@ pub async fn erase(
          phone_hash = NULL, email_hash = NULL, duplicate_of = NULL, consent_text_version = NULL, \
          consent_given_at = NULL, updated_at = $2, erased_at = $2, version = version + 1 \
          WHERE id = $1 RETURNING version",
+        id,
+        now,
     )
-    .bind(id)
-    .bind(now)
     .fetch_one(&mut *conn)
     .await?;
     // Every earlier event of the volunteer goes: the copies of published ones kept here for
@@ -214,21 +241,24 @@ pub async fn erase(
     // after the erasure (`VolunteerErased` and the tombstone supersede them). Published
     // events stay on the topic until the tombstone compacts them away. A record the relay is
     // sending right now still goes out, before the erasure's own records.
-    sqlx::query("DELETE FROM outbox WHERE message_key = $1")
-        .bind(id.to_string())
+    sqlx::query!("DELETE FROM outbox WHERE message_key = $1", id.to_string())
         .execute(&mut *conn)
         .await?;
     // Other volunteers flagged as duplicates of this one no longer point at anybody.
-    sqlx::query("UPDATE volunteers SET duplicate_of = NULL WHERE duplicate_of = $1")
-        .bind(id)
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query("INSERT INTO erasure_audit (volunteer_id, erased_at, reason) VALUES ($1, $2, $3)")
-        .bind(id)
-        .bind(now)
-        .bind(reason)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query!(
+        "UPDATE volunteers SET duplicate_of = NULL WHERE duplicate_of = $1",
+        id,
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query!(
+        "INSERT INTO erasure_audit (volunteer_id, erased_at, reason) VALUES ($1, $2, $3)",
+        id,
+        now,
+        reason,
+    )
+    .execute(&mut *conn)
+    .await?;
     Ok(version)
 }
 
@@ -237,12 +267,13 @@ pub async fn idempotency(
     conn: &mut PgConnection,
     key: Uuid,
 ) -> Result<Option<(Uuid, Vec<u8>)>, sqlx::Error> {
-    sqlx::query_as(
+    let row = sqlx::query!(
         "SELECT volunteer_id, fingerprint FROM idempotency_keys WHERE idempotency_key = $1",
+        key,
     )
-    .bind(key)
     .fetch_optional(conn)
-    .await
+    .await?;
+    Ok(row.map(|r| (r.volunteer_id, r.fingerprint)))
 }
 
 /// Records that a token was issued (times only). A new volunteer's first token is recorded
@@ -253,12 +284,12 @@ pub async fn record_token(
     issued_at: DateTime<Utc>,
     expires_at: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO tokens_issued (volunteer_id, issued_at, expires_at) VALUES ($1, $2, $3)",
+        id,
+        issued_at,
+        expires_at,
     )
-    .bind(id)
-    .bind(issued_at)
-    .bind(expires_at)
     .execute(conn)
     .await?;
     Ok(())
@@ -268,43 +299,14 @@ pub async fn tokens(
     pool: &PgPool,
     id: Uuid,
 ) -> Result<Vec<(DateTime<Utc>, DateTime<Utc>)>, sqlx::Error> {
-    sqlx::query_as(
+    let rows = sqlx::query!(
         "SELECT issued_at, expires_at FROM tokens_issued WHERE volunteer_id = $1 ORDER BY id",
+        id,
     )
-    .bind(id)
     .fetch_all(pool)
-    .await
-}
-
-/// Upserts the taxonomy compiled into the suite, so the table always matches the code.
-pub async fn upsert_skills(pool: &PgPool) -> Result<(), sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    for s in spontan_platform::skills::TAXONOMY {
-        sqlx::query(
-            "INSERT INTO skills (id, label_de, label_en, category) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (id) DO UPDATE SET label_de = EXCLUDED.label_de, \
-             label_en = EXCLUDED.label_en, category = EXCLUDED.category",
-        )
-        .bind(s.id)
-        .bind(s.label_de)
-        .bind(s.label_en)
-        .bind(s.category)
-        .execute(&mut *tx)
-        .await?;
-    }
-    tx.commit().await
-}
-
-/// Skills sorted by category then id, optionally of one category.
-pub async fn skills(
-    pool: &PgPool,
-    category: &str,
-) -> Result<Vec<(String, String, String, String)>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT id, label_de, label_en, category FROM skills \
-         WHERE $1 = '' OR category = $1 ORDER BY category, id",
-    )
-    .bind(category)
-    .fetch_all(pool)
-    .await
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.issued_at, r.expires_at))
+        .collect())
 }

@@ -1,0 +1,90 @@
+//! The matches registration was told about (from the match topic), and the audit of every
+//! read of a volunteer's contact through one of them.
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+/// A match as the export shows it.
+#[derive(Debug)]
+pub struct Seen {
+    pub match_id: Uuid,
+    pub task_id: Uuid,
+    pub organisation_id: String,
+    pub state: i16,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The match's state at `version`, unless a later version is already stored.
+#[allow(clippy::too_many_arguments)]
+pub async fn record(
+    conn: &mut PgConnection,
+    match_id: Uuid,
+    volunteer_id: Uuid,
+    task_id: Uuid,
+    organisation_id: &str,
+    state: i16,
+    version: i64,
+    occurred_at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "INSERT INTO matches_seen (match_id, volunteer_id, task_id, organisation_id, state, \
+         version, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (match_id) DO UPDATE \
+         SET state = EXCLUDED.state, version = EXCLUDED.version, updated_at = EXCLUDED.updated_at \
+         WHERE matches_seen.version < EXCLUDED.version",
+        match_id,
+        volunteer_id,
+        task_id,
+        organisation_id,
+        state,
+        version,
+        occurred_at,
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The volunteer, organisation and state of a match.
+pub async fn find(
+    pool: &PgPool,
+    match_id: Uuid,
+) -> Result<Option<(Uuid, String, i16)>, sqlx::Error> {
+    let row = sqlx::query!(
+        "SELECT volunteer_id, organisation_id, state FROM matches_seen WHERE match_id = $1",
+        match_id,
+    )
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|r| (r.volunteer_id, r.organisation_id, r.state)))
+}
+
+/// A volunteer's matches, least recently changed first.
+pub async fn of_volunteer(pool: &PgPool, volunteer_id: Uuid) -> Result<Vec<Seen>, sqlx::Error> {
+    sqlx::query_as!(
+        Seen,
+        "SELECT match_id, task_id, organisation_id, state, updated_at FROM matches_seen \
+         WHERE volunteer_id = $1 ORDER BY updated_at",
+        volunteer_id,
+    )
+    .fetch_all(pool)
+    .await
+}
+
+/// Writes down that `accessor` read the contact of the volunteer of a match.
+pub async fn audit_contact_access(
+    pool: &PgPool,
+    match_id: Uuid,
+    volunteer_id: Uuid,
+    accessor: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "INSERT INTO contact_access_audit (match_id, volunteer_id, accessor) VALUES ($1, $2, $3)",
+        match_id,
+        volunteer_id,
+        accessor,
+    )
+    .execute(pool)
+    .await?;
+    Ok(())
+}
