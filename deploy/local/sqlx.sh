@@ -11,7 +11,8 @@
 # (`volunteers`, `tasks`, `incidents`) with different columns, so one DATABASE_URL cannot serve
 # the whole workspace (`cargo sqlx prepare --workspace`). Instead each crate is prepared
 # against a fresh database with exactly its migrations: the platform's for the platform, the
-# platform's and its own for a service. Installs sqlx-cli once (cached in ~/.cargo/bin).
+# platform's and its own for a service. A service's .sqlx/ also holds the platform's queries:
+# the platform is compiled again with it. Installs sqlx-cli once (cached in ~/.cargo/bin).
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
