@@ -21,7 +21,7 @@ pub const AHRWEILER: GeoPoint = GeoPoint {
 };
 
 /// Large cities: latitude, longitude, population in thousands (the weight of each city).
-pub const CITIES: [(f64, f64, f64); 12] = [
+pub const CITIES: [(f64, f64, f64); 20] = [
     (52.520, 13.405, 3850.0), // Berlin
     (53.551, 9.994, 1900.0),  // Hamburg
     (48.137, 11.576, 1510.0), // München
@@ -31,9 +31,17 @@ pub const CITIES: [(f64, f64, f64); 12] = [
     (51.227, 6.774, 630.0),   // Düsseldorf
     (51.340, 12.375, 620.0),  // Leipzig
     (51.514, 7.466, 590.0),   // Dortmund
+    (51.456, 7.012, 580.0),   // Essen
+    (53.079, 8.802, 570.0),   // Bremen
     (51.050, 13.738, 560.0),  // Dresden
     (52.376, 9.732, 540.0),   // Hannover
+    (49.452, 11.077, 520.0),  // Nürnberg
+    (51.435, 6.762, 500.0),   // Duisburg
+    (51.482, 7.216, 365.0),   // Bochum
+    (51.256, 7.151, 355.0),   // Wuppertal
+    (52.022, 8.532, 335.0),   // Bielefeld
     (50.735, 7.100, 335.0),   // Bonn
+    (50.357, 7.588, 115.0),   // Koblenz
 ];
 
 /// How people are spread over Germany: a share around Bad Neuenahr-Ahrweiler (about 13 km
@@ -257,7 +265,7 @@ mod tests {
             })
             .count() as f64
             / homes.len() as f64;
-        // A fifth lives there by construction, plus Bonn's and some of the
+        // A fifth lives there by construction, plus Bonn's, Koblenz's and some of the
         // uniform rest.
         assert!((0.2..0.3).contains(&near), "{near}");
     }
