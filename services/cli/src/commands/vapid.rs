@@ -1,12 +1,43 @@
-//! VAPID key pairs for Web Push (RFC 8292): the registration service signs with the private
+//! `spontan vapid generate`: VAPID key pairs for Web Push (RFC 8292): the registration service signs with the private
 //! key (`alerts.web_push.vapid_private_key`), the web app subscribes with the public one
 //! (`web.vapid_public_key`). Both in the format browsers and push libraries use: unpadded
 //! base64url of the raw 32-byte scalar and of the 65-byte uncompressed point.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use clap::Subcommand;
 use p256::elliptic_curve::sec1::ToEncodedPoint;
 use rand::RngCore;
+use serde_json::json;
+
+use crate::client::Global;
+
+#[derive(Debug, Subcommand)]
+pub enum VapidCommand {
+    /// Make a new P-256 key pair and print two lines: `private=<key>` (for
+    /// alerts.web_push.vapid_private_key) and `public=<key>` (for web.vapid_public_key), both
+    /// unpadded base64url: the raw 32-byte private key and the 65-byte uncompressed point
+    /// (with --json: one object with `private` and `public`).
+    Generate,
+}
+
+/// Runs `spontan vapid …` (offline: nothing is sent).
+pub fn run(global: &Global, command: VapidCommand) -> anyhow::Result<()> {
+    match command {
+        VapidCommand::Generate => {
+            let pair = generate();
+            if global.json {
+                println!(
+                    "{}",
+                    json!({ "private": pair.private, "public": pair.public })
+                );
+            } else {
+                println!("private={}\npublic={}", pair.private, pair.public);
+            }
+            Ok(())
+        }
+    }
+}
 
 pub struct KeyPair {
     pub private: String,

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use chrono::Utc;
+use clap::Subcommand;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use spontan_platform::events::timestamp;
@@ -16,7 +17,39 @@ use spontan_proto::v1::registration_service_client::RegistrationServiceClient;
 use spontan_proto::v1::task_service_client::TaskServiceClient;
 use spontan_proto::v1::*;
 
-use crate::Global;
+use crate::client::{Global, channel, request, stable_key};
+
+#[derive(Debug, Subcommand)]
+pub enum DemoCommand {
+    /// Seed a flood in Bad Neuenahr-Ahrweiler: an incident, tasks of every priority and
+    /// generated volunteers around it. Safe to run twice (idempotency keys).
+    Seed {
+        /// Organisation running the incident (your coordinator token's organisation).
+        #[arg(long, default_value = "thw-ov-ahrweiler")]
+        organisation: String,
+        /// How many volunteers to register.
+        #[arg(long, default_value_t = 300)]
+        volunteers: usize,
+        /// Consent text version the registration service currently accepts.
+        #[arg(
+            long,
+            env = "SPONTAN_PRIVACY__CONSENT_TEXT_VERSION",
+            default_value = "2025-06-de"
+        )]
+        consent_version: String,
+    },
+}
+
+/// Runs `spontan demo …`.
+pub async fn run(global: &Global, command: DemoCommand) -> anyhow::Result<()> {
+    match command {
+        DemoCommand::Seed {
+            organisation,
+            volunteers,
+            consent_version,
+        } => seed(global, &organisation, volunteers, &consent_version).await,
+    }
+}
 
 /// Marktplatz Ahrweiler.
 const CENTRE: (f64, f64) = (50.5427, 7.1125);
@@ -151,7 +184,7 @@ fn offset(north_km: f64, east_km: f64) -> GeoPoint {
 
 fn key(kind: &str, n: usize) -> String {
     let raw = format!("{kind}:{n}:spontan-demo-ahr");
-    crate::commands::stable_key(&raw)
+    stable_key(&raw)
 }
 
 /// Seeds the incident, its tasks and `volunteers` volunteers; prints what it made.
@@ -161,9 +194,9 @@ pub async fn seed(
     volunteers: usize,
     consent_version: &str,
 ) -> anyhow::Result<()> {
-    let mut tasks = TaskServiceClient::new(crate::commands::channel(&global.task).await?);
+    let mut tasks = TaskServiceClient::new(channel(&global.task).await?);
     let incident = tasks
-        .create_incident(crate::commands::request(
+        .create_incident(request(
             global,
             CreateIncidentRequest {
                 idempotency_key: key("incident", 0),
@@ -198,7 +231,7 @@ pub async fn seed(
             }),
         };
         let created = tasks
-            .create_task(crate::commands::request(
+            .create_task(request(
                 global,
                 CreateTaskRequest {
                     idempotency_key: key(&format!("task-{hour}"), n),
@@ -228,8 +261,7 @@ pub async fn seed(
         );
     }
 
-    let mut registration =
-        RegistrationServiceClient::new(crate::commands::channel(&global.registration).await?);
+    let mut registration = RegistrationServiceClient::new(channel(&global.registration).await?);
     let mut rng = StdRng::seed_from_u64(20_210_714);
     let now = Utc::now();
     let mut registered = 0;
@@ -245,7 +277,7 @@ pub async fn seed(
             }
         }
         let birth_year = rng.random_range(1955..=2008);
-        let request = RegisterRequest {
+        let message = RegisterRequest {
             idempotency_key: key("volunteer", n),
             consent: Some(Consent {
                 given: true,
@@ -270,7 +302,7 @@ pub async fn seed(
         };
         loop {
             match registration
-                .register(crate::commands::request(global, request.clone())?)
+                .register(request(global, message.clone())?)
                 .await
             {
                 Ok(_) => {

@@ -1,0 +1,48 @@
+//! The command tree: global flags and one subcommand per group, each group's own
+//! subcommands defined next to what they do in [`crate::commands`].
+
+use clap::{Parser, Subcommand};
+
+use crate::client::Global;
+use crate::commands::demo::DemoCommand;
+use crate::commands::incident::IncidentCommand;
+use crate::commands::matches::MatchesCommand;
+use crate::commands::task::TaskCommand;
+use crate::commands::token::TokenCommand;
+use crate::commands::vapid::VapidCommand;
+use crate::commands::volunteer::VolunteerCommand;
+
+/// Coordinate spontaneous volunteers: incidents, tasks, live matches, drills and tokens.
+#[derive(Debug, Parser)]
+#[command(name = "spontan", version, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Open, list and close incidents.
+    #[command(subcommand)]
+    Incident(IncidentCommand),
+    /// Create, list, show and cancel tasks.
+    #[command(subcommand)]
+    Task(TaskCommand),
+    /// Follow what matching does.
+    #[command(subcommand)]
+    Matches(MatchesCommand),
+    /// Act as a volunteer (for drills).
+    #[command(subcommand)]
+    Volunteer(VolunteerCommand),
+    /// Development tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// VAPID keys for Web Push alerts.
+    #[command(subcommand)]
+    Vapid(VapidCommand),
+    /// Demo data for a local stack.
+    #[command(subcommand)]
+    Demo(DemoCommand),
+}
