@@ -6,13 +6,14 @@
 //! offer may really be made is finally decided by PostgreSQL's exclusion constraint.
 //!
 //! Layout: `mod.rs` (eligibility and ranking), `index.rs` ([`VolunteerIndex`], the spatial
-//! index of volunteers), `tests.rs`.
+//! index of volunteers) over `grid.rs` (its cells of packed records), `tests.rs`.
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::domain::{Point, Task, Volunteer, VolunteerStatus};
 
+mod grid;
 mod index;
 pub use index::VolunteerIndex;
 
