@@ -1,7 +1,7 @@
-//! `OptimizeIncident`: gathers the incident's open tasks, kept matches and candidates, runs
-//! the solver in [`crate::optimizer`] over the tasks' time windows (a volunteer may get
-//! several new tasks whose windows do not overlap each other or what they already hold; exact
-//! when all the windows overlap) and, unless it is a dry run, offers the new pairs
+//! `OptimizeIncident` (a part of [`crate::optimizer`]): gathers the incident's open tasks,
+//! kept matches and candidates, runs the solver over the tasks' time windows (a volunteer may
+//! get several new tasks whose windows do not overlap each other or what they already hold;
+//! exact when all the windows overlap) and, unless it is a dry run, offers the new pairs
 //! through the same per-offer transaction as incremental matching (so the exclusion
 //! constraint still has the last word). One optimisation per incident at a time, across
 //! replicas, through a PostgreSQL advisory lock.
@@ -15,11 +15,11 @@ use spontan_proto::v1 as pb;
 use tonic::Status;
 use uuid::Uuid;
 
+use super::{self as optimizer, Pair, Slot, priority_weight};
 use crate::domain::{Task, Window};
 use crate::engine::{self, Candidate, Explanation};
 use crate::lifecycle::{db, precondition};
 use crate::matcher::{Matcher, Offer};
-use crate::optimizer::{self, Pair, Slot, priority_weight};
 use crate::store;
 
 /// Advisory-lock key of an incident's optimisation ("optim" in the high bits).
@@ -40,7 +40,7 @@ struct Assigned {
     explanation: Explanation,
 }
 
-pub async fn optimize(
+pub async fn optimize_incident(
     matcher: &Matcher,
     caller: &Principal,
     incident_id: Uuid,

@@ -50,6 +50,10 @@
 //! With one period (all windows overlap) steps 3 and 4 change nothing and the result is the
 //! exact optimum, the same as [`solve`].
 
+mod incident;
+
+pub use incident::optimize_incident;
+
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
@@ -803,5 +807,4 @@ struct Chain {
 }
 
 #[cfg(test)]
-#[path = "optimizer_tests.rs"]
 mod tests;
