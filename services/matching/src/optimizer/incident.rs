@@ -15,7 +15,8 @@ use spontan_proto::v1 as pb;
 use tonic::Status;
 use uuid::Uuid;
 
-use super::{self as optimizer, Pair, Slot, priority_weight};
+use super::instance::{Assigned, Instance};
+use super::{Pair, priority_weight, solve_periods};
 use crate::domain::{Task, Window};
 use crate::engine::{self, Candidate, Explanation};
 use crate::lifecycle::{db, precondition};
@@ -30,16 +31,8 @@ fn lock_key(incident_id: Uuid) -> i64 {
     i64::from_be_bytes(low) ^ 0x6f70_7469_6d00_0000
 }
 
-/// One assignment with what the objectives need.
-struct Assigned {
-    task: usize,
-    volunteer_id: Uuid,
-    volunteer_ref: String,
-    match_id: String,
-    kept: bool,
-    explanation: Explanation,
-}
-
+/// OptimizeIncident: a coordinator of the incident's organisation, or an admin; ABORTED while
+/// another replica optimises the same incident.
 pub async fn optimize_incident(
     matcher: &Matcher,
     caller: &Principal,
@@ -79,91 +72,16 @@ async fn run(
     incident_id: Uuid,
     dry_run: bool,
 ) -> Result<pb::OptimizeIncidentResponse, Status> {
-    let mut conn = matcher.pool.acquire().await.map_err(db)?;
-    let tasks = store::incident_tasks(&mut conn, incident_id)
-        .await
-        .map_err(db)?;
-    let task_index: HashMap<Uuid, usize> =
-        tasks.iter().enumerate().map(|(i, t)| (t.id, i)).collect();
-    let kept_rows = store::kept_matches(&mut conn, incident_id)
-        .await
-        .map_err(db)?;
-    let mut kept = Vec::new();
-    let mut held = vec![0u32; tasks.len()];
-    for m in kept_rows {
-        if let Some(&t) = task_index.get(&m.task_id) {
-            held[t] += 1;
-            kept.push(Assigned {
-                task: t,
-                volunteer_id: m.volunteer_id,
-                volunteer_ref: m.volunteer_ref.clone(),
-                match_id: m.id.to_string(),
-                kept: true,
-                explanation: m.explanation.0.clone(),
-            });
-        }
-    }
-    // Candidates from the index, then what only the database knows.
-    let eligible: Vec<Vec<(Uuid, f64)>> = {
-        let index = matcher.index();
-        tasks
-            .iter()
-            .map(|t| {
-                index
-                    .eligible_for(t)
-                    .into_iter()
-                    .map(|(v, d)| (v.id, d))
-                    .collect()
-            })
-            .collect()
-    };
-    let mut volunteer_ids: Vec<Uuid> = eligible.iter().flatten().map(|(id, _)| *id).collect();
-    volunteer_ids.sort_unstable();
-    volunteer_ids.dedup();
-    let tried = store::tried_pairs(&mut conn, incident_id)
-        .await
-        .map_err(db)?;
-    let busy = store::busy_windows(&mut conn, &volunteer_ids)
-        .await
-        .map_err(db)?;
-    let hours = store::assigned_hours(&mut conn, incident_id, &volunteer_ids)
-        .await
-        .map_err(db)?;
-    drop(conn);
-    let position: HashMap<Uuid, usize> = volunteer_ids
-        .iter()
-        .enumerate()
-        .map(|(i, id)| (*id, i))
-        .collect();
-    let mut pairs = Vec::new();
-    for (t, task) in tasks.iter().enumerate() {
-        for (id, distance_km) in &eligible[t] {
-            let overlaps = busy
-                .get(id)
-                .is_some_and(|ws| ws.iter().any(|w| w.overlaps(&task.window)));
-            if overlaps || tried.contains(&(task.id, *id)) {
-                continue;
-            }
-            pairs.push(Pair {
-                volunteer: position[id],
-                task: t,
-                distance_km: *distance_km,
-                assigned_hours: hours.get(id).copied().unwrap_or(0.0),
-            });
-        }
-    }
-    let slots: Vec<Slot> = tasks
-        .iter()
-        .zip(&held)
-        .map(|(t, h)| Slot {
-            need: t.headcount.saturating_sub(*h),
-            priority: t.priority,
-            start: t.window.start.timestamp(),
-            end: t.window.end.timestamp(),
-        })
-        .collect();
+    let Instance {
+        tasks,
+        kept,
+        volunteer_ids,
+        pairs,
+        slots,
+        hours,
+    } = Instance::load(matcher, incident_id).await?;
     let started = Instant::now();
-    let chosen = optimizer::solve_periods(volunteer_ids.len(), &slots, &pairs);
+    let chosen = solve_periods(volunteer_ids.len(), &slots, &pairs);
     let solve_duration = started.elapsed();
 
     let before = objective(&tasks, &kept, &hours);
