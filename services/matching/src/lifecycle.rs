@@ -434,16 +434,9 @@ pub async fn my_offers(
         &["offered", "accepted", "checked_in"]
     };
     let mut conn = matcher.pool.acquire().await.map_err(db)?;
-    let rows: Vec<MatchRow> = sqlx::query_as(&format!(
-        "SELECT {} FROM matches m JOIN tasks t ON t.id = m.task_id \
-         WHERE m.volunteer_id = $1 AND m.state = ANY($2) ORDER BY lower(m.slot), m.id LIMIT 500",
-        store::MATCH_COLUMNS
-    ))
-    .bind(volunteer_id)
-    .bind(states)
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(db)?;
+    let rows = store::volunteer_matches(&mut conn, volunteer_id, states)
+        .await
+        .map_err(db)?;
     let mut tasks: HashMap<Uuid, Task> = HashMap::new();
     let mut offers = Vec::with_capacity(rows.len());
     for m in rows {

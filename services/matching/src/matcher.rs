@@ -262,12 +262,7 @@ impl Matcher {
 
     /// Expires offers past their deadline; returns the tasks to re-match.
     pub async fn expire_due(&self) -> anyhow::Result<Vec<Uuid>> {
-        let due: Vec<Uuid> = sqlx::query_scalar(
-            "SELECT id FROM matches WHERE state = 'offered' AND expires_at <= now() \
-             ORDER BY expires_at LIMIT 500",
-        )
-        .fetch_all(&self.pool)
-        .await?;
+        let due = store::due_offers(&self.pool).await?;
         let mut tasks = Vec::new();
         for id in due {
             let mut tx = self.pool.begin().await?;

@@ -217,13 +217,7 @@ impl TaskConsumer {
         use sqlx::Connection as _;
         for row in store::lock_matches_where(tx, MatchOwner::Task, task.id, &ACTIVE).await? {
             let mut savepoint = tx.begin().await?;
-            let moved =
-                sqlx::query("UPDATE matches SET slot = tstzrange($2, $3, '[)') WHERE id = $1")
-                    .bind(row.id)
-                    .bind(task.window.start)
-                    .bind(task.window.end)
-                    .execute(&mut *savepoint)
-                    .await;
+            let moved = store::move_match(&mut savepoint, row.id, &task.window).await;
             match moved {
                 Ok(_) => savepoint.commit().await?,
                 Err(error) if store::is_conflict(&error) => {

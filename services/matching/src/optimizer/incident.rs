@@ -23,14 +23,6 @@ use crate::lifecycle::{db, precondition};
 use crate::matcher::{Matcher, Offer};
 use crate::store;
 
-/// Advisory-lock key of an incident's optimisation ("optim" in the high bits).
-fn lock_key(incident_id: Uuid) -> i64 {
-    let bytes = incident_id.as_bytes();
-    let mut low = [0u8; 8];
-    low.copy_from_slice(&bytes[8..16]);
-    i64::from_be_bytes(low) ^ 0x6f70_7469_6d00_0000
-}
-
 /// OptimizeIncident: a coordinator of the incident's organisation, or an admin; ABORTED while
 /// another replica optimises the same incident.
 pub async fn optimize_incident(
@@ -48,10 +40,7 @@ pub async fn optimize_incident(
     if incident.status != "open" {
         return Err(precondition("INCIDENT_CLOSED", "the incident is closed"));
     }
-    let key = lock_key(incident_id);
-    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-        .bind(key)
-        .fetch_one(&mut *lock)
+    let locked = store::try_lock_optimization(&mut lock, incident_id)
         .await
         .map_err(db)?;
     if !locked {
@@ -60,10 +49,7 @@ pub async fn optimize_incident(
         );
     }
     let result = run(matcher, incident_id, dry_run).await;
-    let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
-        .bind(key)
-        .execute(&mut *lock)
-        .await;
+    let _ = store::unlock_optimization(&mut lock, incident_id).await;
     result
 }
 
