@@ -57,12 +57,8 @@ fn change_view(c: ChangeRow) -> pb::MatchChange {
         task_id: c.task_id.to_string(),
         incident_id: c.incident_id.to_string(),
         volunteer_ref: c.volunteer_ref,
-        state: MatchState::parse(&c.state).map_or(0, MatchState::to_proto),
-        previous_state: c
-            .previous_state
-            .as_deref()
-            .and_then(MatchState::parse)
-            .map_or(0, MatchState::to_proto),
+        state: c.state.to_proto(),
+        previous_state: c.previous_state.map_or(0, MatchState::to_proto),
         changed_at: Some(crate::convert::ts(c.changed_at)),
         explanation: Some(crate::convert::explanation(&c.explanation.0)),
     }
@@ -173,20 +169,11 @@ pub async fn task_staffing(
     let incident = store::incident(&mut tx, task.incident_id)
         .await
         .map_err(db)?;
-    let states: &[&str] = if include_finished {
-        &[
-            "proposed",
-            "offered",
-            "accepted",
-            "checked_in",
-            "completed",
-            "declined",
-            "expired",
-            "cancelled",
-            "no_show",
-        ]
+    // In this order in the response: active first, in the order of the lifecycle.
+    let states: &[MatchState] = if include_finished {
+        &MatchState::ALL
     } else {
-        &["proposed", "offered", "accepted", "checked_in"]
+        &MatchState::ACTIVE
     };
     let rows = store::task_matches(&mut tx, task_id, states)
         .await

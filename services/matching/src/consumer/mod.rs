@@ -17,8 +17,14 @@ mod volunteer;
 pub use task::TaskConsumer;
 pub use volunteer::VolunteerConsumer;
 
+use crate::domain::MatchState;
+
 /// Matches held before the volunteer arrives: what a change of the volunteer or the task may
 /// cancel.
-const HOLDING: [&str; 3] = ["proposed", "offered", "accepted"];
-/// Matches that hold the volunteer's time (the exclusion constraint's states).
-const ACTIVE: [&str; 4] = ["proposed", "offered", "accepted", "checked_in"];
+const HOLDING: [MatchState; 3] = [
+    MatchState::Proposed,
+    MatchState::Offered,
+    MatchState::Accepted,
+];
+/// Open offers: what a pause withdraws.
+const OPEN: [MatchState; 2] = [MatchState::Proposed, MatchState::Offered];

@@ -8,7 +8,7 @@ use spontan_proto::v1::event_envelope::Payload;
 use spontan_proto::v1::{self as pb, MatchCancelReason};
 use uuid::Uuid;
 
-use super::{ACTIVE, HOLDING};
+use super::HOLDING;
 use crate::convert;
 use crate::domain::{MatchState, Point, Task, TaskStatus};
 use crate::engine;
@@ -153,8 +153,10 @@ impl TaskConsumer {
     ) -> anyhow::Result<Vec<Uuid>> {
         let m = &self.matcher;
         if task.status == TaskStatus::Completed {
-            for row in store::lock_matches_where(tx, MatchOwner::Task, task.id, &ACTIVE).await? {
-                let (to, reason) = match row.state() {
+            for row in store::lock_matches_where(tx, MatchOwner::Task, task.id, &MatchState::ACTIVE)
+                .await?
+            {
+                let (to, reason) = match row.state {
                     MatchState::CheckedIn => (MatchState::Completed, 0),
                     MatchState::Accepted => (MatchState::NoShow, 0),
                     _ => (
@@ -168,13 +170,21 @@ impl TaskConsumer {
         }
         if task.status == TaskStatus::Cancelled {
             let reason = ended.unwrap_or(MatchCancelReason::TaskCancelled);
-            let freed = store::lock_matches_where(tx, MatchOwner::Task, task.id, &ACTIVE)
-                .await?
-                .iter()
-                .map(|row| row.volunteer_id)
-                .collect();
-            m.cancel_matches(tx, MatchOwner::Task, task.id, &ACTIVE, reason, |_| false)
-                .await?;
+            let freed =
+                store::lock_matches_where(tx, MatchOwner::Task, task.id, &MatchState::ACTIVE)
+                    .await?
+                    .iter()
+                    .map(|row| row.volunteer_id)
+                    .collect();
+            m.cancel_matches(
+                tx,
+                MatchOwner::Task,
+                task.id,
+                &MatchState::ACTIVE,
+                reason,
+                |_| false,
+            )
+            .await?;
             return Ok(freed);
         }
         // Changed: who no longer fits loses the match; the others follow a moved window.
@@ -215,7 +225,9 @@ impl TaskConsumer {
     /// overlap another of its volunteer's is cancelled instead.
     async fn move_window(&self, tx: &mut sqlx::PgConnection, task: &Task) -> anyhow::Result<()> {
         use sqlx::Connection as _;
-        for row in store::lock_matches_where(tx, MatchOwner::Task, task.id, &ACTIVE).await? {
+        for row in
+            store::lock_matches_where(tx, MatchOwner::Task, task.id, &MatchState::ACTIVE).await?
+        {
             let mut savepoint = tx.begin().await?;
             let moved = store::move_match(&mut savepoint, row.id, &task.window).await;
             match moved {

@@ -10,9 +10,9 @@ use spontan_proto::v1::event_envelope::Payload;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use super::{ACTIVE, HOLDING};
+use super::{HOLDING, OPEN};
 use crate::convert;
-use crate::domain::{Volunteer, VolunteerStatus};
+use crate::domain::{MatchState, Volunteer, VolunteerStatus};
 use crate::engine;
 use crate::matcher::Matcher;
 use crate::store::{self, MatchOwner, VolunteerApplied};
@@ -225,7 +225,7 @@ impl VolunteerConsumer {
                         tx,
                         MatchOwner::Volunteer,
                         v.id,
-                        &["proposed", "offered"],
+                        &OPEN,
                         MatchCancelReason::VolunteerPaused,
                         |_| false,
                     )
@@ -253,7 +253,7 @@ impl VolunteerConsumer {
                 tx,
                 MatchOwner::Volunteer,
                 id,
-                &ACTIVE,
+                &MatchState::ACTIVE,
                 MatchCancelReason::VolunteerErased,
                 |_| false,
             )

@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use super::instance::{Assigned, Instance};
 use super::{Pair, priority_weight, solve_periods};
-use crate::domain::{Task, Window};
+use crate::domain::{IncidentStatus, Task, Window};
 use crate::engine::{self, Candidate, Explanation};
 use crate::lifecycle::{db, precondition};
 use crate::matcher::{Matcher, Offer};
@@ -37,7 +37,7 @@ pub async fn optimize_incident(
         .map_err(db)?
         .ok_or(ApiError::NotFound("incident"))?;
     caller.require_coordinator_of(&incident.organisation_id)?;
-    if incident.status != "open" {
+    if incident.status != IncidentStatus::Open {
         return Err(precondition("INCIDENT_CLOSED", "the incident is closed"));
     }
     let locked = store::try_lock_optimization(&mut lock, incident_id)

@@ -8,7 +8,7 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::MatchRow;
-use crate::domain::MatchState;
+use crate::domain::{IncidentStatus, MatchState};
 use crate::engine::Explanation;
 
 /// Next sequence of the incident's change log. The row lock it takes is held until commit,
@@ -38,7 +38,7 @@ pub async fn insert_change(
         m.id,
         m.task_id,
         m.volunteer_ref,
-        m.state,
+        m.state.as_str(),
         previous.map(MatchState::as_str),
         m.updated_at,
         &m.explanation as _,
@@ -55,8 +55,8 @@ pub struct ChangeRow {
     pub task_id: Uuid,
     pub incident_id: Uuid,
     pub volunteer_ref: String,
-    pub state: String,
-    pub previous_state: Option<String>,
+    pub state: MatchState,
+    pub previous_state: Option<MatchState>,
     pub changed_at: DateTime<Utc>,
     pub explanation: Json<Explanation>,
 }
@@ -85,10 +85,10 @@ pub async fn change_page(
 ) -> sqlx::Result<Option<Page>> {
     // A row per change, or one row of NULL changes when none is new.
     let rows = sqlx::query!(
-        r#"SELECT i.organisation_id AS "organisation_id!", i.status AS "status!",
+        r#"SELECT i.organisation_id AS "organisation_id!", i.status AS "status!: IncidentStatus",
         i.last_sequence AS "last_sequence!", c.sequence AS "sequence?",
         c.match_id AS "match_id?", c.task_id AS "task_id?", c.volunteer_ref AS "volunteer_ref?",
-        c.state AS "state?", c.previous_state AS "previous_state?",
+        c.state AS "state?: MatchState", c.previous_state AS "previous_state?: MatchState",
         c.changed_at AS "changed_at?", c.explanation AS "explanation?: Json<Explanation>"
         FROM incidents i LEFT JOIN LATERAL (
           SELECT sequence, match_id, task_id, volunteer_ref, state, previous_state,
@@ -106,7 +106,7 @@ pub async fn change_page(
     };
     let mut page = Page {
         organisation_id: first.organisation_id.clone(),
-        closed: first.status == "closed",
+        closed: first.status == IncidentStatus::Closed,
         last_sequence: first.last_sequence,
         changes: Vec::with_capacity(rows.len()),
     };

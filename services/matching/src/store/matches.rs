@@ -1,7 +1,7 @@
 //! Matches: offers, transitions, check-in and the reads of match rows.
 //!
-//! State lists are bound as `states as &[&str]`: a `text[]` parameter, which sqlx's check
-//! would otherwise take only as `&[String]`.
+//! State lists are bound as `states as &[MatchState]`: a `text[]` parameter (see `states.rs`),
+//! which sqlx's check would otherwise take only as `&[String]`.
 
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
@@ -19,7 +19,7 @@ pub struct MatchRow {
     pub incident_id: Uuid,
     pub volunteer_id: Uuid,
     pub volunteer_ref: String,
-    pub state: String,
+    pub state: MatchState,
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
     pub explanation: Json<Explanation>,
@@ -39,10 +39,6 @@ pub struct MatchRow {
 }
 
 impl MatchRow {
-    pub fn state(&self) -> MatchState {
-        MatchState::parse(&self.state).unwrap_or(MatchState::Cancelled)
-    }
-
     /// Hours on site once checked out; 0 before.
     pub fn hours_on_site(&self) -> f64 {
         match (self.checked_in_at, self.checked_out_at) {
@@ -172,7 +168,7 @@ pub async fn lock_matches_where(
     conn: &mut PgConnection,
     owner: MatchOwner,
     id: Uuid,
-    states: &[&str],
+    states: &[MatchState],
 ) -> sqlx::Result<Vec<MatchRow>> {
     match owner {
         MatchOwner::Task => {
@@ -182,7 +178,7 @@ pub async fn lock_matches_where(
                 "WHERE m.task_id = $1 AND m.state = ANY($2) \
                  ORDER BY m.created_at, m.id FOR UPDATE OF m",
                 id,
-                states as &[&str],
+                states as &[MatchState],
             )
             .fetch_all(conn)
             .await
@@ -194,7 +190,7 @@ pub async fn lock_matches_where(
                 "WHERE m.volunteer_id = $1 AND m.state = ANY($2) \
                  ORDER BY m.created_at, m.id FOR UPDATE OF m",
                 id,
-                states as &[&str],
+                states as &[MatchState],
             )
             .fetch_all(conn)
             .await
@@ -270,7 +266,7 @@ pub async fn due_offers(pool: &PgPool) -> sqlx::Result<Vec<Uuid>> {
 pub async fn task_matches(
     conn: &mut PgConnection,
     task_id: Uuid,
-    states: &[&str],
+    states: &[MatchState],
 ) -> sqlx::Result<Vec<MatchRow>> {
     match_rows!(
         "",
@@ -278,7 +274,7 @@ pub async fn task_matches(
         "WHERE m.task_id = $1 AND m.state = ANY($2) \
          ORDER BY array_position($2, m.state), m.created_at, m.id",
         task_id,
-        states as &[&str],
+        states as &[MatchState],
     )
     .fetch_all(conn)
     .await
@@ -288,14 +284,14 @@ pub async fn task_matches(
 pub async fn volunteer_matches(
     conn: &mut PgConnection,
     volunteer_id: Uuid,
-    states: &[&str],
+    states: &[MatchState],
 ) -> sqlx::Result<Vec<MatchRow>> {
     match_rows!(
         "",
         "matches",
         "WHERE m.volunteer_id = $1 AND m.state = ANY($2) ORDER BY lower(m.slot), m.id LIMIT 500",
         volunteer_id,
-        states as &[&str],
+        states as &[MatchState],
     )
     .fetch_all(conn)
     .await

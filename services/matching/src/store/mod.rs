@@ -5,7 +5,8 @@
 //! Layout: `volunteers.rs` (the volunteer read model and how far into the topic it goes),
 //! `tasks.rs` (incidents and tasks as consumed), `matches.rs` (matches and their transitions),
 //! `staffing.rs` (what a task holds and what rules a candidate out), `changes.rs` (the
-//! per-incident change log and what dashboards read). Every match transition goes through
+//! per-incident change log and what dashboards read), `states.rs` (states and statuses as
+//! text). Every match transition goes through
 //! `events::record`, which writes the change-log row and the outbox event in the caller's
 //! transaction.
 
@@ -24,7 +25,7 @@ macro_rules! match_rows {
                 + r#" SELECT m.id AS "id!", m.task_id AS "task_id!",
                 m.incident_id AS "incident_id!",
                 m.volunteer_id AS "volunteer_id!", m.volunteer_ref AS "volunteer_ref!",
-                m.state AS "state!", lower(m.slot) AS "starts_at!", upper(m.slot) AS "ends_at!",
+                m.state AS "state!: crate::domain::MatchState", lower(m.slot) AS "starts_at!", upper(m.slot) AS "ends_at!",
                 m.explanation AS "explanation!: sqlx::types::Json<crate::engine::Explanation>",
                 m.decline_reason AS "decline_reason!", m.cancel_reason AS "cancel_reason!",
                 m.offered_at AS "offered_at?", m.expires_at AS "expires_at?",
@@ -47,9 +48,10 @@ macro_rules! task_rows {
     ($rest:literal $(, $arg:expr)* $(,)?) => {
         sqlx::query_as!(
             TaskRow,
-            "SELECT id, incident_id, organisation_id, title, address, required_skills, \
-             preferred_skills, min_age, headcount, starts_at, ends_at, priority, latitude, \
-             longitude, max_distance_km, status, version FROM tasks "
+            r#"SELECT id, incident_id, organisation_id, title, address, required_skills,
+            preferred_skills, min_age, headcount, starts_at, ends_at, priority, latitude,
+            longitude, max_distance_km, status AS "status: crate::domain::TaskStatus", version
+            FROM tasks "#
                 + $rest
             $(, $arg)*
         )
@@ -59,6 +61,7 @@ macro_rules! task_rows {
 mod changes;
 mod matches;
 mod staffing;
+mod states;
 mod tasks;
 mod volunteers;
 

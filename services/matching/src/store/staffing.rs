@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::domain::Window;
+use crate::domain::{MatchState, Window};
 
 /// Staffing counts of one task.
 #[derive(Debug, Default, Clone, Copy)]
@@ -170,9 +170,12 @@ pub async fn assigned_hours(
 }
 
 /// How many matches are in each state now, over every incident (states with none are absent).
-pub async fn count_by_state(pool: &PgPool) -> sqlx::Result<Vec<(String, i64)>> {
-    let rows = sqlx::query!(r#"SELECT state, count(*) AS "count!" FROM matches GROUP BY state"#)
-        .fetch_all(pool)
-        .await?;
+pub async fn count_by_state(pool: &PgPool) -> sqlx::Result<Vec<(MatchState, i64)>> {
+    let rows = sqlx::query!(
+        r#"SELECT state AS "state: MatchState", count(*) AS "count!" FROM matches
+        GROUP BY state"#
+    )
+    .fetch_all(pool)
+    .await?;
     Ok(rows.into_iter().map(|r| (r.state, r.count)).collect())
 }

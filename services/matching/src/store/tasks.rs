@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::domain::{Point, Task, TaskStatus, Window};
+use crate::domain::{IncidentStatus, Point, Task, TaskStatus, Window};
 
 // ---- incidents -----------------------------------------------------------------------------
 
@@ -58,15 +58,15 @@ pub struct IncidentRow {
     pub centre_latitude: Option<f64>,
     pub centre_longitude: Option<f64>,
     pub region_radius_km: Option<f64>,
-    pub status: String,
+    pub status: IncidentStatus,
     pub last_sequence: i64,
 }
 
 pub async fn incident(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<IncidentRow>> {
     sqlx::query_as!(
         IncidentRow,
-        "SELECT id, organisation_id, centre_latitude, centre_longitude, region_radius_km, \
-         status, last_sequence FROM incidents WHERE id = $1",
+        r#"SELECT id, organisation_id, centre_latitude, centre_longitude, region_radius_km,
+        status AS "status: IncidentStatus", last_sequence FROM incidents WHERE id = $1"#,
         id
     )
     .fetch_optional(conn)
@@ -125,7 +125,7 @@ struct TaskRow {
     latitude: f64,
     longitude: f64,
     max_distance_km: f64,
-    status: String,
+    status: TaskStatus,
     version: i64,
 }
 
@@ -151,7 +151,7 @@ impl From<TaskRow> for Task {
                 lon: r.longitude,
             },
             max_distance_km: r.max_distance_km,
-            status: TaskStatus::parse(&r.status),
+            status: r.status,
             version: r.version,
         }
     }

@@ -19,7 +19,7 @@ struct VolunteerRow {
     longitude: Option<f64>,
     travel_radius_km: f64,
     availability: Json<Vec<Window>>,
-    status: String,
+    status: VolunteerStatus,
     version: i64,
 }
 
@@ -37,7 +37,7 @@ impl From<VolunteerRow> for Volunteer {
                 .map(|(lat, lon)| Point { lat, lon }),
             travel_radius_km: r.travel_radius_km,
             availability: r.availability.0,
-            status: VolunteerStatus::parse(&r.status),
+            status: r.status,
             version: r.version,
         }
     }
@@ -59,7 +59,8 @@ pub async fn volunteer_snapshot(pool: &PgPool, topic: &str) -> sqlx::Result<Volu
     let rows = sqlx::query_as!(
         VolunteerRow,
         r#"SELECT id, skills, languages, age_band, min_age_reached, latitude, longitude,
-        travel_radius_km, availability AS "availability: Json<Vec<Window>>", status, version
+        travel_radius_km, availability AS "availability: Json<Vec<Window>>",
+        status AS "status: VolunteerStatus", version
         FROM volunteers WHERE status <> 'erased'"#
     )
     .fetch_all(&mut *tx)
@@ -106,7 +107,8 @@ pub async fn volunteer(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option
     let row = sqlx::query_as!(
         VolunteerRow,
         r#"SELECT id, skills, languages, age_band, min_age_reached, latitude, longitude,
-        travel_radius_km, availability AS "availability: Json<Vec<Window>>", status, version
+        travel_radius_km, availability AS "availability: Json<Vec<Window>>",
+        status AS "status: VolunteerStatus", version
         FROM volunteers WHERE id = $1"#,
         id
     )
