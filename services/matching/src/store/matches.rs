@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::domain::{MatchState, Task, Window};
 use crate::engine::Explanation;
 
-/// A match joined with what its events need from the task, as [`match_rows!`] reads it.
+/// A match joined with what its events need from the task, as `match_rows!` reads it.
 #[derive(Debug, Clone)]
 pub struct MatchRow {
     pub id: Uuid,
