@@ -70,37 +70,37 @@ impl Summary {
 /// An incident with `changes` changes in its log, written the way the log is laid out.
 async fn seed(pool: &PgPool, changes: i64) -> anyhow::Result<Uuid> {
     let incident = Uuid::now_v7();
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO incidents (id, organisation_id, centre_latitude, centre_longitude, \
          region_radius_km, last_sequence) VALUES ($1, $2, 50.54, 7.11, 30, $3)",
+        incident,
+        ORG,
+        changes,
     )
-    .bind(incident)
-    .bind(ORG)
-    .bind(changes)
     .execute(pool)
     .await?;
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO match_changes (incident_id, sequence, match_id, task_id, volunteer_ref, \
          state, previous_state, explanation) \
          SELECT $1, g, gen_random_uuid(), gen_random_uuid(), 'v-' || g, 'offered', 'proposed', \
-         '{}'::jsonb FROM generate_series(1, $2) AS g",
+         '{}'::jsonb FROM generate_series(1, $2::int8) AS g",
+        incident,
+        changes,
     )
-    .bind(incident)
-    .bind(changes)
     .execute(pool)
     .await?;
     // Other incidents around it, so the index is not trivially small.
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO match_changes (incident_id, sequence, match_id, task_id, volunteer_ref, \
          state, explanation) \
          SELECT i.id, g, gen_random_uuid(), gen_random_uuid(), 'v-' || g, 'offered', '{}'::jsonb \
          FROM (SELECT gen_random_uuid() AS id FROM generate_series(1, 50)) AS i, \
-         generate_series(1, $1) AS g",
+         generate_series(1, $1::int8) AS g",
+        changes,
     )
-    .bind(changes)
     .execute(pool)
     .await?;
-    sqlx::query("ANALYZE").execute(pool).await?;
+    sqlx::query!("ANALYZE").execute(pool).await?;
     Ok(incident)
 }
 

@@ -1,5 +1,5 @@
 //! The `MatchingService` gRPC API: request validation and access checks, then the
-//! [`crate::lifecycle`], [`crate::feed`] and [`crate::optimize`] functions.
+//! [`crate::lifecycle`], [`crate::feed`] and [`crate::optimizer`] functions.
 
 use spontan_platform::ApiError;
 use spontan_platform::auth::principal;
@@ -254,7 +254,8 @@ impl MatchingService for Api {
         let incident_id = required_id(&mut v, "incident_id", &r.incident_id);
         v.finish(())?;
         let response =
-            crate::optimize::optimize(&self.matcher, caller, incident_id, r.dry_run).await?;
+            crate::optimizer::optimize_incident(&self.matcher, caller, incident_id, r.dry_run)
+                .await?;
         Ok(Response::new(response))
     }
 }

@@ -1,7 +1,9 @@
 //! The matching domain: volunteers and tasks as matching sees them, and match states.
 //!
 //! Values here are valid by construction: they are built only by [`crate::convert`] (from
-//! events) and [`crate::store`] (from rows this service wrote), never from raw requests.
+//! events) and [`crate::store`] (from rows this service wrote), never from raw requests. The
+//! states and statuses are stored as text; their `parse` refuses a text it does not know
+//! instead of guessing (the tables' CHECK constraints allow no other).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -29,6 +31,32 @@ impl Window {
     }
 }
 
+/// A state or status text that none of this service's states spells.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownState {
+    /// What was parsed: `match state`, `task status`, ...
+    pub kind: &'static str,
+    pub text: String,
+}
+
+impl UnknownState {
+    fn new(kind: &'static str, text: &str) -> Self {
+        Self {
+            kind,
+            text: text.to_owned(),
+        }
+    }
+}
+
+// By hand rather than with `thiserror`, which this crate does not depend on for one message.
+impl std::fmt::Display for UnknownState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "unknown {} {:?}", self.kind, self.text)
+    }
+}
+
+impl std::error::Error for UnknownState {}
+
 /// A point in WGS84 degrees.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Point {
@@ -52,11 +80,12 @@ impl VolunteerStatus {
         }
     }
 
-    pub fn parse(text: &str) -> Self {
+    pub fn parse(text: &str) -> Result<Self, UnknownState> {
         match text {
-            "active" => Self::Active,
-            "paused" => Self::Paused,
-            _ => Self::Erased,
+            "active" => Ok(Self::Active),
+            "paused" => Ok(Self::Paused),
+            "erased" => Ok(Self::Erased),
+            _ => Err(UnknownState::new("volunteer status", text)),
         }
     }
 }
@@ -129,19 +158,44 @@ impl TaskStatus {
         }
     }
 
-    pub fn parse(text: &str) -> Self {
+    pub fn parse(text: &str) -> Result<Self, UnknownState> {
         match text {
-            "open" => Self::Open,
-            "staffed" => Self::Staffed,
-            "in_progress" => Self::InProgress,
-            "completed" => Self::Completed,
-            _ => Self::Cancelled,
+            "open" => Ok(Self::Open),
+            "staffed" => Ok(Self::Staffed),
+            "in_progress" => Ok(Self::InProgress),
+            "completed" => Ok(Self::Completed),
+            "cancelled" => Ok(Self::Cancelled),
+            _ => Err(UnknownState::new("task status", text)),
         }
     }
 
     /// Tasks that may still receive offers.
     pub fn is_matchable(self) -> bool {
         matches!(self, Self::Open | Self::Staffed)
+    }
+}
+
+/// An incident as matching sees it: open, or closed (no more offers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IncidentStatus {
+    Open,
+    Closed,
+}
+
+impl IncidentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Closed => "closed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Self, UnknownState> {
+        match text {
+            "open" => Ok(Self::Open),
+            "closed" => Ok(Self::Closed),
+            _ => Err(UnknownState::new("incident status", text)),
+        }
     }
 }
 
@@ -181,10 +235,29 @@ pub enum MatchState {
     NoShow,
 }
 
-/// States that hold the volunteer's time (the exclusion constraint's predicate).
-pub const ACTIVE_STATES: [&str; 4] = ["proposed", "offered", "accepted", "checked_in"];
-
 impl MatchState {
+    /// Every state, in the order of the lifecycle: the active ones, then the finished ones.
+    pub const ALL: [Self; 9] = [
+        Self::Proposed,
+        Self::Offered,
+        Self::Accepted,
+        Self::CheckedIn,
+        Self::Completed,
+        Self::Declined,
+        Self::Expired,
+        Self::Cancelled,
+        Self::NoShow,
+    ];
+
+    /// The states that hold the volunteer's time (the exclusion constraint's predicate), in
+    /// the order of [`Self::ALL`].
+    pub const ACTIVE: [Self; 4] = [
+        Self::Proposed,
+        Self::Offered,
+        Self::Accepted,
+        Self::CheckedIn,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Proposed => "proposed",
@@ -199,19 +272,11 @@ impl MatchState {
         }
     }
 
-    pub fn parse(text: &str) -> Option<Self> {
-        Some(match text {
-            "proposed" => Self::Proposed,
-            "offered" => Self::Offered,
-            "accepted" => Self::Accepted,
-            "checked_in" => Self::CheckedIn,
-            "completed" => Self::Completed,
-            "declined" => Self::Declined,
-            "expired" => Self::Expired,
-            "cancelled" => Self::Cancelled,
-            "no_show" => Self::NoShow,
-            _ => return None,
-        })
+    pub fn parse(text: &str) -> Result<Self, UnknownState> {
+        Self::ALL
+            .into_iter()
+            .find(|state| state.as_str() == text)
+            .ok_or_else(|| UnknownState::new("match state", text))
     }
 
     pub fn is_active(self) -> bool {
@@ -251,6 +316,37 @@ mod tests {
 
     fn window(a: u32, b: u32) -> Window {
         Window::new(at(a), at(b)).expect("valid window")
+    }
+
+    #[test]
+    fn states_parse_what_they_print_and_nothing_else() {
+        for state in MatchState::ALL {
+            assert_eq!(MatchState::parse(state.as_str()), Ok(state));
+        }
+        for status in [
+            VolunteerStatus::Active,
+            VolunteerStatus::Paused,
+            VolunteerStatus::Erased,
+        ] {
+            assert_eq!(VolunteerStatus::parse(status.as_str()), Ok(status));
+        }
+        for status in [
+            TaskStatus::Open,
+            TaskStatus::Staffed,
+            TaskStatus::InProgress,
+            TaskStatus::Completed,
+            TaskStatus::Cancelled,
+        ] {
+            assert_eq!(TaskStatus::parse(status.as_str()), Ok(status));
+        }
+        for status in [IncidentStatus::Open, IncidentStatus::Closed] {
+            assert_eq!(IncidentStatus::parse(status.as_str()), Ok(status));
+        }
+        // An unknown text is an error, not the nearest state (it used to become `Erased`).
+        assert!(VolunteerStatus::parse("deleted").is_err());
+        assert!(TaskStatus::parse("Open").is_err());
+        assert!(MatchState::parse("").is_err());
+        assert!(IncidentStatus::parse("archived").is_err());
     }
 
     #[test]

@@ -15,7 +15,7 @@ pub const SOURCE: &str = "/spontan/matching";
 
 /// The event of the transition that left `m` in its current state.
 pub fn envelope(m: &MatchRow, previous: Option<MatchState>, sequence: i64) -> pb::EventEnvelope {
-    let state = m.state();
+    let state = m.state;
     let snapshot = Some(pb::MatchSnapshot {
         match_id: m.id.to_string(),
         task_id: m.task_id.to_string(),
@@ -84,7 +84,7 @@ pub async fn transition(
     cancel_reason: i32,
 ) -> sqlx::Result<MatchRow> {
     let after = store::set_state(conn, m.id, to, decline_reason, cancel_reason).await?;
-    record(conn, topic, &after, Some(m.state())).await?;
-    tracing::info!(match_id = %m.id, task_id = %m.task_id, from = m.state().as_str(), to = to.as_str(), "match transition");
+    record(conn, topic, &after, Some(m.state)).await?;
+    tracing::info!(match_id = %m.id, task_id = %m.task_id, from = m.state.as_str(), to = to.as_str(), "match transition");
     Ok(after)
 }

@@ -3,22 +3,19 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use spontan_platform::ApiError;
 use spontan_platform::auth::Principal;
 use spontan_proto::v1 as pb;
-use sqlx::PgPool;
-use sqlx::types::Json;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tonic::Status;
 use uuid::Uuid;
 
 use crate::domain::{MatchState, Point};
-use crate::engine::Explanation;
 use crate::lifecycle::{match_view, precondition};
 use crate::matcher::Matcher;
-use crate::store::{self, ChangeRow, IncidentRow, MatchRow};
+use crate::store::{self, ChangeRow, IncidentRow};
 
 /// How often a stream looks for new changes.
 const WATCH_POLL: Duration = Duration::from_millis(200);
@@ -60,99 +57,15 @@ fn change_view(c: ChangeRow) -> pb::MatchChange {
         task_id: c.task_id.to_string(),
         incident_id: c.incident_id.to_string(),
         volunteer_ref: c.volunteer_ref,
-        state: MatchState::parse(&c.state).map_or(0, MatchState::to_proto),
-        previous_state: c
-            .previous_state
-            .as_deref()
-            .and_then(MatchState::parse)
-            .map_or(0, MatchState::to_proto),
+        state: c.state.to_proto(),
+        previous_state: c.previous_state.map_or(0, MatchState::to_proto),
         changed_at: Some(crate::convert::ts(c.changed_at)),
         explanation: Some(crate::convert::explanation(&c.explanation.0)),
     }
 }
 
-/// One read of an incident's change log: who owns the incident, its head and state, and the
-/// changes after a cursor, all from one statement and so from one snapshot.
-struct Page {
-    organisation_id: String,
-    closed: bool,
-    last_sequence: i64,
-    changes: Vec<ChangeRow>,
-}
-
-/// A row of [`page`]: the incident's columns, and a change's (all NULL when none is new).
-#[derive(sqlx::FromRow)]
-struct PageRow {
-    organisation_id: String,
-    status: String,
-    last_sequence: i64,
-    sequence: Option<i64>,
-    match_id: Option<Uuid>,
-    task_id: Option<Uuid>,
-    volunteer_ref: Option<String>,
-    state: Option<String>,
-    previous_state: Option<String>,
-    changed_at: Option<DateTime<Utc>>,
-    explanation: Option<Json<Explanation>>,
-}
-
-/// Up to `limit` changes after `after`, with the incident they belong to; `None` when there is
-/// no such incident.
-///
-/// A poll is the dashboards' most frequent call, and most polls find nothing new, so it is one
-/// statement: the incident by its primary key, joined to the changes from the primary key
-/// (incident_id, sequence) of `match_changes`; nothing new reads one index entry of each. It
-/// always asks PostgreSQL, never memory: another replica may have written the change.
-async fn page(
-    pool: &PgPool,
-    incident_id: Uuid,
-    after: i64,
-    limit: i64,
-) -> sqlx::Result<Option<Page>> {
-    let rows: Vec<PageRow> = sqlx::query_as(
-        "SELECT i.organisation_id, i.status, i.last_sequence, c.sequence, c.match_id, \
-         c.task_id, c.volunteer_ref, c.state, c.previous_state, c.changed_at, c.explanation \
-         FROM incidents i LEFT JOIN LATERAL ( \
-           SELECT sequence, match_id, task_id, volunteer_ref, state, previous_state, \
-             changed_at, explanation FROM match_changes \
-           WHERE incident_id = i.id AND sequence > $2 ORDER BY sequence LIMIT $3) c ON true \
-         WHERE i.id = $1",
-    )
-    .bind(incident_id)
-    .bind(after)
-    .bind(limit)
-    .fetch_all(pool)
-    .await?;
-    let Some(first) = rows.first() else {
-        return Ok(None);
-    };
-    let mut page = Page {
-        organisation_id: first.organisation_id.clone(),
-        closed: first.status == "closed",
-        last_sequence: first.last_sequence,
-        changes: Vec::with_capacity(rows.len()),
-    };
-    // Only the row of an incident without new changes lacks them: the columns are NOT NULL.
-    page.changes.extend(rows.into_iter().filter_map(|r| {
-        Some(ChangeRow {
-            sequence: r.sequence?,
-            match_id: r.match_id?,
-            task_id: r.task_id?,
-            incident_id,
-            volunteer_ref: r.volunteer_ref?,
-            state: r.state?,
-            previous_state: r.previous_state,
-            changed_at: r.changed_at?,
-            explanation: r.explanation?,
-        })
-    }));
-    // The join keeps the lateral order in practice; SQL does not promise it, so make sure
-    // (already sorted input costs one pass).
-    page.changes.sort_by_key(|c| c.sequence);
-    Ok(Some(page))
-}
-
-/// ListMatchChanges: access check, cursor check and the page, from one [`page`] read.
+/// ListMatchChanges: access check, cursor check and the page, from one
+/// [`store::change_page`] read.
 pub async fn list_changes(
     matcher: &Matcher,
     caller: &Principal,
@@ -161,12 +74,12 @@ pub async fn list_changes(
     limit: i64,
 ) -> Result<pb::ListMatchChangesResponse, Status> {
     let after = i64::try_from(after).unwrap_or(i64::MAX);
-    let Page {
+    let store::Page {
         organisation_id,
         last_sequence,
         changes: mut rows,
         ..
-    } = page(&matcher.pool, incident_id, after, limit + 1)
+    } = store::change_page(&matcher.pool, incident_id, after, limit + 1)
         .await
         .map_err(db)?
         .ok_or(ApiError::NotFound("incident"))?;
@@ -202,14 +115,15 @@ pub fn watch(
         loop {
             // The incident comes with the page, so one read per turn says both what is new
             // and whether the incident is closed and drained.
-            let (rows, closed_at) = match page(&matcher.pool, incident_id, after, limit).await {
-                Ok(Some(page)) => (page.changes, page.closed.then_some(page.last_sequence)),
-                Ok(None) => (Vec::new(), None),
-                Err(error) => {
-                    let _ = tx.send(Err(db(error))).await;
-                    return;
-                }
-            };
+            let (rows, closed_at) =
+                match store::change_page(&matcher.pool, incident_id, after, limit).await {
+                    Ok(Some(page)) => (page.changes, page.closed.then_some(page.last_sequence)),
+                    Ok(None) => (Vec::new(), None),
+                    Err(error) => {
+                        let _ = tx.send(Err(db(error))).await;
+                        return;
+                    }
+                };
             let full = rows.len() as i64 >= limit;
             if !rows.is_empty() || last_sent.elapsed() >= KEEP_ALIVE {
                 after = rows.last().map_or(after, |c| c.sequence);
@@ -245,11 +159,7 @@ pub async fn task_staffing(
     task_id: Uuid,
     include_finished: bool,
 ) -> Result<pb::GetTaskStaffingResponse, Status> {
-    let mut tx = matcher.pool.begin().await.map_err(db)?;
-    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
+    let mut tx = store::begin_snapshot(&matcher.pool).await.map_err(db)?;
     let task = store::task(&mut tx, task_id)
         .await
         .map_err(db)?
@@ -259,33 +169,15 @@ pub async fn task_staffing(
     let incident = store::incident(&mut tx, task.incident_id)
         .await
         .map_err(db)?;
-    let states: &[&str] = if include_finished {
-        &[
-            "proposed",
-            "offered",
-            "accepted",
-            "checked_in",
-            "completed",
-            "declined",
-            "expired",
-            "cancelled",
-            "no_show",
-        ]
+    // In this order in the response: active first, in the order of the lifecycle.
+    let states: &[MatchState] = if include_finished {
+        &MatchState::ALL
     } else {
-        &["proposed", "offered", "accepted", "checked_in"]
+        &MatchState::ACTIVE
     };
-    let rows: Vec<MatchRow> = sqlx::query_as(&format!(
-        "SELECT {} FROM matches m JOIN tasks t ON t.id = m.task_id \
-         WHERE m.task_id = $1 AND m.state = ANY($2) \
-         ORDER BY array_position($3, m.state), m.created_at, m.id",
-        store::MATCH_COLUMNS
-    ))
-    .bind(task_id)
-    .bind(states)
-    .bind(states)
-    .fetch_all(&mut *tx)
-    .await
-    .map_err(db)?;
+    let rows = store::task_matches(&mut tx, task_id, states)
+        .await
+        .map_err(db)?;
     tx.commit().await.map_err(db)?;
     let count = |n: i64| u32::try_from(n).unwrap_or(u32::MAX);
     Ok(pb::GetTaskStaffingResponse {
@@ -299,42 +191,14 @@ pub async fn task_staffing(
     })
 }
 
-#[derive(sqlx::FromRow)]
-struct CoverageRow {
-    priority: i16,
-    task_count: i64,
-    staffed_task_count: i64,
-    needed: i64,
-    offered: i64,
-    accepted: i64,
-    checked_in: i64,
-}
-
 /// GetIncidentSummary.
 pub async fn incident_summary(
     matcher: &Matcher,
     incident: &IncidentRow,
 ) -> Result<pb::GetIncidentSummaryResponse, Status> {
-    let rows: Vec<CoverageRow> = sqlx::query_as(
-        "WITH per_task AS ( \
-           SELECT t.id, t.priority, t.headcount, \
-             count(m.*) FILTER (WHERE m.state = 'offered') AS offered, \
-             count(m.*) FILTER (WHERE m.state IN ('accepted', 'checked_in', 'completed')) AS accepted, \
-             count(m.*) FILTER (WHERE m.state IN ('checked_in', 'completed')) AS checked_in \
-           FROM tasks t LEFT JOIN matches m ON m.task_id = t.id \
-           WHERE t.incident_id = $1 AND t.status IN ('open', 'staffed', 'in_progress') \
-           GROUP BY t.id) \
-         SELECT priority, count(*) AS task_count, \
-           count(*) FILTER (WHERE accepted >= headcount) AS staffed_task_count, \
-           sum(headcount)::int8 AS needed, sum(offered)::int8 AS offered, \
-           sum(LEAST(accepted, headcount))::int8 AS accepted, sum(checked_in)::int8 AS checked_in \
-         FROM per_task GROUP BY priority \
-         ORDER BY CASE WHEN priority = 0 THEN 99 ELSE priority END",
-    )
-    .bind(incident.id)
-    .fetch_all(&matcher.pool)
-    .await
-    .map_err(db)?;
+    let rows = store::coverage(&matcher.pool, incident.id)
+        .await
+        .map_err(db)?;
     let n = |v: i64| u32::try_from(v).unwrap_or(u32::MAX);
     let ratio = |accepted: i64, needed: i64| {
         if needed == 0 {

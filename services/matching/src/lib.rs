@@ -22,7 +22,6 @@ pub mod feed;
 pub mod lifecycle;
 pub mod matcher;
 pub mod metrics;
-pub mod optimize;
 pub mod optimizer;
 pub mod store;
 

@@ -72,7 +72,7 @@ pub async fn respond(
         .await
         .map_err(db)?
         .ok_or(ApiError::NotFound("match"))?;
-    let state = m.state();
+    let state = m.state;
     let overdue = state == MatchState::Offered && m.expires_at.is_some_and(|e| e <= Utc::now());
     // An answer in time to an open offer, for the answer-time histogram once committed.
     let answered = match (state, decision) {
@@ -122,7 +122,7 @@ pub async fn respond(
                             &mut tx,
                             MatchOwner::Task,
                             task.id,
-                            &["proposed", "offered"],
+                            &[MatchState::Proposed, MatchState::Offered],
                             MatchCancelReason::TaskStaffed,
                             |_| false,
                         )
@@ -171,11 +171,11 @@ pub async fn check_in(
 ) -> Result<MatchRow, Status> {
     let (mut tx, pre, by_volunteer) =
         open(matcher, caller, match_id, Callers::VolunteerOrStaff).await?;
-    if by_volunteer && pre.state() == MatchState::Accepted {
+    if by_volunteer && pre.state == MatchState::Accepted {
         verify_code(matcher, &mut tx, &pre, code).await?;
     }
     let m = lock(&mut tx, &pre).await?;
-    let row = match m.state() {
+    let row = match m.state {
         MatchState::CheckedIn => m,
         MatchState::Accepted => {
             events::transition(&mut tx, &matcher.topic, &m, MatchState::CheckedIn, 0, 0)
@@ -313,7 +313,7 @@ pub async fn check_out(
 ) -> Result<MatchRow, Status> {
     let (mut tx, pre, _) = open(matcher, caller, match_id, Callers::VolunteerOrStaff).await?;
     let m = lock(&mut tx, &pre).await?;
-    let row = match m.state() {
+    let row = match m.state {
         MatchState::Completed => m,
         MatchState::CheckedIn => {
             events::transition(&mut tx, &matcher.topic, &m, MatchState::Completed, 0, 0)
@@ -340,7 +340,7 @@ pub async fn complete(
 ) -> Result<MatchRow, Status> {
     let (mut tx, pre, _) = open(matcher, caller, match_id, Callers::Staff).await?;
     let m = lock(&mut tx, &pre).await?;
-    let row = match (outcome, m.state()) {
+    let row = match (outcome, m.state) {
         (MatchOutcome::Completed, MatchState::Completed)
         | (MatchOutcome::NoShow, MatchState::NoShow) => m,
         (MatchOutcome::Completed, MatchState::CheckedIn) => {
@@ -366,7 +366,7 @@ pub async fn complete(
 
 /// The proto view of a match for coordinators and dashboards.
 pub fn match_view(m: &MatchRow) -> pb::Match {
-    let state = m.state();
+    let state = m.state;
     pb::Match {
         match_id: m.id.to_string(),
         task_id: m.task_id.to_string(),
@@ -391,7 +391,7 @@ pub fn match_view(m: &MatchRow) -> pb::Match {
 
 /// The proto view of a match for its volunteer.
 pub fn offer_view(m: &MatchRow, task: &Task) -> pb::Offer {
-    let state = m.state();
+    let state = m.state;
     pb::Offer {
         match_id: m.id.to_string(),
         task_id: m.task_id.to_string(),
@@ -419,31 +419,29 @@ pub async fn my_offers(
     volunteer_id: Uuid,
     include_finished: bool,
 ) -> Result<Vec<pb::Offer>, Status> {
-    let states: &[&str] = if include_finished {
+    // Offers only: a PROPOSED match has not been offered yet.
+    let states: &[MatchState] = if include_finished {
         &[
-            "offered",
-            "accepted",
-            "checked_in",
-            "completed",
-            "declined",
-            "expired",
-            "cancelled",
-            "no_show",
+            MatchState::Offered,
+            MatchState::Accepted,
+            MatchState::CheckedIn,
+            MatchState::Completed,
+            MatchState::Declined,
+            MatchState::Expired,
+            MatchState::Cancelled,
+            MatchState::NoShow,
         ]
     } else {
-        &["offered", "accepted", "checked_in"]
+        &[
+            MatchState::Offered,
+            MatchState::Accepted,
+            MatchState::CheckedIn,
+        ]
     };
     let mut conn = matcher.pool.acquire().await.map_err(db)?;
-    let rows: Vec<MatchRow> = sqlx::query_as(&format!(
-        "SELECT {} FROM matches m JOIN tasks t ON t.id = m.task_id \
-         WHERE m.volunteer_id = $1 AND m.state = ANY($2) ORDER BY lower(m.slot), m.id LIMIT 500",
-        store::MATCH_COLUMNS
-    ))
-    .bind(volunteer_id)
-    .bind(states)
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(db)?;
+    let rows = store::volunteer_matches(&mut conn, volunteer_id, states)
+        .await
+        .map_err(db)?;
     let mut tasks: HashMap<Uuid, Task> = HashMap::new();
     let mut offers = Vec::with_capacity(rows.len());
     for m in rows {

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::config::MatchingSettings;
-use crate::domain::{MatchState, Task, VolunteerStatus};
+use crate::domain::{IncidentStatus, MatchState, Task, VolunteerStatus};
 use crate::engine::{self, Candidate, Explanation, Ranked, VolunteerIndex};
 use crate::events;
 use crate::store::{self, Counts, MatchOwner};
@@ -214,7 +214,7 @@ impl Matcher {
         }
         if store::incident(&mut tx, task.incident_id)
             .await?
-            .is_some_and(|i| i.status != "open")
+            .is_some_and(|i| i.status != IncidentStatus::Open)
         {
             return Ok(Offer::Full);
         }
@@ -262,19 +262,14 @@ impl Matcher {
 
     /// Expires offers past their deadline; returns the tasks to re-match.
     pub async fn expire_due(&self) -> anyhow::Result<Vec<Uuid>> {
-        let due: Vec<Uuid> = sqlx::query_scalar(
-            "SELECT id FROM matches WHERE state = 'offered' AND expires_at <= now() \
-             ORDER BY expires_at LIMIT 500",
-        )
-        .fetch_all(&self.pool)
-        .await?;
+        let due = store::due_offers(&self.pool).await?;
         let mut tasks = Vec::new();
         for id in due {
             let mut tx = self.pool.begin().await?;
             let Some(m) = store::lock_match(&mut tx, id).await? else {
                 continue;
             };
-            if m.state() != MatchState::Offered || m.expires_at.is_none_or(|e| e > Utc::now()) {
+            if m.state != MatchState::Offered || m.expires_at.is_none_or(|e| e > Utc::now()) {
                 continue;
             }
             events::transition(&mut tx, &self.topic, &m, MatchState::Expired, 0, 0).await?;
@@ -330,7 +325,7 @@ impl Matcher {
         conn: &mut sqlx::PgConnection,
         owner: MatchOwner,
         id: Uuid,
-        states: &[&str],
+        states: &[MatchState],
         reason: spontan_proto::v1::MatchCancelReason,
         keep: impl Fn(&store::MatchRow) -> bool,
     ) -> sqlx::Result<Vec<Uuid>> {

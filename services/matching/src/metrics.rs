@@ -17,19 +17,6 @@ use crate::domain::MatchState;
 /// How often matches are counted by state.
 pub const STATE_INTERVAL: Duration = Duration::from_secs(5);
 
-/// Every state, so that a state with no match reads 0 instead of disappearing.
-const STATES: [MatchState; 9] = [
-    MatchState::Proposed,
-    MatchState::Offered,
-    MatchState::Accepted,
-    MatchState::CheckedIn,
-    MatchState::Completed,
-    MatchState::Declined,
-    MatchState::Expired,
-    MatchState::Cancelled,
-    MatchState::NoShow,
-];
-
 /// Counts matches by state every [`STATE_INTERVAL`] until `shutdown`.
 pub async fn report_states(pool: PgPool, shutdown: CancellationToken) {
     let mut interval = tokio::time::interval(STATE_INTERVAL);
@@ -41,10 +28,11 @@ pub async fn report_states(pool: PgPool, shutdown: CancellationToken) {
         }
         match crate::store::count_by_state(&pool).await {
             Ok(counts) => {
-                for state in STATES {
+                // Every state, so that a state with no match reads 0 instead of disappearing.
+                for state in MatchState::ALL {
                     let count = counts
                         .iter()
-                        .find(|(s, _)| s == state.as_str())
+                        .find(|(s, _)| *s == state)
                         .map_or(0, |(_, n)| *n);
                     metrics::gauge!("matching_matches", "state" => state.as_str())
                         .set(count as f64);

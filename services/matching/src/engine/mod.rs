@@ -5,14 +5,15 @@
 //! assigned, earlier matches for the same task) the caller loads and passes in; whether an
 //! offer may really be made is finally decided by PostgreSQL's exclusion constraint.
 //!
-//! The index lives in `engine_index.rs` (a submodule, re-exported here).
+//! Layout: `mod.rs` (eligibility and ranking), `index.rs` ([`VolunteerIndex`], the spatial
+//! index of volunteers) over `grid.rs` (its cells of packed records), `tests.rs`.
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::domain::{Point, Task, Volunteer, VolunteerStatus};
 
-#[path = "engine_index.rs"]
+mod grid;
 mod index;
 pub use index::VolunteerIndex;
 
@@ -196,5 +197,4 @@ pub fn rank_top(task: &Task, candidates: &[Candidate], k: usize) -> Vec<Ranked> 
 }
 
 #[cfg(test)]
-#[path = "engine_tests.rs"]
 mod tests;

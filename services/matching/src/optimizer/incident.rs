@@ -1,7 +1,7 @@
-//! `OptimizeIncident`: gathers the incident's open tasks, kept matches and candidates, runs
-//! the solver in [`crate::optimizer`] over the tasks' time windows (a volunteer may get
-//! several new tasks whose windows do not overlap each other or what they already hold; exact
-//! when all the windows overlap) and, unless it is a dry run, offers the new pairs
+//! `OptimizeIncident` (a part of [`crate::optimizer`]): gathers the incident's open tasks,
+//! kept matches and candidates, runs the solver over the tasks' time windows (a volunteer may
+//! get several new tasks whose windows do not overlap each other or what they already hold;
+//! exact when all the windows overlap) and, unless it is a dry run, offers the new pairs
 //! through the same per-offer transaction as incremental matching (so the exclusion
 //! constraint still has the last word). One optimisation per incident at a time, across
 //! replicas, through a PostgreSQL advisory lock.
@@ -15,32 +15,17 @@ use spontan_proto::v1 as pb;
 use tonic::Status;
 use uuid::Uuid;
 
-use crate::domain::{Task, Window};
+use super::instance::{Assigned, Instance};
+use super::{Pair, priority_weight, solve_periods};
+use crate::domain::{IncidentStatus, Task, Window};
 use crate::engine::{self, Candidate, Explanation};
 use crate::lifecycle::{db, precondition};
 use crate::matcher::{Matcher, Offer};
-use crate::optimizer::{self, Pair, Slot, priority_weight};
 use crate::store;
 
-/// Advisory-lock key of an incident's optimisation ("optim" in the high bits).
-fn lock_key(incident_id: Uuid) -> i64 {
-    let bytes = incident_id.as_bytes();
-    let mut low = [0u8; 8];
-    low.copy_from_slice(&bytes[8..16]);
-    i64::from_be_bytes(low) ^ 0x6f70_7469_6d00_0000
-}
-
-/// One assignment with what the objectives need.
-struct Assigned {
-    task: usize,
-    volunteer_id: Uuid,
-    volunteer_ref: String,
-    match_id: String,
-    kept: bool,
-    explanation: Explanation,
-}
-
-pub async fn optimize(
+/// OptimizeIncident: a coordinator of the incident's organisation, or an admin; ABORTED while
+/// another replica optimises the same incident.
+pub async fn optimize_incident(
     matcher: &Matcher,
     caller: &Principal,
     incident_id: Uuid,
@@ -52,13 +37,10 @@ pub async fn optimize(
         .map_err(db)?
         .ok_or(ApiError::NotFound("incident"))?;
     caller.require_coordinator_of(&incident.organisation_id)?;
-    if incident.status != "open" {
+    if incident.status != IncidentStatus::Open {
         return Err(precondition("INCIDENT_CLOSED", "the incident is closed"));
     }
-    let key = lock_key(incident_id);
-    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-        .bind(key)
-        .fetch_one(&mut *lock)
+    let locked = store::try_lock_optimization(&mut lock, incident_id)
         .await
         .map_err(db)?;
     if !locked {
@@ -67,10 +49,7 @@ pub async fn optimize(
         );
     }
     let result = run(matcher, incident_id, dry_run).await;
-    let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
-        .bind(key)
-        .execute(&mut *lock)
-        .await;
+    let _ = store::unlock_optimization(&mut lock, incident_id).await;
     result
 }
 
@@ -79,91 +58,16 @@ async fn run(
     incident_id: Uuid,
     dry_run: bool,
 ) -> Result<pb::OptimizeIncidentResponse, Status> {
-    let mut conn = matcher.pool.acquire().await.map_err(db)?;
-    let tasks = store::incident_tasks(&mut conn, incident_id)
-        .await
-        .map_err(db)?;
-    let task_index: HashMap<Uuid, usize> =
-        tasks.iter().enumerate().map(|(i, t)| (t.id, i)).collect();
-    let kept_rows = store::kept_matches(&mut conn, incident_id)
-        .await
-        .map_err(db)?;
-    let mut kept = Vec::new();
-    let mut held = vec![0u32; tasks.len()];
-    for m in kept_rows {
-        if let Some(&t) = task_index.get(&m.task_id) {
-            held[t] += 1;
-            kept.push(Assigned {
-                task: t,
-                volunteer_id: m.volunteer_id,
-                volunteer_ref: m.volunteer_ref.clone(),
-                match_id: m.id.to_string(),
-                kept: true,
-                explanation: m.explanation.0.clone(),
-            });
-        }
-    }
-    // Candidates from the index, then what only the database knows.
-    let eligible: Vec<Vec<(Uuid, f64)>> = {
-        let index = matcher.index();
-        tasks
-            .iter()
-            .map(|t| {
-                index
-                    .eligible_for(t)
-                    .into_iter()
-                    .map(|(v, d)| (v.id, d))
-                    .collect()
-            })
-            .collect()
-    };
-    let mut volunteer_ids: Vec<Uuid> = eligible.iter().flatten().map(|(id, _)| *id).collect();
-    volunteer_ids.sort_unstable();
-    volunteer_ids.dedup();
-    let tried = store::tried_pairs(&mut conn, incident_id)
-        .await
-        .map_err(db)?;
-    let busy = store::busy_windows(&mut conn, &volunteer_ids)
-        .await
-        .map_err(db)?;
-    let hours = store::assigned_hours(&mut conn, incident_id, &volunteer_ids)
-        .await
-        .map_err(db)?;
-    drop(conn);
-    let position: HashMap<Uuid, usize> = volunteer_ids
-        .iter()
-        .enumerate()
-        .map(|(i, id)| (*id, i))
-        .collect();
-    let mut pairs = Vec::new();
-    for (t, task) in tasks.iter().enumerate() {
-        for (id, distance_km) in &eligible[t] {
-            let overlaps = busy
-                .get(id)
-                .is_some_and(|ws| ws.iter().any(|w| w.overlaps(&task.window)));
-            if overlaps || tried.contains(&(task.id, *id)) {
-                continue;
-            }
-            pairs.push(Pair {
-                volunteer: position[id],
-                task: t,
-                distance_km: *distance_km,
-                assigned_hours: hours.get(id).copied().unwrap_or(0.0),
-            });
-        }
-    }
-    let slots: Vec<Slot> = tasks
-        .iter()
-        .zip(&held)
-        .map(|(t, h)| Slot {
-            need: t.headcount.saturating_sub(*h),
-            priority: t.priority,
-            start: t.window.start.timestamp(),
-            end: t.window.end.timestamp(),
-        })
-        .collect();
+    let Instance {
+        tasks,
+        kept,
+        volunteer_ids,
+        pairs,
+        slots,
+        hours,
+    } = Instance::load(matcher, incident_id).await?;
     let started = Instant::now();
-    let chosen = optimizer::solve_periods(volunteer_ids.len(), &slots, &pairs);
+    let chosen = solve_periods(volunteer_ids.len(), &slots, &pairs);
     let solve_duration = started.elapsed();
 
     let before = objective(&tasks, &kept, &hours);

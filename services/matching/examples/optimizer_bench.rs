@@ -2,8 +2,8 @@
 //! `docs/bench/compare-optimisers.sh`) solve the very same instances.
 //!
 //! ```sh
-//! optimise_bench generate DIR FAMILY VOLUNTEERS SLOTS SEED   # writes both period modes
-//! optimise_bench solve DIR/NAME [REPEATS]                    # prints one JSON line
+//! optimizer_bench generate DIR FAMILY VOLUNTEERS SLOTS SEED  # writes both period modes
+//! optimizer_bench solve DIR/NAME [REPEATS]                   # prints one JSON line
 //! ```
 //!
 //! Families: `uniform` (volunteers and slots spread evenly), `skewed` (volunteers in towns,
@@ -402,6 +402,6 @@ fn main() -> Result<()> {
             &args[1],
             args.get(2).map(|r| r.parse()).transpose()?.unwrap_or(3),
         ),
-        _ => Err("usage: optimise_bench generate DIR FAMILY VOLUNTEERS SLOTS SEED | solve DIR/NAME [REPEATS]".into()),
+        _ => Err("usage: optimizer_bench generate DIR FAMILY VOLUNTEERS SLOTS SEED | solve DIR/NAME [REPEATS]".into()),
     }
 }

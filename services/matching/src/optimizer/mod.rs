@@ -1,0 +1,72 @@
+//! The batch optimiser: the `OptimizeIncident` RPC and its solver.
+//!
+//! Layout: [`optimize_incident`] in `incident.rs` (lock, solve, offer, report) over
+//! `instance.rs` (the incident's tasks, kept matches and candidates as the solver's input);
+//! the solver in `model.rs` (pairs, slots, the folded objective), `assign.rs` (one period,
+//! exact) and `periods.rs` (several periods); `tests.rs`.
+//!
+//! # Objective
+//!
+//! Lexicographic, as in the spontaneous-volunteer coordination literature: first maximise
+//! priority-weighted coverage (each filled unit of a task's need counts its priority weight),
+//! then minimise total travel, then balance load. The three tiers are folded into one integer
+//! profit per volunteer-task pair (see [`Scales`]): the coverage scale exceeds every travel and
+//! hours term a whole solution can add up to, and the travel scale every hours term, so the
+//! fold is exactly lexicographic for the first two tiers. Load enters as a linear preference
+//! for volunteers with fewer hours (a volunteer's hours already held, plus, in the
+//! multi-period case, the hours of the other slots given to them in this run): that balances
+//! load but does not minimise the spread exactly.
+//!
+//! # Single period ([`solve`]): exact
+//!
+//! Every task window overlaps every other, so a volunteer takes at most one new task. That is
+//! a maximum-profit bipartite b-matching, solved exactly by successive shortest paths on the
+//! sparse residual graph (a sparse Hungarian method, as in Jonker-Volgenant): every unit of a
+//! task's need is a row that must be assigned either to an eligible volunteer or to "stays
+//! open" (profit 0); rows are added one at a time by a Dijkstra search over reduced costs with
+//! node potentials, which stops as soon as the cheapest way to place the row is known and
+//! only updates the potentials of the nodes it settled. Most rows settle in one step (their
+//! best volunteer is free), so the work follows the contention, not the size of the graph.
+//! Flat arrays, a compressed per-task edge list, no allocation per edge or per search step.
+//!
+//! # Several periods ([`solve_periods`])
+//!
+//! Tasks have time windows; a volunteer may take several tasks whose windows do not overlap.
+//! With per-volunteer eligibility this is NP-hard in general, so the solver decomposes time:
+//!
+//! 1. **Periods.** The task windows are covered by a minimum set of *periods*, each a set of
+//!    windows sharing a common instant (greedy clique cover of the interval graph by earliest
+//!    end). Inside one period every pair of windows overlaps, so "at most one task per
+//!    volunteer" is exactly the no-overlap rule there, and one period is a single-period
+//!    problem.
+//! 2. **Sweep.** Periods are solved in time order, each exactly by the min-cost flow above,
+//!    with a volunteer eligible for a task only if the task does not overlap what they already
+//!    hold from other periods.
+//! 3. **Block-coordinate improvement.** Each period is solved again exactly with all other
+//!    periods fixed, backwards and forwards, until a whole pass changes nothing (or a pass
+//!    limit). Each re-solve keeps the period's current assignment feasible, so the objective
+//!    never gets worse.
+//! 4. **Ejection chains (conflict repair).** For every open unit of need, highest priority
+//!    first, an augmenting move is searched: give the task to an eligible volunteer who is
+//!    busy with overlapping tasks, and hand each of those to another eligible volunteer who is
+//!    free then, or leave it open when its weight is lower; applied when the weighted coverage
+//!    strictly rises. Then step 3 runs again to recover travel and load.
+//!
+//! With one period (all windows overlap) steps 3 and 4 change nothing and the result is the
+//! exact optimum, the same as [`solve`].
+
+mod assign;
+mod incident;
+mod instance;
+mod model;
+mod periods;
+
+pub use assign::solve;
+pub use incident::optimize_incident;
+pub use model::{
+    PERIOD_LOAD_ROOM, Pair, Scales, Slot, hours_units, priority_weight, scales_for, travel_units,
+};
+pub use periods::{PeriodOptions, periods, solve_periods, solve_periods_with};
+
+#[cfg(test)]
+mod tests;
