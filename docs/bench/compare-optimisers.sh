@@ -21,8 +21,8 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 "$venv/bin/pip" install --quiet --disable-pip-version-check kwok scipy numpy ortools highspy
 
-cargo build --quiet --release -p spontan-matching --example optimise_bench
-bin=$CARGO_TARGET_DIR/release/examples/optimise_bench
+cargo build --quiet --release -p spontan-matching --example optimizer_bench
+bin=$CARGO_TARGET_DIR/release/examples/optimizer_bench
 
 work=$(mktemp -d -t spontan-optimise-XXXXXX)
 if [ "${SPONTAN_BENCH_KEEP:-0}" != 1 ]; then

@@ -1,7 +1,7 @@
 """Side-by-side comparison of Spontan's batch optimiser with Python peers on the same instances.
 
 Run through compare-optimisers.sh (it builds the Rust runner and prepares the virtual
-environment). Instances come from `optimise_bench generate`; every solver reads the same
+environment). Instances come from `optimizer_bench generate`; every solver reads the same
 files and every solution is scored here by the same code:
 
 - single period (every slot window overlaps every other, one slot per volunteer): our exact

@@ -14,6 +14,7 @@ use crate::convert::parse_id;
 use crate::feed;
 use crate::lifecycle;
 use crate::matcher::Matcher;
+use crate::reasons;
 
 /// Handlers of `spontan.v1.MatchingService`.
 #[derive(Clone)]
@@ -81,7 +82,7 @@ impl MatchingService for Api {
         let after = i64::try_from(r.after_sequence).unwrap_or(i64::MAX);
         if after > incident.last_sequence {
             return Err(lifecycle::precondition(
-                "CURSOR_AHEAD",
+                reasons::CURSOR_AHEAD,
                 "after_sequence is beyond the incident's latest change: restart from 0",
             ));
         }

@@ -15,6 +15,7 @@ use uuid::Uuid;
 use crate::domain::{MatchState, Point};
 use crate::lifecycle::{match_view, precondition};
 use crate::matcher::Matcher;
+use crate::reasons;
 use crate::store::{self, ChangeRow, IncidentRow};
 
 /// How often a stream looks for new changes.
@@ -86,7 +87,7 @@ pub async fn list_changes(
     caller.require_reader_of(&organisation_id)?;
     if after > last_sequence {
         return Err(precondition(
-            "CURSOR_AHEAD",
+            reasons::CURSOR_AHEAD,
             "after_sequence is beyond the incident's latest change: restart from 0",
         ));
     }

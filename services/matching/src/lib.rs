@@ -5,8 +5,9 @@
 //! ranking, the spatial index; pure), [`store`] (SQL), [`events`] (match events and the
 //! change log, written with every transition), [`matcher`] (incremental matching, expiry,
 //! sweep), [`consumer`] (volunteer and task topics), [`lifecycle`] and [`feed`] (what the
-//! RPCs do), [`api`] (the gRPC handlers), [`metrics`] (matches by state, offer answer time),
-//! `migrations/` (its own tables, numbered from 0100).
+//! RPCs do), [`optimizer`] (the incident-wide assignment: min-cost flow per period),
+//! [`reasons`] (the refusals' ErrorInfo reasons), [`api`] (the gRPC handlers), [`metrics`]
+//! (matches by state, offer answer time), `migrations/` (its own tables, numbered from 0100).
 //! Plumbing — server, health, reflection, outbox relay, telemetry, shutdown — lives in
 //! `spontan-platform`.
 
@@ -23,6 +24,7 @@ pub mod lifecycle;
 pub mod matcher;
 pub mod metrics;
 pub mod optimizer;
+pub mod reasons;
 pub mod store;
 
 use std::net::SocketAddr;

@@ -9,25 +9,21 @@ use chrono::Utc;
 use spontan_platform::ApiError;
 use spontan_platform::auth::{Principal, Role};
 use spontan_platform::error::FieldViolation;
+use spontan_platform::error::Reason;
 use spontan_proto::v1::{self as pb, MatchCancelReason, MatchOutcome, OfferDecision};
-use tonic::{Code, Status};
-use tonic_types::{ErrorDetails, StatusExt};
+use tonic::Status;
 use uuid::Uuid;
 
 use crate::check_in;
 use crate::domain::{MatchState, Task};
 use crate::events;
 use crate::matcher::Matcher;
+use crate::reasons;
 use crate::store::{self, MatchOwner, MatchRow};
 
 /// FAILED_PRECONDITION with a machine-readable reason (`google.rpc.ErrorInfo`).
-pub fn precondition(reason: &str, message: &str) -> Status {
-    let details = ErrorDetails::with_error_info(reason, "matching.spontan", HashMap::new());
-    Status::with_error_details(
-        Code::FailedPrecondition,
-        format!("{reason}: {message}"),
-        details,
-    )
+pub fn precondition(reason: Reason, message: &str) -> Status {
+    ApiError::precondition(reason, message).into()
 }
 
 fn internal(error: impl Into<anyhow::Error>) -> Status {
@@ -85,16 +81,17 @@ pub async fn respond(
     let result = match (decision, state) {
         (OfferDecision::Accept, MatchState::Accepted)
         | (OfferDecision::Decline, MatchState::Declined) => Ok(m),
-        (_, MatchState::Expired) => Err(precondition("OFFER_EXPIRED", "the offer expired")),
-        (_, MatchState::Cancelled) => {
-            Err(precondition("OFFER_WITHDRAWN", "the offer was withdrawn"))
-        }
+        (_, MatchState::Expired) => Err(precondition(reasons::OFFER_EXPIRED, "the offer expired")),
+        (_, MatchState::Cancelled) => Err(precondition(
+            reasons::OFFER_WITHDRAWN,
+            "the offer was withdrawn",
+        )),
         (_, MatchState::Offered) if overdue => {
             events::transition(&mut tx, &matcher.topic, &m, MatchState::Expired, 0, 0)
                 .await
                 .map_err(db)?;
             rematch = true;
-            Err(precondition("OFFER_EXPIRED", "the offer expired"))
+            Err(precondition(reasons::OFFER_EXPIRED, "the offer expired"))
         }
         (OfferDecision::Accept, MatchState::Offered) => {
             let counts = store::task_counts(&mut tx, task.id).await.map_err(db)?;
@@ -110,7 +107,10 @@ pub async fn respond(
                 )
                 .await
                 .map_err(db)?;
-                Err(precondition("TASK_STAFFED", "the task is fully staffed"))
+                Err(precondition(
+                    reasons::TASK_STAFFED,
+                    "the task is fully staffed",
+                ))
             } else {
                 let accepted =
                     events::transition(&mut tx, &matcher.topic, &m, MatchState::Accepted, 0, 0)
@@ -147,7 +147,7 @@ pub async fn respond(
             Ok(declined)
         }
         _ => Err(precondition(
-            "MATCH_FINISHED",
+            reasons::MATCH_FINISHED,
             "the match can no longer be answered",
         )),
     };
@@ -184,7 +184,7 @@ pub async fn check_in(
         }
         _ => {
             return Err(precondition(
-                "MATCH_NOT_ACCEPTED",
+                reasons::MATCH_NOT_ACCEPTED,
                 "only an accepted match can be checked in",
             ));
         }
@@ -253,7 +253,7 @@ async fn verify_code(
 ) -> Result<(), Status> {
     if m.check_in_failures >= check_in::MAX_FAILURES {
         return Err(precondition(
-            "CHECK_IN_LOCKED",
+            reasons::CHECK_IN_LOCKED,
             "too many wrong codes for this match: ask the coordinator on site to check you in",
         ));
     }
@@ -322,7 +322,7 @@ pub async fn check_out(
         }
         _ => {
             return Err(precondition(
-                "MATCH_NOT_CHECKED_IN",
+                reasons::MATCH_NOT_CHECKED_IN,
                 "only a checked-in match can be checked out",
             ));
         }
@@ -355,7 +355,7 @@ pub async fn complete(
         }
         _ => {
             return Err(precondition(
-                "INVALID_TRANSITION",
+                reasons::INVALID_TRANSITION,
                 "COMPLETED needs a checked-in match, NO_SHOW an accepted one",
             ));
         }

@@ -21,6 +21,7 @@ use crate::domain::{IncidentStatus, Task, Window};
 use crate::engine::{self, Candidate, Explanation};
 use crate::lifecycle::{db, precondition};
 use crate::matcher::{Matcher, Offer};
+use crate::reasons;
 use crate::store;
 
 /// OptimizeIncident: a coordinator of the incident's organisation, or an admin; ABORTED while
@@ -38,7 +39,10 @@ pub async fn optimize_incident(
         .ok_or(ApiError::NotFound("incident"))?;
     caller.require_coordinator_of(&incident.organisation_id)?;
     if incident.status != IncidentStatus::Open {
-        return Err(precondition("INCIDENT_CLOSED", "the incident is closed"));
+        return Err(precondition(
+            reasons::INCIDENT_CLOSED,
+            "the incident is closed",
+        ));
     }
     let locked = store::try_lock_optimization(&mut lock, incident_id)
         .await
