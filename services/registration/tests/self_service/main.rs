@@ -2,6 +2,7 @@
 //! profile changes with their events, export of everything held, and erasure that leaves no
 //! personal data in the database and a tombstone on the topic.
 
+#[path = "../common/mod.rs"]
 mod common;
 
 use std::time::Duration;
