@@ -15,220 +15,28 @@
 //! None may be found. As controls that make the scan able to fail, the same scanner finds
 //! every marker in the volunteers' own exports, the capture holds the volunteers' ids, and
 //! the topics carry their events.
+//!
+//! `scan.rs` holds the markers and the scanners of topics and databases.
+
+mod scan;
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use rdkafka::Message;
-use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::message::Headers;
-use spontan_e2e::{Suite, authorized, channel, eventually, webhook_receiver};
+use spontan_e2e::{
+    Clients, Suite, authed, create_incident, create_task, eventually, incident_request, near,
+    open_offer, task_request, webhook_receiver,
+};
 use spontan_platform::auth::Role;
-use spontan_platform::config::KafkaConfig;
-use spontan_platform::events::timestamp;
 use spontan_platform::testkit::{self, TestBroker};
-use spontan_proto::v1::matching_service_client::MatchingServiceClient;
 use spontan_proto::v1::registration_service_client::RegistrationServiceClient;
-use spontan_proto::v1::task_service_client::TaskServiceClient;
 use spontan_proto::v1::*;
 use tokio_util::sync::CancellationToken;
 
+use scan::{ERASES, KEEPS, RawRecord, found, raw_topic, scan_database};
+
 const ORG: &str = "thw-ov-privacy";
 const WAIT: Duration = Duration::from_secs(60);
-
-/// Personal values of one volunteer, each unlike anything else the suite writes.
-struct Markers {
-    name: &'static str,
-    phone: &'static str,
-    email: &'static str,
-    signal: &'static str,
-    whatsapp: &'static str,
-    telegram: &'static str,
-    push: &'static str,
-    /// Exact home location; events carry it rounded to 3 decimals.
-    latitude: f64,
-    longitude: f64,
-    /// A name the volunteer changes to later.
-    new_name: &'static str,
-}
-
-const KEEPS: Markers = Markers {
-    name: "Quorvina Zeltmarker",
-    phone: "+4915177720413",
-    email: "quorvina.zeltmarker@example.org",
-    signal: "+4915177720414",
-    whatsapp: "+4915177720415",
-    telegram: "783201946551",
-    push: "pushtok-QZM-5f1e9c",
-    latitude: 50.543_183_7,
-    longitude: 7.112_946_1,
-    new_name: "Quorvina Neumarker",
-};
-
-const ERASES: Markers = Markers {
-    name: "Xaverio Pflockmarker",
-    phone: "+4915166630817",
-    email: "xaverio.pflockmarker@example.net",
-    signal: "+4915166630818",
-    whatsapp: "+4915166630819",
-    telegram: "619204837752",
-    push: "pushtok-XPM-8a2d41",
-    latitude: 50.546_271_9,
-    longitude: 7.114_382_3,
-    new_name: "Xaverio Neumarker",
-};
-
-impl Markers {
-    /// Every marker as the text a leak would contain.
-    fn texts(&self) -> Vec<String> {
-        vec![
-            self.name.into(),
-            self.phone.into(),
-            self.email.into(),
-            self.signal.into(),
-            self.whatsapp.into(),
-            self.telegram.into(),
-            self.push.into(),
-            self.latitude.to_string(),
-            self.longitude.to_string(),
-            self.new_name.into(),
-        ]
-    }
-
-    fn request(&self) -> RegisterRequest {
-        let now = chrono::Utc::now();
-        RegisterRequest {
-            idempotency_key: uuid::Uuid::new_v4().to_string(),
-            consent: Some(Consent {
-                given: true,
-                text_version: "2025-06-de".into(),
-            }),
-            contact: Some(Contact {
-                display_name: self.name.into(),
-                phone_e164: self.phone.into(),
-                email: self.email.into(),
-            }),
-            preferred_alert_channel: AlertChannel::Signal.into(),
-            channel_addresses: Some(ChannelAddresses {
-                signal_phone_e164: self.signal.into(),
-                whatsapp_phone_e164: self.whatsapp.into(),
-                telegram_chat_id: self.telegram.into(),
-                push_token: self.push.into(),
-            }),
-            skill_ids: vec!["sandbag_filling".into()],
-            languages: vec!["de".into()],
-            birth_year: 1988,
-            home_location: Some(GeoPoint {
-                latitude: self.latitude,
-                longitude: self.longitude,
-            }),
-            travel_radius_km: 30.0,
-            availability: vec![TimeWindow {
-                start_time: Some(timestamp(now)),
-                end_time: Some(timestamp(now + chrono::Duration::hours(12))),
-            }],
-        }
-    }
-}
-
-/// The markers found in `haystack`.
-fn found(haystack: &[u8], markers: &[String]) -> Vec<String> {
-    markers
-        .iter()
-        .filter(|m| haystack.windows(m.len()).any(|w| w == m.as_bytes()))
-        .cloned()
-        .collect()
-}
-
-/// One record as read from the broker.
-struct RawRecord {
-    key: Vec<u8>,
-    /// Key, header names and values, and value bytes, one after the other.
-    blob: Vec<u8>,
-    tombstone: bool,
-}
-
-/// Every record of `topic` from the beginning.
-fn raw_topic(
-    kafka: &KafkaConfig,
-    topic: &str,
-    stop: CancellationToken,
-) -> tokio::sync::mpsc::UnboundedReceiver<RawRecord> {
-    let consumer: StreamConsumer = spontan_platform::kafka::client_config(kafka)
-        .set("group.id", format!("privacy-scan-{}", uuid::Uuid::new_v4()))
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .set("fetch.wait.max.ms", "10")
-        .create()
-        .expect("consumer");
-    consumer.subscribe(&[topic]).expect("subscribe");
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                _ = stop.cancelled() => break,
-                message = consumer.recv() => {
-                    let Ok(m) = message else { continue };
-                    let mut blob = m.key().unwrap_or_default().to_vec();
-                    if let Some(headers) = m.headers() {
-                        for h in headers.iter() {
-                            blob.extend_from_slice(h.key.as_bytes());
-                            blob.extend_from_slice(h.value.unwrap_or_default());
-                        }
-                    }
-                    blob.extend_from_slice(m.payload().unwrap_or_default());
-                    let record = RawRecord {
-                        key: m.key().unwrap_or_default().to_vec(),
-                        blob,
-                        tombstone: m.payload().is_none(),
-                    };
-                    if tx.send(record).is_err() {
-                        break;
-                    }
-                }
-            }
-        }
-    });
-    rx
-}
-
-/// `(table.column, markers found)` for every column of every table in `database` holding a
-/// marker: text-like columns compared as text, bytea as bytes.
-async fn scan_database(url: &str, markers: &[String]) -> (usize, Vec<(String, String)>) {
-    let pool = sqlx::PgPool::connect(url).await.expect("database");
-    let columns: Vec<(String, String, String)> = sqlx::query_as(
-        "SELECT c.table_name::text, c.column_name::text, c.data_type::text \
-         FROM information_schema.columns c JOIN information_schema.tables t \
-           ON t.table_schema = c.table_schema AND t.table_name = c.table_name \
-         WHERE c.table_schema = 'public' AND t.table_type = 'BASE TABLE' \
-         ORDER BY 1, 2",
-    )
-    .fetch_all(&pool)
-    .await
-    .expect("columns");
-    let mut hits = Vec::new();
-    for (table, column, data_type) in &columns {
-        let condition = if data_type == "bytea" {
-            format!("position(convert_to($1, 'UTF8') in \"{column}\") > 0")
-        } else {
-            format!("position($1 in \"{column}\"::text) > 0")
-        };
-        for marker in markers {
-            let count: i64 = sqlx::query_scalar(&format!(
-                "SELECT count(*) FROM \"{table}\" WHERE {condition}"
-            ))
-            .bind(marker)
-            .fetch_one(&pool)
-            .await
-            .expect("scan");
-            if count > 0 {
-                hits.push((format!("{table}.{column}"), marker.clone()));
-            }
-        }
-    }
-    pool.close().await;
-    (columns.len(), hits)
-}
 
 struct Registered {
     id: String,
@@ -240,7 +48,7 @@ async fn export(
     token: &str,
 ) -> String {
     client
-        .export_my_data(authorized(ExportMyDataRequest {}, token))
+        .export_my_data(authed(ExportMyDataRequest {}, token))
         .await
         .expect("export")
         .into_inner()
@@ -265,16 +73,7 @@ async fn no_personal_field_reaches_logs_traces_events_or_other_databases() {
     })
     .await
     .expect("suite");
-    for (name, service) in suite.services() {
-        spontan_e2e::wait_for_health(
-            service.grpc,
-            name,
-            tonic_health::pb::health_check_response::ServingStatus::Serving,
-            WAIT,
-        )
-        .await
-        .expect("serving");
-    }
+    suite.serving(WAIT).await.expect("serving");
     let stop = CancellationToken::new();
     let topics = [
         suite.kafka.topics.volunteer.clone(),
@@ -287,59 +86,32 @@ async fn no_personal_field_reaches_logs_traces_events_or_other_databases() {
         .collect();
 
     let coordinator = suite.token(Role::Coordinator, "einsatzleiter-privacy", Some(ORG));
-    let mut tasks = TaskServiceClient::new(channel(suite.task.grpc).await.expect("task"));
-    let mut people =
-        RegistrationServiceClient::new(channel(suite.registration.grpc).await.expect("reg"));
-    let mut matching =
-        MatchingServiceClient::new(channel(suite.matching.grpc).await.expect("matching"));
+    let Clients {
+        registration: mut people,
+        tasks,
+        mut matching,
+    } = suite.clients().await.expect("clients");
 
-    let centre = GeoPoint {
-        latitude: 50.5427,
-        longitude: 7.1125,
-    };
-    let incident = tasks
-        .create_incident(authorized(
-            CreateIncidentRequest {
-                idempotency_key: uuid::Uuid::new_v4().to_string(),
-                organisation_id: ORG.into(),
-                name: "Hochwasser Datenschutz".into(),
-                description: String::new(),
-                region_centre: Some(centre),
-                region_radius_km: 25.0,
-            },
-            &coordinator,
-        ))
-        .await
-        .expect("incident")
-        .into_inner()
-        .incident
-        .expect("an incident");
-    let now = chrono::Utc::now();
-    tasks
-        .create_task(authorized(
-            CreateTaskRequest {
-                idempotency_key: uuid::Uuid::new_v4().to_string(),
-                incident_id: incident.incident_id.clone(),
-                title: "Deich Datenschutz".into(),
-                description: "Sandsäcke".into(),
-                meeting_point: Some(centre),
-                address: "Ahrtor, Ahrweiler".into(),
-                required_skill_ids: vec!["sandbag_filling".into()],
-                preferred_skill_ids: vec![],
-                min_age: 16,
-                headcount: 2,
-                window: Some(TimeWindow {
-                    start_time: Some(timestamp(now + chrono::Duration::hours(1))),
-                    end_time: Some(timestamp(now + chrono::Duration::hours(4))),
-                }),
-                priority: Priority::High.into(),
-                max_distance_km: 30.0,
-                safety_notes: String::new(),
-            },
-            &coordinator,
-        ))
-        .await
-        .expect("task");
+    let incident = create_incident(
+        &tasks,
+        &coordinator,
+        CreateIncidentRequest {
+            name: "Hochwasser Datenschutz".into(),
+            ..incident_request(ORG)
+        },
+    )
+    .await;
+    create_task(
+        &tasks,
+        &coordinator,
+        CreateTaskRequest {
+            description: "Sandsäcke".into(),
+            meeting_point: Some(near(0.0, 0.0)),
+            headcount: 2,
+            ..task_request(&incident, "Deich Datenschutz")
+        },
+    )
+    .await;
 
     let mut registered = Vec::new();
     for markers in [&KEEPS, &ERASES] {
@@ -358,26 +130,7 @@ async fn no_personal_field_reaches_logs_traces_events_or_other_databases() {
     // Both are offered the task; the offers reach the gateway at their Signal numbers.
     let mut offers = Vec::new();
     for volunteer in &registered {
-        let offer = eventually(WAIT, "an offer", || {
-            let mut matching = matching.clone();
-            let token = volunteer.token.clone();
-            async move {
-                matching
-                    .list_my_offers(authorized(
-                        ListMyOffersRequest {
-                            include_finished: false,
-                        },
-                        &token,
-                    ))
-                    .await
-                    .ok()?
-                    .into_inner()
-                    .offers
-                    .into_iter()
-                    .find(|o| o.state() == MatchState::Offered)
-            }
-        })
-        .await;
+        let offer = open_offer(&matching, &volunteer.token, WAIT).await;
         offers.push(offer);
     }
     let mut alerted = Vec::new();
@@ -396,7 +149,7 @@ async fn no_personal_field_reaches_logs_traces_events_or_other_databases() {
     // Both accept; the coordinator reads the contact of one accepted match.
     for (volunteer, offer) in registered.iter().zip(&offers) {
         matching
-            .respond_to_offer(authorized(
+            .respond_to_offer(authed(
                 RespondToOfferRequest {
                     match_id: offer.match_id.clone(),
                     decision: OfferDecision::Accept.into(),
@@ -409,7 +162,7 @@ async fn no_personal_field_reaches_logs_traces_events_or_other_databases() {
     }
     let contact = eventually(WAIT, "the contact of the accepted match", || {
         let mut people = people.clone();
-        let request = authorized(
+        let request = authed(
             GetVolunteerContactRequest {
                 match_id: offers[0].match_id.clone(),
             },
@@ -426,7 +179,7 @@ async fn no_personal_field_reaches_logs_traces_events_or_other_databases() {
     // Both change their name (a contact-only change).
     for (volunteer, markers) in registered.iter().zip([&KEEPS, &ERASES]) {
         people
-            .update_my_profile(authorized(
+            .update_my_profile(authed(
                 UpdateMyProfileRequest {
                     profile: Some(VolunteerProfile {
                         contact: Some(Contact {
@@ -459,7 +212,7 @@ async fn no_personal_field_reaches_logs_traces_events_or_other_databases() {
 
     // One erases themself; wait until the tombstone is on the topic.
     people
-        .erase_me(authorized(EraseMeRequest { confirm: true }, &erases.token))
+        .erase_me(authed(EraseMeRequest { confirm: true }, &erases.token))
         .await
         .expect("erased");
 
