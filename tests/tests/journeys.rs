@@ -9,8 +9,8 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use spontan_e2e::{
-    Clients, Record, Suite, authed, create_task, eventually, incident_request, key, near,
-    read_topic, task_request, webhook_receiver,
+    Clients, Record, Suite, authed, create_incident, create_task, eventually, incident_request,
+    key, near, read_topic, task_request, webhook_receiver,
 };
 use spontan_platform::auth::Role;
 use spontan_platform::testkit::TestBroker;
@@ -134,23 +134,17 @@ async fn a_flood_day_from_registration_to_dashboard() {
     } = suite.clients().await.expect("clients");
 
     // A coordinator opens the incident and two tasks at the same time, critical and low.
-    let incident = tasks
-        .create_incident(authed(incident_request(ORG), &coordinator))
-        .await
-        .expect("incident opened")
-        .into_inner()
-        .incident
-        .expect("an incident");
+    let incident = create_incident(&tasks, &coordinator, incident_request(ORG)).await;
     let dike = create_task(
         &tasks,
         &coordinator,
-        dike_task(&incident.incident_id, "Deich Ahrtor", Priority::Critical),
+        dike_task(&incident, "Deich Ahrtor", Priority::Critical),
     )
     .await;
     let depot = create_task(
         &tasks,
         &coordinator,
-        dike_task(&incident.incident_id, "Sandsackdepot", Priority::Low),
+        dike_task(&incident, "Sandsackdepot", Priority::Low),
     )
     .await;
 
@@ -379,7 +373,7 @@ async fn a_flood_day_from_registration_to_dashboard() {
         let page = matching
             .list_match_changes(authed(
                 ListMatchChangesRequest {
-                    incident_id: incident.incident_id.clone(),
+                    incident_id: incident.clone(),
                     after_sequence: cursor,
                     limit: 3,
                 },

@@ -18,8 +18,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use spontan_e2e::{
-    Clients, Suite, authed, eventually, incident_request, near, open_offer, read_topic,
-    task_request,
+    Clients, Suite, authed, create_incident, create_task, eventually, incident_request, near,
+    open_offer, read_topic, task_request,
 };
 use spontan_platform::auth::Role;
 use spontan_platform::kafka::{ConsumedEvent, EventConsumer, EventHandler};
@@ -85,7 +85,7 @@ async fn metrics_endpoints_expose_the_series_with_real_values() {
     let coordinator = suite.token(Role::Coordinator, "einsatzleiter-7", Some(ORG));
     let Clients {
         registration: mut people,
-        mut tasks,
+        tasks,
         mut matching,
     } = suite.clients().await.expect("clients");
     let stop = CancellationToken::new();
@@ -93,23 +93,16 @@ async fn metrics_endpoints_expose_the_series_with_real_values() {
         read_topic(&suite.kafka, &suite.kafka.topics.matching, stop.clone()).expect("match topic");
 
     // A coordinator opens an incident and one task for three people.
-    let incident = tasks
-        .create_incident(authed(incident_request(ORG), &coordinator))
-        .await
-        .expect("incident opened")
-        .into_inner()
-        .incident
-        .expect("an incident");
-    tasks
-        .create_task(authed(
-            CreateTaskRequest {
-                description: "Sandsäcke füllen".into(),
-                ..task_request(&incident.incident_id, "Deich Ahrtor")
-            },
-            &coordinator,
-        ))
-        .await
-        .expect("task created");
+    let incident = create_incident(&tasks, &coordinator, incident_request(ORG)).await;
+    create_task(
+        &tasks,
+        &coordinator,
+        CreateTaskRequest {
+            description: "Sandsäcke füllen".into(),
+            ..task_request(&incident, "Deich Ahrtor")
+        },
+    )
+    .await;
 
     // Three volunteers register; one more registration is refused (no idempotency key).
     let mut volunteers = Vec::new();
