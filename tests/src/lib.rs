@@ -3,9 +3,10 @@
 //! signing key, on ports chosen by the operating system.
 //!
 //! This file holds the [`Suite`] and what tests do with it (topics, metrics, a webhook);
-//! [`requests`] the requests that most tests send as they are or change in a field or two. The
-//! gRPC helpers every test crate shares (a bearer token on a request, health, `eventually`,
-//! field violations) live once in `spontan_platform::testkit` and are re-exported here.
+//! [`requests`] the requests most tests send (as they are, or changed in a field or two) and
+//! the calls they make with them. The gRPC helpers every test crate shares (a bearer token on
+//! a request, health, `eventually`, field violations) live once in `spontan_platform::testkit`
+//! and are re-exported here.
 
 pub mod requests;
 
