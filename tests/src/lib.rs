@@ -1,6 +1,22 @@
 //! Runs the whole suite in one process for end-to-end tests: the three services, each with a
 //! fresh PostgreSQL database, sharing one broker, one set of unique topic names and one
 //! signing key, on ports chosen by the operating system.
+//!
+//! This file holds the [`Suite`] and what tests do with it (topics, metrics, a webhook);
+//! [`requests`] the requests most tests send (as they are, or changed in a field or two) and
+//! the calls they make with them. The gRPC helpers every test crate shares (a bearer token on
+//! a request, health, `eventually`, field violations) live once in `spontan_platform::testkit`
+//! and are re-exported here.
+
+pub mod requests;
+
+pub use requests::{
+    create_incident, create_task, incident_request, key, near, open_offer, registration,
+    task_request, window,
+};
+pub use spontan_platform::testkit::{
+    authed, channel, eventually, health, try_eventually, violated_fields, wait_for_health,
+};
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -9,12 +25,13 @@ use anyhow::Context;
 use spontan_platform::auth::{Role, TokenIssuer};
 use spontan_platform::config::{AuthConfig, KafkaConfig, PlatformConfig};
 use spontan_platform::testkit::{self, TestBroker};
+use spontan_proto::v1::matching_service_client::MatchingServiceClient;
+use spontan_proto::v1::registration_service_client::RegistrationServiceClient;
+use spontan_proto::v1::task_service_client::TaskServiceClient;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
-use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
-use tonic_health::pb::health_client::HealthClient;
 
 /// One running service of the suite.
 pub struct RunningService {
@@ -37,6 +54,13 @@ pub struct Suite {
     /// The configuration the services were started with (their databases, groups, keys), for
     /// tests that inspect the databases or start replicas and restarts of the same services.
     pub config: SuiteConfig,
+}
+
+/// A gRPC client of each service of a suite.
+pub struct Clients {
+    pub registration: RegistrationServiceClient<Channel>,
+    pub tasks: TaskServiceClient<Channel>,
+    pub matching: MatchingServiceClient<Channel>,
 }
 
 /// One of the three services, for [`Suite::replica`].
@@ -210,54 +234,26 @@ impl Suite {
         ]
     }
 
-    /// Cancels the shutdown token and waits for every service to drain and stop.
-    pub async fn stop(mut self) -> anyhow::Result<()> {
-        self.shutdown.cancel();
-        for service in [&mut self.registration, &mut self.task, &mut self.matching] {
-            tokio::time::timeout(Duration::from_secs(30), &mut service.task)
-                .await
-                .context("service did not stop within 30 s")???;
+    /// A client of each service.
+    pub async fn clients(&self) -> anyhow::Result<Clients> {
+        Ok(Clients {
+            registration: RegistrationServiceClient::new(channel(self.registration.grpc).await?),
+            tasks: TaskServiceClient::new(channel(self.task.grpc).await?),
+            matching: MatchingServiceClient::new(channel(self.matching.grpc).await?),
+        })
+    }
+
+    /// Waits until every service of the suite reports SERVING, for at most `within` each.
+    pub async fn serving(&self, within: Duration) -> anyhow::Result<()> {
+        for (name, service) in self.services() {
+            wait_for_health(service.grpc, name, ServingStatus::Serving, within).await?;
         }
         Ok(())
     }
-}
 
-/// A plaintext gRPC channel to `address`.
-pub async fn channel(address: SocketAddr) -> anyhow::Result<Channel> {
-    Ok(Channel::from_shared(format!("http://{address}"))?
-        .connect_timeout(Duration::from_secs(5))
-        .connect()
-        .await?)
-}
-
-/// The health of `service` ("" for the whole server) at `address`.
-pub async fn health(address: SocketAddr, service: &str) -> anyhow::Result<ServingStatus> {
-    let mut client = HealthClient::new(channel(address).await?);
-    let response = client
-        .check(HealthCheckRequest {
-            service: service.to_owned(),
-        })
-        .await?;
-    Ok(response.into_inner().status())
-}
-
-/// Polls until `service` at `address` reports `want`, for at most `within`.
-pub async fn wait_for_health(
-    address: SocketAddr,
-    service: &str,
-    want: ServingStatus,
-    within: Duration,
-) -> anyhow::Result<()> {
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        let status = health(address, service).await;
-        if matches!(status, Ok(s) if s == want) {
-            return Ok(());
-        }
-        if tokio::time::Instant::now() > deadline {
-            anyhow::bail!("{service} at {address} is {status:?}, not {want:?}, after {within:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    /// Cancels the shutdown token and waits for every service to drain and stop.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        self.stop_services().await
     }
 }
 
@@ -273,16 +269,6 @@ pub async fn scrape_metrics(address: SocketAddr) -> anyhow::Result<String> {
     let (head, body) = response.split_once("\r\n\r\n").context("no HTTP body")?;
     anyhow::ensure!(head.starts_with("HTTP/1.1 200"), "metrics answered {head}");
     Ok(body.to_owned())
-}
-
-/// `request` with `authorization: Bearer <token>`.
-pub fn authorized<T>(message: T, token: &str) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    let value = format!("Bearer {token}")
-        .parse()
-        .expect("a token is a valid header value");
-    request.metadata_mut().insert("authorization", value);
-    request
 }
 
 /// A messaging gateway stand-in that really listens: every JSON body POSTed to its URL arrives
@@ -316,27 +302,15 @@ pub type Record = (
     Option<spontan_proto::v1::EventEnvelope>,
 );
 
-struct Forward(tokio::sync::mpsc::UnboundedSender<Record>);
-
-#[async_trait::async_trait]
-impl spontan_platform::kafka::EventHandler for Forward {
-    async fn handle(&self, event: &spontan_platform::kafka::ConsumedEvent) -> anyhow::Result<()> {
-        let _ = self.0.send((event.headers.clone(), event.envelope.clone()));
-        Ok(())
-    }
-}
-
 /// Reads `topic` from the beginning in a consumer group of its own, into a channel.
 pub fn read_topic(
     kafka: &KafkaConfig,
     topic: &str,
     stop: CancellationToken,
 ) -> anyhow::Result<tokio::sync::mpsc::UnboundedReceiver<Record>> {
-    let group = format!("e2e-reader-{}", uuid_like());
-    let (consumer, _) =
-        spontan_platform::kafka::EventConsumer::subscribe(kafka, "e2e-reader", &group, &[topic])?;
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    tokio::spawn(consumer.run(Forward(tx), stop));
+    let (rx, _reader) = testkit::read_events(kafka, topic, stop, |event| {
+        Some((event.headers.clone(), event.envelope.clone()))
+    })?;
     Ok(rx)
 }
 
@@ -348,25 +322,6 @@ fn uuid_like() -> String {
             .map(|d| d.as_nanos())
             .unwrap_or(0)
     )
-}
-
-/// Polls `check` every 100 ms until it returns `Some`, for at most `within`.
-pub async fn eventually<T, F, Fut>(within: Duration, what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out after {within:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 impl Drop for Suite {

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use spontan_e2e::{Suite, authorized, channel, eventually};
+use spontan_e2e::{Suite, authed, channel, eventually};
 use spontan_platform::auth::Role;
 use spontan_platform::testkit::TestBroker;
 use spontan_platform::testkit::oidc::TestIssuer;
@@ -72,7 +72,7 @@ async fn staff_work_with_provider_tokens_and_the_suites_key_signs_volunteers_onl
     // A coordinator signed in at the provider, with a token for all three services.
     let coordinator = issuer.staff_token("kc-user-4711", "coordinator", Some(ORG), &ALL_SERVICES);
     let created = tasks
-        .create_incident(authorized(incident(ORG), &coordinator))
+        .create_incident(authed(incident(ORG), &coordinator))
         .await
         .expect("the provider's coordinator creates an incident")
         .into_inner()
@@ -87,7 +87,7 @@ async fn staff_work_with_provider_tokens_and_the_suites_key_signs_volunteers_onl
     // answer past authentication too; an Unauthenticated would fail at once.
     eventually(WAIT, "the provider's dashboard reads the summary", || {
         let mut matching = matching.clone();
-        let request = authorized(summary.clone(), &dashboard);
+        let request = authed(summary.clone(), &dashboard);
         async move {
             match matching.get_incident_summary(request).await {
                 Ok(_) => Some(()),
@@ -101,7 +101,7 @@ async fn staff_work_with_provider_tokens_and_the_suites_key_signs_volunteers_onl
     // Organisation from the token, not the request: another organisation's incident is not
     // the coordinator's to create.
     let status = tasks
-        .create_incident(authorized(incident("drk-woanders"), &coordinator))
+        .create_incident(authed(incident("drk-woanders"), &coordinator))
         .await
         .expect_err("another organisation");
     assert_eq!(status.code(), Code::PermissionDenied);
@@ -109,7 +109,7 @@ async fn staff_work_with_provider_tokens_and_the_suites_key_signs_volunteers_onl
     // A token for the task service alone is refused by matching.
     let task_only = issuer.staff_token("kc-user-4711", "coordinator", Some(ORG), &["spontan-task"]);
     tasks
-        .list_incidents(authorized(
+        .list_incidents(authed(
             ListIncidentsRequest {
                 organisation_id: ORG.into(),
                 ..Default::default()
@@ -119,7 +119,7 @@ async fn staff_work_with_provider_tokens_and_the_suites_key_signs_volunteers_onl
         .await
         .expect("the task service is the audience");
     let status = matching
-        .get_incident_summary(authorized(summary.clone(), &task_only))
+        .get_incident_summary(authed(summary.clone(), &task_only))
         .await
         .expect_err("matching is not the audience");
     assert_eq!(status.code(), Code::Unauthenticated);
@@ -128,13 +128,13 @@ async fn staff_work_with_provider_tokens_and_the_suites_key_signs_volunteers_onl
     // staff token signed with it is refused everywhere.
     let volunteer = suite.token(Role::Volunteer, &Uuid::new_v4().to_string(), None);
     matching
-        .list_my_offers(authorized(ListMyOffersRequest::default(), &volunteer))
+        .list_my_offers(authed(ListMyOffersRequest::default(), &volunteer))
         .await
         .expect("a volunteer token from the suite's key");
     for role in [Role::Coordinator, Role::Admin] {
         let forged = suite.token(role, "leaked-key", Some(ORG));
         let status = tasks
-            .list_incidents(authorized(
+            .list_incidents(authed(
                 ListIncidentsRequest {
                     organisation_id: ORG.into(),
                     ..Default::default()
@@ -150,7 +150,7 @@ async fn staff_work_with_provider_tokens_and_the_suites_key_signs_volunteers_onl
     issuer.rotate();
     let rotated = issuer.staff_token("leitstelle-1", "dashboard", Some(ORG), &ALL_SERVICES);
     matching
-        .get_incident_summary(authorized(summary, &rotated))
+        .get_incident_summary(authed(summary, &rotated))
         .await
         .expect("a token signed with the provider's new key");
     suite.stop().await.expect("stop");
@@ -170,14 +170,14 @@ async fn a_provider_token_outlives_nothing_it_was_not_granted() {
     let issued = claims["iat"].as_u64().expect("iat");
     claims["exp"] = (issued + Duration::from_secs(24 * 3600).as_secs()).into();
     let status = tasks
-        .list_incidents(authorized(list(), &issuer.sign(&claims)))
+        .list_incidents(authed(list(), &issuer.sign(&claims)))
         .await
         .expect_err("a day-long staff token");
     assert_eq!(status.code(), Code::Unauthenticated);
     // An admin token under the provider's kid but signed by a key it never published.
     let forged = issuer.forge(&issuer.staff_claims("kc-user-1", "admin", None, &ALL_SERVICES));
     let status = tasks
-        .list_incidents(authorized(list(), &forged))
+        .list_incidents(authed(list(), &forged))
         .await
         .expect_err("forged");
     assert_eq!(status.code(), Code::Unauthenticated);

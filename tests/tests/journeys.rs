@@ -8,14 +8,15 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use spontan_e2e::{Record, Suite, authorized, channel, eventually, read_topic, webhook_receiver};
+use spontan_e2e::{
+    Clients, Record, Suite, authed, create_incident, create_task, eventually, incident_request,
+    key, near, read_topic, task_request, webhook_receiver,
+};
 use spontan_platform::auth::Role;
-use spontan_platform::events::timestamp;
 use spontan_platform::testkit::TestBroker;
 use spontan_proto::v1::event_envelope::Payload;
 use spontan_proto::v1::matching_service_client::MatchingServiceClient;
 use spontan_proto::v1::registration_service_client::RegistrationServiceClient;
-use spontan_proto::v1::task_service_client::TaskServiceClient;
 use spontan_proto::v1::*;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
@@ -23,41 +24,15 @@ use tonic::transport::Channel;
 const ORG: &str = "thw-ov-ahrweiler";
 const WAIT: Duration = Duration::from_secs(30);
 
-fn near(north_km: f64, east_km: f64) -> GeoPoint {
-    GeoPoint {
-        latitude: 50.5427 + north_km / 111.2,
-        longitude: 7.1125 + east_km / 70.6,
-    }
-}
-
-fn window(from_hours: i64, to_hours: i64) -> TimeWindow {
-    let now = chrono::Utc::now();
-    TimeWindow {
-        start_time: Some(timestamp(now + chrono::Duration::hours(from_hours))),
-        end_time: Some(timestamp(now + chrono::Duration::hours(to_hours))),
-    }
-}
-
 fn registration(key: &str, n: u32) -> RegisterRequest {
     RegisterRequest {
         idempotency_key: key.to_owned(),
-        consent: Some(Consent {
-            given: true,
-            text_version: "2025-06-de".into(),
-        }),
-        contact: Some(Contact {
-            display_name: format!("Marker Helferin {n}"),
-            phone_e164: format!("+4915100000{n:03}"),
-            email: String::new(),
-        }),
-        preferred_alert_channel: AlertChannel::Signal.into(),
-        channel_addresses: None,
         skill_ids: vec!["sandbag_filling".into(), "heavy_lifting".into()],
-        languages: vec!["de".into()],
-        birth_year: 1990,
-        home_location: Some(near(0.5 * f64::from(n), 0.0)),
-        travel_radius_km: 30.0,
-        availability: vec![window(0, 12)],
+        ..spontan_e2e::registration(
+            &format!("Marker Helferin {n}"),
+            &format!("+4915100000{n:03}"),
+            near(0.5 * f64::from(n), 0.0),
+        )
     }
 }
 
@@ -86,11 +61,6 @@ async fn register(client: &mut RegistrationServiceClient<Channel>, n: u32) -> Vo
     }
 }
 
-/// A fresh idempotency key, as an app makes one per form submission.
-fn key() -> String {
-    uuid::Uuid::new_v4().to_string()
-}
-
 /// The volunteer's offers in state `state`, by task id.
 async fn offers(
     client: &mut MatchingServiceClient<Channel>,
@@ -98,7 +68,7 @@ async fn offers(
     state: MatchState,
 ) -> Vec<Offer> {
     client
-        .list_my_offers(authorized(
+        .list_my_offers(authed(
             ListMyOffersRequest {
                 include_finished: true,
             },
@@ -131,36 +101,14 @@ async fn wait_for_offer(
     .await
 }
 
-async fn create_task(
-    tasks: &mut TaskServiceClient<Channel>,
-    token: &str,
-    incident: &str,
-    title: &str,
-    priority: Priority,
-) -> Task {
-    let request = CreateTaskRequest {
-        idempotency_key: key(),
-        incident_id: incident.to_owned(),
-        title: title.to_owned(),
-        description: "Deich sichern".into(),
-        meeting_point: Some(near(0.0, 0.5)),
-        address: "Ahrtor, Ahrweiler".into(),
-        required_skill_ids: vec!["sandbag_filling".into()],
+/// A task for two at the dike with `priority`, preferring people who can lift heavy loads.
+fn dike_task(incident: &str, title: &str, priority: Priority) -> CreateTaskRequest {
+    CreateTaskRequest {
         preferred_skill_ids: vec!["heavy_lifting".into()],
-        min_age: 16,
         headcount: 2,
-        window: Some(window(1, 4)),
         priority: priority.into(),
-        max_distance_km: 30.0,
-        safety_notes: String::new(),
-    };
-    tasks
-        .create_task(authorized(request, token))
-        .await
-        .expect("task created")
-        .into_inner()
-        .task
-        .expect("a task")
+        ..task_request(incident, title)
+    }
 }
 
 #[tokio::test]
@@ -172,63 +120,31 @@ async fn a_flood_day_from_registration_to_dashboard() {
     })
     .await
     .expect("suite");
-    for (name, service) in suite.services() {
-        spontan_e2e::wait_for_health(
-            service.grpc,
-            name,
-            tonic_health::pb::health_check_response::ServingStatus::Serving,
-            WAIT,
-        )
-        .await
-        .expect("serving");
-    }
+    suite.serving(WAIT).await.expect("serving");
     let stop = CancellationToken::new();
     let mut match_events =
         read_topic(&suite.kafka, &suite.kafka.topics.matching, stop.clone()).expect("match topic");
 
     let coordinator = suite.token(Role::Coordinator, "einsatzleiter-1", Some(ORG));
     let dashboard = suite.token(Role::Dashboard, "leitstelle", Some(ORG));
-    let mut tasks = TaskServiceClient::new(channel(suite.task.grpc).await.expect("task"));
-    let mut people = RegistrationServiceClient::new(
-        channel(suite.registration.grpc)
-            .await
-            .expect("registration"),
-    );
-    let mut matching =
-        MatchingServiceClient::new(channel(suite.matching.grpc).await.expect("matching"));
+    let Clients {
+        registration: mut people,
+        mut tasks,
+        mut matching,
+    } = suite.clients().await.expect("clients");
 
     // A coordinator opens the incident and two tasks at the same time, critical and low.
-    let incident = tasks
-        .create_incident(authorized(
-            CreateIncidentRequest {
-                idempotency_key: key(),
-                organisation_id: ORG.into(),
-                name: "Hochwasser Ahr".into(),
-                description: String::new(),
-                region_centre: Some(near(0.0, 0.0)),
-                region_radius_km: 25.0,
-            },
-            &coordinator,
-        ))
-        .await
-        .expect("incident opened")
-        .into_inner()
-        .incident
-        .expect("an incident");
+    let incident = create_incident(&tasks, &coordinator, incident_request(ORG)).await;
     let dike = create_task(
-        &mut tasks,
+        &tasks,
         &coordinator,
-        &incident.incident_id,
-        "Deich Ahrtor",
-        Priority::Critical,
+        dike_task(&incident, "Deich Ahrtor", Priority::Critical),
     )
     .await;
     let depot = create_task(
-        &mut tasks,
+        &tasks,
         &coordinator,
-        &incident.incident_id,
-        "Sandsackdepot",
-        Priority::Low,
+        dike_task(&incident, "Sandsackdepot", Priority::Low),
     )
     .await;
 
@@ -238,7 +154,7 @@ async fn a_flood_day_from_registration_to_dashboard() {
     for task in [&dike, &depot] {
         eventually(WAIT, "matching knows the tasks", || {
             let mut matching = matching.clone();
-            let request = authorized(
+            let request = authed(
                 GetTaskStaffingRequest {
                     task_id: task.task_id.clone(),
                     include_finished: true,
@@ -333,7 +249,7 @@ async fn a_flood_day_from_registration_to_dashboard() {
     let (accepting, accepted_offer) = &offered_dike[0];
     let (declining, declined_offer) = &offered_dike[1];
     matching
-        .respond_to_offer(authorized(
+        .respond_to_offer(authed(
             RespondToOfferRequest {
                 match_id: accepted_offer.match_id.clone(),
                 decision: OfferDecision::Accept.into(),
@@ -344,7 +260,7 @@ async fn a_flood_day_from_registration_to_dashboard() {
         .await
         .expect("accepted");
     matching
-        .respond_to_offer(authorized(
+        .respond_to_offer(authed(
             RespondToOfferRequest {
                 match_id: declined_offer.match_id.clone(),
                 decision: OfferDecision::Decline.into(),
@@ -359,7 +275,7 @@ async fn a_flood_day_from_registration_to_dashboard() {
 
     // Answering someone else's offer is refused.
     let status = matching
-        .respond_to_offer(authorized(
+        .respond_to_offer(authed(
             RespondToOfferRequest {
                 match_id: accepted_offer.match_id.clone(),
                 decision: OfferDecision::Decline.into(),
@@ -379,7 +295,7 @@ async fn a_flood_day_from_registration_to_dashboard() {
 
     // The dike is cancelled: its volunteers are freed and offered the depot, which has room.
     tasks
-        .cancel_task(authorized(
+        .cancel_task(authed(
             CancelTaskRequest {
                 task_id: dike.task_id.clone(),
                 reason: "Deich hält".into(),
@@ -412,11 +328,11 @@ async fn a_flood_day_from_registration_to_dashboard() {
     // The depot volunteer from the start erases themself: gone everywhere, and replaced.
     let (leaver, _) = &offered_depot[0];
     people
-        .erase_me(authorized(EraseMeRequest { confirm: true }, &leaver.token))
+        .erase_me(authed(EraseMeRequest { confirm: true }, &leaver.token))
         .await
         .expect("erased");
     let status = people
-        .get_my_profile(authorized(GetMyProfileRequest::default(), &leaver.token))
+        .get_my_profile(authed(GetMyProfileRequest::default(), &leaver.token))
         .await
         .expect_err("no profile after erasure");
     assert!(
@@ -455,9 +371,9 @@ async fn a_flood_day_from_registration_to_dashboard() {
     let mut cursor = 0;
     for _ in 0..50 {
         let page = matching
-            .list_match_changes(authorized(
+            .list_match_changes(authed(
                 ListMatchChangesRequest {
-                    incident_id: incident.incident_id.clone(),
+                    incident_id: incident.clone(),
                     after_sequence: cursor,
                     limit: 3,
                 },

@@ -6,13 +6,14 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Harness, authed, eventually, fast_settings, violated_fields};
+use common::TestApp;
+use spontan_platform::testkit::{authed, try_eventually, violated_fields};
 use spontan_proto::v1::*;
 use tonic::Code;
 use uuid::Uuid;
 
 /// A volunteer with an accepted match for a fresh task; returns the volunteer and the offer.
-async fn accepted(h: &Harness) -> anyhow::Result<(Uuid, Offer)> {
+async fn accepted(h: &TestApp) -> anyhow::Result<(Uuid, Offer)> {
     let incident = h.open_incident().await?;
     let volunteer = h.add_volunteer(1.0, |_| {}).await?;
     h.wait_for_volunteers(incident, 1).await?;
@@ -24,7 +25,7 @@ async fn accepted(h: &Harness) -> anyhow::Result<(Uuid, Offer)> {
 }
 
 async fn check_in(
-    h: &Harness,
+    h: &TestApp,
     token: &str,
     match_id: &str,
     code: &str,
@@ -45,7 +46,7 @@ async fn check_in(
         .map(tonic::Response::into_inner)
 }
 
-async fn check_out(h: &Harness, token: &str, match_id: &str) -> Result<Match, tonic::Status> {
+async fn check_out(h: &TestApp, token: &str, match_id: &str) -> Result<Match, tonic::Status> {
     let mut client = h
         .client(0)
         .await
@@ -67,7 +68,7 @@ async fn check_out(h: &Harness, token: &str, match_id: &str) -> Result<Match, to
 #[tokio::test]
 async fn a_volunteer_checks_in_with_the_code_on_site_and_checking_out_keeps_the_hours()
 -> anyhow::Result<()> {
-    let h = Harness::start(fast_settings()).await?;
+    let h = TestApp::spawn().await?;
     let (volunteer, offer) = accepted(&h).await?;
     let token = h.volunteer_token(volunteer);
 
@@ -129,7 +130,7 @@ async fn a_volunteer_checks_in_with_the_code_on_site_and_checking_out_keeps_the_
 #[tokio::test]
 async fn a_foreign_or_wrong_code_is_refused_and_ten_of_them_leave_it_to_the_coordinator()
 -> anyhow::Result<()> {
-    let h = Harness::start(fast_settings()).await?;
+    let h = TestApp::spawn().await?;
     let (volunteer, offer) = accepted(&h).await?;
     let token = h.volunteer_token(volunteer);
 
@@ -142,7 +143,7 @@ async fn a_foreign_or_wrong_code_is_refused_and_ten_of_them_leave_it_to_the_coor
     // Another task's code, even as its QR text, does not open this one.
     let other = h.task(offer.incident_id.parse()?, 1);
     h.publish_task(&other).await?;
-    let foreign = eventually(Duration::from_secs(30), "the other task's code", || async {
+    let foreign = try_eventually(Duration::from_secs(30), "the other task's code", || async {
         Ok(h.check_in_code(&other.task_id).await.ok())
     })
     .await?;

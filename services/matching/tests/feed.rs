@@ -6,8 +6,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Harness, authed, eventually, fast_settings};
+use common::TestApp;
 use spontan_platform::auth::Role;
+use spontan_platform::testkit::{authed, try_eventually};
 use spontan_proto::v1::matching_service_client::MatchingServiceClient;
 use spontan_proto::v1::*;
 use tonic::transport::Channel;
@@ -51,7 +52,7 @@ async fn head(
 }
 
 /// The head as PostgreSQL has it.
-async fn last_sequence(h: &Harness, incident: Uuid) -> anyhow::Result<u64> {
+async fn last_sequence(h: &TestApp, incident: Uuid) -> anyhow::Result<u64> {
     let last: i64 = sqlx::query_scalar("SELECT last_sequence FROM incidents WHERE id = $1")
         .bind(incident)
         .fetch_one(&h.pool)
@@ -63,7 +64,7 @@ async fn last_sequence(h: &Harness, incident: Uuid) -> anyhow::Result<u64> {
 /// head), lets `writer` accept `offer` of `volunteer`, and asserts that the very next poll
 /// of `reader`, after the old head, returns that acceptance as the next change.
 async fn accept_on_one_and_poll_the_other(
-    h: &Harness,
+    h: &TestApp,
     incident: Uuid,
     (reader, writer): (usize, usize),
     volunteer: Uuid,
@@ -73,7 +74,7 @@ async fn accept_on_one_and_poll_the_other(
     let mut reader_client = h.client(reader).await?;
     let mut writer_client = h.client(writer).await?;
     // Matching may still be writing (offers of the other task volunteers); wait for quiet.
-    let before = eventually(WAIT, "a quiet change log", || async {
+    let before = try_eventually(WAIT, "a quiet change log", || async {
         let a = last_sequence(h, incident).await?;
         tokio::time::sleep(Duration::from_millis(500)).await;
         Ok((a == last_sequence(h, incident).await?).then_some(a))
@@ -120,7 +121,7 @@ async fn accept_on_one_and_poll_the_other(
 
 #[tokio::test]
 async fn a_poll_on_one_replica_sees_a_change_another_replica_just_wrote() -> anyhow::Result<()> {
-    let mut h = Harness::start(fast_settings()).await?;
+    let mut h = TestApp::spawn().await?;
     h.spawn_instance().await?;
     let incident = h.open_incident().await?;
     let a = h.add_volunteer(1.0, |_| {}).await?;
@@ -131,7 +132,7 @@ async fn a_poll_on_one_replica_sees_a_change_another_replica_just_wrote() -> any
     let offer = |v: Uuid| {
         let h = &h;
         async move {
-            eventually(WAIT, "an offer", || async {
+            try_eventually(WAIT, "an offer", || async {
                 Ok(h.offers(v, false)
                     .await?
                     .into_iter()
@@ -150,13 +151,13 @@ async fn a_poll_on_one_replica_sees_a_change_another_replica_just_wrote() -> any
 
 #[tokio::test]
 async fn a_stream_on_one_replica_delivers_a_change_another_replica_wrote() -> anyhow::Result<()> {
-    let mut h = Harness::start(fast_settings()).await?;
+    let mut h = TestApp::spawn().await?;
     h.spawn_instance().await?;
     let incident = h.open_incident().await?;
     let v = h.add_volunteer(1.0, |_| {}).await?;
     h.wait_for_volunteers(incident, 1).await?;
     h.publish_task(&h.task(incident, 1)).await?;
-    let offer = eventually(WAIT, "an offer", || async {
+    let offer = try_eventually(WAIT, "an offer", || async {
         Ok(h.offers(v, false)
             .await?
             .into_iter()
@@ -208,7 +209,7 @@ async fn a_stream_on_one_replica_delivers_a_change_another_replica_wrote() -> an
 
 #[tokio::test]
 async fn a_cursor_beyond_the_head_and_other_organisations_are_refused() -> anyhow::Result<()> {
-    let h = Harness::start(fast_settings()).await?;
+    let h = TestApp::spawn().await?;
     let incident = h.open_incident().await?;
     h.wait_for_volunteers(incident, 0).await?;
     let mut client = h.client(0).await?;

@@ -13,11 +13,12 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use common::{CENTRE, ORG, point, volunteer};
+use common::events::{point, volunteer};
+use common::{CENTRE, ORG};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use spontan_platform::config::PlatformConfig;
 use spontan_platform::events::{envelope, timestamp};
-use spontan_platform::testkit::{self, TestBroker};
+use spontan_platform::testkit::{self, TestBroker, read_events, receive_until_quiet};
 use spontan_proto::v1::event_envelope::Payload;
 use spontan_proto::v1::*;
 use tokio::process::{Child, Command};
@@ -126,18 +127,6 @@ where
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     Ok(())
-}
-
-struct Forward(tokio::sync::mpsc::UnboundedSender<EventEnvelope>);
-
-#[async_trait::async_trait]
-impl spontan_platform::kafka::EventHandler for Forward {
-    async fn handle(&self, event: &spontan_platform::kafka::ConsumedEvent) -> anyhow::Result<()> {
-        if let Some(envelope) = &event.envelope {
-            let _ = self.0.send(envelope.clone());
-        }
-        Ok(())
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -306,39 +295,28 @@ async fn sigkill_mid_stream_loses_and_duplicates_no_offer() -> anyhow::Result<()
 
     // The topic: one MatchOffered event per match (a copy of the same event may follow a kill
     // between publishing and marking published; consumers drop it by event id).
-    let group = format!("kill-reader-{}", Uuid::new_v4().simple());
-    let (consumer, _) = spontan_platform::kafka::EventConsumer::subscribe(
-        kafka,
-        "kill-reader",
-        &group,
-        &[kafka.topics.matching.as_str()],
-    )?;
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let stop = CancellationToken::new();
-    let reader = tokio::spawn(consumer.run(Forward(tx), stop.clone()));
-    let mut offered: HashMap<String, HashSet<String>> = HashMap::new();
-    let mut records = 0;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let wait = if offered.len() as i64 >= expected {
-            Duration::from_secs(2)
-        } else {
-            deadline.saturating_duration_since(Instant::now())
+    let (mut rx, reader) = read_events(kafka, &kafka.topics.matching, stop.clone(), |event| {
+        let envelope = event.envelope.as_ref()?;
+        let Some(Payload::MatchOffered(offer)) = &envelope.payload else {
+            return None;
         };
-        match tokio::time::timeout(wait, rx.recv()).await {
-            Ok(Some(event)) => {
-                if let Some(Payload::MatchOffered(e)) = &event.payload {
-                    records += 1;
-                    let match_id = e
-                        .snapshot
-                        .as_ref()
-                        .map(|s| s.match_id.clone())
-                        .unwrap_or_default();
-                    offered.entry(match_id).or_default().insert(event.event_id);
-                }
-            }
-            _ => break,
-        }
+        let match_id = offer
+            .snapshot
+            .as_ref()
+            .map(|s| s.match_id.clone())
+            .unwrap_or_default();
+        Some((match_id, envelope.event_id.clone()))
+    })?;
+    let matches = |offers: &[(String, String)]| {
+        offers.iter().map(|(m, _)| m).collect::<HashSet<_>>().len() as i64
+    };
+    let offers =
+        receive_until_quiet(&mut rx, Duration::from_secs(60), |o| matches(o) >= expected).await;
+    let records = offers.len();
+    let mut offered: HashMap<String, HashSet<String>> = HashMap::new();
+    for (match_id, event_id) in offers {
+        offered.entry(match_id).or_default().insert(event_id);
     }
     stop.cancel();
     let _ = reader.await;

@@ -5,7 +5,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Harness, authed, eventually, fast_settings};
+use common::{TestApp, fast_settings};
+use spontan_platform::testkit::{authed, try_eventually};
 use spontan_proto::v1::*;
 use uuid::Uuid;
 
@@ -13,7 +14,7 @@ const WAIT: Duration = Duration::from_secs(30);
 
 #[tokio::test]
 async fn a_task_is_offered_to_the_eligible_volunteers_nearest_first() -> anyhow::Result<()> {
-    let h = Harness::start(fast_settings()).await?;
+    let h = TestApp::spawn().await?;
     let incident = h.open_incident().await?;
     let c = h.add_volunteer(5.0, |_| {}).await?;
     let a = h.add_volunteer(1.0, |_| {}).await?;
@@ -27,7 +28,7 @@ async fn a_task_is_offered_to_the_eligible_volunteers_nearest_first() -> anyhow:
 
     let task = h.task(incident, 3);
     h.publish_task(&task).await?;
-    eventually(WAIT, "three offers", || async {
+    try_eventually(WAIT, "three offers", || async {
         Ok(h.staffing(&task.task_id)
             .await
             .is_ok_and(|s| s.offered == 3)
@@ -90,7 +91,7 @@ async fn a_task_is_offered_to_the_eligible_volunteers_nearest_first() -> anyhow:
 async fn a_decline_and_an_expiry_each_lead_to_a_new_offer() -> anyhow::Result<()> {
     let mut settings = fast_settings();
     settings.offer_timeout_secs = 3;
-    let h = Harness::start(settings).await?;
+    let h = TestApp::spawn_with(settings).await?;
     let incident = h.open_incident().await?;
     let a = h.add_volunteer(1.0, |_| {}).await?;
     let b = h.add_volunteer(2.0, |_| {}).await?;
@@ -134,7 +135,7 @@ async fn a_decline_and_an_expiry_each_lead_to_a_new_offer() -> anyhow::Result<()
 async fn reaching_the_headcount_withdraws_the_other_offers() -> anyhow::Result<()> {
     let mut settings = fast_settings();
     settings.over_offer_factor = 2.0;
-    let h = Harness::start(settings).await?;
+    let h = TestApp::spawn_with(settings).await?;
     let incident = h.open_incident().await?;
     let mut volunteers = Vec::new();
     for km in [1.0, 2.0, 3.0, 4.0] {
@@ -143,7 +144,7 @@ async fn reaching_the_headcount_withdraws_the_other_offers() -> anyhow::Result<(
     h.wait_for_volunteers(incident, 4).await?;
     let task = h.task(incident, 2);
     h.publish_task(&task).await?;
-    eventually(WAIT, "four offers", || async {
+    try_eventually(WAIT, "four offers", || async {
         Ok(h.staffing(&task.task_id)
             .await
             .is_ok_and(|s| s.offered == 4)
@@ -181,7 +182,7 @@ async fn reaching_the_headcount_withdraws_the_other_offers() -> anyhow::Result<(
     // offers were withdrawn because the task was full.
     h.respond(volunteers[0], &offers[0].match_id, OfferDecision::Decline)
         .await?;
-    let again = eventually(WAIT, "offers again", || async {
+    let again = try_eventually(WAIT, "offers again", || async {
         let staffing = h.staffing(&task.task_id).await?;
         Ok((staffing.offered == 2).then_some(staffing))
     })
@@ -194,7 +195,7 @@ async fn reaching_the_headcount_withdraws_the_other_offers() -> anyhow::Result<(
 
 #[tokio::test]
 async fn a_volunteer_erased_mid_offer_is_cancelled_and_replaced() -> anyhow::Result<()> {
-    let h = Harness::start(fast_settings()).await?;
+    let h = TestApp::spawn().await?;
     let incident = h.open_incident().await?;
     let a = h.add_volunteer(1.0, |_| {}).await?;
     let b = h.add_volunteer(2.0, |_| {}).await?;
@@ -225,7 +226,7 @@ async fn a_volunteer_erased_mid_offer_is_cancelled_and_replaced() -> anyhow::Res
 
 #[tokio::test]
 async fn only_the_coordinator_of_the_organisation_closes_matches() -> anyhow::Result<()> {
-    let h = Harness::start(fast_settings()).await?;
+    let h = TestApp::spawn().await?;
     let incident = h.open_incident().await?;
     let a = h.add_volunteer(1.0, |_| {}).await?;
     h.wait_for_volunteers(incident, 1).await?;
@@ -297,7 +298,7 @@ async fn only_the_coordinator_of_the_organisation_closes_matches() -> anyhow::Re
 
 #[tokio::test]
 async fn requests_are_validated_and_scoped() -> anyhow::Result<()> {
-    let h = Harness::start(fast_settings()).await?;
+    let h = TestApp::spawn().await?;
     let mut client = h.client(0).await?;
     let bad = client
         .list_match_changes(authed(
@@ -342,7 +343,7 @@ async fn requests_are_validated_and_scoped() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn pauses_task_changes_and_cancellations_withdraw_offers() -> anyhow::Result<()> {
-    let h = Harness::start(fast_settings()).await?;
+    let h = TestApp::spawn().await?;
     let incident = h.open_incident().await?;
     let a = h.add_volunteer(1.0, |_| {}).await?;
     let b = h.add_volunteer(2.0, |_| {}).await?;
@@ -355,7 +356,7 @@ async fn pauses_task_changes_and_cancellations_withdraw_offers() -> anyhow::Resu
     let first = h.current_offer(a).await?;
 
     // A pauses: their offer is cancelled and B gets one.
-    let mut paused = common::volunteer(a, 1.0);
+    let mut paused = common::events::volunteer(a, 1.0);
     paused.status = VolunteerStatus::Paused as i32;
     h.publish_volunteer(&paused, 2).await?;
     let second = h.current_offer(b).await?;
@@ -380,7 +381,7 @@ async fn pauses_task_changes_and_cancellations_withdraw_offers() -> anyhow::Resu
     );
     let topic = h.config.platform.kafka.topics.task.clone();
     h.publish(&topic, &task.task_id, Some(&event)).await?;
-    let reasons = eventually(WAIT, "all matches cancelled", || async {
+    let reasons = try_eventually(WAIT, "all matches cancelled", || async {
         let staffing = h.staffing(&task.task_id).await?;
         let done = staffing
             .matches
@@ -414,7 +415,7 @@ async fn pauses_task_changes_and_cancellations_withdraw_offers() -> anyhow::Resu
 
 #[tokio::test]
 async fn optimising_an_incident_keeps_offers_and_reports_objectives() -> anyhow::Result<()> {
-    let h = Harness::start(fast_settings()).await?;
+    let h = TestApp::spawn().await?;
     let incident = h.open_incident().await?;
     let a = h.add_volunteer(1.0, |_| {}).await?;
     h.add_volunteer(2.0, |_| {}).await?;

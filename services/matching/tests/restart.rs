@@ -7,7 +7,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{CENTRE, Harness, authed, eventually, fast_settings, point, volunteer};
+use common::events::{point, volunteer};
+use common::{CENTRE, TestApp};
+use spontan_platform::testkit::{authed, try_eventually};
 use spontan_proto::v1::{GetIncidentSummaryRequest, VolunteerStatus};
 use uuid::Uuid;
 
@@ -52,7 +54,7 @@ fn volunteer_batches() -> (u64, u64) {
 
 /// The stored offsets of the volunteer topic, summed over its partitions: the number of
 /// records the read model reflects (every partition starts at offset 0).
-async fn stored_offsets(h: &Harness) -> anyhow::Result<i64> {
+async fn stored_offsets(h: &TestApp) -> anyhow::Result<i64> {
     let sum: Option<i64> = sqlx::query_scalar(
         "SELECT sum(next_offset)::bigint FROM volunteer_offsets WHERE topic = $1",
     )
@@ -65,7 +67,7 @@ async fn stored_offsets(h: &Harness) -> anyhow::Result<i64> {
 #[tokio::test]
 async fn a_restarted_replica_applies_only_what_arrived_while_it_was_down() -> anyhow::Result<()> {
     let _metrics = METRICS.lock().await;
-    let mut h = Harness::start(fast_settings()).await?;
+    let mut h = TestApp::spawn().await?;
     let topic = h.config.platform.kafka.topics.volunteer.clone();
     let incident = h.open_incident().await?;
     let mut volunteers = Vec::new();
@@ -76,7 +78,7 @@ async fn a_restarted_replica_applies_only_what_arrived_while_it_was_down() -> an
     h.erase_volunteer(volunteers[0]).await?;
     let records = BEFORE + 2;
     h.wait_for_volunteers(incident, (BEFORE - 1) as u32).await?;
-    eventually(
+    try_eventually(
         Duration::from_secs(30),
         "every record's offset stored",
         || async { Ok((stored_offsets(&h).await? == records as i64).then_some(())) },
@@ -97,7 +99,7 @@ async fn a_restarted_replica_applies_only_what_arrived_while_it_was_down() -> an
 
     h.wait_for_volunteers(incident, (BEFORE - 1 + WHILE_DOWN) as u32)
         .await?;
-    eventually(
+    try_eventually(
         Duration::from_secs(30),
         "the new records' offsets stored",
         || async { Ok((stored_offsets(&h).await? == (records + WHILE_DOWN) as i64).then_some(())) },
@@ -114,7 +116,7 @@ async fn a_restarted_replica_applies_only_what_arrived_while_it_was_down() -> an
 }
 
 /// The read model's version, status and latitude of one volunteer.
-async fn stored(h: &Harness, id: Uuid) -> anyhow::Result<(i64, String, Option<f64>)> {
+async fn stored(h: &TestApp, id: Uuid) -> anyhow::Result<(i64, String, Option<f64>)> {
     Ok(
         sqlx::query_as("SELECT version, status, latitude FROM volunteers WHERE id = $1")
             .bind(id)
@@ -125,7 +127,7 @@ async fn stored(h: &Harness, id: Uuid) -> anyhow::Result<(i64, String, Option<f6
 
 /// Asserts that the read model holds `id` at `version`, `status` and `km_north` of the centre.
 async fn assert_stored(
-    h: &Harness,
+    h: &TestApp,
     id: Uuid,
     (version, status, km_north): (i64, &str, f64),
     what: &str,
@@ -149,13 +151,13 @@ async fn records_that_arrived_together_are_applied_in_batches_in_each_volunteers
 -> anyhow::Result<()> {
     const PLAIN: usize = 20;
     let _metrics = METRICS.lock().await;
-    let mut h = Harness::start(fast_settings()).await?;
+    let mut h = TestApp::spawn().await?;
     let incident = h.open_incident().await?;
     let first = h.add_volunteer(1.0, |_| {}).await?;
     h.wait_for_volunteers(incident, 1).await?;
     // A task for everyone: offers follow each volunteer's last state in a batch.
     h.publish_task(&h.task(incident, 40)).await?;
-    eventually(Duration::from_secs(30), "the first offer", || async {
+    try_eventually(Duration::from_secs(30), "the first offer", || async {
         Ok((h.offers(first, false).await?.len() == 1).then_some(()))
     })
     .await?;
@@ -188,7 +190,7 @@ async fn records_that_arrived_together_are_applied_in_batches_in_each_volunteers
 
     let (batches_before, records_before) = volunteer_batches();
     h.spawn_instance().await?;
-    eventually(
+    try_eventually(
         Duration::from_secs(30),
         "the missed records' offsets stored",
         || async { Ok((stored_offsets(&h).await? == (1 + missed) as i64).then_some(())) },
@@ -220,7 +222,7 @@ async fn records_that_arrived_together_are_applied_in_batches_in_each_volunteers
             .await?;
         anyhow::Ok(summary.into_inner().available_volunteers)
     };
-    eventually(Duration::from_secs(10), "the index caught up", || async {
+    try_eventually(Duration::from_secs(10), "the index caught up", || async {
         Ok((available().await? == expected).then_some(()))
     })
     .await?;
@@ -229,7 +231,7 @@ async fn records_that_arrived_together_are_applied_in_batches_in_each_volunteers
     // Offers: C and the plain ones get theirs; A, near the task only in a record the batch
     // replaced, holds none (an offer made for that state would escape the check that the
     // move to 100 km away had already passed).
-    eventually(Duration::from_secs(10), "an offer for C", || async {
+    try_eventually(Duration::from_secs(10), "an offer for C", || async {
         Ok((h.offers(c, false).await?.len() == 1).then_some(()))
     })
     .await?;

@@ -6,8 +6,9 @@ mod common;
 use std::collections::{BTreeSet, HashSet};
 use std::time::Duration;
 
-use common::{Harness, authed, eventually, fast_settings};
+use common::TestApp;
 use spontan_platform::events::timestamp;
+use spontan_platform::testkit::{authed, try_eventually};
 use spontan_proto::v1::event_envelope::Payload;
 use spontan_proto::v1::*;
 use tokio_stream::StreamExt as _;
@@ -16,7 +17,7 @@ use uuid::Uuid;
 const ACTIVE: &str = "('proposed', 'offered', 'accepted', 'checked_in')";
 
 /// Waits until the number of matches stops changing for three seconds; returns it.
-async fn settled_match_count(h: &Harness, incident: Uuid) -> anyhow::Result<i64> {
+async fn settled_match_count(h: &TestApp, incident: Uuid) -> anyhow::Result<i64> {
     let mut last = -1;
     let mut stable_since = tokio::time::Instant::now();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
@@ -42,7 +43,7 @@ async fn settled_match_count(h: &Harness, incident: Uuid) -> anyhow::Result<i64>
 
 /// Tasks of two hours, starting on the hour in six staggered slots, so a volunteer can hold
 /// several tasks that do not overlap but never two that do.
-fn staggered(h: &Harness, incident: Uuid, i: usize) -> TaskSnapshot {
+fn staggered(h: &TestApp, incident: Uuid, i: usize) -> TaskSnapshot {
     let mut task = h.task(incident, 1);
     let start = h.window.0 + chrono::Duration::hours((i % 6) as i64);
     task.window = Some(TimeWindow {
@@ -55,7 +56,7 @@ fn staggered(h: &Harness, incident: Uuid, i: usize) -> TaskSnapshot {
 
 #[tokio::test]
 async fn two_instances_never_double_book_a_volunteer_across_many_tasks() -> anyhow::Result<()> {
-    let mut h = Harness::start(fast_settings()).await?;
+    let mut h = TestApp::spawn().await?;
     h.spawn_instance().await?;
     let incident = h.open_incident().await?;
     for i in 0..50 {
@@ -98,7 +99,7 @@ async fn two_instances_never_double_book_a_volunteer_across_many_tasks() -> anyh
 #[tokio::test]
 async fn a_dashboard_polling_with_its_cursor_sees_every_change_once_in_order() -> anyhow::Result<()>
 {
-    let h = Harness::start(fast_settings()).await?;
+    let h = TestApp::spawn().await?;
     let incident = h.open_incident().await?;
     let mut volunteers = Vec::new();
     for i in 0..20 {
@@ -157,7 +158,7 @@ async fn a_dashboard_polling_with_its_cursor_sees_every_change_once_in_order() -
     }
     // Some volunteers decline, so changes keep coming while the dashboard polls.
     for v in volunteers.iter().take(6) {
-        let offers = eventually(Duration::from_secs(30), "an offer", || async {
+        let offers = try_eventually(Duration::from_secs(30), "an offer", || async {
             let offers = h.offers(*v, false).await?;
             Ok((!offers.is_empty()).then_some(offers))
         })
@@ -187,7 +188,7 @@ async fn a_dashboard_polling_with_its_cursor_sees_every_change_once_in_order() -
 
 #[tokio::test]
 async fn a_restart_loses_no_match_and_sends_no_duplicate_offer() -> anyhow::Result<()> {
-    let mut h = Harness::start(fast_settings()).await?;
+    let mut h = TestApp::spawn().await?;
     let incident = h.open_incident().await?;
     let a = h.add_volunteer(1.0, |_| {}).await?;
     let b = h.add_volunteer(2.0, |_| {}).await?;
@@ -195,7 +196,7 @@ async fn a_restart_loses_no_match_and_sends_no_duplicate_offer() -> anyhow::Resu
     h.wait_for_volunteers(incident, 3).await?;
     let first = h.task(incident, 2);
     h.publish_task(&first).await?;
-    let before = eventually(Duration::from_secs(30), "two offers", || async {
+    let before = try_eventually(Duration::from_secs(30), "two offers", || async {
         let states = h.task_states(&first.task_id).await.unwrap_or_default();
         Ok((states.len() == 2).then_some(states))
     })
@@ -210,7 +211,7 @@ async fn a_restart_loses_no_match_and_sends_no_duplicate_offer() -> anyhow::Resu
     // It keeps matching: the next task goes to the one volunteer still free at that time.
     let second = h.task(incident, 1);
     h.publish_task(&second).await?;
-    let offer = eventually(Duration::from_secs(30), "an offer for C", || async {
+    let offer = try_eventually(Duration::from_secs(30), "an offer for C", || async {
         Ok(h.offers(c, false).await?.into_iter().next())
     })
     .await?;

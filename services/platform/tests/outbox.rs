@@ -158,14 +158,8 @@ async fn wait_until_all_marked_published(pool: &PgPool) {
 
 #[tokio::test]
 async fn an_event_written_in_a_transaction_reaches_the_consumer_with_its_headers() {
-    testkit::init_logging();
     let broker = TestBroker::shared_or_start().await.expect("broker");
-    let db = testkit::fresh_database().await.expect("database");
-    let config = testkit::platform_config("outbox-test", &db, broker.brokers());
-    let pool = database(&config).await;
-    spontan_platform::kafka::ensure_topics(&config.kafka, &config.kafka.topics.all())
-        .await
-        .expect("topics");
+    let (_broker, config, pool) = with_broker(broker).await;
     let (pipeline, mut rx) = Pipeline::start(&config, &pool);
 
     let written = write_events(&pool, &config.kafka.topics.task, 0..3).await;
@@ -205,8 +199,12 @@ async fn an_event_written_in_a_transaction_reaches_the_consumer_with_its_headers
 
 /// A broker of the test's own (to stop and restart), a fresh database and the topics.
 async fn with_own_broker() -> (TestBroker, PlatformConfig, PgPool) {
+    with_broker(TestBroker::start_owned().await.expect("broker")).await
+}
+
+/// `broker`, a fresh database and the topics.
+async fn with_broker(broker: TestBroker) -> (TestBroker, PlatformConfig, PgPool) {
     testkit::init_logging();
-    let broker = TestBroker::start_owned().await.expect("broker");
     let db = testkit::fresh_database().await.expect("database");
     let config = testkit::platform_config("outbox-test", &db, broker.brokers());
     let pool = database(&config).await;

@@ -12,9 +12,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use bytes::Bytes;
 use common::*;
-use prost::Message;
-use rdkafka::producer::FutureRecord;
 use spontan_platform::events::envelope;
+use spontan_platform::testkit::authed;
 use spontan_proto::v1::event_envelope::Payload;
 use spontan_proto::v1::*;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -108,38 +107,14 @@ async fn smtp_sink() -> (String, mpsc::UnboundedReceiver<Mail>) {
     (addr.to_string(), rx)
 }
 
-fn snapshot(volunteer_id: &str, state: MatchState, previous: MatchState) -> MatchSnapshot {
-    MatchSnapshot {
-        match_id: uuid::Uuid::new_v4().to_string(),
-        task_id: uuid::Uuid::new_v4().to_string(),
-        incident_id: uuid::Uuid::new_v4().to_string(),
-        organisation_id: "thw-ahrweiler".into(),
-        volunteer_id: volunteer_id.into(),
-        state: state as i32,
-        previous_state: previous as i32,
-        ..Default::default()
-    }
-}
-
 /// Publishes a match event into the match topic, keyed by task id as matching does.
 async fn publish(app: &TestApp, s: &MatchSnapshot, version: u64, payload: Payload) {
-    let event = envelope(s.match_id.clone(), version, payload);
-    let producer = spontan_platform::kafka::producer(&app.config.platform.kafka).expect("producer");
-    let bytes = event.encode_to_vec();
-    producer
-        .send(
-            FutureRecord::to(&app.config.platform.kafka.topics.matching)
-                .key(&s.task_id)
-                .payload(&bytes),
-            Duration::from_secs(10),
-        )
-        .await
-        .map_err(|(e, _)| e)
-        .expect("published");
+    app.publish_match(&s.task_id, &envelope(s.match_id.clone(), version, payload))
+        .await;
 }
 
 async fn offer(app: &TestApp, volunteer_id: &str, title: &str) -> String {
-    let s = snapshot(volunteer_id, MatchState::Offered, MatchState::Proposed);
+    let s = match_snapshot(volunteer_id, MatchState::Offered, MatchState::Proposed);
     let payload = Payload::MatchOffered(MatchOffered {
         snapshot: Some(s.clone()),
         expires_at: Some(ts(chrono::Utc::now() + chrono::Duration::minutes(30))),
@@ -153,7 +128,7 @@ async fn offer(app: &TestApp, volunteer_id: &str, title: &str) -> String {
 async fn an_offer_becomes_a_webhook_call_and_an_email() {
     let (url, mut hooks, calls) = webhook_receiver().await;
     let (smtp, mut mails) = smtp_sink().await;
-    let app = spawn_app_with(|c| {
+    let app = TestApp::spawn_with(|c| {
         c.alerts.webhook_url = url;
         c.alerts.smtp_server = smtp;
     })
@@ -219,7 +194,7 @@ async fn an_offer_becomes_a_webhook_call_and_an_email() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let export = client
-        .export_my_data(with_token(ExportMyDataRequest {}, &mail.access_token))
+        .export_my_data(authed(ExportMyDataRequest {}, &mail.access_token))
         .await
         .expect("export")
         .into_inner();
@@ -232,14 +207,14 @@ async fn an_offer_becomes_a_webhook_call_and_an_email() {
 
 #[tokio::test]
 async fn coordinators_of_the_match_read_the_contact_of_accepted_volunteers_only() {
-    let app = spawn_app().await;
+    let app = TestApp::spawn().await;
     let mut client = app.client().await;
     let me = client
         .register(valid_request())
         .await
         .expect("registered")
         .into_inner();
-    let accepted = snapshot(&me.volunteer_id, MatchState::Accepted, MatchState::Offered);
+    let accepted = match_snapshot(&me.volunteer_id, MatchState::Accepted, MatchState::Offered);
     publish(
         &app,
         &accepted,
@@ -263,7 +238,7 @@ async fn coordinators_of_the_match_read_the_contact_of_accepted_volunteers_only(
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let contact = loop {
         match client
-            .get_volunteer_contact(with_token(ask(&accepted.match_id), &coordinator))
+            .get_volunteer_contact(authed(ask(&accepted.match_id), &coordinator))
             .await
         {
             Ok(r) => break r.into_inner().contact.expect("contact"),
@@ -281,13 +256,13 @@ async fn coordinators_of_the_match_read_the_contact_of_accepted_volunteers_only(
         (spontan_platform::auth::Role::Dashboard, "thw-ahrweiler"),
     ] {
         let status = client
-            .get_volunteer_contact(with_token(ask(&accepted.match_id), &token(role, org)))
+            .get_volunteer_contact(authed(ask(&accepted.match_id), &token(role, org)))
             .await
             .expect_err("not theirs");
         assert_eq!(status.code(), tonic::Code::PermissionDenied);
     }
     let status = client
-        .get_volunteer_contact(with_token(ask(&accepted.match_id), &me.access_token))
+        .get_volunteer_contact(authed(ask(&accepted.match_id), &me.access_token))
         .await
         .expect_err("volunteers cannot");
     assert_eq!(status.code(), tonic::Code::PermissionDenied);
@@ -295,7 +270,7 @@ async fn coordinators_of_the_match_read_the_contact_of_accepted_volunteers_only(
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         let status = client
-            .get_volunteer_contact(with_token(ask(&offered), &coordinator))
+            .get_volunteer_contact(authed(ask(&offered), &coordinator))
             .await
             .expect_err("only accepted matches");
         if status.code() == tonic::Code::FailedPrecondition {

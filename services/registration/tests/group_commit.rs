@@ -70,7 +70,7 @@ async fn a_burst_through_concurrent_writers_loses_nothing() {
 /// at the same moment cannot see each other (as two single transactions could not), so a
 /// pair may stay unlinked, but never both linked.
 async fn burst_through(writers: u32) {
-    let app = spawn_app_with(|c| {
+    let app = TestApp::spawn_with(|c| {
         c.register_limit.burst = 10_000;
         c.register_commit.writers = writers;
         c.register_commit.max_batch = 32;
@@ -180,7 +180,7 @@ async fn burst_through(writers: u32) {
 
 #[tokio::test]
 async fn a_registration_the_database_refuses_fails_alone() {
-    let app = spawn_app_with(|c| {
+    let app = TestApp::spawn_with(|c| {
         c.register_limit.burst = 10_000;
         c.register_commit.writers = 1;
         c.register_commit.max_batch = 64;

@@ -13,13 +13,14 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use prost::Message;
+use spontan_platform::testkit::violated_fields;
 use spontan_proto::v1::*;
 use tonic_health::pb::{HealthCheckRequest, HealthCheckResponse};
 
 const APP_ORIGIN: &str = "http://app.spontan.test:8080";
 
 async fn app() -> TestApp {
-    spawn_app_with(|config| {
+    TestApp::spawn_with(|config| {
         config.platform.grpc.cors_allowed_origins = vec![APP_ORIGIN.to_owned()];
     })
     .await

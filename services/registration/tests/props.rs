@@ -5,18 +5,15 @@
 //! with `InvalidArgument` and at least one field violation, each naming a field that exists in
 //! the request message (checked against the compiled schema, not by a list kept here).
 
-use std::collections::HashMap;
-use std::sync::LazyLock;
-
 use chrono::{DateTime, Utc};
 use proptest::collection::vec;
 use proptest::option;
 use proptest::prelude::*;
 use prost::Message;
-use prost_types::field_descriptor_proto::Label;
-use prost_types::{DescriptorProto, FileDescriptorSet, Timestamp};
+use prost_types::Timestamp;
 use spontan_platform::ApiError;
 use spontan_platform::error::Violations;
+use spontan_platform::testkit::schema::{assert_refusal_of, names_a_field};
 use spontan_proto::v1::*;
 use spontan_registration::domain::{Status, Volunteer};
 use spontan_registration::{convert, validation};
@@ -24,70 +21,10 @@ use uuid::Uuid;
 
 const CONSENT: &str = "2025-06-de";
 
-/// Every message of the schema by full name (`.spontan.v1.RegisterRequest`).
-static MESSAGES: LazyLock<HashMap<String, DescriptorProto>> = LazyLock::new(|| {
-    fn add(prefix: &str, m: &DescriptorProto, into: &mut HashMap<String, DescriptorProto>) {
-        let name = format!("{prefix}.{}", m.name());
-        for nested in &m.nested_type {
-            add(&name, nested, into);
-        }
-        into.insert(name, m.clone());
-    }
-    let set = FileDescriptorSet::decode(spontan_proto::FILE_DESCRIPTOR_SET).expect("schema");
-    let mut all = HashMap::new();
-    for file in &set.file {
-        for m in &file.message_type {
-            add(&format!(".{}", file.package()), m, &mut all);
-        }
-    }
-    all
-});
-
-/// Whether `path` (`contact.phone_e164`, `availability[3].end_time`) names a field of
-/// `message`: each segment a field of the one before, `[i]` only on repeated fields.
-fn names_a_field(message: &str, path: &str) -> bool {
-    let mut current = message.to_owned();
-    let segments: Vec<&str> = path.split('.').collect();
-    for (i, segment) in segments.iter().enumerate() {
-        let (name, index) = match segment.split_once('[') {
-            Some((name, rest)) => (name, Some(rest)),
-            None => (*segment, None),
-        };
-        let Some(field) = MESSAGES
-            .get(&current)
-            .and_then(|m| m.field.iter().find(|f| f.name() == name))
-        else {
-            return false;
-        };
-        if let Some(rest) = index {
-            let digits = rest.strip_suffix(']').unwrap_or("x");
-            if field.label() != Label::Repeated
-                || digits.is_empty()
-                || !digits.bytes().all(|b| b.is_ascii_digit())
-            {
-                return false;
-            }
-        }
-        if i + 1 < segments.len() {
-            current = field.type_name().to_owned();
-        }
-    }
-    true
-}
-
 /// The violated fields of a rejection, after checking it is a proper one.
 fn rejected_fields(error: ApiError, message: &str) -> Vec<String> {
-    assert_eq!(error.code(), tonic::Code::InvalidArgument, "{error:?}");
-    let ApiError::InvalidArgument(list) = error else {
-        unreachable!("the code is InvalidArgument")
-    };
-    assert!(!list.is_empty(), "a rejection without a field violation");
+    let list = assert_refusal_of(error, message);
     for violation in &list {
-        assert!(
-            names_a_field(message, &violation.field),
-            "violation {:?} names no field of {message}",
-            violation.field
-        );
         assert!(!violation.description.is_empty());
     }
     list.into_iter().map(|v| v.field).collect()
@@ -282,27 +219,9 @@ fn assert_valid_windows(windows: &[spontan_registration::domain::Window], now: D
 fn stored() -> Volunteer {
     let now = Utc::now();
     let request = RegisterRequest {
-        idempotency_key: Uuid::new_v4().to_string(),
-        consent: Some(Consent {
-            given: true,
-            text_version: CONSENT.into(),
-        }),
-        contact: Some(Contact {
-            display_name: "Anna".into(),
-            phone_e164: "+4915112345678".into(),
-            email: String::new(),
-        }),
-        preferred_alert_channel: AlertChannel::Sms.into(),
-        channel_addresses: None,
         skill_ids: vec!["first_aid".into()],
-        languages: vec!["de".into()],
-        birth_year: 1990,
-        home_location: Some(GeoPoint {
-            latitude: 50.0,
-            longitude: 7.0,
-        }),
-        travel_radius_km: 10.0,
         availability: Vec::new(),
+        ..good_request()
     };
     let registration =
         validation::registration(&request, CONSENT, now).expect("a valid registration");

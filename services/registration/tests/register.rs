@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use common::*;
 use prost::Message;
+use spontan_platform::testkit::{authed, violated_fields};
 use spontan_proto::v1::event_envelope::Payload;
 use spontan_proto::v1::*;
 use tonic::Code;
@@ -20,7 +21,7 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 
 #[tokio::test]
 async fn a_valid_registration_gets_an_id_a_token_and_a_contact_free_event() {
-    let app = spawn_app().await;
+    let app = TestApp::spawn().await;
     let mut topic = app.read_topic(&app.config.platform.kafka.topics.volunteer);
     let mut client = app.client().await;
     let response = client
@@ -33,7 +34,7 @@ async fn a_valid_registration_gets_an_id_a_token_and_a_contact_free_event() {
     assert!(response.access_token_expires_at.is_some());
 
     let profile = client
-        .get_my_profile(with_token(GetMyProfileRequest {}, &response.access_token))
+        .get_my_profile(authed(GetMyProfileRequest {}, &response.access_token))
         .await
         .expect("own profile")
         .into_inner()
@@ -86,7 +87,7 @@ async fn a_valid_registration_gets_an_id_a_token_and_a_contact_free_event() {
 #[tokio::test]
 async fn every_invalid_field_is_reported_in_one_answer() {
     // Many attempts from one address: lift the rate limit for this test.
-    let app = spawn_app_with(|c| c.register_limit.burst = 1000).await;
+    let app = TestApp::spawn_with(|c| c.register_limit.burst = 1000).await;
     let mut client = app.client().await;
     let now = chrono::Utc::now();
     let mut request = valid_request();
@@ -236,7 +237,7 @@ async fn every_invalid_field_is_reported_in_one_answer() {
 
 #[tokio::test]
 async fn a_retry_returns_the_same_volunteer_and_a_changed_retry_is_refused() {
-    let app = spawn_app().await;
+    let app = TestApp::spawn().await;
     let mut client = app.client().await;
     let request = valid_request();
     let first = client
@@ -252,7 +253,7 @@ async fn a_retry_returns_the_same_volunteer_and_a_changed_retry_is_refused() {
     assert_eq!(first.volunteer_id, again.volunteer_id);
     // The retry's token works for the same volunteer.
     let profile = client
-        .get_my_profile(with_token(GetMyProfileRequest {}, &again.access_token))
+        .get_my_profile(authed(GetMyProfileRequest {}, &again.access_token))
         .await
         .expect("token of the retry works")
         .into_inner();
@@ -304,7 +305,7 @@ async fn a_retry_returns_the_same_volunteer_and_a_changed_retry_is_refused() {
 
 #[tokio::test]
 async fn a_known_phone_number_gets_the_same_answer_as_a_new_one() {
-    let app = spawn_app().await;
+    let app = TestApp::spawn().await;
     let mut client = app.client().await;
     let first = client
         .register(valid_request())
@@ -335,7 +336,7 @@ async fn a_known_phone_number_gets_the_same_answer_as_a_new_one() {
 
 #[tokio::test]
 async fn a_client_registering_too_fast_is_told_when_to_retry() {
-    let app = spawn_app_with(|c| {
+    let app = TestApp::spawn_with(|c| {
         c.register_limit.burst = 2;
         c.register_limit.per_minute = 6;
     })

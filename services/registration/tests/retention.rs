@@ -11,8 +11,8 @@ use std::time::Duration;
 use chrono::{SubsecRound, Utc};
 use common::*;
 use prost::Message;
-use rdkafka::producer::FutureRecord;
 use spontan_platform::events::{envelope, timestamp};
+use spontan_platform::testkit::authed;
 use spontan_proto::v1::event_envelope::Payload;
 use spontan_proto::v1::*;
 use spontan_registration::clock::{Clock, ManualClock};
@@ -30,36 +30,19 @@ async fn register_at(
     phone: &str,
     at: chrono::DateTime<Utc>,
 ) -> RegisterResponse {
-    let mut request = valid_request();
-    request.availability = vec![TimeWindow {
-        start_time: Some(ts(at + chrono::Duration::hours(1))),
-        end_time: Some(ts(at + chrono::Duration::days(7))),
-    }];
-    request.contact = Some(Contact {
-        display_name: name.into(),
-        phone_e164: phone.into(),
-        email: String::new(),
-    });
-    app.client()
-        .await
-        .register(request)
-        .await
-        .expect("registered")
-        .into_inner()
+    let request = RegisterRequest {
+        availability: vec![TimeWindow {
+            start_time: Some(ts(at + chrono::Duration::hours(1))),
+            end_time: Some(ts(at + chrono::Duration::days(7))),
+        }],
+        ..named_request(name, phone)
+    };
+    app.register(request).await
 }
 
 /// A `MatchCompleted` for `volunteer_id` that happened at `at`, as matching publishes it.
 async fn match_completed(app: &TestApp, volunteer_id: &str, at: chrono::DateTime<Utc>) {
-    let snapshot = MatchSnapshot {
-        match_id: Uuid::new_v4().to_string(),
-        task_id: Uuid::new_v4().to_string(),
-        incident_id: Uuid::new_v4().to_string(),
-        organisation_id: "thw-ahrweiler".into(),
-        volunteer_id: volunteer_id.into(),
-        state: MatchState::Completed as i32,
-        previous_state: MatchState::CheckedIn as i32,
-        ..Default::default()
-    };
+    let snapshot = match_snapshot(volunteer_id, MatchState::Completed, MatchState::CheckedIn);
     let mut event = envelope(
         snapshot.match_id.clone(),
         5,
@@ -68,18 +51,7 @@ async fn match_completed(app: &TestApp, volunteer_id: &str, at: chrono::DateTime
         }),
     );
     event.occurred_at = Some(timestamp(at));
-    let producer = spontan_platform::kafka::producer(&app.config.platform.kafka).expect("producer");
-    let bytes = event.encode_to_vec();
-    producer
-        .send(
-            FutureRecord::to(&app.config.platform.kafka.topics.matching)
-                .key(&snapshot.task_id)
-                .payload(&bytes),
-            Duration::from_secs(10),
-        )
-        .await
-        .map_err(|(e, _)| e)
-        .expect("published");
+    app.publish_match(&snapshot.task_id, &event).await;
 }
 
 /// Status, whether contact data is still stored, and the retention audits of `id`.
@@ -118,7 +90,7 @@ fn event_type(raw: &Option<Vec<u8>>) -> String {
 async fn inactive_volunteers_are_erased_once_and_active_ones_kept() {
     let t0 = Utc::now().trunc_subsecs(6);
     let clock = ManualClock::starting_at(t0);
-    let app = spawn_app_with_clock(
+    let app = TestApp::spawn_with_clock(
         |c| {
             c.privacy.retention_days = DAYS;
             // The background sweep runs once at start (nothing is due at t0); the test sweeps.
@@ -140,12 +112,12 @@ async fn inactive_volunteers_are_erased_once_and_active_ones_kept() {
     // says when), pause. The fourth registers only now.
     clock.advance(chrono::Duration::days(700));
     client
-        .renew_my_token(with_token(RenewMyTokenRequest {}, &renews.access_token))
+        .renew_my_token(authed(RenewMyTokenRequest {}, &renews.access_token))
         .await
         .expect("renewed");
     match_completed(&app, &helped.volunteer_id, clock.now()).await;
     client
-        .pause_me(with_token(PauseMeRequest {}, &paused.access_token))
+        .pause_me(authed(PauseMeRequest {}, &paused.access_token))
         .await
         .expect("paused");
     let recent = register_at(&app, "Rita Recent", "+4915100000005", clock.now()).await;
@@ -194,12 +166,12 @@ async fn inactive_volunteers_are_erased_once_and_active_ones_kept() {
         ("paused".into(), true, 0)
     );
     let status = client
-        .get_my_profile(with_token(GetMyProfileRequest {}, &idle.access_token))
+        .get_my_profile(authed(GetMyProfileRequest {}, &idle.access_token))
         .await
         .expect_err("erased volunteer's token is refused");
     assert_eq!(status.code(), Code::Unauthenticated);
     client
-        .get_my_profile(with_token(GetMyProfileRequest {}, &renews.access_token))
+        .get_my_profile(authed(GetMyProfileRequest {}, &renews.access_token))
         .await
         .expect("kept volunteer still served");
 

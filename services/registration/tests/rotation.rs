@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::*;
 use spontan_platform::config::Secret;
-use spontan_platform::testkit::TestBroker;
+use spontan_platform::testkit::{TestBroker, authed};
 use spontan_proto::v1::*;
 use spontan_registration::Config;
 use spontan_registration::clock::SystemClock;
@@ -31,7 +31,7 @@ async fn key_ids(app: &TestApp) -> Vec<(Uuid, String, Vec<u8>)> {
 async fn name_of(app: &TestApp, token: &str) -> String {
     app.client()
         .await
-        .get_my_profile(with_token(GetMyProfileRequest {}, token))
+        .get_my_profile(authed(GetMyProfileRequest {}, token))
         .await
         .expect("profile readable")
         .into_inner()
@@ -42,18 +42,17 @@ async fn name_of(app: &TestApp, token: &str) -> String {
 }
 
 async fn register_named(app: &TestApp, name: &str, phone: &str) -> RegisterResponse {
-    let mut request = valid_request();
-    request.contact = Some(Contact {
-        display_name: name.into(),
-        phone_e164: phone.into(),
-        email: String::new(),
-    });
-    app.client()
-        .await
-        .register(request)
-        .await
-        .expect("registered")
-        .into_inner()
+    app.register(named_request(name, phone)).await
+}
+
+/// `config_a` (master key `a2025`) during a rotation: a new key `b2026` current, A previous.
+fn rotated(config_a: &Config) -> Config {
+    let mut config_ab = config_a.clone();
+    config_ab.privacy.master_key = Secret::new(spontan_platform::auth::generate_signing_key());
+    config_ab.privacy.master_key_id = "b2026".into();
+    config_ab.privacy.previous_master_keys =
+        [("a2025".to_owned(), config_a.privacy.master_key.clone())].into();
+    config_ab
 }
 
 /// The next configuration on the same database, with the broker of this start.
@@ -61,7 +60,7 @@ async fn restart(config: Config) -> TestApp {
     let broker = TestBroker::shared_or_start().await.expect("broker");
     let mut config = config;
     config.platform.kafka.brokers = broker.brokers().to_owned();
-    start(config, broker, Arc::new(SystemClock)).await
+    TestApp::start(config, broker, Arc::new(SystemClock)).await
 }
 
 /// `spontan-registration rewrap-keys` with `config` in the environment, as an operator runs
@@ -124,7 +123,7 @@ fn rewrap_keys(config: &Config) -> String {
 #[tokio::test]
 async fn rotation_keeps_every_volunteer_readable_and_moves_all_keys() {
     // Key A: five volunteers.
-    let app = spawn_app_with(|c| c.privacy.master_key_id = "a2025".into()).await;
+    let app = TestApp::spawn_with(|c| c.privacy.master_key_id = "a2025".into()).await;
     let config_a = app.config.clone();
     let mut under_a = Vec::new();
     for i in 0..5 {
@@ -136,11 +135,7 @@ async fn rotation_keeps_every_volunteer_readable_and_moves_all_keys() {
 
     // B current, A previous: what every instance runs during the rotation. The background
     // re-wrap is off here, so rows under both ids are read side by side.
-    let mut config_ab = config_a.clone();
-    config_ab.privacy.master_key = Secret::new(spontan_platform::auth::generate_signing_key());
-    config_ab.privacy.master_key_id = "b2026".into();
-    config_ab.privacy.previous_master_keys =
-        [("a2025".to_owned(), config_a.privacy.master_key.clone())].into();
+    let mut config_ab = rotated(&config_a);
     config_ab.privacy.rewrap_sweep_secs = 0;
     let app = restart(config_ab.clone()).await;
     for (name, token) in &under_a {
@@ -155,7 +150,7 @@ async fn rotation_keeps_every_volunteer_readable_and_moves_all_keys() {
     // A contact change re-seals under the current key.
     app.client()
         .await
-        .update_my_profile(with_token(
+        .update_my_profile(authed(
             UpdateMyProfileRequest {
                 profile: Some(VolunteerProfile {
                     contact: Some(Contact {
@@ -219,7 +214,7 @@ async fn rotation_keeps_every_volunteer_readable_and_moves_all_keys() {
     let status = app
         .client()
         .await
-        .get_my_profile(with_token(GetMyProfileRequest {}, &new.access_token))
+        .get_my_profile(authed(GetMyProfileRequest {}, &new.access_token))
         .await
         .expect_err("A alone cannot open B's rows");
     assert_eq!(status.code(), tonic::Code::Internal);
@@ -228,7 +223,7 @@ async fn rotation_keeps_every_volunteer_readable_and_moves_all_keys() {
 
 #[tokio::test]
 async fn the_background_sweep_rewraps_on_its_own() {
-    let app = spawn_app_with(|c| c.privacy.master_key_id = "a2025".into()).await;
+    let app = TestApp::spawn_with(|c| c.privacy.master_key_id = "a2025".into()).await;
     let config_a = app.config.clone();
     let mut tokens = Vec::new();
     for i in 0..3 {
@@ -237,11 +232,7 @@ async fn the_background_sweep_rewraps_on_its_own() {
     }
     app.stop().await;
 
-    let mut config_ab = config_a.clone();
-    config_ab.privacy.master_key = Secret::new(spontan_platform::auth::generate_signing_key());
-    config_ab.privacy.master_key_id = "b2026".into();
-    config_ab.privacy.previous_master_keys =
-        [("a2025".to_owned(), config_a.privacy.master_key.clone())].into();
+    let mut config_ab = rotated(&config_a);
     config_ab.privacy.rewrap_sweep_secs = 1;
     config_ab.privacy.rewrap_batch = 1;
     let app = restart(config_ab).await;

@@ -19,9 +19,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use prost::Message;
 use rand::RngCore;
-use rdkafka::producer::FutureRecord;
 use serde_json::{Value, json};
 use spontan_platform::events::envelope;
 use spontan_proto::v1::event_envelope::Payload;
@@ -182,45 +180,20 @@ async fn register_app_push(app: &TestApp, push_token: &str) -> String {
         push_token: push_token.into(),
         ..Default::default()
     });
-    app.client()
-        .await
-        .register(request)
-        .await
-        .expect("registered")
-        .into_inner()
-        .volunteer_id
+    app.register(request).await.volunteer_id
 }
 
 /// Publishes a MatchOffered for the volunteer into the match topic, as matching does;
 /// returns the match id.
 async fn offer(app: &TestApp, volunteer_id: &str, title: &str) -> String {
-    let snapshot = MatchSnapshot {
-        match_id: uuid::Uuid::new_v4().to_string(),
-        task_id: uuid::Uuid::new_v4().to_string(),
-        incident_id: uuid::Uuid::new_v4().to_string(),
-        organisation_id: "thw-ahrweiler".into(),
-        volunteer_id: volunteer_id.into(),
-        state: MatchState::Offered as i32,
-        previous_state: MatchState::Proposed as i32,
-        ..Default::default()
-    };
+    let snapshot = match_snapshot(volunteer_id, MatchState::Offered, MatchState::Proposed);
     let payload = Payload::MatchOffered(MatchOffered {
         snapshot: Some(snapshot.clone()),
         expires_at: Some(ts(chrono::Utc::now() + chrono::Duration::minutes(30))),
         task_title: title.into(),
     });
-    let bytes = envelope(snapshot.match_id.clone(), 2, payload).encode_to_vec();
-    let producer = spontan_platform::kafka::producer(&app.config.platform.kafka).expect("producer");
-    producer
-        .send(
-            FutureRecord::to(&app.config.platform.kafka.topics.matching)
-                .key(&snapshot.task_id)
-                .payload(&bytes),
-            Duration::from_secs(10),
-        )
-        .await
-        .map_err(|(e, _)| e)
-        .expect("published");
+    let event = envelope(snapshot.match_id.clone(), 2, payload);
+    app.publish_match(&snapshot.task_id, &event).await;
     snapshot.match_id
 }
 
@@ -256,7 +229,7 @@ async fn with_push(
 ) -> Option<(PushService, String, TestApp)> {
     let push = PushService::start(web_push_testing()?).await;
     let (private, public) = vapid_pair();
-    let app = spawn_app_with(|c| {
+    let app = TestApp::spawn_with(|c| {
         if let Some(url) = gateway {
             c.alerts.webhook_url = url;
         }

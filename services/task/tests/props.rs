@@ -6,72 +6,19 @@
 //! violation, each naming a field of the request message (checked against the compiled
 //! schema).
 
-use std::collections::HashMap;
-use std::sync::LazyLock;
-
 use chrono::{DateTime, Utc};
 use proptest::collection::vec;
 use proptest::option;
 use proptest::prelude::*;
 use prost::Message;
-use prost_types::field_descriptor_proto::Label;
-use prost_types::{DescriptorProto, FileDescriptorSet, Timestamp};
+use prost_types::Timestamp;
 use spontan_platform::ApiError;
 use spontan_platform::error::Violations;
+use spontan_platform::testkit::schema::assert_refusal_of;
 use spontan_proto::v1 as pb;
 use spontan_task::domain::TaskSpec;
 use spontan_task::{convert, paging, validation};
 use uuid::Uuid;
-
-static MESSAGES: LazyLock<HashMap<String, DescriptorProto>> = LazyLock::new(|| {
-    fn add(prefix: &str, m: &DescriptorProto, into: &mut HashMap<String, DescriptorProto>) {
-        let name = format!("{prefix}.{}", m.name());
-        for nested in &m.nested_type {
-            add(&name, nested, into);
-        }
-        into.insert(name, m.clone());
-    }
-    let set = FileDescriptorSet::decode(spontan_proto::FILE_DESCRIPTOR_SET).expect("schema");
-    let mut all = HashMap::new();
-    for file in &set.file {
-        for m in &file.message_type {
-            add(&format!(".{}", file.package()), m, &mut all);
-        }
-    }
-    all
-});
-
-/// Whether `path` names a field of `message`: each segment a field of the one before, `[i]`
-/// only on repeated fields.
-fn names_a_field(message: &str, path: &str) -> bool {
-    let mut current = message.to_owned();
-    let segments: Vec<&str> = path.split('.').collect();
-    for (i, segment) in segments.iter().enumerate() {
-        let (name, index) = match segment.split_once('[') {
-            Some((name, rest)) => (name, Some(rest)),
-            None => (*segment, None),
-        };
-        let Some(field) = MESSAGES
-            .get(&current)
-            .and_then(|m| m.field.iter().find(|f| f.name() == name))
-        else {
-            return false;
-        };
-        if let Some(rest) = index {
-            let digits = rest.strip_suffix(']').unwrap_or("x");
-            if field.label() != Label::Repeated
-                || digits.is_empty()
-                || !digits.bytes().all(|b| b.is_ascii_digit())
-            {
-                return false;
-            }
-        }
-        if i + 1 < segments.len() {
-            current = field.type_name().to_owned();
-        }
-    }
-    true
-}
 
 /// Checks that collected violations, if any, are a proper rejection of `message`; true when
 /// there were none.
@@ -79,18 +26,7 @@ fn accepted_or_properly_refused(v: Violations, message: &str) -> bool {
     let Err(error) = v.finish(()) else {
         return true;
     };
-    assert_eq!(error.code(), tonic::Code::InvalidArgument);
-    let ApiError::InvalidArgument(list) = error else {
-        unreachable!("the code is InvalidArgument")
-    };
-    assert!(!list.is_empty());
-    for violation in &list {
-        assert!(
-            names_a_field(message, &violation.field),
-            "violation {:?} names no field of {message}",
-            violation.field
-        );
-    }
+    assert_refusal_of(error, message);
     false
 }
 

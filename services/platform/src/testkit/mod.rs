@@ -1,6 +1,15 @@
 //! Helpers for integration tests against real components: a fresh PostgreSQL database per
 //! test, the Kafka-compatible broker, unique topic names, and a configuration that binds
-//! port 0.
+//! port 0. Every test crate of the suite uses these, so each is written once:
+//!
+//! | module | owns |
+//! |---|---|
+//! | this one | databases, the broker, test configuration, logging and its capture |
+//! | [`grpc`] | channels, bearer tokens on requests, health waits, field violations |
+//! | [`poll`] | [`eventually`]: polling a check until it holds, with a deadline |
+//! | [`oidc`] | a small OpenID Connect issuer |
+//! | [`schema`] | the compiled API schema: message types, field paths, proper refusals |
+//! | [`topics`] | raw readers of a topic, and collecting records until complete and quiet |
 //!
 //! The broker: when `SPONTAN_TEST_KAFKA_BROKERS` is set (the test script starts one broker for
 //! the whole run) tests share it and stay apart through their own topic names; otherwise each
@@ -17,7 +26,15 @@ use tokio::process::{Child, Command};
 
 use crate::config::{AuthConfig, PlatformConfig, Secret, Topics};
 
+pub mod grpc;
 pub mod oidc;
+pub mod poll;
+pub mod schema;
+pub mod topics;
+
+pub use grpc::{authed, channel, health, violated_fields, wait_for_health};
+pub use poll::{eventually, try_eventually};
+pub use topics::{raw_reader, read_events, receive_until_quiet};
 
 /// Where tests create their databases: `SPONTAN_TEST_DATABASE_URL`, or the local server.
 pub fn admin_database_url() -> String {

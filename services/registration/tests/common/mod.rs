@@ -1,13 +1,15 @@
 //! Shared set-up of the registration integration tests: the real service on port 0 with a
 //! fresh database and the real broker, a gRPC client, a raw reader of a topic, and a valid
-//! registration request full of recognisable personal-data markers.
+//! registration request full of recognisable personal-data markers. The helpers every test
+//! crate shares (`authed`, `violated_fields`, `eventually`) are `spontan_platform::testkit`'s.
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use prost::Message as _;
 use rdkafka::Message;
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::producer::FutureRecord;
 use spontan_platform::auth::TokenIssuer;
 use spontan_platform::testkit::{self, TestBroker};
 use spontan_proto::v1::registration_service_client::RegistrationServiceClient;
@@ -17,9 +19,7 @@ use sqlx::PgPool;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
-use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
-use tonic_health::pb::health_client::HealthClient;
 
 pub const NAME_MARKER: &str = "Zorana Quixwell";
 pub const PHONE_MARKER: &str = "+4915199887766";
@@ -41,68 +41,70 @@ impl Drop for TestApp {
     }
 }
 
-pub async fn spawn_app() -> TestApp {
-    spawn_app_with(|_| {}).await
-}
-
-pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
-    spawn_app_with_clock(
-        tweak,
-        std::sync::Arc::new(spontan_registration::clock::SystemClock),
-    )
-    .await
-}
-
-/// The service with its registry reading the time from `clock`.
-pub async fn spawn_app_with_clock(
-    tweak: impl FnOnce(&mut Config),
-    clock: std::sync::Arc<dyn spontan_registration::clock::Clock>,
-) -> TestApp {
-    testkit::init_logging();
-    let broker = TestBroker::shared_or_start().await.expect("broker");
-    let db = testkit::fresh_database().await.expect("database");
-    let mut config = Config::with_generated_keys(testkit::platform_config(
-        "registration",
-        &db,
-        broker.brokers(),
-    ));
-    config.alerts.retry_base_ms = 100;
-    tweak(&mut config);
-    start(config, broker, clock).await
-}
-
-/// The service with exactly this configuration (its database may hold data already, e.g.
-/// from an earlier instance that was stopped).
-pub async fn start(
-    config: Config,
-    broker: TestBroker,
-    clock: std::sync::Arc<dyn spontan_registration::clock::Clock>,
-) -> TestApp {
-    testkit::init_logging();
-    let shutdown = CancellationToken::new();
-    let app = Application::build_with_clock(config.clone(), shutdown.clone(), clock)
-        .await
-        .expect("build");
-    let addr = app.grpc_addr();
-    let running = Some(tokio::spawn(app.run()));
-    let pool = PgPool::connect(config.platform.database.url.expose())
-        .await
-        .expect("pool");
-    let issuer = TokenIssuer::from_config(&config.platform.auth).expect("issuer");
-    let test = TestApp {
-        addr,
-        pool,
-        config,
-        issuer,
-        shutdown,
-        broker,
-        running,
-    };
-    test.wait_until_serving().await;
-    test
-}
-
 impl TestApp {
+    /// The service with the test configuration.
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// The service with the test configuration changed by `tweak`.
+    pub async fn spawn_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+        Self::spawn_with_clock(
+            tweak,
+            std::sync::Arc::new(spontan_registration::clock::SystemClock),
+        )
+        .await
+    }
+
+    /// The service with its registry reading the time from `clock`.
+    pub async fn spawn_with_clock(
+        tweak: impl FnOnce(&mut Config),
+        clock: std::sync::Arc<dyn spontan_registration::clock::Clock>,
+    ) -> TestApp {
+        testkit::init_logging();
+        let broker = TestBroker::shared_or_start().await.expect("broker");
+        let db = testkit::fresh_database().await.expect("database");
+        let mut config = Config::with_generated_keys(testkit::platform_config(
+            "registration",
+            &db,
+            broker.brokers(),
+        ));
+        config.alerts.retry_base_ms = 100;
+        tweak(&mut config);
+        Self::start(config, broker, clock).await
+    }
+
+    /// The service with exactly this configuration (its database may hold data already, e.g.
+    /// from an earlier instance that was stopped).
+    pub async fn start(
+        config: Config,
+        broker: TestBroker,
+        clock: std::sync::Arc<dyn spontan_registration::clock::Clock>,
+    ) -> TestApp {
+        testkit::init_logging();
+        let shutdown = CancellationToken::new();
+        let app = Application::build_with_clock(config.clone(), shutdown.clone(), clock)
+            .await
+            .expect("build");
+        let addr = app.grpc_addr();
+        let running = Some(tokio::spawn(app.run()));
+        let pool = PgPool::connect(config.platform.database.url.expose())
+            .await
+            .expect("pool");
+        let issuer = TokenIssuer::from_config(&config.platform.auth).expect("issuer");
+        let test = TestApp {
+            addr,
+            pool,
+            config,
+            issuer,
+            shutdown,
+            broker,
+            running,
+        };
+        test.wait_until_serving().await;
+        test
+    }
+
     /// Shuts the service down and waits for it (consumers commit and leave) before the
     /// broker goes away: a consumer closing against a stopped broker can block the runtime.
     pub async fn stop(mut self) {
@@ -127,42 +129,19 @@ impl TestApp {
     }
 
     async fn wait_until_serving(&self) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(channel) = Channel::from_shared(format!("http://{}", self.addr))
-                .expect("uri")
-                .connect()
-                .await
-            {
-                let status = HealthClient::new(channel)
-                    .check(HealthCheckRequest {
-                        service: String::new(),
-                    })
-                    .await
-                    .map(|r| r.into_inner().status);
-                if matches!(status, Ok(s) if s == ServingStatus::Serving as i32) {
-                    return;
-                }
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "service never became SERVING"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        testkit::wait_for_health(
+            self.addr,
+            "",
+            ServingStatus::Serving,
+            Duration::from_secs(60),
+        )
+        .await
+        .expect("service never became SERVING");
     }
 
     /// Every record of `topic` from the beginning: key and raw value (`None`: tombstone).
     pub fn read_topic(&self, topic: &str) -> mpsc::UnboundedReceiver<(String, Option<Vec<u8>>)> {
-        let consumer: StreamConsumer =
-            spontan_platform::kafka::client_config(&self.config.platform.kafka)
-                .set("group.id", format!("test-reader-{}", uuid::Uuid::new_v4()))
-                .set("auto.offset.reset", "earliest")
-                .set("enable.auto.commit", "false")
-                .set("fetch.wait.max.ms", "10")
-                .create()
-                .expect("consumer");
-        consumer.subscribe(&[topic]).expect("subscribe");
+        let consumer = testkit::raw_reader(&self.config.platform.kafka, topic).expect("consumer");
         let (tx, rx) = mpsc::unbounded_channel();
         let shutdown = self.shutdown.clone();
         tokio::spawn(async move {
@@ -181,6 +160,33 @@ impl TestApp {
             }
         });
         rx
+    }
+
+    /// Registers `request`; the answer.
+    pub async fn register(&self, request: RegisterRequest) -> RegisterResponse {
+        self.client()
+            .await
+            .register(request)
+            .await
+            .expect("registered")
+            .into_inner()
+    }
+
+    /// Publishes `event` into the match topic, keyed by `task_id` as matching does.
+    pub async fn publish_match(&self, task_id: &str, event: &EventEnvelope) {
+        let kafka = &self.config.platform.kafka;
+        let producer = spontan_platform::kafka::producer(kafka).expect("producer");
+        let bytes = event.encode_to_vec();
+        producer
+            .send(
+                FutureRecord::to(&kafka.topics.matching)
+                    .key(task_id)
+                    .payload(&bytes),
+                Duration::from_secs(10),
+            )
+            .await
+            .map_err(|(e, _)| e)
+            .expect("published");
     }
 
     pub fn volunteer_token(&self, volunteer_id: &str) -> String {
@@ -212,15 +218,6 @@ pub async fn records_for(
         }
     }
     seen
-}
-
-pub fn with_token<T>(message: T, token: &str) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    request.metadata_mut().insert(
-        "authorization",
-        format!("Bearer {token}").parse().expect("metadata"),
-    );
-    request
 }
 
 pub fn ts(time: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
@@ -261,12 +258,33 @@ pub fn valid_request() -> RegisterRequest {
     }
 }
 
-/// The field paths of an InvalidArgument status.
-pub fn violated_fields(status: &tonic::Status) -> Vec<String> {
-    use tonic_types::StatusExt;
-    status
-        .get_error_details()
-        .bad_request()
-        .map(|b| b.field_violations.iter().map(|f| f.field.clone()).collect())
-        .unwrap_or_default()
+/// [`valid_request`] by someone else: `name` with phone `phone`, no e-mail.
+pub fn named_request(name: &str, phone: &str) -> RegisterRequest {
+    RegisterRequest {
+        contact: Some(Contact {
+            display_name: name.into(),
+            phone_e164: phone.into(),
+            email: String::new(),
+        }),
+        ..valid_request()
+    }
+}
+
+/// A match of the volunteer, moved from `previous` to `state`, of a task of a new incident
+/// of `thw-ahrweiler`.
+pub fn match_snapshot(
+    volunteer_id: &str,
+    state: MatchState,
+    previous: MatchState,
+) -> MatchSnapshot {
+    MatchSnapshot {
+        match_id: uuid::Uuid::new_v4().to_string(),
+        task_id: uuid::Uuid::new_v4().to_string(),
+        incident_id: uuid::Uuid::new_v4().to_string(),
+        organisation_id: "thw-ahrweiler".into(),
+        volunteer_id: volunteer_id.into(),
+        state: state as i32,
+        previous_state: previous as i32,
+        ..Default::default()
+    }
 }

@@ -1,16 +1,16 @@
 //! Spawns the real task service (port 0, fresh database, real broker) and offers tokens,
-//! requests, a producer into the match topic and a consumer of the task topic.
+//! requests, a producer into the match topic and a consumer of the task topic. The helpers every
+//! test crate shares (`authed`, `violated_fields`) come from `spontan_platform::testkit`.
 
 use std::time::Duration;
 
-use async_trait::async_trait;
 use chrono::Utc;
 use prost::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use spontan_platform::auth::{Role, TokenIssuer};
 use spontan_platform::events::{envelope, timestamp};
-use spontan_platform::kafka::{ConsumedEvent, EventConsumer, EventHandler};
 use spontan_platform::testkit::{self, TestBroker};
+pub use spontan_platform::testkit::{authed, violated_fields};
 use spontan_proto::v1::event_envelope::Payload;
 use spontan_proto::v1::task_service_client::TaskServiceClient;
 use spontan_proto::v1::*;
@@ -18,11 +18,8 @@ use spontan_task::{Application, Config};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tonic::Request;
 use tonic::transport::Channel;
-use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
-use tonic_health::pb::health_client::HealthClient;
 
 pub const ORG: &str = "thw-ov-bonn";
 pub const OTHER_ORG: &str = "drk-koeln";
@@ -77,24 +74,13 @@ impl TestApp {
         let channel = Channel::from_shared(format!("http://{address}"))?
             .connect()
             .await?;
-        let mut health = HealthClient::new(channel.clone());
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        loop {
-            let status = health
-                .check(HealthCheckRequest {
-                    service: "spontan.v1.TaskService".into(),
-                })
-                .await
-                .map(|r| r.into_inner().status);
-            if matches!(status, Ok(s) if s == ServingStatus::Serving as i32) {
-                break;
-            }
-            anyhow::ensure!(
-                tokio::time::Instant::now() < deadline,
-                "task service not serving: {status:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        testkit::wait_for_health(
+            address,
+            "spontan.v1.TaskService",
+            ServingStatus::Serving,
+            Duration::from_secs(60),
+        )
+        .await?;
         let issuer = TokenIssuer::from_config(&config.platform.auth)?;
         Ok(Self {
             client: TaskServiceClient::new(channel),
@@ -166,30 +152,18 @@ impl TestApp {
     /// Reads the task topic from the beginning, in a group of its own.
     pub fn task_events(&mut self) -> mpsc::UnboundedReceiver<Seen> {
         let kafka = &self.config.platform.kafka;
-        let group = format!("test-reader-{}", uuid::Uuid::new_v4().simple());
-        let (consumer, _rebalances) =
-            EventConsumer::subscribe(kafka, "test-reader", &group, &[kafka.topics.task.as_str()])
-                .expect("consumer");
-        let (tx, rx) = mpsc::unbounded_channel();
-        self.readers.push(tokio::spawn(
-            consumer.run(Forward(tx), self.shutdown.clone()),
-        ));
+        let (rx, reader) =
+            testkit::read_events(kafka, &kafka.topics.task, self.shutdown.clone(), |event| {
+                Some((event.envelope.clone()?, event.key.clone()))
+            })
+            .expect("consumer");
+        self.readers.push(reader);
         rx
     }
 
     pub fn match_producer(&self) -> FutureProducer {
         spontan_platform::kafka::producer(&self.config.platform.kafka).expect("producer")
     }
-}
-
-/// A request with `Authorization: Bearer <token>`.
-pub fn authed<T>(message: T, token: &str) -> Request<T> {
-    let mut request = Request::new(message);
-    request.metadata_mut().insert(
-        "authorization",
-        format!("Bearer {token}").parse().expect("header value"),
-    );
-    request
 }
 
 pub fn incident_request(organisation: &str) -> CreateIncidentRequest {
@@ -232,30 +206,8 @@ pub fn task_request(incident_id: &str) -> CreateTaskRequest {
     }
 }
 
-/// The fields named in the status's BadRequest detail.
-pub fn violated_fields(status: &tonic::Status) -> Vec<String> {
-    use tonic_types::StatusExt;
-    status
-        .get_error_details()
-        .bad_request()
-        .map(|b| b.field_violations.iter().map(|f| f.field.clone()).collect())
-        .unwrap_or_default()
-}
-
 /// What the test consumer saw of one record: the envelope and the record key.
 pub type Seen = (EventEnvelope, Option<String>);
-
-struct Forward(mpsc::UnboundedSender<Seen>);
-
-#[async_trait]
-impl EventHandler for Forward {
-    async fn handle(&self, event: &ConsumedEvent) -> anyhow::Result<()> {
-        if let Some(envelope) = &event.envelope {
-            let _ = self.0.send((envelope.clone(), event.key.clone()));
-        }
-        Ok(())
-    }
-}
 
 /// Receives until `done` holds for what was received, or `within` passes.
 pub async fn receive_until(

@@ -10,117 +10,27 @@
 //! The three services run in one process, so every endpoint renders the same recorder; each
 //! assertion still scrapes the endpoint of the service the series belongs to.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::net::SocketAddr;
+mod prometheus;
+
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use spontan_e2e::{Suite, authorized, channel, eventually, read_topic, scrape_metrics};
+use spontan_e2e::{
+    Clients, Suite, authed, create_incident, create_task, eventually, incident_request, near,
+    open_offer, read_topic, task_request,
+};
 use spontan_platform::auth::Role;
-use spontan_platform::events::timestamp;
 use spontan_platform::kafka::{ConsumedEvent, EventConsumer, EventHandler};
 use spontan_platform::testkit::TestBroker;
-use spontan_proto::v1::matching_service_client::MatchingServiceClient;
-use spontan_proto::v1::registration_service_client::RegistrationServiceClient;
-use spontan_proto::v1::task_service_client::TaskServiceClient;
 use spontan_proto::v1::*;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::Channel;
-use tonic_health::pb::health_check_response::ServingStatus;
+
+use prometheus::{find, lag, one, parse, scrape};
 
 const ORG: &str = "thw-ov-ahrweiler";
 const WAIT: Duration = Duration::from_secs(60);
-
-// ---- the Prometheus text format, as far as the exporter writes it ---------------------------
-
-#[derive(Debug, Clone)]
-struct Sample {
-    name: String,
-    labels: BTreeMap<String, String>,
-    value: f64,
-}
-
-/// Parses `name{label="value",...} value` lines; comments and blank lines are skipped.
-fn parse(text: &str) -> Vec<Sample> {
-    text.lines()
-        .map(str::trim)
-        .filter(|line| !line.is_empty() && !line.starts_with('#'))
-        .map(|line| parse_line(line).unwrap_or_else(|| panic!("not a sample line: {line}")))
-        .collect()
-}
-
-fn parse_line(line: &str) -> Option<Sample> {
-    let name_end = line.find(['{', ' '])?;
-    let name = line[..name_end].to_owned();
-    let mut labels = BTreeMap::new();
-    let mut rest = &line[name_end..];
-    if let Some(inner) = rest.strip_prefix('{') {
-        let mut chars = inner.char_indices();
-        let mut key = String::new();
-        let mut end = None;
-        while let Some((i, c)) = chars.next() {
-            match c {
-                '}' => {
-                    end = Some(i);
-                    break;
-                }
-                ',' => {}
-                '=' => {
-                    // A quoted value with `\"`, `\\` and `\n` escapes.
-                    if chars.next()?.1 != '"' {
-                        return None;
-                    }
-                    let mut value = String::new();
-                    loop {
-                        match chars.next()?.1 {
-                            '"' => break,
-                            '\\' => match chars.next()?.1 {
-                                'n' => value.push('\n'),
-                                other => value.push(other),
-                            },
-                            other => value.push(other),
-                        }
-                    }
-                    labels.insert(std::mem::take(&mut key), value);
-                }
-                other => key.push(other),
-            }
-        }
-        rest = &inner[end? + 1..];
-    }
-    let value = rest.split_whitespace().next()?.parse().ok()?;
-    Some(Sample {
-        name,
-        labels,
-        value,
-    })
-}
-
-/// The samples named `name` whose labels include every pair of `labels`.
-fn find<'a>(samples: &'a [Sample], name: &str, labels: &[(&str, &str)]) -> Vec<&'a Sample> {
-    samples
-        .iter()
-        .filter(|s| {
-            s.name == name
-                && labels
-                    .iter()
-                    .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
-        })
-        .collect()
-}
-
-/// The value of the one sample named `name` with `labels`, if there is exactly one.
-fn one(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    match find(samples, name, labels).as_slice() {
-        [sample] => Some(sample.value),
-        _ => None,
-    }
-}
-
-async fn scrape(address: SocketAddr) -> Vec<Sample> {
-    parse(&scrape_metrics(address).await.expect("metrics answer"))
-}
 
 #[test]
 fn the_parser_reads_what_the_exporter_writes() {
@@ -140,71 +50,16 @@ fn the_parser_reads_what_the_exporter_writes() {
     );
 }
 
-// ---- the flow -------------------------------------------------------------------------------
-
-fn near(north_km: f64, east_km: f64) -> GeoPoint {
-    GeoPoint {
-        latitude: 50.5427 + north_km / 111.2,
-        longitude: 7.1125 + east_km / 70.6,
-    }
-}
-
-fn window(from_hours: i64, to_hours: i64) -> TimeWindow {
-    let now = chrono::Utc::now();
-    TimeWindow {
-        start_time: Some(timestamp(now + chrono::Duration::hours(from_hours))),
-        end_time: Some(timestamp(now + chrono::Duration::hours(to_hours))),
-    }
-}
-
-fn key() -> String {
-    uuid::Uuid::new_v4().to_string()
-}
-
 fn registration(n: u32) -> RegisterRequest {
     RegisterRequest {
-        idempotency_key: key(),
-        consent: Some(Consent {
-            given: true,
-            text_version: "2025-06-de".into(),
-        }),
-        contact: Some(Contact {
-            display_name: format!("Messwert Helfer {n}"),
-            phone_e164: format!("+4915200000{n:03}"),
-            email: String::new(),
-        }),
         preferred_alert_channel: AlertChannel::Sms.into(),
-        channel_addresses: None,
-        skill_ids: vec!["sandbag_filling".into()],
-        languages: vec!["de".into()],
         birth_year: 1988,
-        home_location: Some(near(0.3 * f64::from(n), 0.0)),
-        travel_radius_km: 30.0,
-        availability: vec![window(0, 12)],
+        ..spontan_e2e::registration(
+            &format!("Messwert Helfer {n}"),
+            &format!("+4915200000{n:03}"),
+            near(0.3 * f64::from(n), 0.0),
+        )
     }
-}
-
-/// The one open offer of the volunteer with `token`.
-async fn offer_for(matching: &MatchingServiceClient<Channel>, token: &str) -> Offer {
-    eventually(WAIT, "an offer for every volunteer", || {
-        let mut matching = matching.clone();
-        async move {
-            matching
-                .list_my_offers(authorized(
-                    ListMyOffersRequest {
-                        include_finished: false,
-                    },
-                    token,
-                ))
-                .await
-                .ok()?
-                .into_inner()
-                .offers
-                .into_iter()
-                .find(|o| o.state() == MatchState::Offered)
-        }
-    })
-    .await
 }
 
 /// A consumer that applies nothing until released: its records stay unread, so its lag is
@@ -220,90 +75,34 @@ impl EventHandler for Held {
     }
 }
 
-/// Per partition, the lag `consumer` reports on `topic`: `None` until every one of the
-/// `partitions` partitions is reported.
-fn lag(
-    samples: &[Sample],
-    consumer: &str,
-    topic: &str,
-    partitions: i32,
-) -> Option<BTreeMap<i32, f64>> {
-    let reported: BTreeMap<i32, f64> = find(
-        samples,
-        "kafka_consumer_lag_records",
-        &[("consumer", consumer), ("topic", topic)],
-    )
-    .into_iter()
-    .filter_map(|s| Some((s.labels.get("partition")?.parse().ok()?, s.value)))
-    .collect();
-    (reported.keys().copied().collect::<Vec<_>>() == (0..partitions).collect::<Vec<_>>())
-        .then_some(reported)
-}
-
 #[tokio::test]
 async fn metrics_endpoints_expose_the_series_with_real_values() {
     let broker = TestBroker::shared_or_start().await.expect("broker");
     let suite = Suite::start(broker).await.expect("suite");
-    for (name, service) in suite.services() {
-        spontan_e2e::wait_for_health(service.grpc, name, ServingStatus::Serving, WAIT)
-            .await
-            .expect("serving");
-    }
+    suite.serving(WAIT).await.expect("serving");
     let flow_started = Instant::now();
     let partitions = 3; // testkit::platform_config
     let coordinator = suite.token(Role::Coordinator, "einsatzleiter-7", Some(ORG));
-    let mut tasks = TaskServiceClient::new(channel(suite.task.grpc).await.expect("task"));
-    let mut people = RegistrationServiceClient::new(
-        channel(suite.registration.grpc)
-            .await
-            .expect("registration"),
-    );
-    let mut matching =
-        MatchingServiceClient::new(channel(suite.matching.grpc).await.expect("matching"));
+    let Clients {
+        registration: mut people,
+        tasks,
+        mut matching,
+    } = suite.clients().await.expect("clients");
     let stop = CancellationToken::new();
     let mut match_events =
         read_topic(&suite.kafka, &suite.kafka.topics.matching, stop.clone()).expect("match topic");
 
     // A coordinator opens an incident and one task for three people.
-    let incident = tasks
-        .create_incident(authorized(
-            CreateIncidentRequest {
-                idempotency_key: key(),
-                organisation_id: ORG.into(),
-                name: "Hochwasser Ahr".into(),
-                description: String::new(),
-                region_centre: Some(near(0.0, 0.0)),
-                region_radius_km: 25.0,
-            },
-            &coordinator,
-        ))
-        .await
-        .expect("incident opened")
-        .into_inner()
-        .incident
-        .expect("an incident");
-    tasks
-        .create_task(authorized(
-            CreateTaskRequest {
-                idempotency_key: key(),
-                incident_id: incident.incident_id.clone(),
-                title: "Deich Ahrtor".into(),
-                description: "Sandsäcke füllen".into(),
-                meeting_point: Some(near(0.0, 0.5)),
-                address: "Ahrtor, Ahrweiler".into(),
-                required_skill_ids: vec!["sandbag_filling".into()],
-                preferred_skill_ids: vec![],
-                min_age: 16,
-                headcount: 3,
-                window: Some(window(1, 4)),
-                priority: Priority::High.into(),
-                max_distance_km: 30.0,
-                safety_notes: String::new(),
-            },
-            &coordinator,
-        ))
-        .await
-        .expect("task created");
+    let incident = create_incident(&tasks, &coordinator, incident_request(ORG)).await;
+    create_task(
+        &tasks,
+        &coordinator,
+        CreateTaskRequest {
+            description: "Sandsäcke füllen".into(),
+            ..task_request(&incident, "Deich Ahrtor")
+        },
+    )
+    .await;
 
     // Three volunteers register; one more registration is refused (no idempotency key).
     let mut volunteers = Vec::new();
@@ -327,14 +126,14 @@ async fn metrics_endpoints_expose_the_series_with_real_values() {
     // Each is offered the task; the first accepts, the second declines, the third lets it be.
     let mut offers = Vec::new();
     for token in &volunteers {
-        offers.push(offer_for(&matching, token).await);
+        offers.push(open_offer(&matching, token, WAIT).await);
     }
     for (i, decision) in [OfferDecision::Accept, OfferDecision::Decline]
         .into_iter()
         .enumerate()
     {
         matching
-            .respond_to_offer(authorized(
+            .respond_to_offer(authed(
                 RespondToOfferRequest {
                     match_id: offers[i].match_id.clone(),
                     decision: decision.into(),

@@ -4,131 +4,56 @@
 //! HTML in names, and a client over Register's rate limit. Each must be refused with a clear
 //! code (and field violations where the request was readable), stored text must come back
 //! byte for byte, and the service must go on serving.
+//!
+//! `raw.rs` makes and sends the requests that no generated client would encode.
 
-use std::collections::{HashMap, HashSet};
+mod raw;
+
 use std::net::IpAddr;
 use std::time::Duration;
 
-use bytes::{Buf, BufMut};
 use prost::Message;
-use prost_types::FileDescriptorSet;
-use spontan_e2e::{Suite, authorized, channel};
+use spontan_e2e::{Clients, Suite, authed, channel, violated_fields, window};
 use spontan_platform::auth::Role;
-use spontan_platform::events::timestamp;
 use spontan_platform::testkit::TestBroker;
 use spontan_proto::v1::matching_service_client::MatchingServiceClient;
 use spontan_proto::v1::registration_service_client::RegistrationServiceClient;
 use spontan_proto::v1::task_service_client::TaskServiceClient;
 use spontan_proto::v1::*;
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
-use tonic::codegen::http::uri::PathAndQuery;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
 use uuid::Uuid;
 
+use raw::{assert_no_recursive_messages, raw_call, with_invalid_utf8};
+
 const ORG: &str = "thw-ov-feindlich";
 const WAIT: Duration = Duration::from_secs(60);
 
-/// Sends and receives protobuf bytes as they are, so that a test can send what no generated
-/// client would encode.
-#[derive(Debug, Clone, Copy, Default)]
-struct RawCodec;
-
-impl Codec for RawCodec {
-    type Encode = Vec<u8>;
-    type Decode = Vec<u8>;
-    type Encoder = RawCodec;
-    type Decoder = RawCodec;
-    fn encoder(&mut self) -> Self::Encoder {
-        RawCodec
-    }
-    fn decoder(&mut self) -> Self::Decoder {
-        RawCodec
-    }
-}
-
-impl Encoder for RawCodec {
-    type Item = Vec<u8>;
-    type Error = Status;
-    fn encode(&mut self, item: Vec<u8>, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        dst.put_slice(&item);
-        Ok(())
-    }
-}
-
-impl Decoder for RawCodec {
-    type Item = Vec<u8>;
-    type Error = Status;
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Vec<u8>>, Status> {
-        let mut out = vec![0; src.remaining()];
-        src.copy_to_slice(&mut out);
-        Ok(Some(out))
-    }
-}
-
-/// Calls `method` (`/package.Service/Method`) with `body` as the encoded request.
-async fn raw_call(
-    channel: Channel,
-    method: &'static str,
-    body: Vec<u8>,
-    token: Option<&str>,
-) -> Result<Vec<u8>, Status> {
-    let mut grpc = tonic::client::Grpc::new(channel);
-    grpc.ready()
-        .await
-        .map_err(|e| Status::unavailable(e.to_string()))?;
-    let request = match token {
-        Some(token) => authorized(body, token),
-        None => tonic::Request::new(body),
-    };
-    grpc.unary(request, PathAndQuery::from_static(method), RawCodec)
-        .await
-        .map(tonic::Response::into_inner)
-}
-
-fn window(from_hours: i64, to_hours: i64) -> TimeWindow {
-    let now = chrono::Utc::now();
-    TimeWindow {
-        start_time: Some(timestamp(now + chrono::Duration::hours(from_hours))),
-        end_time: Some(timestamp(now + chrono::Duration::hours(to_hours))),
-    }
-}
-
+/// A volunteer in Berlin with a random phone number, so that any number of them register.
 fn volunteer(name: &str) -> RegisterRequest {
     let n = Uuid::new_v4().as_u128() % 100_000_000;
     RegisterRequest {
-        idempotency_key: Uuid::new_v4().to_string(),
-        consent: Some(Consent {
-            given: true,
-            text_version: "2025-06-de".into(),
-        }),
-        contact: Some(Contact {
-            display_name: name.into(),
-            phone_e164: format!("+49153{n:08}"),
-            email: String::new(),
-        }),
         preferred_alert_channel: AlertChannel::Sms.into(),
-        channel_addresses: None,
         skill_ids: vec!["first_aid".into()],
-        languages: vec!["de".into()],
         birth_year: 1975,
-        home_location: Some(GeoPoint {
-            latitude: 52.52,
-            longitude: 13.40,
-        }),
         travel_radius_km: 10.0,
         availability: vec![window(1, 5)],
+        ..spontan_e2e::registration(
+            name,
+            &format!("+49153{n:08}"),
+            GeoPoint {
+                latitude: 52.52,
+                longitude: 13.40,
+            },
+        )
     }
 }
 
 /// The field paths of an InvalidArgument's BadRequest detail.
 fn violations(status: &Status) -> Vec<String> {
     assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
-    status
-        .get_details_bad_request()
-        .map(|b| b.field_violations.into_iter().map(|v| v.field).collect())
-        .unwrap_or_default()
+    violated_fields(status)
 }
 
 /// A suite with Register's limit set, and the message size limit the services run with (the
@@ -148,36 +73,27 @@ async fn start(burst: u32, per_minute: u32) -> (Suite, usize) {
     .await
     .expect("suite");
     assert!(limits.windows(2).all(|w| w[0] == w[1]), "{limits:?}");
-    for (name, service) in suite.services() {
-        spontan_e2e::wait_for_health(
-            service.grpc,
-            name,
-            tonic_health::pb::health_check_response::ServingStatus::Serving,
-            WAIT,
-        )
-        .await
-        .expect("serving");
-    }
+    suite.serving(WAIT).await.expect("serving");
     (suite, limits[0])
 }
 
 /// Every service still answers a normal call.
 async fn all_still_serving(suite: &Suite, coordinator: &str) {
-    let mut registration =
-        RegistrationServiceClient::new(channel(suite.registration.grpc).await.expect("channel"));
+    let Clients {
+        mut registration,
+        mut tasks,
+        mut matching,
+    } = suite.clients().await.expect("clients");
     registration
         .list_skills(ListSkillsRequest::default())
         .await
         .expect("registration still serves");
-    let mut tasks = TaskServiceClient::new(channel(suite.task.grpc).await.expect("channel"));
     tasks
-        .list_incidents(authorized(ListIncidentsRequest::default(), coordinator))
+        .list_incidents(authed(ListIncidentsRequest::default(), coordinator))
         .await
         .expect("task still serves");
-    let mut matching =
-        MatchingServiceClient::new(channel(suite.matching.grpc).await.expect("channel"));
     let status = matching
-        .get_incident_summary(authorized(
+        .get_incident_summary(authed(
             GetIncidentSummaryRequest {
                 incident_id: Uuid::new_v4().to_string(),
             },
@@ -190,21 +106,6 @@ async fn all_still_serving(suite: &Suite, coordinator: &str) {
         Code::NotFound,
         "matching still serves: {status:?}"
     );
-}
-
-/// `message` encoded with `placeholder` (ASCII) replaced by the same number of bytes that are
-/// not UTF-8: what a broken or malicious client could send in a string field.
-fn with_invalid_utf8(encoded: Vec<u8>, placeholder: &str) -> Vec<u8> {
-    let needle = placeholder.as_bytes();
-    let at = encoded
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .expect("the placeholder is in the encoding");
-    let mut out = encoded;
-    for (i, byte) in out[at..at + needle.len()].iter_mut().enumerate() {
-        *byte = if i % 2 == 0 { 0xff } else { 0xfe };
-    }
-    out
 }
 
 #[tokio::test]
@@ -229,7 +130,7 @@ async fn hostile_requests_are_refused_and_the_services_keep_serving() {
         "registration: {status:?}"
     );
     let status = tasks
-        .create_incident(authorized(
+        .create_incident(authed(
             CreateIncidentRequest {
                 idempotency_key: Uuid::new_v4().to_string(),
                 organisation_id: ORG.into(),
@@ -250,7 +151,7 @@ async fn hostile_requests_are_refused_and_the_services_keep_serving() {
         "task: {status:?}"
     );
     let status = matching
-        .list_match_changes(authorized(
+        .list_match_changes(authed(
             ListMatchChangesRequest {
                 incident_id: huge.clone(),
                 after_sequence: 0,
@@ -367,7 +268,7 @@ async fn hostile_requests_are_refused_and_the_services_keep_serving() {
         ]
     );
     let status = tasks
-        .create_incident(authorized(
+        .create_incident(authed(
             CreateIncidentRequest {
                 idempotency_key: Uuid::new_v4().to_string(),
                 organisation_id: ORG.into(),
@@ -414,7 +315,7 @@ async fn hostile_requests_are_refused_and_the_services_keep_serving() {
             .expect("a hostile name is still a name")
             .into_inner();
         let profile = registration
-            .get_my_profile(authorized(GetMyProfileRequest {}, &registered.access_token))
+            .get_my_profile(authed(GetMyProfileRequest {}, &registered.access_token))
             .await
             .expect("profile")
             .into_inner()
@@ -426,7 +327,7 @@ async fn hostile_requests_are_refused_and_the_services_keep_serving() {
         );
     }
     let incident = tasks
-        .create_incident(authorized(
+        .create_incident(authed(
             CreateIncidentRequest {
                 idempotency_key: Uuid::new_v4().to_string(),
                 organisation_id: ORG.into(),
@@ -446,7 +347,7 @@ async fn hostile_requests_are_refused_and_the_services_keep_serving() {
         .incident
         .expect("an incident");
     let read = tasks
-        .get_incident(authorized(
+        .get_incident(authed(
             GetIncidentRequest {
                 incident_id: incident.incident_id.clone(),
             },
@@ -468,55 +369,12 @@ async fn hostile_requests_are_refused_and_the_services_keep_serving() {
         .expect("volunteers table intact")
         .into_inner();
     registration
-        .export_my_data(authorized(ExportMyDataRequest {}, &later.access_token))
+        .export_my_data(authed(ExportMyDataRequest {}, &later.access_token))
         .await
         .expect("export still works");
 
     all_still_serving(&suite, &coordinator).await;
     suite.stop().await.expect("stops cleanly");
-}
-
-/// No message of the schema contains itself, directly or through others, so the nesting
-/// depth of a readable request is bounded by the schema.
-fn assert_no_recursive_messages() {
-    let set = FileDescriptorSet::decode(spontan_proto::FILE_DESCRIPTOR_SET).expect("schema");
-    let mut edges: HashMap<String, Vec<String>> = HashMap::new();
-    for file in &set.file {
-        for message in &file.message_type {
-            let name = format!(".{}.{}", file.package(), message.name());
-            let children = message
-                .field
-                .iter()
-                .filter(|f| !f.type_name().is_empty())
-                .map(|f| f.type_name().to_owned())
-                .collect();
-            edges.insert(name, children);
-        }
-    }
-    fn visit(
-        node: &str,
-        edges: &HashMap<String, Vec<String>>,
-        path: &mut Vec<String>,
-        done: &mut HashSet<String>,
-    ) {
-        assert!(
-            !path.iter().any(|p| p == node),
-            "recursive message: {path:?} -> {node}"
-        );
-        if done.contains(node) {
-            return;
-        }
-        path.push(node.to_owned());
-        for child in edges.get(node).into_iter().flatten() {
-            visit(child, edges, path, done);
-        }
-        path.pop();
-        done.insert(node.to_owned());
-    }
-    let mut done = HashSet::new();
-    for node in edges.keys() {
-        visit(node, &edges, &mut Vec::new(), &mut done);
-    }
 }
 
 /// A client on its own loopback address, so that it has its own rate-limit bucket.
