@@ -207,7 +207,7 @@ async fn a_coordinator_runs_an_incident_from_the_command_line() {
     // Matching offers the task to the volunteer; the dashboard sees it.
     let mut offered = false;
     for _ in 0..60 {
-        let out = ok(&spontan(
+        let output = spontan(
             &suite,
             Some(&dashboard),
             &[
@@ -219,7 +219,15 @@ async fn a_coordinator_runs_an_incident_from_the_command_line() {
                 "--once",
             ],
         )
-        .await);
+        .await;
+        // Matching learns of the incident from its event a moment after it opened.
+        if !output.status.success()
+            && String::from_utf8_lossy(&output.stderr).contains("incident not found")
+        {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            continue;
+        }
+        let out = ok(&output);
         offered = out
             .lines()
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())
