@@ -34,17 +34,31 @@ async function run() {
 
 // A run whose trace Lighthouse cannot read (NO_NAVSTART, seen now and then with a Chromium
 // much newer than Lighthouse 12) measured nothing: it is repeated, up to three times.
-let lhr;
-for (let attempt = 1; ; attempt++) {
-  lhr = await run();
-  if (!lhr.runtimeError) break;
-  console.error(`lighthouse run ${attempt}: ${lhr.runtimeError.code} ${lhr.runtimeError.message}`);
-  if (attempt === 3) throw new Error(`lighthouse: ${lhr.runtimeError.code}`);
+async function measured() {
+  for (let attempt = 1; ; attempt++) {
+    const lhr = await run();
+    if (!lhr.runtimeError) return lhr;
+    console.error(`lighthouse run ${attempt}: ${lhr.runtimeError.code} ${lhr.runtimeError.message}`);
+    if (attempt === 3) throw new Error(`lighthouse: ${lhr.runtimeError.code}`);
+  }
 }
 
-const scores = Object.fromEntries(
-  Object.keys(BUDGETS).map((id) => [id, Math.round((lhr.categories[id]?.score ?? 0) * 100)]),
-);
+const scoreOf = (lhr, id) => Math.round((lhr.categories[id]?.score ?? 0) * 100);
+const meets = (lhr) => Object.entries(BUDGETS).every(([id, min]) => scoreOf(lhr, id) >= min);
+
+// One run decides when it meets every budget. Otherwise the page is measured three times and
+// the median run (by performance) decides, as Lighthouse's guidance on variability advises: a
+// single run on a busy two-core machine can lose points to another process's CPU time, and
+// the median passes only when two of three runs do.
+const runs = [await measured()];
+if (!meets(runs[0])) {
+  console.error(`lighthouse: the first run missed a budget (performance ${scoreOf(runs[0], "performance")}); measuring twice more for the median`);
+  runs.push(await measured(), await measured());
+  runs.sort((a, b) => scoreOf(a, "performance") - scoreOf(b, "performance"));
+}
+const lhr = runs[Math.floor(runs.length / 2)];
+
+const scores = Object.fromEntries(Object.keys(BUDGETS).map((id) => [id, scoreOf(lhr, id)]));
 const timing = (id) => Math.round(lhr.audits[id]?.numericValue ?? NaN);
 const report = {
   url,
@@ -57,6 +71,8 @@ const report = {
   totalBlockingTimeMs: timing("total-blocking-time"),
   cumulativeLayoutShift: lhr.audits["cumulative-layout-shift"]?.numericValue ?? null,
   speedIndexMs: timing("speed-index"),
+  runs: runs.length,
+  performanceOfRuns: runs.map((r) => scoreOf(r, "performance")),
 };
 console.log(JSON.stringify(report, null, 2));
 if (process.argv[3]) writeFileSync(process.argv[3], JSON.stringify(report, null, 2));
