@@ -34,16 +34,7 @@ async fn production_suite(issuer: &TestIssuer) -> Suite {
     })
     .await
     .expect("suite");
-    for (name, service) in suite.services() {
-        spontan_e2e::wait_for_health(
-            service.grpc,
-            name,
-            tonic_health::pb::health_check_response::ServingStatus::Serving,
-            WAIT,
-        )
-        .await
-        .expect("serving");
-    }
+    suite.serving(WAIT).await.expect("serving");
     suite
 }
 

@@ -9,7 +9,6 @@ use serde_json::Value;
 use spontan_e2e::Suite;
 use spontan_platform::auth::Role;
 use spontan_platform::testkit::TestBroker;
-use tonic_health::pb::health_check_response::ServingStatus;
 
 const ORG: &str = "thw-ov-ahrweiler";
 
@@ -60,16 +59,10 @@ async fn a_coordinator_runs_an_incident_from_the_command_line() {
     })
     .await
     .expect("suite");
-    for (name, service) in suite.services() {
-        spontan_e2e::wait_for_health(
-            service.grpc,
-            name,
-            ServingStatus::Serving,
-            Duration::from_secs(30),
-        )
+    suite
+        .serving(Duration::from_secs(30))
         .await
         .expect("serving");
-    }
     let coordinator = suite.token(Role::Coordinator, "einsatzleiter-7", Some(ORG));
     let dashboard = suite.token(Role::Dashboard, "lagezentrum", Some(ORG));
 

@@ -7,7 +7,6 @@ use std::time::Duration;
 use serde_json::Value;
 use spontan_e2e::Suite;
 use spontan_platform::testkit::TestBroker;
-use tonic_health::pb::health_check_response::ServingStatus;
 
 /// Runs `spontan-load --json` with the suite's addresses and signing key and `args`;
 /// returns its report.
@@ -57,16 +56,10 @@ async fn every_mode_runs_against_the_suite() {
     })
     .await
     .expect("suite");
-    for (name, service) in suite.services() {
-        spontan_e2e::wait_for_health(
-            service.grpc,
-            name,
-            ServingStatus::Serving,
-            Duration::from_secs(30),
-        )
+    suite
+        .serving(Duration::from_secs(30))
         .await
         .expect("serving");
-    }
 
     // Volunteers around Ahrweiler with sandbag filling, available from 1 to 9 hours from now.
     let seed = load(
