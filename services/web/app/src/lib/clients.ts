@@ -1,8 +1,11 @@
 // gRPC-Web clients of the three services, generated from proto/ (src/gen, `npm run gen`).
-// A token getter adds `authorization: Bearer …` to every call when a token is held.
-import { createClient, type Client, type Interceptor } from "@connectrpc/connect";
+// A token getter adds `authorization: Bearer …` to every call when a token is held, and the
+// rich details of every error are decoded here, once, for lib/errors.ts.
+import { ConnectError, createClient, type Client, type Interceptor } from "@connectrpc/connect";
 import { createGrpcWebTransport } from "@connectrpc/connect-web";
 import type { AppConfig } from "./config";
+import { recordDetails, type FieldErrors } from "./errors";
+import { BadRequestSchema, ErrorInfoSchema } from "../gen/google/rpc/error_details_pb";
 import { RegistrationService } from "../gen/spontan/v1/registration_pb";
 import { TaskService } from "../gen/spontan/v1/task_pb";
 import { MatchingService } from "../gen/spontan/v1/matching_pb";
@@ -23,13 +26,48 @@ function bearer(token: TokenGetter): Interceptor {
   };
 }
 
+function decode(error: unknown): void {
+  if (!(error instanceof ConnectError)) return;
+  const violations: FieldErrors = {};
+  for (const detail of error.findDetails(BadRequestSchema)) {
+    for (const violation of detail.fieldViolations) {
+      (violations[violation.field] ??= []).push(violation.description);
+    }
+  }
+  recordDetails(error, { violations, reason: error.findDetails(ErrorInfoSchema)[0]?.reason });
+}
+
+/** Decodes the details of an error a call ends with, unary or streaming (at any message). */
+const details: Interceptor = (next) => async (request) => {
+  try {
+    const response = await next(request);
+    if (!response.stream) return response;
+    const messages = response.message;
+    return {
+      ...response,
+      message: (async function* () {
+        try {
+          yield* messages;
+        } catch (error) {
+          decode(error);
+          throw error;
+        }
+      })(),
+    };
+  } catch (error) {
+    decode(error);
+    throw error;
+  }
+};
+
+const transport = (baseUrl: string, token: TokenGetter) =>
+  createGrpcWebTransport({ baseUrl, interceptors: [bearer(token), details] });
+
 export function clients(config: AppConfig, token: TokenGetter): Clients {
-  const transport = (baseUrl: string) =>
-    createGrpcWebTransport({ baseUrl, interceptors: [bearer(token)] });
   return {
-    registration: createClient(RegistrationService, transport(config.registrationUrl)),
-    task: createClient(TaskService, transport(config.taskUrl)),
-    matching: createClient(MatchingService, transport(config.matchingUrl)),
+    registration: createClient(RegistrationService, transport(config.registrationUrl, token)),
+    task: createClient(TaskService, transport(config.taskUrl, token)),
+    matching: createClient(MatchingService, transport(config.matchingUrl, token)),
   };
 }
 
@@ -40,10 +78,8 @@ export interface VolunteerClients {
 }
 
 export function volunteerClients(config: AppConfig, token: TokenGetter): VolunteerClients {
-  const transport = (baseUrl: string) =>
-    createGrpcWebTransport({ baseUrl, interceptors: [bearer(token)] });
   return {
-    registration: createClient(RegistrationService, transport(config.registrationUrl)),
-    matching: createClient(MatchingService, transport(config.matchingUrl)),
+    registration: createClient(RegistrationService, transport(config.registrationUrl, token)),
+    matching: createClient(MatchingService, transport(config.matchingUrl, token)),
   };
 }

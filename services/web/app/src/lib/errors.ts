@@ -1,21 +1,34 @@
 // The services' rich errors, decoded: field violations (google.rpc.BadRequest) go next to the
 // fields they name, ErrorInfo reasons choose a message, and transport failures are told apart
 // from answers (a registration is retried only when no answer came).
+//
+// The details arrive as protobuf messages (`grpc-status-details-bin`); decoding them needs the
+// generated descriptors, which this module does not import, so that a page can show its first
+// screen before the protobuf code is loaded (the volunteer app loads it on first use,
+// lib/lazy.ts). The clients of lib/clients.ts decode the details of every failed call and
+// record them here (`recordDetails`); the functions below read the record.
 import { Code, ConnectError } from "@connectrpc/connect";
-import { BadRequestSchema, ErrorInfoSchema } from "../gen/google/rpc/error_details_pb";
 
 /** Field path (as the server names it, e.g. `contact.email`) to its problems. */
 export type FieldErrors = Record<string, string[]>;
 
+/** What a failed call's rich error details said, decoded. */
+export interface Details {
+  violations: FieldErrors;
+  /** The ErrorInfo reason, when the server sent one. */
+  reason?: string;
+}
+
+const decoded = new WeakMap<ConnectError, Details>();
+
+/** Called by the clients' interceptor (lib/clients.ts) for every error a call ends with. */
+export function recordDetails(error: ConnectError, details: Details): void {
+  decoded.set(error, details);
+}
+
 export function fieldViolations(error: unknown): FieldErrors {
-  const out: FieldErrors = {};
-  if (!(error instanceof ConnectError)) return out;
-  for (const detail of error.findDetails(BadRequestSchema)) {
-    for (const violation of detail.fieldViolations) {
-      (out[violation.field] ??= []).push(violation.description);
-    }
-  }
-  return out;
+  if (!(error instanceof ConnectError)) return {};
+  return decoded.get(error)?.violations ?? {};
 }
 
 /**
@@ -25,9 +38,7 @@ export function fieldViolations(error: unknown): FieldErrors {
  */
 export function reason(error: unknown): string | undefined {
   if (!(error instanceof ConnectError)) return undefined;
-  return (
-    error.findDetails(ErrorInfoSchema)[0]?.reason ?? /^([A-Z][A-Z_]+):/.exec(error.rawMessage)?.[1]
-  );
+  return decoded.get(error)?.reason ?? /^([A-Z][A-Z_]+):/.exec(error.rawMessage)?.[1];
 }
 
 export function code(error: unknown): Code | undefined {

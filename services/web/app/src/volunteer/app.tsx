@@ -3,17 +3,40 @@
 // back button moves between screens.
 import { Code } from "@connectrpc/connect";
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
-import { volunteerClients } from "../lib/clients";
+import { lazyVolunteerClients } from "../lib/lazy";
 import type { AppConfig } from "../lib/config";
 import { code } from "../lib/errors";
 import { applyLocale, detectLocale, translator, type Locale } from "../lib/i18n";
-import { AppContext, PUSH_OFFER_KEY, PUSH_SENT_KEY, type App as AppValue, type Farewell, type Screen, type SkillEntry } from "./context";
+import { AppContext, useApp, PUSH_OFFER_KEY, PUSH_SENT_KEY, type App as AppValue, type Farewell, type Screen, type SkillEntry } from "./context";
 import { ms } from "./format";
 import { messages } from "./messages";
-import { OffersScreen } from "./offers";
-import { ProfileScreen } from "./profile";
 import { AboutStep, ConsentStep, PrivacyScreen, SkillsStep, useRegistration } from "./register";
 import { clearSession, expired, loadSession, needsRenewal, saveSession, type Session } from "./session";
+import { Notice, useLazy } from "./ui";
+
+/**
+ * The screens of a signed-in volunteer (offers, profile), loaded when first shown: the start
+ * screen of a first visit, the registration, needs neither their code nor the generated
+ * protobuf code they use (lib/lazy.ts).
+ */
+function SignedInScreen(props: { which: "offers" | "profile" }) {
+  const { t } = useApp();
+  const offers = useLazy(() => import("./offers"), props.which === "offers");
+  const profile = useLazy(() => import("./profile"), props.which === "profile");
+  const loaded = props.which === "offers" ? offers : profile;
+  if (offers.module && props.which === "offers") return <offers.module.OffersScreen />;
+  if (profile.module && props.which === "profile") return <profile.module.ProfileScreen />;
+  return loaded.failed ? (
+    <Notice kind="problem">
+      {t("problem.offline")}{" "}
+      <button type="button" class="secondary" onClick={loaded.retry}>
+        {t("action.tryAgain")}
+      </button>
+    </Notice>
+  ) : (
+    <p aria-busy="true">{t("screen.loading")}</p>
+  );
+}
 
 /**
  * `?dir=rtl` lays the app out right to left whatever the language, to check that a
@@ -46,7 +69,7 @@ export function App(props: { config: AppConfig }) {
   const [session, setSession] = useState<Session | null>(loadSession);
   const sessionRef = useRef(session);
   sessionRef.current = session;
-  const api = useMemo(() => volunteerClients(props.config, () => sessionRef.current?.token), [props.config]);
+  const api = useMemo(() => lazyVolunteerClients(props.config, () => sessionRef.current?.token), [props.config]);
   const [screen, setScreen] = useState<Screen>(() => screenOf(location.hash, !!session));
   const [announcement, setAnnouncement] = useState("");
   const [farewell, setFarewell] = useState<Farewell>(null);
@@ -257,8 +280,8 @@ export function App(props: { config: AppConfig }) {
         {screen === "skills" && <SkillsStep key="skills" reg={registration} />}
         {screen === "consent" && <ConsentStep key="consent" reg={registration} />}
         {screen === "privacy" && <PrivacyScreen key="privacy" />}
-        {screen === "offers" && <OffersScreen key="offers" />}
-        {screen === "profile" && <ProfileScreen key="profile" />}
+        {screen === "offers" && <SignedInScreen key="offers" which="offers" />}
+        {screen === "profile" && <SignedInScreen key="profile" which="profile" />}
       </main>
       <div class="visually-hidden" role="status" aria-live="polite" aria-atomic="true">
         {announcement}

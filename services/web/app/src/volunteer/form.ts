@@ -1,10 +1,10 @@
 // The registration form: what the volunteer types (a Draft), how it becomes a
 // RegisterRequest, and which visible field each of the server's field-violation paths
 // belongs to.
-import { create } from "@bufbuild/protobuf";
-import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import { AlertChannel } from "../gen/spontan/v1/common_pb";
-import { RegisterRequestSchema, type RegisterRequest } from "../gen/spontan/v1/registration_pb";
+//
+// Nothing here loads the generated protobuf code: the registration screens are the first a
+// volunteer sees and show before it is loaded (lib/lazy.ts). request.ts turns the plain
+// request into the protobuf one when it is sent.
 
 /** Everything the volunteer types or chooses, as typed (strings), plus defaults. */
 export interface Draft {
@@ -119,15 +119,18 @@ export function fieldOf(path: string): FieldKey | undefined {
   return undefined;
 }
 
+/** How offers reach the volunteer: by SMS to the phone or by e-mail (AlertChannel in request.ts). */
+export type Channel = "sms" | "email";
+
 /** Contact text to phone or e-mail and the matching alert channel. */
-export function splitContact(text: string): { phone: string; email: string; channel: AlertChannel } {
+export function splitContact(text: string): { phone: string; email: string; channel: Channel } {
   const value = text.trim();
-  if (value.includes("@")) return { phone: "", email: value, channel: AlertChannel.EMAIL };
+  if (value.includes("@")) return { phone: "", email: value, channel: "email" };
   let phone = value.replace(/[\s\-/().]/g, "");
   // Spontan is run by German emergency services: a number without a country code is German.
   if (phone.startsWith("00")) phone = `+${phone.slice(2)}`;
   else if (phone.startsWith("0")) phone = `+49${phone.slice(1)}`;
-  return { phone, email: "", channel: AlertChannel.SMS };
+  return { phone, email: "", channel: "sms" };
 }
 
 /** "50.7374, 7.0982" (or "50,7374; 7,0982") to degrees; undefined when it is not two numbers. */
@@ -192,7 +195,8 @@ export interface PlainRequest {
   name: string;
   phone: string;
   email: string;
-  channel: number;
+  /** A number (the AlertChannel value) in records an earlier version of the app kept. */
+  channel: Channel | number;
   skills: string[];
   languages: string[];
   birthYear: number;
@@ -220,22 +224,4 @@ export function plainRequest(draft: Draft, consentVersion: string, now = Date.no
     radius: parseNumber(draft.radius),
     windows: [[start, end]],
   };
-}
-
-export function registerRequest(key: string, plain: PlainRequest): RegisterRequest {
-  return create(RegisterRequestSchema, {
-    idempotencyKey: key,
-    consent: { given: plain.consent, textVersion: plain.consentVersion },
-    contact: { displayName: plain.name, phoneE164: plain.phone, email: plain.email },
-    preferredAlertChannel: plain.channel,
-    skillIds: plain.skills,
-    languages: plain.languages,
-    birthYear: plain.birthYear,
-    homeLocation: plain.location,
-    travelRadiusKm: plain.radius,
-    availability: plain.windows.map(([start, end]) => ({
-      startTime: timestampFromMs(start),
-      endTime: timestampFromMs(end),
-    })),
-  });
 }

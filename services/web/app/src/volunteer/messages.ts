@@ -181,6 +181,7 @@ const en = {
 
   "profile.title": "Your profile",
   "profile.loading": "Loading your profile…",
+  "screen.loading": "Loading…",
   "profile.name": "Name",
   "profile.phone": "Mobile number",
   "profile.email": "E-mail",
@@ -406,6 +407,7 @@ const de: Record<Key, string> = {
 
   "profile.title": "Ihr Profil",
   "profile.loading": "Ihr Profil wird geladen…",
+  "screen.loading": "Wird geladen…",
   "profile.name": "Name",
   "profile.phone": "Handynummer",
   "profile.email": "E-Mail",

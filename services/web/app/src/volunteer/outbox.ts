@@ -14,7 +14,7 @@ import { Code } from "@connectrpc/connect";
 import type { Client } from "@connectrpc/connect";
 import type { RegistrationService, RegisterResponse } from "../gen/spontan/v1/registration_pb";
 import { code, isTransient } from "../lib/errors";
-import { registerRequest, type Draft, type PlainRequest } from "./form";
+import type { Draft, PlainRequest } from "./form";
 
 const KEY = "spontan.outbox.register";
 
@@ -101,9 +101,12 @@ export class Sender {
   }
 
   private async loop(pending: Pending, onWaiting: (attempt: number) => void): Promise<Outcome> {
-    const request = registerRequest(pending.key, pending.request);
     for (let attempt = 1; ; attempt++) {
       try {
+        // Loaded with the first attempt (with the generated code); a first visit that went
+        // offline before it arrived retries like any other attempt without an answer.
+        const { registerRequest } = await import("./request");
+        const request = registerRequest(pending.key, pending.request);
         const response = await this.client.register(request, { timeoutMs: ATTEMPT_TIMEOUT_MS });
         clearPending();
         return { ok: true, response };
