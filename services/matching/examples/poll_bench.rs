@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use spontan_matching::api::Api;
 use spontan_matching::matcher::Matcher;
+use spontan_matching::streams::Streams;
 use spontan_matching::{MIGRATOR, MatchingSettings};
 use spontan_platform::auth::{Role, TokenIssuer, TokenVerifier};
 use spontan_platform::{db, testkit};
@@ -164,6 +165,7 @@ async fn main() -> anyhow::Result<()> {
         .connect_with((*pool.connect_options()).clone())
         .await?;
     let api = |pool: PgPool| Api {
+        streams: Streams::new(Default::default(), pool.clone(), CancellationToken::new()),
         matcher: Matcher {
             pool,
             index: Arc::default(),

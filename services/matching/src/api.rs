@@ -2,7 +2,8 @@
 //! [`crate::lifecycle`], [`crate::feed`] and [`crate::optimizer`] functions.
 
 use spontan_platform::ApiError;
-use spontan_platform::auth::principal;
+use spontan_platform::auth::access::{READERS, VOLUNTEER, WRITERS};
+use spontan_platform::auth::{Access, Allowed, Role, principal};
 use spontan_platform::error::Violations;
 use spontan_proto::v1::matching_service_server::MatchingService;
 use spontan_proto::v1::*;
@@ -10,16 +11,49 @@ use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
+use std::sync::Arc;
+
 use crate::convert::parse_id;
+use crate::domain::IncidentStatus;
 use crate::feed;
 use crate::lifecycle;
 use crate::matcher::Matcher;
 use crate::reasons;
+use crate::streams::{Head, Streams};
+
+/// Who may call each method (checked before the request is read; [`spontan_platform::auth::access`]).
+/// The handlers check the rest once the target is known: the volunteer of a match, the
+/// organisation of an incident or task.
+pub const ACCESS: Access = Access {
+    service: "spontan.v1.MatchingService",
+    methods: &[
+        ("ListMatchChanges", READERS),
+        ("WatchMatchChanges", READERS),
+        ("GetTaskStaffing", READERS),
+        ("GetIncidentSummary", READERS),
+        ("ListMyOffers", VOLUNTEER),
+        ("RespondToOffer", VOLUNTEER),
+        // The volunteer on site, or a coordinator for them.
+        (
+            "CheckIn",
+            Allowed::Roles(&[Role::Volunteer, Role::Coordinator, Role::Admin]),
+        ),
+        ("GetCheckInCode", WRITERS),
+        (
+            "CheckOut",
+            Allowed::Roles(&[Role::Volunteer, Role::Coordinator, Role::Admin]),
+        ),
+        ("CompleteMatch", WRITERS),
+        ("OptimizeIncident", WRITERS),
+    ],
+};
 
 /// Handlers of `spontan.v1.MatchingService`.
 #[derive(Clone)]
 pub struct Api {
     pub matcher: Matcher,
+    /// The open WatchMatchChanges streams and their bounds.
+    pub streams: Arc<Streams>,
     pub shutdown: CancellationToken,
 }
 
@@ -86,11 +120,20 @@ impl MatchingService for Api {
                 "after_sequence is beyond the incident's latest change: restart from 0",
             ));
         }
+        // Admitted only once the caller may read the incident: refusals cost no place.
+        let permit = self.streams.admit(caller)?;
+        let first = Head {
+            last_sequence: incident.last_sequence,
+            closed: incident.status == IncidentStatus::Closed,
+        };
         let rx = feed::watch(
             self.matcher.clone(),
+            self.streams.clone(),
+            permit,
             incident_id,
             after,
             limit,
+            first,
             self.shutdown.clone(),
         );
         Ok(Response::new(Box::pin(
@@ -258,5 +301,21 @@ impl MatchingService for Api {
             crate::optimizer::optimize_incident(&self.matcher, caller, incident_id, r.dry_run)
                 .await?;
         Ok(Response::new(response))
+    }
+}
+
+#[cfg(test)]
+mod access_tests {
+    #[test]
+    fn every_method_has_an_access_rule() {
+        let (unruled, unknown) = super::ACCESS.missing(spontan_proto::FILE_DESCRIPTOR_SET);
+        assert!(
+            unruled.is_empty(),
+            "methods without an access rule: {unruled:?}"
+        );
+        assert!(
+            unknown.is_empty(),
+            "rules for methods that do not exist: {unknown:?}"
+        );
     }
 }

@@ -44,6 +44,8 @@ pub struct MatchingSettings {
     /// faster than one commit per record allows, since every replica applies every record;
     /// whatever has arrived is applied together, so under light load a batch holds one.
     pub volunteer_batch: usize,
+    /// Bounds on WatchMatchChanges streams (`matching.streams.*`).
+    pub streams: crate::streams::StreamSettings,
 }
 
 impl Default for MatchingSettings {
@@ -54,6 +56,7 @@ impl Default for MatchingSettings {
             expiry_interval_ms: 1_000,
             sweep_interval_secs: 60,
             volunteer_batch: 256,
+            streams: Default::default(),
         }
     }
 }
@@ -83,5 +86,6 @@ impl Validate for SettingsFile {
         if !(1..=10_000).contains(&s.volunteer_batch) {
             problems.push("matching.volunteer_batch must be between 1 and 10000".into());
         }
+        s.streams.validate(problems);
     }
 }

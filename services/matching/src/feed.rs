@@ -1,6 +1,7 @@
 //! What dashboards read: the per-incident change log (poll and stream), task staffing and the
 //! incident summary. No personal data leaves here: volunteers appear as `volunteer_ref`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -17,9 +18,8 @@ use crate::lifecycle::{match_view, precondition};
 use crate::matcher::Matcher;
 use crate::reasons;
 use crate::store::{self, ChangeRow, IncidentRow};
+use crate::streams::{Deadline, Head, Permit, Streams};
 
-/// How often a stream looks for new changes.
-const WATCH_POLL: Duration = Duration::from_millis(200);
 /// Longest silence on a stream before an empty keep-alive batch.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
@@ -101,35 +101,69 @@ pub async fn list_changes(
     })
 }
 
-/// WatchMatchChanges: backlog, then changes as they commit (polled every 200 ms), an empty
-/// batch after 15 s of silence, and the end once the incident is closed and drained.
+/// WatchMatchChanges: the backlog, then changes as they commit (when the incident's shared
+/// head moves, [`Streams`]), an empty batch after 15 s of silence, and the end once the
+/// incident is closed and drained. Ends with `Unauthenticated` when the caller's token ends
+/// and with `Unavailable` at the stream's maximum age (the client resumes from its cursor).
+#[allow(clippy::too_many_arguments)]
 pub fn watch(
     matcher: Matcher,
+    streams: Arc<Streams>,
+    permit: Permit,
     incident_id: Uuid,
     mut after: i64,
     limit: i64,
+    first: Head,
     shutdown: CancellationToken,
 ) -> mpsc::Receiver<Result<pb::WatchMatchChangesResponse, Status>> {
     let (tx, rx) = mpsc::channel(4);
     tokio::spawn(async move {
+        // The stream's place among the open streams, given back when it ends.
+        let permit = permit;
+        let mut head = streams.head(incident_id, first);
+        let (ends_at, why) = permit.deadline;
         let mut last_sent = tokio::time::Instant::now();
+        // The incident's last sequence as of the last read: read again when the head passes it.
+        let mut seen: Option<i64> = None;
         loop {
-            // The incident comes with the page, so one read per turn says both what is new
-            // and whether the incident is closed and drained.
-            let (rows, closed_at) =
-                match store::change_page(&matcher.pool, incident_id, after, limit).await {
-                    Ok(Some(page)) => (page.changes, page.closed.then_some(page.last_sequence)),
-                    Ok(None) => (Vec::new(), None),
+            let current = *head.borrow_and_update();
+            let due = seen.is_none_or(|seen| current.last_sequence > seen || current.closed);
+            if due {
+                // The incident comes with the page, so one read says both what is new and
+                // whether the incident is closed and drained.
+                let page = match store::change_page(&matcher.pool, incident_id, after, limit).await
+                {
+                    Ok(Some(page)) => page,
+                    Ok(None) => return,
                     Err(error) => {
                         let _ = tx.send(Err(db(error))).await;
                         return;
                     }
                 };
-            let full = rows.len() as i64 >= limit;
-            if !rows.is_empty() || last_sent.elapsed() >= KEEP_ALIVE {
-                after = rows.last().map_or(after, |c| c.sequence);
+                let full = page.changes.len() as i64 >= limit;
+                let drained = page.closed && !full;
+                if !page.changes.is_empty() || last_sent.elapsed() >= KEEP_ALIVE {
+                    after = page.changes.last().map_or(after, |c| c.sequence);
+                    let batch = pb::WatchMatchChangesResponse {
+                        changes: page.changes.into_iter().map(change_view).collect(),
+                        next_after_sequence: u64::try_from(after).unwrap_or(0),
+                    };
+                    if tx.send(Ok(batch)).await.is_err() {
+                        return;
+                    }
+                    last_sent = tokio::time::Instant::now();
+                }
+                if drained {
+                    return;
+                }
+                // A full page: more is waiting, read on without waiting for the head.
+                seen = (!full).then_some(page.last_sequence);
+                if full {
+                    continue;
+                }
+            } else if last_sent.elapsed() >= KEEP_ALIVE {
                 let batch = pb::WatchMatchChangesResponse {
-                    changes: rows.into_iter().map(change_view).collect(),
+                    changes: Vec::new(),
                     next_after_sequence: u64::try_from(after).unwrap_or(0),
                 };
                 if tx.send(Ok(batch)).await.is_err() {
@@ -137,16 +171,27 @@ pub fn watch(
                 }
                 last_sent = tokio::time::Instant::now();
             }
-            if full {
-                continue;
-            }
-            if closed_at.is_some_and(|last| last <= after) {
-                return;
-            }
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = tx.closed() => return,
-                _ = tokio::time::sleep(WATCH_POLL) => {}
+                changed = head.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                }
+                _ = tokio::time::sleep_until(last_sent + KEEP_ALIVE) => {}
+                _ = tokio::time::sleep_until(ends_at) => {
+                    let status = match why {
+                        Deadline::TokenExpired => Status::unauthenticated(
+                            "the token has ended: open the stream again with a fresh token",
+                        ),
+                        Deadline::MaxAge => Status::unavailable(
+                            "the stream reached its maximum age: open it again from next_after_sequence",
+                        ),
+                    };
+                    let _ = tx.send(Err(status)).await;
+                    return;
+                }
             }
         }
     });

@@ -5,7 +5,7 @@
 //! ranking, the spatial index; pure), [`store`] (SQL), [`events`] (match events and the
 //! change log, written with every transition), [`matcher`] (incremental matching, expiry,
 //! sweep), [`consumer`] (volunteer and task topics), [`lifecycle`] and [`feed`] (what the
-//! RPCs do), [`optimizer`] (the incident-wide assignment: min-cost flow per period),
+//! RPCs do), [`streams`] (the bounds on open change streams, one head poller per incident), [`optimizer`] (the incident-wide assignment: min-cost flow per period),
 //! [`reasons`] (the refusals' ErrorInfo reasons), [`api`] (the gRPC handlers), [`metrics`]
 //! (matches by state, offer answer time), `migrations/` (its own tables, numbered from 0100).
 //! Plumbing — server, health, reflection, outbox relay, telemetry, shutdown — lives in
@@ -26,6 +26,7 @@ pub mod metrics;
 pub mod optimizer;
 pub mod reasons;
 pub mod store;
+pub mod streams;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -38,7 +39,6 @@ use spontan_platform::service::Platform;
 use spontan_proto::v1::matching_service_server::MatchingServiceServer;
 use sqlx::migrate::Migrator;
 use tokio_util::sync::CancellationToken;
-use tonic::server::NamedService;
 use tonic::service::Routes;
 
 pub use config::{Config, MatchingSettings};
@@ -93,13 +93,17 @@ impl Application {
         let config = &self.platform.config;
         let api = api::Api {
             matcher: self.matcher.clone(),
+            streams: streams::Streams::new(
+                self.matcher.settings.streams.clone(),
+                self.matcher.pool.clone(),
+                self.platform.shutdown.clone(),
+            ),
             shutdown: self.platform.shutdown.clone(),
         };
         let server = MatchingServiceServer::new(api)
             .max_decoding_message_size(config.grpc.max_message_bytes);
         let routes = Routes::new(server);
-        let services = [<MatchingServiceServer<api::Api> as NamedService>::NAME];
-        self.platform.run(routes, &services).await
+        self.platform.run(routes, &[&api::ACCESS]).await
     }
 
     /// Once the database is migrated: restore the index, then consume both topics and run

@@ -29,9 +29,18 @@ impl FieldViolation {
     }
 }
 
-/// Collects field violations while a request is validated, so that all of them are reported.
+/// The most field violations one answer carries. They travel in a trailer, and standard gRPC
+/// clients refuse trailers over 8-16 KB ("metadata size exceeds hard limit"): 50 fit with
+/// room to spare, and a form has fewer fields than that.
+pub const MAX_VIOLATIONS: usize = 50;
+
+/// Collects field violations while a request is validated, so that all of them are reported
+/// (up to [`MAX_VIOLATIONS`]; the last one then says how many more there were).
 #[derive(Debug, Default)]
-pub struct Violations(Vec<FieldViolation>);
+pub struct Violations {
+    found: Vec<FieldViolation>,
+    more: usize,
+}
 
 impl Violations {
     pub fn new() -> Self {
@@ -39,21 +48,47 @@ impl Violations {
     }
 
     pub fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
-        self.0.push(FieldViolation::new(field, description));
+        if self.found.len() < MAX_VIOLATIONS - 1 {
+            self.found.push(FieldViolation::new(field, description));
+        } else {
+            self.more += 1;
+        }
+    }
+
+    /// Checks the length of a repeated field: over `max` entries, one violation for the
+    /// list, and `false`, so that its entries are not checked one by one.
+    pub fn list_within(&mut self, field: &str, len: usize, max: usize) -> bool {
+        if len > max {
+            self.add(field, format!("must have at most {max} entries, not {len}"));
+            false
+        } else {
+            true
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.found.is_empty() && self.more == 0
     }
 
     /// `Ok(value)` when nothing was found, otherwise `InvalidArgument` with every violation.
-    pub fn finish<T>(self, value: T) -> Result<T, ApiError> {
-        if self.0.is_empty() {
-            Ok(value)
-        } else {
-            Err(ApiError::InvalidArgument(self.0))
+    pub fn finish<T>(mut self, value: T) -> Result<T, ApiError> {
+        if self.is_empty() {
+            return Ok(value);
         }
+        if self.more > 0 {
+            self.found.push(more_violations(self.more));
+        }
+        Err(ApiError::InvalidArgument(self.found))
     }
+}
+
+/// The last violation of a capped list: how many were left out. Its field is empty (the
+/// request as a whole), so a client shows it beside the form, not at a field.
+fn more_violations(more: usize) -> FieldViolation {
+    FieldViolation::new(
+        "",
+        format!("and {more} more problems; correct these and send again"),
+    )
 }
 
 /// Why a request is refused in the state things are in: `reason` (`TASK_FINISHED`,
@@ -167,7 +202,13 @@ impl From<ApiError> for Status {
     fn from(error: ApiError) -> Self {
         let code = error.code();
         match error {
-            ApiError::InvalidArgument(violations) => {
+            ApiError::InvalidArgument(mut violations) => {
+                // Also for lists not built with `Violations`.
+                if violations.len() > MAX_VIOLATIONS {
+                    let more = violations.len() - (MAX_VIOLATIONS - 1);
+                    violations.truncate(MAX_VIOLATIONS - 1);
+                    violations.push(more_violations(more));
+                }
                 let mut details = ErrorDetails::new();
                 for v in &violations {
                     details.add_bad_request_violation(v.field.clone(), v.description.clone());
@@ -231,6 +272,44 @@ mod tests {
             .map(|f| f.field.as_str())
             .collect();
         assert_eq!(fields, ["contact.phone_e164", "travel_radius_km"]);
+    }
+
+    #[test]
+    fn a_flood_of_violations_is_capped() {
+        let mut v = Violations::new();
+        for i in 0..20_000 {
+            v.add(format!("statuses[{i}]"), "is not a known task status");
+        }
+        let status = Status::from(v.finish(()).expect_err("violations were added"));
+        let details = status.get_error_details();
+        let bad = details.bad_request().expect("a BadRequest detail");
+        assert_eq!(bad.field_violations.len(), MAX_VIOLATIONS);
+        let last = bad.field_violations.last().expect("a last violation");
+        assert_eq!(last.field, "");
+        assert!(
+            last.description.contains("19951 more"),
+            "{}",
+            last.description
+        );
+        // The message lists fields too: it stays short.
+        assert!(status.message().len() < 2_000, "{}", status.message().len());
+    }
+
+    #[test]
+    fn an_oversized_list_is_one_violation() {
+        let mut v = Violations::new();
+        assert!(!v.list_within("statuses", 500, 10));
+        assert!(v.list_within("priorities", 3, 10));
+        let ApiError::InvalidArgument(found) = v.finish(()).expect_err("too long") else {
+            panic!("InvalidArgument");
+        };
+        assert_eq!(
+            found,
+            [FieldViolation::new(
+                "statuses",
+                "must have at most 10 entries, not 500"
+            )]
+        );
     }
 
     #[test]

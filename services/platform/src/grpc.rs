@@ -18,7 +18,7 @@ use tonic::service::Routes;
 use tonic::transport::Server;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-use crate::auth::{AuthLayer, Authenticator};
+use crate::auth::{Access, AuthLayer, Authenticator};
 use crate::config::GrpcConfig;
 
 /// Serves `routes` with health and reflection on `listener` until `shutdown` is cancelled,
@@ -31,6 +31,7 @@ pub async fn serve(
         impl tonic_health::pb::health_server::Health,
     >,
     authenticator: Authenticator,
+    access: &[&'static Access],
     shutdown: CancellationToken,
 ) -> Result<(), tonic::transport::Error> {
     let reflection_v1 = tonic_reflection::server::Builder::configure()
@@ -64,11 +65,12 @@ pub async fn serve(
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         // Outermost first: CORS answers preflights before anything else runs, gRPC-Web is
         // translated to gRPC, the metrics see every call as gRPC, whichever way it came, and
-        // a bearer token becomes the request's principal (or an Unauthenticated answer).
+        // a bearer token becomes the request's principal (or an Unauthenticated answer), and
+        // a caller the method's access rule does not allow is refused.
         .layer(cors_layer(&config.cors_allowed_origins))
         .layer(tonic_web::GrpcWebLayer::new())
         .layer(GrpcMetricsLayer)
-        .layer(AuthLayer::new(authenticator))
+        .layer(AuthLayer::new(authenticator, access))
         .add_routes(routes)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.cancelled_owned())
         .await

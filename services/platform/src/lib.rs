@@ -34,5 +34,6 @@ pub mod skills;
 pub mod telemetry;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+pub mod text;
 
 pub use error::ApiError;

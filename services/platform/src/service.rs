@@ -163,15 +163,20 @@ impl Platform {
         });
     }
 
-    /// Serves until shutdown. `services` are the fully-qualified names of the gRPC services in
-    /// `routes`, whose health follows the service's readiness.
-    pub async fn run(mut self, routes: Routes, services: &[&'static str]) -> anyhow::Result<()> {
+    /// Serves until shutdown. `services` are the access tables of the gRPC services in
+    /// `routes` ([`crate::auth::access`]): who may call each method; their health follows the
+    /// service's readiness.
+    pub async fn run(
+        mut self,
+        routes: Routes,
+        services: &[&'static crate::auth::Access],
+    ) -> anyhow::Result<()> {
         let authenticator = crate::auth::Authenticator::from_config(&self.config.auth, self.name)?;
         let grpc_addr = self.grpc_addr();
         let metrics_addr = self.metrics_addr();
         let (reporter, health) = tonic_health::server::health_reporter();
         let names: Vec<&'static str> = std::iter::once("")
-            .chain(services.iter().copied())
+            .chain(services.iter().map(|access| access.service))
             .collect();
         set_status(&reporter, &names, ServingStatus::NotServing).await;
 
@@ -196,6 +201,7 @@ impl Platform {
             routes,
             health,
             authenticator,
+            services,
             self.shutdown.clone(),
         );
         // In-flight requests get DRAIN_DEADLINE after shutdown begins; then the server stops.

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use spontan_platform::ApiError;
-use spontan_platform::auth::principal;
+use spontan_platform::auth::access::{VOLUNTEER, WRITERS};
+use spontan_platform::auth::{Access, Allowed, principal};
 use spontan_platform::events::timestamp;
 use spontan_proto::v1::registration_service_server::RegistrationService;
 use spontan_proto::v1::*;
@@ -17,6 +18,25 @@ use crate::convert;
 use crate::domain::Status as VolunteerState;
 use crate::ratelimit::RateLimiter;
 use crate::volunteers::Registry;
+
+/// Who may call each method (checked before the request is read; [`spontan_platform::auth::access`]).
+pub const ACCESS: Access = Access {
+    service: "spontan.v1.RegistrationService",
+    methods: &[
+        ("Register", Allowed::Anyone),
+        ("GetMyProfile", VOLUNTEER),
+        ("UpdateMyProfile", VOLUNTEER),
+        ("SetAvailability", VOLUNTEER),
+        ("PauseMe", VOLUNTEER),
+        ("ResumeMe", VOLUNTEER),
+        ("ExportMyData", VOLUNTEER),
+        ("EraseMe", VOLUNTEER),
+        ("RenewMyToken", VOLUNTEER),
+        ("ListSkills", Allowed::Anyone),
+        // Only for a match the volunteer accepted, in the coordinator's organisation.
+        ("GetVolunteerContact", WRITERS),
+    ],
+};
 
 /// Handlers of `spontan.v1.RegistrationService`.
 #[derive(Debug, Clone)]
@@ -242,5 +262,21 @@ impl RegistrationService for Api {
         let answer =
             crate::contact::get(&self.registry, caller, &request.get_ref().match_id).await?;
         Ok(Response::new(answer))
+    }
+}
+
+#[cfg(test)]
+mod access_tests {
+    #[test]
+    fn every_method_has_an_access_rule() {
+        let (unruled, unknown) = super::ACCESS.missing(spontan_proto::FILE_DESCRIPTOR_SET);
+        assert!(
+            unruled.is_empty(),
+            "methods without an access rule: {unruled:?}"
+        );
+        assert!(
+            unknown.is_empty(),
+            "rules for methods that do not exist: {unknown:?}"
+        );
     }
 }

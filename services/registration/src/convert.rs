@@ -53,6 +53,9 @@ pub fn profile(v: &Volunteer) -> VolunteerProfile {
     }
 }
 
+/// More update_mask paths than a profile has fields (with room for repeats).
+const MAX_MASK_PATHS: usize = 32;
+
 /// The current profile with the fields named in `paths` taken from `new`, validated as a
 /// whole (violations under `profile.`); unknown or output-only paths are violations of
 /// `update_mask`.
@@ -79,6 +82,12 @@ pub fn merge(
     if paths.is_empty() {
         v.add("update_mask", "must name at least one field");
     }
+    // More paths than there are fields is one violation, not one per path.
+    let paths = if v.list_within("update_mask.paths", paths.len(), MAX_MASK_PATHS) {
+        paths
+    } else {
+        &[]
+    };
     let new_contact = new.contact.clone().unwrap_or_default();
     let new_addresses = new.channel_addresses.clone().unwrap_or_default();
     for path in paths {

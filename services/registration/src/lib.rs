@@ -45,7 +45,6 @@ use spontan_platform::service::Platform;
 use spontan_proto::v1::registration_service_server::RegistrationServiceServer;
 use sqlx::migrate::Migrator;
 use tokio_util::sync::CancellationToken;
-use tonic::server::NamedService;
 use tonic::service::Routes;
 
 pub use config::Config;
@@ -201,7 +200,6 @@ impl Application {
         let server = RegistrationServiceServer::new(self.api)
             .max_decoding_message_size(config.grpc.max_message_bytes);
         let routes = Routes::new(server);
-        let services = [<RegistrationServiceServer<api::Api> as NamedService>::NAME];
-        self.platform.run(routes, &services).await
+        self.platform.run(routes, &[&api::ACCESS]).await
     }
 }

@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use chrono::{DateTime, Datelike, Duration, Utc};
 use spontan_platform::error::Violations;
 use spontan_platform::events::from_timestamp;
+use spontan_platform::text::{self, TextProblem, TextRules};
 use spontan_proto::v1::{
     AlertChannel, ChannelAddresses, Contact, GeoPoint, RegisterRequest, TimeWindow,
 };
@@ -99,14 +100,24 @@ pub fn profile(
     let contact = input.contact.clone().unwrap_or_default();
     let addresses = input.addresses.clone().unwrap_or_default();
 
-    let display_name = contact.display_name.trim().to_owned();
-    let name_len = display_name.chars().count();
-    if name_len == 0 || name_len > 80 || display_name.chars().any(char::is_control) {
-        v.add(
-            path(prefix, "contact.display_name"),
-            "must be 1 to 80 characters",
-        );
-    }
+    let name_rules = TextRules {
+        required: true,
+        max: 80,
+        multiline: false,
+    };
+    let display_name = match text::clean(&contact.display_name, name_rules) {
+        Ok(name) => name,
+        Err(problem) => {
+            let why = match problem {
+                TextProblem::Required | TextProblem::TooLong(_) => {
+                    "must be 1 to 80 characters".to_owned()
+                }
+                other => other.describe(),
+            };
+            v.add(path(prefix, "contact.display_name"), why);
+            String::new()
+        }
+    };
     let phone = optional(&contact.phone_e164);
     if let Some(p) = &phone
         && !is_e164(p)

@@ -26,7 +26,6 @@ use spontan_platform::service::Platform;
 use spontan_proto::v1::task_service_server::TaskServiceServer;
 use sqlx::migrate::Migrator;
 use tokio_util::sync::CancellationToken;
-use tonic::server::NamedService;
 use tonic::service::Routes;
 
 pub use config::Config;
@@ -80,7 +79,6 @@ impl Application {
         let server =
             TaskServiceServer::new(api).max_decoding_message_size(config.grpc.max_message_bytes);
         let routes = Routes::new(server);
-        let services = [<TaskServiceServer<api::Api> as NamedService>::NAME];
-        self.platform.run(routes, &services).await
+        self.platform.run(routes, &[&api::ACCESS]).await
     }
 }

@@ -6,6 +6,7 @@
 use chrono::{DateTime, Duration, Utc};
 use spontan_platform::error::Violations;
 use spontan_platform::events::from_timestamp;
+use spontan_platform::text::TextRules;
 use spontan_proto::v1 as pb;
 use uuid::Uuid;
 
@@ -47,8 +48,9 @@ pub fn uuid(v: &mut Violations, field: &str, value: &str) -> Option<Uuid> {
     }
 }
 
-/// Checks length (in characters, after trimming) and control characters; line breaks and
-/// tabs are allowed only in `multiline` fields. Returns the trimmed text.
+/// People's text ([`spontan_platform::text`]): trimmed and in NFC, at most `max` characters,
+/// no bidirectional overrides, no control characters (line breaks and tabs only in
+/// `multiline` fields), something visible. Returns the cleaned text.
 pub fn text(
     v: &mut Violations,
     field: &str,
@@ -57,18 +59,15 @@ pub fn text(
     max: usize,
     multiline: bool,
 ) -> String {
-    let trimmed = value.trim();
-    if required && trimmed.is_empty() {
-        v.add(field, "is required");
-    } else if trimmed.chars().count() > max {
-        v.add(field, format!("must be at most {max} characters"));
-    } else if trimmed
-        .chars()
-        .any(|c| c.is_control() && !(multiline && matches!(c, '\n' | '\r' | '\t')))
-    {
-        v.add(field, "must not contain control characters");
-    }
-    trimmed.to_owned()
+    let rules = TextRules {
+        required,
+        max,
+        multiline,
+    };
+    spontan_platform::text::clean(value, rules).unwrap_or_else(|problem| {
+        v.add(field, problem.describe());
+        value.trim().to_owned()
+    })
 }
 
 fn point(v: &mut Violations, field: &str, value: Option<&pb::GeoPoint>) -> Point {

@@ -133,6 +133,7 @@ impl TokenVerifier {
                         subject: data.claims.sub,
                         role: data.claims.role,
                         organisation: data.claims.org,
+                        expires_at: data.claims.exp,
                     });
                 }
                 Err(error) => last = Some(error),

@@ -8,6 +8,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use futures::future::BoxFuture;
 use serde::Deserialize;
 
+use super::access::{Access, Refusal, split_path};
 use super::oidc::OidcVerifier;
 use super::{AuthConfig, AuthError, Principal, TokenVerifier};
 
@@ -71,15 +72,21 @@ fn unverified_issuer(token: &str) -> Result<String, AuthError> {
     Ok(claims.iss)
 }
 
-/// Verifies the `authorization: Bearer …` header of every request to the server it wraps.
+/// Verifies the `authorization: Bearer …` header of every request to the server it wraps,
+/// and refuses a call whose caller the method's [`Access`] rule does not allow, before the
+/// request reaches its handler.
 #[derive(Clone, Debug)]
 pub struct AuthLayer {
     authenticator: Authenticator,
+    access: Arc<[&'static Access]>,
 }
 
 impl AuthLayer {
-    pub fn new(authenticator: Authenticator) -> Self {
-        Self { authenticator }
+    pub fn new(authenticator: Authenticator, access: &[&'static Access]) -> Self {
+        Self {
+            authenticator,
+            access: access.into(),
+        }
     }
 }
 
@@ -90,6 +97,7 @@ impl<S> tower::Layer<S> for AuthLayer {
         AuthService {
             inner,
             authenticator: self.authenticator.clone(),
+            access: self.access.clone(),
         }
     }
 }
@@ -98,6 +106,7 @@ impl<S> tower::Layer<S> for AuthLayer {
 pub struct AuthService<S> {
     inner: S,
     authenticator: Authenticator,
+    access: Arc<[&'static Access]>,
 }
 
 impl<S, B> tower::Service<http::Request<B>> for AuthService<S>
@@ -122,13 +131,16 @@ where
         let ready = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, ready);
         let authenticator = self.authenticator.clone();
+        let access = self.access.clone();
         Box::pin(async move {
-            match bearer(request.headers()) {
-                None => {}
+            let role = match bearer(request.headers()) {
+                None => None,
                 Some(Err(status)) => return Ok(status.into_http()),
                 Some(Ok(token)) => match authenticator.authenticate(&token).await {
                     Ok(principal) => {
+                        let role = principal.role;
                         request.extensions_mut().insert(principal);
+                        Some(role)
                     }
                     Err(error) => {
                         tracing::debug!(%error, "token refused");
@@ -138,6 +150,23 @@ where
                         );
                     }
                 },
+            };
+            if let Some((service, method)) = split_path(request.uri().path())
+                && let Some(rules) = access.iter().find(|a| a.service == service)
+            {
+                match rules.check(method, role) {
+                    Ok(()) => {}
+                    Err(Refusal::Unauthenticated) => {
+                        return Ok(tonic::Status::unauthenticated(
+                            "authentication required: send \"authorization: Bearer <token>\"",
+                        )
+                        .into_http());
+                    }
+                    Err(Refusal::PermissionDenied(why)) => {
+                        metrics::counter!("auth_calls_refused_total").increment(1);
+                        return Ok(tonic::Status::permission_denied(why).into_http());
+                    }
+                }
             }
             inner.call(request).await
         })

@@ -11,10 +11,12 @@
 //!   development key that may sign every role and the CLI mint them instead.
 //!
 //! The [`AuthLayer`] on every service's server verifies a bearer token when one is sent and
-//! puts the [`Principal`] into the request's extensions; requests without a token pass on, so
-//! that public RPCs (`Register`, `ListSkills`) work, and each handler states what it requires
-//! with [`principal`] and the `require_*` methods. A token that is sent but invalid is
-//! refused at once with `Unauthenticated`.
+//! puts the [`Principal`] into the request's extensions; a token that is sent but invalid is
+//! refused at once with `Unauthenticated`. It then applies the service's [`Access`] table:
+//! who may call each method, before the request is decoded or validated (requests without a
+//! token reach only the public RPCs, `Register` and `ListSkills`). Each handler then checks
+//! what needs the target (the organisation of an incident, the volunteer of a match) with
+//! [`principal`] and the `require_*` methods.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -26,11 +28,13 @@ use tonic::Request;
 
 use crate::error::ApiError;
 
+pub mod access;
 mod config;
 pub(crate) mod keys;
 mod layer;
 pub mod oidc;
 
+pub use access::{Access, Allowed};
 pub use config::{AuthConfig, OidcProvider};
 pub use keys::{TokenIssuer, TokenVerifier};
 pub use layer::{AuthLayer, AuthService, Authenticator};
@@ -102,6 +106,9 @@ pub struct Principal {
     pub subject: String,
     pub role: Role,
     pub organisation: Option<String>,
+    /// When the token ends (`exp`, seconds since the Unix epoch): a server stream opened with
+    /// it ends then too.
+    pub expires_at: u64,
 }
 
 impl Principal {

@@ -326,6 +326,7 @@ impl OidcVerifier {
             subject: subject.to_owned(),
             role,
             organisation,
+            expires_at: expires,
         })
     }
 }

@@ -8,7 +8,8 @@ mod incidents;
 mod tasks;
 
 use spontan_platform::ApiError;
-use spontan_platform::auth::{Principal, Role};
+use spontan_platform::auth::access::{READERS, WRITERS};
+use spontan_platform::auth::{Access, Principal, Role};
 use spontan_proto::v1::task_service_server::TaskService;
 use spontan_proto::v1::*;
 use sqlx::PgPool;
@@ -16,6 +17,25 @@ use tonic::{Request, Response, Status};
 
 use crate::events::Publisher;
 use crate::store::Actor;
+
+/// Who may call each method (checked before the request is read; [`spontan_platform::auth::access`]).
+/// Coordinators act only for their own organisation and dashboards read only their own: the
+/// handlers check that once the incident or task is known.
+pub const ACCESS: Access = Access {
+    service: "spontan.v1.TaskService",
+    methods: &[
+        ("CreateIncident", WRITERS),
+        ("GetIncident", READERS),
+        ("ListIncidents", READERS),
+        ("CloseIncident", WRITERS),
+        ("CreateTask", WRITERS),
+        ("UpdateTask", WRITERS),
+        ("CancelTask", WRITERS),
+        ("CompleteTask", WRITERS),
+        ("GetTask", READERS),
+        ("ListTasks", READERS),
+    ],
+};
 
 /// Handlers of `spontan.v1.TaskService`.
 #[derive(Debug, Clone)]
@@ -147,5 +167,21 @@ impl TaskService for Api {
         request: Request<ListTasksRequest>,
     ) -> Result<Response<ListTasksResponse>, Status> {
         status(self.do_list_tasks(request).await)
+    }
+}
+
+#[cfg(test)]
+mod access_tests {
+    #[test]
+    fn every_method_has_an_access_rule() {
+        let (unruled, unknown) = super::ACCESS.missing(spontan_proto::FILE_DESCRIPTOR_SET);
+        assert!(
+            unruled.is_empty(),
+            "methods without an access rule: {unruled:?}"
+        );
+        assert!(
+            unknown.is_empty(),
+            "rules for methods that do not exist: {unknown:?}"
+        );
     }
 }

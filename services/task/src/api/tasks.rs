@@ -17,6 +17,8 @@ use crate::{convert, paging, validation};
 
 const DEFAULT_PAGE: u32 = 50;
 const MAX_PAGE: u32 = 200;
+/// The most values a list filter (statuses, priorities) may name: more than there are values.
+const MAX_FILTER_VALUES: usize = 16;
 
 /// The Task fields a coordinator may change, as update_mask paths.
 const UPDATABLE: &[&str] = &[
@@ -178,7 +180,12 @@ impl Api {
         if paths.is_empty() {
             v.add("update_mask", "must name at least one field");
         }
-        for (i, path) in paths.iter().enumerate() {
+        let listed = if v.list_within("update_mask.paths", paths.len(), UPDATABLE.len()) {
+            paths.as_slice()
+        } else {
+            &[]
+        };
+        for (i, path) in listed.iter().enumerate() {
             if !UPDATABLE.contains(&path.as_str()) {
                 v.add(
                     format!("update_mask.paths[{i}]"),
@@ -374,15 +381,23 @@ impl Api {
         let request = request.into_inner();
         let mut v = Violations::new();
         let incident_id = validation::uuid(&mut v, "incident_id", &request.incident_id);
+        // A filter lists each value at most once; a longer list is one violation.
         let mut statuses = Vec::new();
-        for (i, s) in request.statuses.iter().enumerate() {
+        v.list_within("statuses", request.statuses.len(), MAX_FILTER_VALUES);
+        v.list_within("priorities", request.priorities.len(), MAX_FILTER_VALUES);
+        for (i, s) in request.statuses.iter().take(MAX_FILTER_VALUES).enumerate() {
             match convert::task_status_from(*s) {
                 Some(s) => statuses.push(s),
                 None => v.add(format!("statuses[{i}]"), "is not a known task status"),
             }
         }
         let mut priorities = Vec::new();
-        for (i, p) in request.priorities.iter().enumerate() {
+        for (i, p) in request
+            .priorities
+            .iter()
+            .take(MAX_FILTER_VALUES)
+            .enumerate()
+        {
             match Priority::from_i32(*p) {
                 Some(p) => priorities.push(p),
                 None => v.add(format!("priorities[{i}]"), "is not a known priority"),

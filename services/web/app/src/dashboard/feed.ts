@@ -133,7 +133,17 @@ export function followIncident(api: Clients, incidentId: string, handlers: FeedH
       try {
         await poll();
         if (options.pollOnly) throw new Error("poll only");
-        if (await stream()) {
+        let ended: boolean;
+        try {
+          ended = await stream();
+        } catch (error) {
+          // The server ends a stream when the token it was opened with ends: open it again
+          // at once with the token held now (renewed meanwhile). Without a valid one, the
+          // poll that comes first fails and says so.
+          if (code(error) === Code.Unauthenticated && !stop.signal.aborted) continue;
+          throw error;
+        }
+        if (ended) {
           // Closed incident: the last changes were sent; read any left and stop.
           await poll();
           setMode("ended");
