@@ -76,6 +76,7 @@ impl PlatformConfig {
                 request_timeout_ms: 10_000,
                 concurrency_limit_per_connection: 256,
                 cors_allowed_origins: Vec::new(),
+                trusted_proxies: Vec::new(),
             },
             metrics: MetricsConfig {
                 listen: SocketAddr::from(([127, 0, 0, 1], metrics_port)),
@@ -156,6 +157,11 @@ pub struct GrpcConfig {
     /// bad network. There is no wildcard: each origin is named.
     #[serde(default)]
     pub cors_allowed_origins: Vec<String>,
+    /// Proxies (CIDR blocks: the ingress controller's pod network, a load balancer) whose
+    /// `Forwarded` / `X-Forwarded-For` headers name the client ([`crate::client`]). Empty,
+    /// the default: the TCP peer is the client, and those headers are ignored.
+    #[serde(default)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

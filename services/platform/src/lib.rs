@@ -19,6 +19,7 @@
 //! | `testkit` | (feature `testkit`) fresh databases and a broker for integration tests |
 
 pub mod auth;
+pub mod client;
 pub mod config;
 pub mod db;
 pub mod error;

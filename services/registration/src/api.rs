@@ -8,6 +8,7 @@ use chrono::Utc;
 use spontan_platform::ApiError;
 use spontan_platform::auth::access::{VOLUNTEER, WRITERS};
 use spontan_platform::auth::{Access, Allowed, principal};
+use spontan_platform::client::{self, ClientKey};
 use spontan_platform::events::timestamp;
 use spontan_proto::v1::registration_service_server::RegistrationService;
 use spontan_proto::v1::*;
@@ -16,7 +17,7 @@ use uuid::Uuid;
 
 use crate::convert;
 use crate::domain::Status as VolunteerState;
-use crate::ratelimit::RateLimiter;
+use crate::ratelimit::{Limited, RateLimiter};
 use crate::volunteers::Registry;
 
 /// Who may call each method (checked before the request is read; [`spontan_platform::auth::access`]).
@@ -43,6 +44,8 @@ pub const ACCESS: Access = Access {
 pub struct Api {
     pub registry: Registry,
     pub limiter: Arc<RateLimiter>,
+    /// `grpc.trusted_proxies`: whose forwarded-for headers name the client.
+    pub trusted_proxies: Arc<[ipnet::IpNet]>,
 }
 
 /// The volunteer id of the caller's token.
@@ -75,12 +78,22 @@ impl RegistrationService for Api {
         &self,
         request: Request<RegisterRequest>,
     ) -> Result<Response<RegisterResponse>, Status> {
-        if let Some(peer) = request.remote_addr()
-            && let Err(retry_after) = self.limiter.check(peer.ip())
-        {
-            tracing::info!(client = %peer.ip(), "register rate limit hit");
-            metrics::counter!("registration_register_rate_limited_total").increment(1);
-            return Err(ApiError::ResourceExhausted { retry_after }.into());
+        if let Some(peer) = request.remote_addr() {
+            let headers = request.metadata().clone().into_headers();
+            let client = ClientKey::of(client::address(peer.ip(), &headers, &self.trusted_proxies));
+            if let Err(limited) = self.limiter.check(client) {
+                let limit = match limited {
+                    Limited::Client(_) => "client",
+                    Limited::Everyone(_) => "everyone",
+                };
+                tracing::info!(%client, limit, "register rate limit hit");
+                metrics::counter!("registration_register_rate_limited_total", "limit" => limit)
+                    .increment(1);
+                return Err(ApiError::ResourceExhausted {
+                    retry_after: limited.retry_after(),
+                }
+                .into());
+            }
         }
         let (id, token) = self.registry.register(request.get_ref()).await?;
         tracing::Span::current().record("volunteer_id", tracing::field::display(id));

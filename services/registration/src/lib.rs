@@ -182,6 +182,7 @@ impl Application {
         let api = api::Api {
             registry,
             limiter: Arc::new(ratelimit::RateLimiter::new(&config.register_limit)),
+            trusted_proxies: platform.config.grpc.trusted_proxies.clone().into(),
         };
         Ok(Self { platform, api })
     }

@@ -306,7 +306,7 @@ async fn hostile_requests_are_refused_and_the_services_keep_serving() {
     let names = [
         "Robert'); DROP TABLE volunteers;--",
         "<script>alert('x')</script>",
-        "\u{202e}evil\u{202c} ñ 名前 🚒",
+        "ñ 名前 🚒 Олена \u{0644}\u{064a}\u{0644}\u{0649}\u{200f}",
     ];
     for name in names {
         let registered = registration
@@ -362,6 +362,12 @@ async fn hostile_requests_are_refused_and_the_services_keep_serving() {
         (read.name.as_str(), read.description.as_str()),
         (names[0], names[1])
     );
+    misleading_text_is_refused_and_names_are_kept_composed(
+        &mut registration,
+        &mut tasks,
+        &coordinator,
+    )
+    .await;
     // The tables are intact: a new volunteer registers, and the earlier ones are still there.
     let later = registration
         .register(volunteer("Nach dem Angriff"))
@@ -374,6 +380,166 @@ async fn hostile_requests_are_refused_and_the_services_keep_serving() {
         .expect("export still works");
 
     all_still_serving(&suite, &coordinator).await;
+    suite.stop().await.expect("stops cleanly");
+}
+
+/// Text that misleads its readers is refused at its field: a right-to-left override that
+/// reorders what an SMS or a dashboard line shows, and names with nothing visible. A name
+/// typed with combining accents is stored composed (NFC), as the same name typed with
+/// precomposed letters.
+async fn misleading_text_is_refused_and_names_are_kept_composed(
+    registration: &mut RegistrationServiceClient<Channel>,
+    tasks: &mut TaskServiceClient<Channel>,
+    coordinator: &str,
+) {
+    for name in [
+        "\u{202e}evil\u{202c} Name",
+        "Eva \u{2067}nnA\u{2069}",
+        "\u{200b}\u{200d}\u{2060}",
+        " \u{3164} ",
+    ] {
+        let status = registration
+            .register(volunteer(name))
+            .await
+            .expect_err(name);
+        assert_eq!(violations(&status), ["contact.display_name"], "{name:?}");
+    }
+    let registered = registration
+        .register(volunteer("Jose\u{301} Nun\u{303}ez"))
+        .await
+        .expect("a name with combining accents")
+        .into_inner();
+    let profile = registration
+        .get_my_profile(authed(GetMyProfileRequest {}, &registered.access_token))
+        .await
+        .expect("profile")
+        .into_inner()
+        .profile
+        .expect("a profile");
+    assert_eq!(
+        profile.contact.map(|c| c.display_name).as_deref(),
+        Some("Jos\u{e9} Nu\u{f1}ez")
+    );
+
+    let status = tasks
+        .create_incident(authed(
+            CreateIncidentRequest {
+                idempotency_key: Uuid::new_v4().to_string(),
+                organisation_id: ORG.into(),
+                name: "Hochwasser \u{202e}tsoP".into(),
+                description: "\u{200b}".into(),
+                region_centre: Some(GeoPoint {
+                    latitude: 50.0,
+                    longitude: 7.0,
+                }),
+                region_radius_km: 10.0,
+            },
+            coordinator,
+        ))
+        .await
+        .expect_err("a bidi override in an incident name");
+    assert_eq!(violations(&status), ["name", "description"]);
+}
+
+#[tokio::test]
+async fn callers_without_the_role_are_refused_before_their_request_is_read() {
+    let (suite, _) = start(1000, 600).await;
+    let Clients {
+        mut registration,
+        mut tasks,
+        mut matching,
+    } = suite.clients().await.expect("clients");
+    let coordinator = suite.token(Role::Coordinator, "einsatzleiter-rollen", Some(ORG));
+    let dashboard = suite.token(Role::Dashboard, "leitstelle-rollen", Some(ORG));
+    let volunteer = registration
+        .register(volunteer("Rolle Ehrenamt"))
+        .await
+        .expect("registers")
+        .into_inner()
+        .access_token;
+    let incident = tasks
+        .create_incident(authed(
+            CreateIncidentRequest {
+                idempotency_key: Uuid::new_v4().to_string(),
+                organisation_id: ORG.into(),
+                name: "Rollenprobe".into(),
+                description: String::new(),
+                region_centre: Some(GeoPoint {
+                    latitude: 50.0,
+                    longitude: 7.0,
+                }),
+                region_radius_km: 10.0,
+            },
+            &coordinator,
+        ))
+        .await
+        .expect("incident")
+        .into_inner()
+        .incident
+        .expect("an incident")
+        .incident_id;
+    let garbage = |n: usize| ListTasksRequest {
+        incident_id: incident.clone(),
+        statuses: vec![99; n],
+        ..Default::default()
+    };
+
+    // A volunteer's token on a staff method: refused for the role, whatever the request
+    // holds; 20,000 bad entries are not even looked at.
+    for n in [500, 20_000] {
+        let status = tasks
+            .list_tasks(authed(garbage(n), &volunteer))
+            .await
+            .expect_err("a volunteer lists tasks");
+        assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+    }
+    let status = tasks.list_tasks(garbage(500)).await.expect_err("no token");
+    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    let status = tasks
+        .create_task(authed(CreateTaskRequest::default(), &dashboard))
+        .await
+        .expect_err("a dashboard creates a task");
+    assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+    let status = matching
+        .list_match_changes(authed(
+            ListMatchChangesRequest {
+                incident_id: "not a uuid".into(),
+                ..Default::default()
+            },
+            &volunteer,
+        ))
+        .await
+        .expect_err("a volunteer reads the change log");
+    assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+    let status = registration
+        .get_volunteer_contact(authed(
+            GetVolunteerContactRequest {
+                match_id: "not a uuid".into(),
+            },
+            &volunteer,
+        ))
+        .await
+        .expect_err("a volunteer asks for a contact");
+    assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+    let status = matching
+        .list_my_offers(authed(ListMyOffersRequest::default(), &coordinator))
+        .await
+        .expect_err("a coordinator asks for a volunteer's offers");
+    assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+
+    // The coordinator's 20,000 bad entries: one violation for the list, in an answer a
+    // standard gRPC client reads (500 violations used to overflow its metadata limit).
+    let status = tasks
+        .list_tasks(authed(garbage(20_000), &coordinator))
+        .await
+        .expect_err("20,000 statuses");
+    assert_eq!(violations(&status), ["statuses"]);
+    let status = tasks
+        .list_tasks(authed(garbage(10), &coordinator))
+        .await
+        .expect_err("10 unknown statuses");
+    assert_eq!(violations(&status).len(), 10);
+
     suite.stop().await.expect("stops cleanly");
 }
 
@@ -426,5 +592,88 @@ async fn register_floods_get_resource_exhausted_with_retry_info() {
         .register(volunteer("Anderer Client"))
         .await
         .expect("another client is not throttled by the first");
+    suite.stop().await.expect("stops cleanly");
+}
+
+/// A Register request as forwarded by a proxy for `client`.
+fn forwarded_for(client: &str, name: &str) -> tonic::Request<RegisterRequest> {
+    let mut request = tonic::Request::new(volunteer(name));
+    request
+        .metadata_mut()
+        .insert("x-forwarded-for", client.parse().expect("a header value"));
+    request
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_client_has_its_own_limit_and_all_share_one() {
+    let broker = TestBroker::shared_or_start().await.expect("broker");
+    let suite = Suite::start_with(broker, |config| {
+        let limit = &mut config.registration.register_limit;
+        (limit.burst, limit.per_minute) = (2, 1);
+        (limit.global_burst, limit.global_per_minute) = (8, 1);
+        // 127.0.0.1 plays the ingress controller; 127.0.0.2 is a client on its own.
+        config.registration.platform.grpc.trusted_proxies =
+            vec!["127.0.0.1/32".parse().expect("a CIDR block")];
+    })
+    .await
+    .expect("suite");
+    suite.serving(WAIT).await.expect("serving");
+    let exhausted = |status: Status, what: &str| {
+        assert_eq!(status.code(), Code::ResourceExhausted, "{what}: {status:?}");
+    };
+
+    // A caller who is not a trusted proxy cannot pick their bucket with the header: their
+    // claim is ignored, and their own address counts.
+    let mut direct = RegistrationServiceClient::new(
+        channel_from(suite.registration.grpc, [127, 0, 0, 2].into()).await,
+    );
+    for n in 0..2 {
+        direct
+            .register(forwarded_for(&format!("192.0.2.{n}"), "Direkt"))
+            .await
+            .unwrap_or_else(|s| panic!("direct registration {n}: {s:?}"));
+    }
+    let refused = direct
+        .register(forwarded_for("192.0.2.99", "Direkt, gefälscht"))
+        .await
+        .expect_err("a forged header does not make a new client");
+    exhausted(refused, "forged header");
+
+    // Two clients behind the ingress: each has its own burst of two.
+    let mut ingress =
+        RegistrationServiceClient::new(channel(suite.registration.grpc).await.expect("channel"));
+    for client in ["203.0.113.10", "203.0.113.11"] {
+        for n in 0..2 {
+            ingress
+                .register(forwarded_for(client, &format!("Hinter dem Ingress {n}")))
+                .await
+                .unwrap_or_else(|s| panic!("{client} registration {n}: {s:?}"));
+        }
+        let refused = ingress
+            .register(forwarded_for(client, "Einer zu viel"))
+            .await
+            .expect_err("over the client's own limit");
+        exhausted(refused, client);
+    }
+    // An IPv6 client is its /64: another address in the same network shares the bucket.
+    for address in ["2001:db8:7:1::a", "2001:db8:7:1::b"] {
+        ingress
+            .register(forwarded_for(address, "Sechs"))
+            .await
+            .unwrap_or_else(|s| panic!("{address}: {s:?}"));
+    }
+    let refused = ingress
+        .register(forwarded_for("2001:db8:7:1:ffff::1", "Sechs zu viel"))
+        .await
+        .expect_err("the /64's bucket is empty");
+    exhausted(refused, "same /64");
+
+    // Eight admitted, the shared burst: a new client, with its own bucket full, meets the
+    // admission limit for everyone.
+    let refused = ingress
+        .register(forwarded_for("198.51.100.20", "Botnetz"))
+        .await
+        .expect_err("the admission limit for everyone");
+    exhausted(refused, "admission limit");
     suite.stop().await.expect("stops cleanly");
 }
