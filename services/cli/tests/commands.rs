@@ -56,6 +56,8 @@ async fn a_coordinator_runs_an_incident_from_the_command_line() {
         // The demo registers from one address, faster than a person would.
         config.registration.register_limit.burst = 1_000;
         config.registration.register_limit.per_minute = 60_000;
+        config.registration.register_limit.global_burst = 100_000;
+        config.registration.register_limit.global_per_minute = 6_000_000;
     })
     .await
     .expect("suite");

@@ -53,6 +53,8 @@ async fn every_mode_runs_against_the_suite() {
         // All registrations come from one address, faster than people would send them.
         config.registration.register_limit.burst = 1_000;
         config.registration.register_limit.per_minute = 60_000;
+        config.registration.register_limit.global_burst = 100_000;
+        config.registration.register_limit.global_per_minute = 6_000_000;
     })
     .await
     .expect("suite");

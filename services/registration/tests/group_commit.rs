@@ -72,6 +72,7 @@ async fn a_burst_through_concurrent_writers_loses_nothing() {
 async fn burst_through(writers: u32) {
     let app = TestApp::spawn_with(|c| {
         c.register_limit.burst = 10_000;
+        c.register_limit.global_burst = 10_000;
         c.register_commit.writers = writers;
         c.register_commit.max_batch = 32;
     })
@@ -182,6 +183,7 @@ async fn burst_through(writers: u32) {
 async fn a_registration_the_database_refuses_fails_alone() {
     let app = TestApp::spawn_with(|c| {
         c.register_limit.burst = 10_000;
+        c.register_limit.global_burst = 10_000;
         c.register_commit.writers = 1;
         c.register_commit.max_batch = 64;
     })

@@ -42,6 +42,8 @@ fn registration(n: u32) -> RegisterRequest {
 fn generous_limits(config: &mut SuiteConfig) {
     config.registration.register_limit.burst = 100_000;
     config.registration.register_limit.per_minute = 1_000_000;
+    config.registration.register_limit.global_burst = 100_000;
+    config.registration.register_limit.global_per_minute = 6_000_000;
 }
 
 /// The suite against `broker` with [`generous_limits`], once every service serves.
