@@ -39,7 +39,8 @@ pub const MAX_VIOLATIONS: usize = 50;
 #[derive(Debug, Default)]
 pub struct Violations {
     found: Vec<FieldViolation>,
-    more: usize,
+    /// The field of the first violation left out, and how many were.
+    more: Option<(String, usize)>,
 }
 
 impl Violations {
@@ -51,7 +52,7 @@ impl Violations {
         if self.found.len() < MAX_VIOLATIONS - 1 {
             self.found.push(FieldViolation::new(field, description));
         } else {
-            self.more += 1;
+            self.more.get_or_insert_with(|| (field.into(), 0)).1 += 1;
         }
     }
 
@@ -67,7 +68,7 @@ impl Violations {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.found.is_empty() && self.more == 0
+        self.found.is_empty() && self.more.is_none()
     }
 
     /// `Ok(value)` when nothing was found, otherwise `InvalidArgument` with every violation.
@@ -75,19 +76,18 @@ impl Violations {
         if self.is_empty() {
             return Ok(value);
         }
-        if self.more > 0 {
-            self.found.push(more_violations(self.more));
+        if let Some((field, more)) = self.more {
+            self.found.push(more_violations(field, more));
         }
         Err(ApiError::InvalidArgument(self.found))
     }
 }
 
-/// The last violation of a capped list: how many were left out. Its field is empty (the
-/// request as a whole), so a client shows it beside the form, not at a field.
-fn more_violations(more: usize) -> FieldViolation {
+/// The last violation of a capped list: at the first field left out, how many were.
+fn more_violations(field: String, more: usize) -> FieldViolation {
     FieldViolation::new(
-        "",
-        format!("and {more} more problems; correct these and send again"),
+        field,
+        format!("{more} problems from here on are not listed; correct these and send again"),
     )
 }
 
@@ -206,8 +206,9 @@ impl From<ApiError> for Status {
                 // Also for lists not built with `Violations`.
                 if violations.len() > MAX_VIOLATIONS {
                     let more = violations.len() - (MAX_VIOLATIONS - 1);
+                    let first_left_out = violations[MAX_VIOLATIONS - 1].field.clone();
                     violations.truncate(MAX_VIOLATIONS - 1);
-                    violations.push(more_violations(more));
+                    violations.push(more_violations(first_left_out, more));
                 }
                 let mut details = ErrorDetails::new();
                 for v in &violations {
@@ -284,10 +285,11 @@ mod tests {
         let details = status.get_error_details();
         let bad = details.bad_request().expect("a BadRequest detail");
         assert_eq!(bad.field_violations.len(), MAX_VIOLATIONS);
+        // The last names the first field left out, and how many problems were.
         let last = bad.field_violations.last().expect("a last violation");
-        assert_eq!(last.field, "");
+        assert_eq!(last.field, "statuses[49]");
         assert!(
-            last.description.contains("19951 more"),
+            last.description.starts_with("19951 problems"),
             "{}",
             last.description
         );

@@ -63,7 +63,7 @@ impl Registry {
             consent_text_version: config.privacy.consent_text_version.clone(),
             issuer: TokenIssuer::from_config(&config.platform.auth).context("auth.signing_key")?,
             token_ttl: Duration::from_secs(
-                u64::from(config.platform.auth.volunteer_token_ttl_hours) * 3600,
+                u64::from(config.platform.auth.volunteer_access_token_minutes) * 60,
             ),
             clock,
             commit: GroupCommit::start(

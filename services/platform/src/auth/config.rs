@@ -22,8 +22,13 @@ pub struct AuthConfig {
     /// leak of the key on the public registration service is no staff credential. A local
     /// development stack lists every role, so that its key can mint staff tokens.
     pub key_roles: Vec<Role>,
-    /// Lifetime of volunteer tokens.
-    pub volunteer_token_ttl_hours: u32,
+    /// Lifetime of a volunteer's access token: minutes, renewed with the session's refresh
+    /// token, so that a stolen one is soon worthless.
+    pub volunteer_access_token_minutes: u32,
+    /// A volunteer session ends after this many days without a refresh (the app refreshes
+    /// whenever it is opened). Volunteers have no password: an ended session means
+    /// registering again, so this is long.
+    pub volunteer_session_days: u32,
     /// The `aud` this service requires in tokens from OpenID Connect providers. Empty means
     /// `spontan-<service>` (`spontan-registration`, `spontan-task`, `spontan-matching`): a
     /// token meant for one service is refused by the others unless it names them too.
@@ -40,7 +45,8 @@ impl Default for AuthConfig {
             signing_key: Secret::default(),
             verifying_keys: Vec::new(),
             key_roles: vec![Role::Volunteer],
-            volunteer_token_ttl_hours: 24 * 30,
+            volunteer_access_token_minutes: 15,
+            volunteer_session_days: 180,
             audience: String::new(),
             oidc: Vec::new(),
         }
@@ -128,8 +134,11 @@ impl AuthConfig {
         if self.key_roles.is_empty() {
             problems.push("auth.key_roles must name at least one role".into());
         }
-        if self.volunteer_token_ttl_hours == 0 {
-            problems.push("auth.volunteer_token_ttl_hours must be positive".into());
+        if !(1..=24 * 60).contains(&self.volunteer_access_token_minutes) {
+            problems.push("auth.volunteer_access_token_minutes must be between 1 and 1440".into());
+        }
+        if self.volunteer_session_days == 0 {
+            problems.push("auth.volunteer_session_days must be positive".into());
         }
         for (i, provider) in self.oidc.iter().enumerate() {
             provider.validate(&format!("auth.oidc[{i}]"), &self.issuer, problems);

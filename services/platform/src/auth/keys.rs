@@ -45,6 +45,27 @@ impl TokenIssuer {
         organisation: Option<&str>,
         ttl: Duration,
     ) -> Result<String, AuthError> {
+        self.sign(subject, role, organisation, None, ttl)
+    }
+
+    /// A volunteer's access token for their session `session`, valid for `ttl`.
+    pub fn issue_for_session(
+        &self,
+        volunteer: &str,
+        session: &str,
+        ttl: Duration,
+    ) -> Result<String, AuthError> {
+        self.sign(volunteer, Role::Volunteer, None, Some(session), ttl)
+    }
+
+    fn sign(
+        &self,
+        subject: &str,
+        role: Role,
+        organisation: Option<&str>,
+        session: Option<&str>,
+        ttl: Duration,
+    ) -> Result<String, AuthError> {
         let now = unix_now();
         let claims = Claims {
             sub: subject.to_owned(),
@@ -53,6 +74,7 @@ impl TokenIssuer {
             iss: self.issuer.clone(),
             iat: now,
             exp: now + ttl.as_secs(),
+            sid: session.map(str::to_owned),
         };
         Ok(jsonwebtoken::encode(
             &Header::new(Algorithm::EdDSA),
@@ -134,6 +156,8 @@ impl TokenVerifier {
                         role: data.claims.role,
                         organisation: data.claims.org,
                         expires_at: data.claims.exp,
+                        issued_at: data.claims.iat,
+                        session: data.claims.sid,
                     });
                 }
                 Err(error) => last = Some(error),
@@ -226,6 +250,7 @@ mod tests {
             iss: "spontan".into(),
             iat: 1,
             exp: 2,
+            sid: None,
         };
         let expired = jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &past, &issuer.key)
             .expect("token");

@@ -98,6 +98,9 @@ pub struct Claims {
     pub iss: String,
     pub iat: u64,
     pub exp: u64,
+    /// The volunteer session the token was issued for (registration's `volunteer_sessions`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
 }
 
 /// The verified caller of a request.
@@ -109,6 +112,10 @@ pub struct Principal {
     /// When the token ends (`exp`, seconds since the Unix epoch): a server stream opened with
     /// it ends then too.
     pub expires_at: u64,
+    /// When the token was issued (`iat`, seconds since the Unix epoch).
+    pub issued_at: u64,
+    /// The volunteer session a volunteer token belongs to (`sid`).
+    pub session: Option<String>,
 }
 
 impl Principal {

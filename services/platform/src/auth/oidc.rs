@@ -327,6 +327,8 @@ impl OidcVerifier {
             role,
             organisation,
             expires_at: expires,
+            issued_at: issued,
+            session: None,
         })
     }
 }

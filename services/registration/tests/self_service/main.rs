@@ -42,6 +42,7 @@ fn expired_token(app: &TestApp, subject: &str) -> String {
         iss: app.config.platform.auth.issuer.clone(),
         iat: now - 7200,
         exp: now - 3600,
+        sid: None,
     };
     jsonwebtoken::encode(
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA),

@@ -381,23 +381,26 @@ impl Api {
         let request = request.into_inner();
         let mut v = Violations::new();
         let incident_id = validation::uuid(&mut v, "incident_id", &request.incident_id);
-        // A filter lists each value at most once; a longer list is one violation.
+        // A filter lists each value at most once; a longer list is one violation, and its
+        // entries are not checked one by one.
+        let listed = |v: &mut Violations, field: &str, values: &[i32]| -> usize {
+            if v.list_within(field, values.len(), MAX_FILTER_VALUES) {
+                values.len()
+            } else {
+                0
+            }
+        };
         let mut statuses = Vec::new();
-        v.list_within("statuses", request.statuses.len(), MAX_FILTER_VALUES);
-        v.list_within("priorities", request.priorities.len(), MAX_FILTER_VALUES);
-        for (i, s) in request.statuses.iter().take(MAX_FILTER_VALUES).enumerate() {
+        let n = listed(&mut v, "statuses", &request.statuses);
+        for (i, s) in request.statuses[..n].iter().enumerate() {
             match convert::task_status_from(*s) {
                 Some(s) => statuses.push(s),
                 None => v.add(format!("statuses[{i}]"), "is not a known task status"),
             }
         }
         let mut priorities = Vec::new();
-        for (i, p) in request
-            .priorities
-            .iter()
-            .take(MAX_FILTER_VALUES)
-            .enumerate()
-        {
+        let n = listed(&mut v, "priorities", &request.priorities);
+        for (i, p) in request.priorities[..n].iter().enumerate() {
             match Priority::from_i32(*p) {
                 Some(p) => priorities.push(p),
                 None => v.add(format!("priorities[{i}]"), "is not a known priority"),
