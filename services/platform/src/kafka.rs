@@ -402,20 +402,21 @@ impl EventConsumer {
         let _ = lag.await;
         let consumer = self.consumer;
         let name = self.name;
-        let in_group = self.positions.is_none();
-        let _ = tokio::task::spawn_blocking(move || {
-            if in_group {
-                match consumer.commit_consumer_state(CommitMode::Sync) {
+        if self.positions.is_none() {
+            let committing = Arc::clone(&consumer);
+            let _ = tokio::task::spawn_blocking(move || {
+                match committing.commit_consumer_state(CommitMode::Sync) {
                     Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
                     Err(error) => tracing::warn!(consumer = name, %error, "final commit failed"),
                 }
-                consumer.unsubscribe();
-            } else if let Err(error) = consumer.unassign() {
-                tracing::debug!(consumer = name, %error, "unassign failed");
-            }
-            drop(consumer);
-        })
-        .await;
+                committing.unsubscribe();
+            })
+            .await;
+            leave_group(name, &consumer).await;
+        } else if let Err(error) = consumer.unassign() {
+            tracing::debug!(consumer = name, %error, "unassign failed");
+        }
+        let _ = tokio::task::spawn_blocking(move || drop(consumer)).await;
         tracing::info!(consumer = name, "consumer stopped");
     }
 
@@ -506,6 +507,28 @@ impl EventConsumer {
         }
         event.span = span;
         event
+    }
+}
+
+/// The longest a stopping consumer keeps polling for its revocation to finish.
+const LEAVE_WAIT: Duration = Duration::from_secs(5);
+
+/// Keeps polling an unsubscribed consumer until its partitions are revoked (or
+/// [`LEAVE_WAIT`] has passed): librdkafka aborts the process when a consumer is destroyed while
+/// an assignment change is still under way (`rd_kafka_cgrp_terminated: assert:
+/// !rd_kafka_assignment_in_progress`), as happens to a consumer stopped just after it joined
+/// or just after the broker came back. Records that still arrive are not stored: they are
+/// redelivered to the group.
+async fn leave_group(name: &'static str, consumer: &StreamConsumer<RebalanceContext>) {
+    let deadline = tokio::time::Instant::now() + LEAVE_WAIT;
+    let mut settled = 0;
+    while tokio::time::Instant::now() < deadline && settled < 2 {
+        let _ = tokio::time::timeout(Duration::from_millis(100), consumer.recv()).await;
+        let assigned = consumer.assignment().map_or(0, |list| list.count());
+        settled = if assigned == 0 { settled + 1 } else { 0 };
+    }
+    if settled < 2 {
+        tracing::warn!(consumer = name, "partitions still assigned when the consumer closed");
     }
 }
 
