@@ -342,6 +342,23 @@ async fn a_flood_day_from_registration_to_dashboard() {
         ),
         "{status:?}"
     );
+    // Matching refuses the erased volunteer's token, still unexpired, once the erasure event
+    // has arrived.
+    eventually(
+        WAIT,
+        "matching refusing the erased volunteer's token",
+        || {
+            let mut matching = matching.clone();
+            let token = leaver.token.clone();
+            async move {
+                let answer = matching
+                    .list_my_offers(authed(ListMyOffersRequest::default(), &token))
+                    .await;
+                matches!(answer, Err(s) if s.code() == tonic::Code::Unauthenticated).then_some(())
+            }
+        },
+    )
+    .await;
     // Whoever is free and nearest takes the place: the other freed volunteer, or the one who
     // declined the dike earlier (they never declined the depot).
     let mut remaining: Vec<&Volunteer> = freed.iter().copied().filter(|v| v.id != moved).collect();

@@ -3,7 +3,7 @@
 
 use spontan_platform::ApiError;
 use spontan_platform::auth::access::{READERS, VOLUNTEER, WRITERS};
-use spontan_platform::auth::{Access, Allowed, Role, principal};
+use spontan_platform::auth::{Access, Allowed, Principal, Role, principal};
 use spontan_platform::error::Violations;
 use spontan_proto::v1::matching_service_server::MatchingService;
 use spontan_proto::v1::*;
@@ -73,6 +73,28 @@ fn required_id(violations: &mut Violations, field: &str, text: &str) -> Uuid {
         violations.add(field, "must be a UUID");
         Uuid::nil()
     })
+}
+
+impl Api {
+    /// The caller of a method volunteers may call. A volunteer erased meanwhile is refused
+    /// (UNAUTHENTICATED) although their token has not expired yet: erasure ends every session
+    /// in the registration service, and here once its event has arrived.
+    async fn caller<'r, T>(&self, request: &'r Request<T>) -> Result<&'r Principal, Status> {
+        let caller = principal(request)?;
+        if caller.role == Role::Volunteer {
+            let id: Uuid = caller
+                .subject
+                .parse()
+                .map_err(|_| ApiError::Unauthenticated)?;
+            if crate::store::volunteer_erased(&self.matcher.pool, id)
+                .await
+                .map_err(|error| ApiError::Internal(error.into()))?
+            {
+                return Err(ApiError::Unauthenticated.into());
+            }
+        }
+        Ok(caller)
+    }
 }
 
 #[tonic::async_trait]
@@ -175,7 +197,7 @@ impl MatchingService for Api {
         &self,
         request: Request<ListMyOffersRequest>,
     ) -> Result<Response<ListMyOffersResponse>, Status> {
-        let caller = principal(&request)?;
+        let caller = self.caller(&request).await?;
         let volunteer_id: Uuid = caller
             .require_volunteer()?
             .parse()
@@ -194,7 +216,7 @@ impl MatchingService for Api {
         &self,
         request: Request<RespondToOfferRequest>,
     ) -> Result<Response<RespondToOfferResponse>, Status> {
-        let caller = principal(&request)?;
+        let caller = self.caller(&request).await?;
         let volunteer_id: Uuid = caller
             .require_volunteer()?
             .parse()
@@ -228,7 +250,7 @@ impl MatchingService for Api {
         &self,
         request: Request<CheckInRequest>,
     ) -> Result<Response<CheckInResponse>, Status> {
-        let caller = principal(&request)?;
+        let caller = self.caller(&request).await?;
         let mut v = Violations::new();
         let match_id = required_id(&mut v, "match_id", &request.get_ref().match_id);
         v.finish(())?;
@@ -257,7 +279,7 @@ impl MatchingService for Api {
         &self,
         request: Request<CheckOutRequest>,
     ) -> Result<Response<CheckOutResponse>, Status> {
-        let caller = principal(&request)?;
+        let caller = self.caller(&request).await?;
         let mut v = Violations::new();
         let match_id = required_id(&mut v, "match_id", &request.get_ref().match_id);
         v.finish(())?;

@@ -528,7 +528,10 @@ async fn leave_group(name: &'static str, consumer: &StreamConsumer<RebalanceCont
         settled = if assigned == 0 { settled + 1 } else { 0 };
     }
     if settled < 2 {
-        tracing::warn!(consumer = name, "partitions still assigned when the consumer closed");
+        tracing::warn!(
+            consumer = name,
+            "partitions still assigned when the consumer closed"
+        );
     }
 }
 

@@ -33,6 +33,9 @@ pub const ACCESS: Access = Access {
         ("ExportMyData", VOLUNTEER),
         ("EraseMe", VOLUNTEER),
         ("RenewMyToken", VOLUNTEER),
+        // The refresh token is the credential.
+        ("RefreshSession", Allowed::Anyone),
+        ("SignOutEverywhere", VOLUNTEER),
         ("ListSkills", Allowed::Anyone),
         // Only for a match the volunteer accepted, in the coordinator's organisation.
         ("GetVolunteerContact", WRITERS),
@@ -55,6 +58,16 @@ fn caller<T>(request: &Request<T>) -> Result<Uuid, ApiError> {
 }
 
 impl Api {
+    /// The volunteer of the caller's token, if the token is still good: the volunteer is live
+    /// and did not sign out everywhere after it was issued ([`crate::sessions`]).
+    async fn volunteer<T>(&self, request: &Request<T>) -> Result<Uuid, ApiError> {
+        let id = caller(request)?;
+        self.registry
+            .check_token(principal(request)?, id, false)
+            .await?;
+        Ok(id)
+    }
+
     async fn set_status(
         &self,
         id: Uuid,
@@ -95,12 +108,15 @@ impl RegistrationService for Api {
                 .into());
             }
         }
-        let (id, token) = self.registry.register(request.get_ref()).await?;
-        tracing::Span::current().record("volunteer_id", tracing::field::display(id));
+        let tokens = self.registry.register(request.get_ref()).await?;
+        tracing::Span::current()
+            .record("volunteer_id", tracing::field::display(tokens.volunteer_id));
         Ok(Response::new(RegisterResponse {
-            volunteer_id: id.to_string(),
-            access_token: token.token,
-            access_token_expires_at: Some(timestamp(token.expires_at)),
+            volunteer_id: tokens.volunteer_id.to_string(),
+            access_token: tokens.access.token,
+            access_token_expires_at: Some(timestamp(tokens.access.expires_at)),
+            refresh_token: tokens.refresh_token,
+            refresh_token_expires_at: Some(timestamp(tokens.refresh_expires_at)),
         }))
     }
 
@@ -109,7 +125,7 @@ impl RegistrationService for Api {
         &self,
         request: Request<GetMyProfileRequest>,
     ) -> Result<Response<GetMyProfileResponse>, Status> {
-        let v = self.registry.get(caller(&request)?).await?;
+        let v = self.registry.get(self.volunteer(&request).await?).await?;
         Ok(Response::new(GetMyProfileResponse {
             profile: Some(convert::profile(&v)),
         }))
@@ -120,7 +136,7 @@ impl RegistrationService for Api {
         &self,
         request: Request<UpdateMyProfileRequest>,
     ) -> Result<Response<UpdateMyProfileResponse>, Status> {
-        let id = caller(&request)?;
+        let id = self.volunteer(&request).await?;
         let body = request.into_inner();
         let new = body.profile.unwrap_or_default();
         let paths = body.update_mask.map(|m| m.paths).unwrap_or_default();
@@ -142,7 +158,7 @@ impl RegistrationService for Api {
         &self,
         request: Request<SetAvailabilityRequest>,
     ) -> Result<Response<SetAvailabilityResponse>, Status> {
-        let id = caller(&request)?;
+        let id = self.volunteer(&request).await?;
         let mut violations = spontan_platform::error::Violations::new();
         let windows = crate::validation::windows(
             &request.get_ref().availability,
@@ -169,7 +185,7 @@ impl RegistrationService for Api {
         request: Request<PauseMeRequest>,
     ) -> Result<Response<PauseMeResponse>, Status> {
         let profile = self
-            .set_status(caller(&request)?, VolunteerState::Paused)
+            .set_status(self.volunteer(&request).await?, VolunteerState::Paused)
             .await?;
         Ok(Response::new(PauseMeResponse {
             profile: Some(profile),
@@ -182,7 +198,7 @@ impl RegistrationService for Api {
         request: Request<ResumeMeRequest>,
     ) -> Result<Response<ResumeMeResponse>, Status> {
         let profile = self
-            .set_status(caller(&request)?, VolunteerState::Active)
+            .set_status(self.volunteer(&request).await?, VolunteerState::Active)
             .await?;
         Ok(Response::new(ResumeMeResponse {
             profile: Some(profile),
@@ -194,7 +210,7 @@ impl RegistrationService for Api {
         &self,
         request: Request<ExportMyDataRequest>,
     ) -> Result<Response<ExportMyDataResponse>, Status> {
-        let v = self.registry.get(caller(&request)?).await?;
+        let v = self.registry.get(self.volunteer(&request).await?).await?;
         let json = crate::export::export(&self.registry.pool, &v).await?;
         Ok(Response::new(ExportMyDataResponse {
             json: json.to_string(),
@@ -207,7 +223,12 @@ impl RegistrationService for Api {
         &self,
         request: Request<EraseMeRequest>,
     ) -> Result<Response<EraseMeResponse>, Status> {
+        // A retry after the erasure succeeded gets the same answer; a token refused by "sign
+        // out everywhere" erases nothing.
         let id = caller(&request)?;
+        self.registry
+            .check_token(principal(&request)?, id, true)
+            .await?;
         if !request.get_ref().confirm {
             return Err(
                 ApiError::invalid("confirm", "must be true: erasure cannot be undone").into(),
@@ -224,12 +245,59 @@ impl RegistrationService for Api {
         &self,
         request: Request<RenewMyTokenRequest>,
     ) -> Result<Response<RenewMyTokenResponse>, Status> {
-        let v = self.registry.get(caller(&request)?).await?;
-        let token = self.registry.issue(&self.registry.pool, v.id).await?;
+        let id = self.volunteer(&request).await?;
+        let token = self.registry.renew(principal(&request)?, id).await?;
         Ok(Response::new(RenewMyTokenResponse {
             access_token: token.token,
             access_token_expires_at: Some(timestamp(token.expires_at)),
         }))
+    }
+
+    #[tracing::instrument(skip_all, fields(volunteer_id))]
+    async fn refresh_session(
+        &self,
+        request: Request<RefreshSessionRequest>,
+    ) -> Result<Response<RefreshSessionResponse>, Status> {
+        let tokens = self
+            .registry
+            .refresh(&request.get_ref().refresh_token)
+            .await?;
+        tracing::Span::current()
+            .record("volunteer_id", tracing::field::display(tokens.volunteer_id));
+        Ok(Response::new(RefreshSessionResponse {
+            volunteer_id: tokens.volunteer_id.to_string(),
+            access_token: tokens.access.token,
+            access_token_expires_at: Some(timestamp(tokens.access.expires_at)),
+            refresh_token: tokens.refresh_token,
+            refresh_token_expires_at: Some(timestamp(tokens.refresh_expires_at)),
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn sign_out_everywhere(
+        &self,
+        request: Request<SignOutEverywhereRequest>,
+    ) -> Result<Response<SignOutEverywhereResponse>, Status> {
+        let id = self.volunteer(&request).await?;
+        let (ended, kept) = self
+            .registry
+            .sign_out_everywhere(
+                principal(&request)?,
+                id,
+                request.get_ref().keep_this_session,
+            )
+            .await?;
+        let mut response = SignOutEverywhereResponse {
+            ended_sessions: i32::try_from(ended).unwrap_or(i32::MAX),
+            ..Default::default()
+        };
+        if let Some(tokens) = kept {
+            response.access_token = tokens.access.token;
+            response.access_token_expires_at = Some(timestamp(tokens.access.expires_at));
+            response.refresh_token = tokens.refresh_token;
+            response.refresh_token_expires_at = Some(timestamp(tokens.refresh_expires_at));
+        }
+        Ok(Response::new(response))
     }
 
     #[tracing::instrument(skip_all)]

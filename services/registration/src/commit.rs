@@ -39,8 +39,9 @@ pub struct NewVolunteer {
     pub now: DateTime<Utc>,
     /// The `VolunteerRegistered` event.
     pub event: OutboxMessage,
-    /// When the first token expires (recorded with the volunteer; handed out after the commit).
-    pub token_expires_at: DateTime<Utc>,
+    /// The volunteer's first session (written with the volunteer; its tokens are handed out
+    /// after the commit).
+    pub session: crate::store::sessions::NewSession,
 }
 
 /// What became of a registration.
@@ -159,7 +160,7 @@ async fn write_all(pool: &PgPool, volunteers: &[NewVolunteer]) -> Result<Vec<Out
         }
         let events: Vec<OutboxMessage> = chosen.iter().map(|v| v.event.clone()).collect();
         enqueue(&mut tx, &events).await?;
-        batch::record_tokens(&mut tx, &chosen).await?;
+        batch::open_sessions(&mut tx, &chosen).await?;
         tx.commit().await?;
         for (&i, duplicate) in pending.iter().zip(duplicates) {
             outcomes[i] = Outcome::Registered {

@@ -16,6 +16,7 @@ fn channel_name(channel: i32) -> String {
 
 pub async fn export(pool: &sqlx::PgPool, v: &Volunteer) -> Result<Value, ApiError> {
     let tokens = store::volunteers::tokens(pool, v.id).await?;
+    let sessions = store::sessions::of(pool, v.id).await?;
     let alerts = store::alerts::of_volunteer(pool, v.id).await?;
     let matches = store::matches::of_volunteer(pool, v.id).await?;
     let p = &v.profile;
@@ -50,6 +51,10 @@ pub async fn export(pool: &sqlx::PgPool, v: &Volunteer) -> Result<Value, ApiErro
         "created_at": v.created_at,
         "updated_at": v.updated_at,
         "version": v.version,
+        // Each device signed in: when it began, was last refreshed, ends or ended (never a
+        // token or its hash).
+        "sessions": sessions,
+        // Access tokens recorded before sessions existed (release 0.x).
         "tokens_issued": tokens.iter().map(|(i, e)| json!({"issued_at": i, "expires_at": e})).collect::<Vec<_>>(),
         "alerts": alerts.iter().map(|a| json!({
             "match_id": a.match_id,

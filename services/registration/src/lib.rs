@@ -30,6 +30,7 @@ pub mod export;
 pub mod ratelimit;
 pub mod retention;
 pub mod rotation;
+pub mod sessions;
 pub mod store;
 pub mod validation;
 pub mod volunteers;

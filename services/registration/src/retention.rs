@@ -1,13 +1,13 @@
 //! Automatic erasure of inactive volunteers (storage limitation, GDPR art. 5(1)(e)).
 //!
 //! A volunteer is inactive when nothing happened for `privacy.retention_days`: no profile
-//! change, no token issued and no event about one of their matches. Registration consumes
-//! the match topic only, not the task topic where `IncidentClosed` is published, so "after
-//! their last incident closed" is approximated by the time of their last match event (its
-//! `occurred_at`): a volunteer's part in an incident ends with the final event of their
-//! match (completed, no-show, cancelled, declined, expired), which matching publishes when
-//! the task ends, at the latest when the incident closes. Erasure is the same as `EraseMe`
-//! (reason `retention` in the audit).
+//! change, no session refreshed (the app opened on a phone) and no event about one of their
+//! matches. Registration consumes the match topic only, not the task topic where
+//! `IncidentClosed` is published, so "after their last incident closed" is approximated by
+//! the time of their last match event (its `occurred_at`): a volunteer's part in an incident
+//! ends with the final event of their match (completed, no-show, cancelled, declined,
+//! expired), which matching publishes when the task ends, at the latest when the incident
+//! closes. Erasure is the same as `EraseMe` (reason `retention` in the audit).
 //!
 //! "Now" is a parameter, bound into the SQL, never the database's `now()`: the service
 //! passes its [`crate::clock::Clock`], tests a clock they move.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use prost::Message;
 use spontan_platform::ApiError;
-use spontan_platform::auth::{Role, TokenIssuer};
+use spontan_platform::auth::TokenIssuer;
 use spontan_platform::outbox::{OutboxMessage, enqueue};
 use spontan_proto::v1::{AlertChannel, RegisterRequest};
 use sqlx::{PgConnection, PgPool};
@@ -19,8 +19,18 @@ use crate::commit::{GroupCommit, NewVolunteer, Outcome};
 use crate::crypto::{LookupKind, Sealed, Vault};
 use crate::domain::{ContactData, Profile, Status, Volunteer, normalise_email};
 use crate::events::{self, Change};
+use crate::sessions::SessionTokens;
+use crate::store::volunteers::FirstUse;
 use crate::store::{self, Lookup, VolunteerRow};
 use crate::validation;
+
+/// How long an idempotency key answers with a session for its volunteer: a phone that lost
+/// the answer retries within minutes; after a day, the request is no credential.
+pub const IDEMPOTENCY_WINDOW: chrono::Duration = chrono::Duration::hours(24);
+
+/// Why a retried Register is refused after [`IDEMPOTENCY_WINDOW`].
+pub const IDEMPOTENCY_KEY_EXPIRED: spontan_platform::error::Reason =
+    spontan_platform::error::Reason::new("IDEMPOTENCY_KEY_EXPIRED", "registration.spontan");
 
 /// A freshly issued volunteer token.
 #[derive(Debug, Clone)]
@@ -37,7 +47,10 @@ pub struct Registry {
     pub topic: String,
     pub consent_text_version: String,
     pub issuer: TokenIssuer,
+    /// Lifetime of access tokens.
     pub token_ttl: Duration,
+    /// Days a session lives without a refresh.
+    pub session_days: u32,
     /// Where "now" comes from: the system clock, or a test's [`crate::clock::ManualClock`].
     pub clock: Arc<dyn Clock>,
     /// The writers that commit new registrations in groups.
@@ -65,6 +78,7 @@ impl Registry {
             token_ttl: Duration::from_secs(
                 u64::from(config.platform.auth.volunteer_access_token_minutes) * 60,
             ),
+            session_days: config.platform.auth.volunteer_session_days,
             clock,
             commit: GroupCommit::start(
                 pool.clone(),
@@ -82,7 +96,7 @@ impl Registry {
     /// Registers a volunteer once per idempotency key; a retry gets the same volunteer. The
     /// write goes through the group commit ([`crate::commit`]): concurrent registrations share
     /// one transaction, and this call returns after the commit that holds its own.
-    pub async fn register(&self, request: &RegisterRequest) -> Result<(Uuid, Token), ApiError> {
+    pub async fn register(&self, request: &RegisterRequest) -> Result<SessionTokens, ApiError> {
         let fingerprint = self
             .vault
             .lookup_hash(LookupKind::Fingerprint, &request.encode_to_vec());
@@ -118,8 +132,8 @@ impl Registry {
             version: 1,
         };
         let event = events::message(&self.topic, Change::Registered, &volunteer);
-        // Signed now, handed out only after the commit that records it.
-        let token = self.sign(id, now)?;
+        // Signed now, handed out only after the commit that writes the session.
+        let (session, tokens) = self.new_session(id, now)?;
         let outcome = self
             .commit
             .submit(NewVolunteer {
@@ -133,7 +147,7 @@ impl Registry {
                 fingerprint: fingerprint.clone(),
                 now,
                 event,
-                token_expires_at: token.expires_at,
+                session,
             })
             .await?;
         match outcome {
@@ -143,7 +157,7 @@ impl Registry {
                 }
                 tracing::info!(volunteer_id = %id, "volunteer registered");
                 metrics::counter!("registration_volunteers_registered_total").increment(1);
-                Ok((id, token))
+                Ok(tokens)
             }
             Outcome::KeyTaken => {
                 let first = self
@@ -155,49 +169,30 @@ impl Registry {
         }
     }
 
-    /// The volunteer and fingerprint that `key` was first used with, if it was.
-    async fn first_use(&self, key: Uuid) -> Result<Option<(Uuid, Vec<u8>)>, ApiError> {
+    /// How a key was first used, if it was.
+    async fn first_use(&self, key: Uuid) -> Result<Option<FirstUse>, ApiError> {
         let mut conn = self.pool.acquire().await?;
         Ok(store::volunteers::idempotency(&mut conn, key).await?)
     }
 
-    async fn replay(
-        &self,
-        (id, first): (Uuid, Vec<u8>),
-        fingerprint: &[u8],
-    ) -> Result<(Uuid, Token), ApiError> {
-        if first != fingerprint {
+    /// A retry of a registration: a new session for its volunteer, within
+    /// [`IDEMPOTENCY_WINDOW`] of the first attempt and for the same request only.
+    async fn replay(&self, first: FirstUse, fingerprint: &[u8]) -> Result<SessionTokens, ApiError> {
+        if first.fingerprint != fingerprint {
             return Err(ApiError::AlreadyExists(
                 "this idempotency_key was already used for a different registration; \
                  use a new key for a new registration"
                     .into(),
             ));
         }
-        Ok((id, self.issue(&self.pool, id).await?))
-    }
-
-    /// A new volunteer token, recorded (times only) for the export through `conn` (the pool,
-    /// or a transaction of the caller's).
-    pub async fn issue(
-        &self,
-        conn: impl sqlx::PgExecutor<'_>,
-        id: Uuid,
-    ) -> Result<Token, ApiError> {
-        let now = self.now();
-        let token = self.sign(id, now)?;
-        store::volunteers::record_token(conn, id, now, token.expires_at).await?;
-        Ok(token)
-    }
-
-    /// A signed volunteer token for `id`, valid for the token lifetime from `now`; recording
-    /// it is the caller's.
-    fn sign(&self, id: Uuid, now: DateTime<Utc>) -> Result<Token, ApiError> {
-        let token = self
-            .issuer
-            .issue(&id.to_string(), Role::Volunteer, None, self.token_ttl)
-            .map_err(internal)?;
-        let expires_at = now + chrono::Duration::from_std(self.token_ttl).map_err(internal)?;
-        Ok(Token { token, expires_at })
+        if self.now() - first.created_at > IDEMPOTENCY_WINDOW {
+            return Err(ApiError::precondition(
+                IDEMPOTENCY_KEY_EXPIRED,
+                "this registration was answered more than 24 hours ago; its idempotency key \
+                 no longer opens a session",
+            ));
+        }
+        self.open_session(first.volunteer_id).await
     }
 
     /// The live volunteer `id`; an erased or unknown one means the token is no longer good.

@@ -158,10 +158,10 @@ async fn burst_through(writers: u32) {
         count("SELECT count(*) FROM idempotency_keys").await,
         BURST as i64
     );
-    // A first token per volunteer, plus one per answered retry.
+    // A first session per volunteer, plus one per answered retry.
     let retries = 2 * BURST.div_ceil(6);
     assert_eq!(
-        count("SELECT count(*) FROM tokens_issued").await,
+        count("SELECT count(*) FROM volunteer_sessions").await,
         (BURST + retries) as i64
     );
     assert_eq!(

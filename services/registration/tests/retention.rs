@@ -108,13 +108,19 @@ async fn inactive_volunteers_are_erased_once_and_active_ones_kept() {
     let helped = register_at(&app, "Hella Helped", "+4915100000003", t0).await;
     let paused = register_at(&app, "Paula Paused", "+4915100000004", t0).await;
 
-    // 700 days later three of them do something: renew a token, finish a match (the event
-    // says when), pause. The fourth registers only now.
-    clock.advance(chrono::Duration::days(700));
-    client
-        .renew_my_token(authed(RenewMyTokenRequest {}, &renews.access_token))
-        .await
-        .expect("renewed");
+    // One opens the app every 100 days: each refresh keeps the session (180 days) going.
+    let mut refresh_token = renews.refresh_token.clone();
+    for day in (100..=700).step_by(100) {
+        clock.set(t0 + chrono::Duration::days(day));
+        refresh_token = client
+            .refresh_session(RefreshSessionRequest { refresh_token })
+            .await
+            .expect("session refreshed")
+            .into_inner()
+            .refresh_token;
+    }
+    // 700 days later two more do something: finish a match (the event says when), pause.
+    // The fourth registers only now.
     match_completed(&app, &helped.volunteer_id, clock.now()).await;
     client
         .pause_me(authed(PauseMeRequest {}, &paused.access_token))

@@ -155,6 +155,15 @@ pub(super) fn table() -> Vec<Row> {
             VOLUNTEER,
             rpc!(registration.renew_my_token, |fx| RenewMyTokenRequest {}),
         ),
+        // Public, the refresh token is the credential; an empty one meets the guard. A token
+        // that is sent must still be valid.
+        row(
+            "spontan.v1.RegistrationService/RefreshSession",
+            [IA, UA, UA, IA, IA, IA, IA, IA, IA],
+            rpc!(registration.refresh_session, |fx| RefreshSessionRequest {
+                refresh_token: String::new(),
+            }),
+        ),
         // Without confirmation: a volunteer passes the access check and meets the guard.
         row(
             "spontan.v1.RegistrationService/EraseMe",
@@ -344,6 +353,17 @@ pub(super) fn table() -> Vec<Row> {
             rpc!(matching.optimize_incident, |fx| OptimizeIncidentRequest {
                 incident_id: fx.incident.clone(),
                 dry_run: true,
+            }),
+        ),
+        // Last: it refuses the volunteers' registration tokens from then on (their sessions
+        // are kept, with new tokens that this matrix does not use).
+        row(
+            "spontan.v1.RegistrationService/SignOutEverywhere",
+            VOLUNTEER,
+            rpc!(registration.sign_out_everywhere, |fx| {
+                SignOutEverywhereRequest {
+                    keep_this_session: true,
+                }
             }),
         ),
     ]

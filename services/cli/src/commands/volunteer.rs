@@ -112,6 +112,8 @@ async fn register(global: &Global, args: VolunteerRegister) -> anyhow::Result<()
         "volunteer_id": response.volunteer_id,
         "access_token": response.access_token,
         "access_token_expires_at": time(response.access_token_expires_at.as_ref()),
+        "refresh_token": response.refresh_token,
+        "refresh_token_expires_at": time(response.refresh_token_expires_at.as_ref()),
     });
     let rows = vec![vec![
         response.volunteer_id.clone(),

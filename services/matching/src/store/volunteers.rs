@@ -185,6 +185,18 @@ pub async fn erase_volunteer(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<
     Ok(done.rows_affected() == 1)
 }
 
+/// Whether the volunteer has been erased (the registration service's erasure event has
+/// arrived): their tokens, still unexpired, are refused here from then on.
+pub async fn volunteer_erased(pool: &PgPool, id: Uuid) -> sqlx::Result<bool> {
+    let erased = sqlx::query_scalar!(
+        "SELECT status = 'erased' AS \"erased!\" FROM volunteers WHERE id = $1",
+        id
+    )
+    .fetch_optional(pool)
+    .await?;
+    Ok(erased.unwrap_or(false))
+}
+
 /// After an erasure: the volunteer's finished matches stay countable for dashboards but no
 /// longer lead to the person.
 pub async fn unlink_matches(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<()> {

@@ -30,6 +30,15 @@ pub fn violated_fields(status: &tonic::Status) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The reason of the `ErrorInfo` detail of `status` (e.g. `IDEMPOTENCY_KEY_EXPIRED`), if any.
+pub fn error_reason(status: &tonic::Status) -> Option<String> {
+    use tonic_types::StatusExt;
+    status
+        .get_error_details()
+        .error_info()
+        .map(|info| info.reason.clone())
+}
+
 /// A plaintext gRPC channel to `address`.
 pub async fn channel(address: SocketAddr) -> anyhow::Result<Channel> {
     Ok(Channel::from_shared(format!("http://{address}"))?

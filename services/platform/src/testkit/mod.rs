@@ -32,7 +32,7 @@ pub mod poll;
 pub mod schema;
 pub mod topics;
 
-pub use grpc::{authed, channel, health, violated_fields, wait_for_health};
+pub use grpc::{authed, channel, error_reason, health, violated_fields, wait_for_health};
 pub use poll::{eventually, try_eventually};
 pub use topics::{raw_reader, read_events, receive_until_quiet};
 

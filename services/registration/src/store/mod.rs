@@ -6,7 +6,7 @@
 //!
 //! Layout: [`volunteers`] (a volunteer's row, windows, tokens, idempotency keys and
 //! erasure), [`registrations`] (the group commit's batch statements), [`alerts`] (the alert
-//! queue), [`matches`] (matches seen and the contact-access audit), [`retention`] (who is
+//! queue), [`sessions`] (refresh tokens, hashed), [`matches`] (matches seen and the contact-access audit), [`retention`] (who is
 //! due for erasure or the yearly republish), [`keys`] (master-key rotation) and [`skills`]
 //! (the taxonomy).
 
@@ -15,6 +15,7 @@ pub mod keys;
 pub mod matches;
 pub mod registrations;
 pub mod retention;
+pub mod sessions;
 pub mod skills;
 pub mod volunteers;
 

@@ -161,19 +161,12 @@ pub async fn claim_keys(
     Ok(claimed.into_iter().collect())
 }
 
-/// Records the first token of each volunteer (times only), for the export.
-pub async fn record_tokens(
+/// Opens the first session of each volunteer.
+pub async fn open_sessions(
     conn: &mut PgConnection,
     volunteers: &[&NewVolunteer],
 ) -> Result<(), sqlx::Error> {
-    sqlx::query!(
-        "INSERT INTO tokens_issued (volunteer_id, issued_at, expires_at) \
-         SELECT * FROM UNNEST($1::uuid[], $2::timestamptz[], $3::timestamptz[])",
-        &column(volunteers, |v| v.id),
-        &column(volunteers, |v| v.now),
-        &column(volunteers, |v| v.token_expires_at),
-    )
-    .execute(conn)
-    .await?;
-    Ok(())
+    let sessions: Vec<super::sessions::NewSession> =
+        volunteers.iter().map(|v| v.session.clone()).collect();
+    super::sessions::create_many(conn, &sessions).await
 }

@@ -6,7 +6,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 /// Ids of at most `limit` live volunteers whose last activity (profile change, token issued,
-/// match event) was more than `days` before `now`, least recently updated first.
+/// session refreshed, match event) was more than `days` before `now`, least recently updated first.
 pub async fn inactive(
     pool: &PgPool,
     days: i32,
@@ -17,6 +17,7 @@ pub async fn inactive(
         "SELECT v.id FROM volunteers v WHERE v.status <> 'erased' \
          AND GREATEST(v.updated_at, \
                COALESCE((SELECT max(t.issued_at) FROM tokens_issued t WHERE t.volunteer_id = v.id), v.updated_at), \
+               COALESCE((SELECT max(s.refreshed_at) FROM volunteer_sessions s WHERE s.volunteer_id = v.id), v.updated_at), \
                COALESCE((SELECT max(m.updated_at) FROM matches_seen m WHERE m.volunteer_id = v.id), v.updated_at)) \
              < $3::timestamptz - make_interval(days => $1) \
          ORDER BY v.updated_at LIMIT $2",

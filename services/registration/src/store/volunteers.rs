@@ -85,6 +85,37 @@ pub async fn load(
     }
 }
 
+/// What an access token of `id` must pass: the volunteer's status and the instant before
+/// which their tokens are refused ("sign out everywhere"); `None` for an unknown volunteer.
+pub async fn token_floor(
+    conn: &mut PgConnection,
+    id: Uuid,
+) -> Result<Option<(String, Option<DateTime<Utc>>)>, sqlx::Error> {
+    let row = sqlx::query!(
+        "SELECT status, tokens_not_before FROM volunteers WHERE id = $1",
+        id,
+    )
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(|r| (r.status, r.tokens_not_before)))
+}
+
+/// Refuses the volunteer's access tokens issued before `at` from now on.
+pub async fn set_token_floor(
+    conn: &mut PgConnection,
+    id: Uuid,
+    at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "UPDATE volunteers SET tokens_not_before = $2 WHERE id = $1",
+        id,
+        at
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// Whether the volunteer exists and is not erased.
 pub async fn is_live(conn: &mut PgConnection, id: Uuid) -> Result<bool, sqlx::Error> {
     let status = sqlx::query_scalar!(
@@ -217,6 +248,10 @@ pub async fn erase(
     sqlx::query!("DELETE FROM tokens_issued WHERE volunteer_id = $1", id)
         .execute(&mut *conn)
         .await?;
+    // The sessions end with the volunteer: no refresh token works any more.
+    sqlx::query!("DELETE FROM volunteer_sessions WHERE volunteer_id = $1", id)
+        .execute(&mut *conn)
+        .await?;
     sqlx::query!("DELETE FROM alerts WHERE volunteer_id = $1", id)
         .execute(&mut *conn)
         .await?;
@@ -262,39 +297,29 @@ pub async fn erase(
     Ok(version)
 }
 
-/// The volunteer and fingerprint an idempotency key was first used with.
+/// The first use of an idempotency key: its volunteer, the request's fingerprint, when.
+#[derive(Debug, Clone)]
+pub struct FirstUse {
+    pub volunteer_id: Uuid,
+    pub fingerprint: Vec<u8>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The volunteer and fingerprint an idempotency key was first used with, and when.
 pub async fn idempotency(
     conn: &mut PgConnection,
     key: Uuid,
-) -> Result<Option<(Uuid, Vec<u8>)>, sqlx::Error> {
-    let row = sqlx::query!(
-        "SELECT volunteer_id, fingerprint FROM idempotency_keys WHERE idempotency_key = $1",
+) -> Result<Option<FirstUse>, sqlx::Error> {
+    sqlx::query_as!(
+        FirstUse,
+        "SELECT volunteer_id, fingerprint, created_at FROM idempotency_keys          WHERE idempotency_key = $1",
         key,
     )
     .fetch_optional(conn)
-    .await?;
-    Ok(row.map(|r| (r.volunteer_id, r.fingerprint)))
+    .await
 }
 
-/// Records that a token was issued (times only). A new volunteer's first token is recorded
-/// with the volunteer by [`crate::commit`].
-pub async fn record_token(
-    conn: impl sqlx::PgExecutor<'_>,
-    id: Uuid,
-    issued_at: DateTime<Utc>,
-    expires_at: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query!(
-        "INSERT INTO tokens_issued (volunteer_id, issued_at, expires_at) VALUES ($1, $2, $3)",
-        id,
-        issued_at,
-        expires_at,
-    )
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
+/// The access tokens recorded before sessions replaced the record (times only; for the export).
 pub async fn tokens(
     pool: &PgPool,
     id: Uuid,

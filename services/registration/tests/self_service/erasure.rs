@@ -112,7 +112,13 @@ async fn export_holds_everything_and_erasure_leaves_nothing_personal() {
     assert_eq!(json["skill_ids"][1], "first_aid");
     assert_eq!(json["availability"].as_array().map(Vec::len), Some(1));
     assert_eq!(json["consent"][0]["text_version"], "2025-06-de");
-    assert_eq!(json["tokens_issued"].as_array().map(Vec::len), Some(1));
+    let sessions = json["sessions"].as_array().expect("sessions");
+    assert_eq!(sessions.len(), 1, "the session Register opened");
+    assert!(sessions[0]["expires_at"].is_string() && sessions[0]["revoked_at"].is_null());
+    assert!(
+        !export.json.contains(&me.refresh_token) && !export.json.contains("refresh_hash"),
+        "no refresh token or hash in the export"
+    );
     assert!(json["alerts"].is_array() && json["matches"].is_array());
 
     let refused = client
@@ -214,7 +220,7 @@ async fn inactive_volunteers_are_erased_and_live_ones_republished_yearly() {
     // Nothing happened for 40 days for the idle one.
     for statement in [
         "UPDATE volunteers SET updated_at = now() - interval '40 days' WHERE id = $1::uuid",
-        "UPDATE tokens_issued SET issued_at = now() - interval '40 days' WHERE volunteer_id = $1::uuid",
+        "UPDATE volunteer_sessions SET refreshed_at = now() - interval '40 days' WHERE volunteer_id = $1::uuid",
     ] {
         sqlx::query(statement)
             .bind(&idle.volunteer_id)
