@@ -215,12 +215,15 @@ async fn a_volunteer_erased_mid_offer_is_cancelled_and_replaced() -> anyhow::Res
         .expect("the erased volunteer's match is still reported");
     assert_eq!(erased.state(), MatchState::Cancelled);
     assert_eq!(erased.cancel_reason(), MatchCancelReason::VolunteerErased);
-    assert!(
-        h.offers(a, true)
-            .await?
-            .iter()
-            .all(|o| o.state() != MatchState::Offered)
-    );
+    // The erased volunteer's token, not yet expired, is refused from now on.
+    let refused = h
+        .offers(a, true)
+        .await
+        .expect_err("an erased volunteer's token is refused");
+    let status = refused
+        .downcast_ref::<tonic::Status>()
+        .expect("a gRPC status");
+    assert_eq!(status.code(), tonic::Code::Unauthenticated);
     Ok(())
 }
 
