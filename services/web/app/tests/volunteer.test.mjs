@@ -251,13 +251,19 @@ describe("volunteer app", () => {
     }
   });
 
-  test("the token is renewed when a third of its life is left; a refused token signs out to the start", async () => {
+  test("the session is refreshed before the access token ends and after it ran out; an ended session signs out to the start", async () => {
     const context = await phone();
     try {
       const page = await openApp(context);
       await register(page, { name: "Tom Token", contact: uniqueEmail("token"), birthYear: 1995 });
       await page.getByRole("heading", { level: 1, name: "Your offers" }).waitFor();
-      const first = await page.evaluate(() => JSON.parse(localStorage.getItem("spontan.session")));
+      const stored = () => page.evaluate(() => JSON.parse(localStorage.getItem("spontan.session")));
+      const first = await stored();
+      assert.match(first.refreshToken, /^[\w-]{43}$/, "a refresh token from Register");
+      assert.ok(first.expiresAt - Date.now() <= 15 * 60_000 + 5_000, "the access token lives minutes");
+      assert.ok(first.refreshExpiresAt - Date.now() > 100 * 86_400_000, "the session lives months");
+      const refreshed = () =>
+        page.waitForResponse((r) => r.url().endsWith("/spontan.v1.RegistrationService/RefreshSession") && r.request().method() === "POST");
 
       // Pretend the token was issued long ago: less than a third of its life is left.
       const faked = await page.evaluate(() => {
@@ -266,28 +272,49 @@ describe("volunteer app", () => {
         localStorage.setItem("spontan.session", JSON.stringify(s));
         return s.issuedAt;
       });
-      const renewal = page.waitForResponse(
-        (r) => r.url().endsWith("/spontan.v1.RegistrationService/RenewMyToken") && r.request().method() === "POST",
-      );
+      let refresh = refreshed();
       await page.reload();
       await page.getByRole("heading", { level: 1, name: "Your offers" }).waitFor();
-      await renewal;
-      const renewed = await eventually(
+      assert.equal((await refresh).request().headers().authorization, undefined, "the refresh token is the credential");
+      const second = await eventually(
         () =>
           page.evaluate((old) => {
             const s = JSON.parse(localStorage.getItem("spontan.session"));
             return s.issuedAt > old + 60_000 ? s : null;
           }, faked),
-        { what: "the renewed token stored" },
+        { what: "the renewed tokens stored" },
       );
-      assert.equal(renewed.volunteerId, first.volunteerId);
-      assert.ok(renewed.expiresAt >= first.expiresAt);
-      assert.match(renewed.token, /^[\w-]+\.[\w-]+\.[\w-]+$/);
+      assert.equal(second.volunteerId, first.volunteerId);
+      assert.match(second.token, /^[\w-]+\.[\w-]+\.[\w-]+$/);
+      assert.notEqual(second.refreshToken, first.refreshToken, "each refresh replaces the refresh token");
 
-      // A token the services refuse (UNAUTHENTICATED) ends the session on this device.
+      // The phone was put away until the access token ran out: the app refreshes instead of
+      // signing out, and the offers load with the new token.
+      await page.evaluate(() => {
+        const s = JSON.parse(localStorage.getItem("spontan.session"));
+        s.expiresAt = Date.now() - 60_000;
+        s.issuedAt = s.expiresAt - 15 * 60_000;
+        localStorage.setItem("spontan.session", JSON.stringify(s));
+      });
+      refresh = refreshed();
+      await page.reload();
+      await refresh;
+      await page.getByRole("heading", { level: 1, name: "Your offers" }).waitFor();
+      const third = await eventually(
+        async () => {
+          const s = await stored();
+          return s.expiresAt > Date.now() ? s : null;
+        },
+        { what: "tokens after the access token ran out" },
+      );
+      assert.notEqual(third.refreshToken, second.refreshToken);
+      assert.equal(await page.getByText("Your session has ended on this device.").count(), 0);
+
+      // A session the server has ended (here: tokens it never issued) signs out to the start.
       await page.evaluate(() => {
         const s = JSON.parse(localStorage.getItem("spontan.session"));
         s.token = "not-a-token";
+        s.refreshToken = "not-a-refresh-token";
         localStorage.setItem("spontan.session", JSON.stringify(s));
       });
       await page.reload();
@@ -296,6 +323,46 @@ describe("volunteer app", () => {
       assert.equal(await page.evaluate(() => localStorage.getItem("spontan.session")), null);
     } finally {
       await context.close();
+    }
+  });
+
+  test("signing out the other devices keeps this one and ends a copy of its old tokens", async () => {
+    const context = await phone();
+    const other = await phone();
+    try {
+      const page = await openApp(context);
+      await register(page, { name: "Dora Devices", contact: uniqueEmail("devices"), birthYear: 1988 });
+      await page.getByRole("heading", { level: 1, name: "Your offers" }).waitFor();
+      const before = await page.evaluate(() => localStorage.getItem("spontan.session"));
+
+      // The same tokens on a second device (a copy, as a thief would hold them).
+      const copy = await other.newPage();
+      await copy.goto(suite.web);
+      await copy.evaluate((s) => localStorage.setItem("spontan.session", s), before);
+      await copy.reload();
+      await copy.getByRole("heading", { level: 1, name: "Your offers" }).waitFor();
+
+      await page.getByRole("link", { name: "Profile" }).click();
+      await page.getByRole("heading", { level: 1, name: "Your profile" }).waitFor();
+      // Tokens issued in the second of the sign-out stay good: let that second pass.
+      await new Promise((resolve) => setTimeout(resolve, 1100));
+      await page.getByRole("button", { name: "Sign out on other devices" }).click();
+      await page.getByText(/^Signed out on every other device/).waitFor();
+      const after = await page.evaluate(() => JSON.parse(localStorage.getItem("spontan.session")));
+      assert.notEqual(after.token, JSON.parse(before).token, "this device has a new access token");
+      assert.notEqual(after.refreshToken, JSON.parse(before).refreshToken, "and a new refresh token");
+
+      // This device goes on working; the copy is signed out at its next call to the
+      // registration service (matching takes its access token until it ends, minutes).
+      await page.reload();
+      await page.getByRole("heading", { level: 1, name: "Your profile" }).waitFor();
+      await page.getByText("Dora Devices").first().waitFor();
+      await copy.getByRole("link", { name: "Profile" }).click();
+      await copy.getByRole("heading", { level: 1, name: "About you" }).waitFor();
+      await copy.getByText("Your session has ended on this device.").first().waitFor();
+    } finally {
+      await context.close();
+      await other.close();
     }
   });
 

@@ -10,7 +10,8 @@ import { RegistrationService } from "../gen/spontan/v1/registration_pb";
 import { TaskService } from "../gen/spontan/v1/task_pb";
 import { MatchingService } from "../gen/spontan/v1/matching_pb";
 
-export type TokenGetter = () => string | null | undefined;
+/** The access token to send, or a promise of it (a volunteer's may be refreshed first). */
+export type TokenGetter = () => string | null | undefined | Promise<string | null | undefined>;
 
 export interface Clients {
   registration: Client<typeof RegistrationService>;
@@ -20,7 +21,10 @@ export interface Clients {
 
 function bearer(token: TokenGetter): Interceptor {
   return (next) => async (request) => {
-    const value = token();
+    // RefreshSession's credential is the refresh token in its body, and it is called when
+    // the access token has run out: that token in the header would have it refused.
+    if (request.method.name === "RefreshSession") return next(request);
+    const value = await token();
     if (value) request.header.set("authorization", `Bearer ${value}`);
     return next(request);
   };

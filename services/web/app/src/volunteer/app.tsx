@@ -8,10 +8,10 @@ import type { AppConfig } from "../lib/config";
 import { code } from "../lib/errors";
 import { applyLocale, detectLocale, translator, type Locale } from "../lib/i18n";
 import { AppContext, useApp, PUSH_OFFER_KEY, PUSH_SENT_KEY, type App as AppValue, type Farewell, type Screen, type SkillEntry } from "./context";
-import { ms } from "./format";
 import { messages } from "./messages";
 import { AboutStep, ConsentStep, PrivacyScreen, SkillsStep, useRegistration } from "./register";
-import { clearSession, expired, loadSession, needsRenewal, saveSession, type Session } from "./session";
+import { renewSession } from "./renew";
+import { clearSession, expired, loadSession, needsRenewal, refreshable, saveSession, type Session } from "./session";
 import { Notice, useLazy } from "./ui";
 
 /**
@@ -69,7 +69,22 @@ export function App(props: { config: AppConfig }) {
   const [session, setSession] = useState<Session | null>(loadSession);
   const sessionRef = useRef(session);
   sessionRef.current = session;
-  const api = useMemo(() => lazyVolunteerClients(props.config, () => sessionRef.current?.token), [props.config]);
+  // Calls wait for a refresh when the access token has run out (the phone was put away) and
+  // the session can still be refreshed; otherwise they go with the token held.
+  const api = useMemo(() => {
+    const clients = lazyVolunteerClients(props.config, async () => {
+      const current = sessionRef.current;
+      if (current && expired(current, Date.now() + 5_000) && refreshable(current)) {
+        try {
+          adopt(await renewSession(clients, current));
+        } catch {
+          // The call goes with the old token; its refusal ends the session (guard).
+        }
+      }
+      return sessionRef.current?.token;
+    });
+    return clients;
+  }, [props.config]);
   const [screen, setScreen] = useState<Screen>(() => screenOf(location.hash, !!session));
   const [announcement, setAnnouncement] = useState("");
   const [farewell, setFarewell] = useState<Farewell>(null);
@@ -117,6 +132,13 @@ export function App(props: { config: AppConfig }) {
     setSession(next);
     setFarewell(null);
     go("offers");
+  };
+
+  /** Takes renewed tokens of the session that is still signed in. */
+  const adopt = (next: Session) => {
+    if (sessionRef.current?.volunteerId !== next.volunteerId) return;
+    sessionRef.current = next;
+    setSession(next);
   };
 
   const signOut = (why: Farewell) => {
@@ -168,11 +190,26 @@ export function App(props: { config: AppConfig }) {
     announce,
     signIn,
     signOut,
+    adopt(next) {
+      saveSession(next);
+      adopt(next);
+    },
     async guard(call) {
       try {
         return await call;
       } catch (error) {
-        if (code(error) === Code.Unauthenticated && sessionRef.current) signOut("expired");
+        const current = sessionRef.current;
+        if (code(error) === Code.Unauthenticated && current) {
+          // A refused access token with a session that may still live: refresh first, and
+          // sign out only when the session has ended too (erased, signed out everywhere).
+          let ended = !refreshable(current);
+          if (!ended) {
+            await renewSession(api, current).then(adopt, (refused: unknown) => {
+              ended = code(refused) === Code.Unauthenticated;
+            });
+          }
+          if (ended) signOut("expired");
+        }
         throw error;
       }
     },
@@ -200,27 +237,23 @@ export function App(props: { config: AppConfig }) {
     import("./push").then((m) => m.syncSubscription(valueRef.current)).catch(() => undefined);
   }, [!!session]);
 
-  // Renew the token while it works, when less than a third of its life is left; checked every
-  // minute and whenever the app comes to the front.
+  // Renew the token while it works, when less than a third of its life is left, and at once
+  // when it ran out while the app was away; checked every minute and whenever the app comes
+  // to the front.
   useEffect(() => {
     if (!session) return;
     let renewing = false;
     const check = async () => {
       const current = sessionRef.current;
       if (!current || renewing) return;
-      if (expired(current)) {
+      if (expired(current) && !refreshable(current)) {
         signOut("expired");
         return;
       }
-      if (!needsRenewal(current)) return;
+      if (!expired(current) && !needsRenewal(current)) return;
       renewing = true;
       try {
-        const r = await api.registration.renewMyToken({});
-        const now = Date.now();
-        const next = { ...current, token: r.accessToken, issuedAt: now, expiresAt: ms(r.accessTokenExpiresAt) ?? now + 3_600_000 };
-        saveSession(next);
-        sessionRef.current = next;
-        setSession(next);
+        adopt(await renewSession(api, current));
       } catch (error) {
         if (code(error) === Code.Unauthenticated) signOut("expired");
       } finally {

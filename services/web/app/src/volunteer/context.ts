@@ -32,6 +32,8 @@ export interface App {
   announce(text: string): void;
   signIn(session: Session): void;
   signOut(why: Farewell): void;
+  /** Takes new tokens of the signed-in session (renewed, or kept by "sign out elsewhere"). */
+  adopt(session: Session): void;
   /**
    * Awaits a volunteer call; UNAUTHENTICATED (token expired, revoked, volunteer erased)
    * signs out to the start screen and rejects.

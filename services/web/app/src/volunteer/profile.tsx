@@ -11,7 +11,7 @@ import { date, km, ms, skillLabel, timeWindow } from "./format";
 import type { Key, T } from "./messages";
 import { Notice, Screen, useLazy } from "./ui";
 
-type Busy = null | "pause" | "export" | "erase";
+type Busy = null | "pause" | "export" | "erase" | "devices";
 type Editing = null | "details" | "times";
 
 function trouble(t: T, error: unknown): string {
@@ -19,7 +19,7 @@ function trouble(t: T, error: unknown): string {
 }
 
 export function ProfileScreen() {
-  const { t, locale, api, guard, skills, loadSkills, signOut, announce, config } = useApp();
+  const { t, locale, api, guard, skills, loadSkills, signOut, adopt, session, announce, config } = useApp();
   const [profile, setProfile] = useState<VolunteerProfile | null>(null);
   const [problem, setProblem] = useState<string | null>(null);
   const [done, setDone] = useState<string | null>(null);
@@ -132,6 +132,23 @@ export function ProfileScreen() {
       setDone(t("profile.exported"));
     });
 
+  const signOutElsewhere = () =>
+    act("devices", async () => {
+      const r = await guard(api.registration.signOutEverywhere({ keepThisSession: true }));
+      const now = Date.now();
+      if (session && r.accessToken) {
+        adopt({
+          volunteerId: session.volunteerId,
+          token: r.accessToken,
+          issuedAt: now,
+          expiresAt: ms(r.accessTokenExpiresAt) ?? now + 15 * 60_000,
+          refreshToken: r.refreshToken || undefined,
+          refreshExpiresAt: ms(r.refreshTokenExpiresAt),
+        });
+      }
+      setDone(t("profile.signedOutElsewhere", { count: r.endedSessions }));
+    });
+
   const erase = () =>
     act("erase", async () => {
       await guard(api.registration.eraseMe({ confirm: true }));
@@ -235,6 +252,17 @@ export function ProfileScreen() {
           <div class="actions">
             <button type="button" class="secondary" disabled={busy !== null} onClick={togglePause}>
               {paused ? t("action.resume") : t("action.pause")}
+            </button>
+          </div>
+        </section>
+      )}
+      {p && (
+        <section aria-labelledby="devices-title">
+          <h2 id="devices-title">{t("profile.devicesTitle")}</h2>
+          <p>{t("profile.devicesText")}</p>
+          <div class="actions">
+            <button type="button" class="secondary" disabled={busy !== null} onClick={signOutElsewhere}>
+              {busy === "devices" ? t("profile.signingOut") : t("action.signOutElsewhere")}
             </button>
           </div>
         </section>

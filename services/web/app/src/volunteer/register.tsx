@@ -23,7 +23,7 @@ import {
 import { Sender, clearPending, loadPending, savePending, type Pending } from "./outbox";
 import type { Key } from "./messages";
 import { FieldErrors, Hint, Notice, Screen, TextField, describedBy } from "./ui";
-import { skillLabel } from "./format";
+import { ms, skillLabel } from "./format";
 
 export const STEPS: readonly ScreenName[] = ["about", "skills", "consent"];
 
@@ -127,9 +127,9 @@ export function useRegistration(app: App): Registration {
             volunteerId: r.volunteerId,
             token: r.accessToken,
             issuedAt: now,
-            expiresAt: r.accessTokenExpiresAt
-              ? Number(r.accessTokenExpiresAt.seconds) * 1000 + Math.floor(r.accessTokenExpiresAt.nanos / 1e6)
-              : now + 3_600_000,
+            expiresAt: ms(r.accessTokenExpiresAt) ?? now + 15 * 60_000,
+            refreshToken: r.refreshToken || undefined,
+            refreshExpiresAt: ms(r.refreshTokenExpiresAt),
           });
           a.announce(a.t("register.done", { name: pending.request.name }));
           return;

@@ -1,0 +1,52 @@
+// New tokens for the volunteer's session (session.ts): RefreshSession with the refresh token,
+// or RenewMyToken for a session stored before refresh tokens existed.
+//
+// One refresh at a time: in this tab a second caller gets the first one's answer, and across
+// tabs a Web Lock lets one tab refresh while the others wait and then take what it stored.
+// The server takes a refresh token once; presented twice it counts as a stolen copy.
+import type { VolunteerClients } from "../lib/clients";
+import { ms } from "./format";
+import { loadSession, saveSession, type Session } from "./session";
+
+/** When the server's answer names no expiry: the access token lifetime it is configured with by default. */
+const DEFAULT_ACCESS_MS = 15 * 60_000;
+
+let inFlight: Promise<Session> | null = null;
+
+/** Renews `current`; the new session is stored before the promise resolves. */
+export function renewSession(api: VolunteerClients, current: Session): Promise<Session> {
+  return (inFlight ??= renew(api, current).finally(() => {
+    inFlight = null;
+  }));
+}
+
+async function renew(api: VolunteerClients, current: Session): Promise<Session> {
+  const refreshToken = current.refreshToken;
+  if (!refreshToken) {
+    const r = await api.registration.renewMyToken({});
+    const now = Date.now();
+    const next = { ...current, token: r.accessToken, issuedAt: now, expiresAt: ms(r.accessTokenExpiresAt) ?? now + DEFAULT_ACCESS_MS };
+    saveSession(next);
+    return next;
+  }
+  const work = async (): Promise<Session> => {
+    // Another tab refreshed while this one waited: its tokens are the session's now.
+    const stored = loadSession();
+    if (stored && stored.volunteerId === current.volunteerId && stored.refreshToken && stored.refreshToken !== refreshToken) {
+      return stored;
+    }
+    const r = await api.registration.refreshSession({ refreshToken });
+    const now = Date.now();
+    const next: Session = {
+      volunteerId: r.volunteerId,
+      token: r.accessToken,
+      issuedAt: now,
+      expiresAt: ms(r.accessTokenExpiresAt) ?? now + DEFAULT_ACCESS_MS,
+      refreshToken: r.refreshToken,
+      refreshExpiresAt: ms(r.refreshTokenExpiresAt),
+    };
+    saveSession(next);
+    return next;
+  };
+  return navigator.locks ? navigator.locks.request("spontan.session.refresh", work) : work();
+}
