@@ -100,18 +100,114 @@ pub fn geo(p: Point) -> pb::GeoPoint {
     }
 }
 
+/// The explanation as staff see it: the distance in a band and no score, so that the exact
+/// distances to a few meeting points cannot place a volunteer's home (the stored explanation
+/// keeps both, for the engine and the optimiser).
 pub fn explanation(e: &Explanation) -> pb::MatchExplanation {
+    let band = distance_band(e.distance_km);
+    #[allow(deprecated)]
     pb::MatchExplanation {
-        distance_km: e.distance_km,
+        distance_km: 0.0,
         preferred_skills_matched: e.preferred_skills_matched.clone(),
         assigned_hours: e.assigned_hours,
-        score: e.score,
-        summary: e.summary.clone(),
+        score: 0.0,
+        summary: coarse_summary(&e.summary, band),
+        distance_band: band as i32,
     }
+}
+
+/// The band of a distance in km.
+pub fn distance_band(km: f64) -> pb::DistanceBand {
+    use pb::DistanceBand as B;
+    match km {
+        d if !d.is_finite() || d < 0.0 => B::Unspecified,
+        d if d < 2.0 => B::Under2Km,
+        d if d < 5.0 => B::DistanceBand2To5Km,
+        d if d < 10.0 => B::DistanceBand5To10Km,
+        d if d < 25.0 => B::DistanceBand10To25Km,
+        d if d < 50.0 => B::DistanceBand25To50Km,
+        _ => B::DistanceBand50KmOrMore,
+    }
+}
+
+fn band_label(band: pb::DistanceBand) -> &'static str {
+    use pb::DistanceBand as B;
+    match band {
+        B::Unspecified => "distance unknown",
+        B::Under2Km => "under 2 km",
+        B::DistanceBand2To5Km => "2-5 km",
+        B::DistanceBand5To10Km => "5-10 km",
+        B::DistanceBand10To25Km => "10-25 km",
+        B::DistanceBand25To50Km => "25-50 km",
+        B::DistanceBand50KmOrMore => "50 km or more",
+    }
+}
+
+/// The stored summary ("2.4 km, 2 of 3 preferred skills, …") with its distance replaced by
+/// the band; any other number of kilometres in it goes too.
+fn coarse_summary(summary: &str, band: pb::DistanceBand) -> String {
+    summary
+        .split(", ")
+        .map(|part| {
+            if part.ends_with(" km") {
+                band_label(band)
+            } else {
+                part
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Parses a UUID request field, naming the field when it is not one.
 pub fn parse_id(field: &str, text: &str) -> Result<Uuid, spontan_platform::ApiError> {
     text.parse()
         .map_err(|_| spontan_platform::ApiError::invalid(field, "must be a UUID"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn staff_see_a_distance_band_and_no_score() {
+        let stored = Explanation {
+            distance_km: 2.4,
+            preferred_skills_matched: vec!["first_aid".into()],
+            assigned_hours: 4.0,
+            score: 0.8731,
+            summary: "2.4 km, 1 of 3 preferred skills, 4 h already assigned".into(),
+        };
+        let shown = explanation(&stored);
+        #[allow(deprecated)]
+        {
+            assert_eq!(shown.distance_km, 0.0);
+            assert_eq!(shown.score, 0.0);
+        }
+        assert_eq!(shown.distance_band(), pb::DistanceBand::DistanceBand2To5Km);
+        assert_eq!(
+            shown.summary,
+            "2-5 km, 1 of 3 preferred skills, 4 h already assigned"
+        );
+        assert_eq!(shown.assigned_hours, 4.0);
+    }
+
+    #[test]
+    fn bands_have_no_gaps() {
+        use pb::DistanceBand as B;
+        let cases = [
+            (0.0, B::Under2Km),
+            (1.99, B::Under2Km),
+            (2.0, B::DistanceBand2To5Km),
+            (9.99, B::DistanceBand5To10Km),
+            (10.0, B::DistanceBand10To25Km),
+            (49.9, B::DistanceBand25To50Km),
+            (50.0, B::DistanceBand50KmOrMore),
+            (f64::NAN, B::Unspecified),
+            (-1.0, B::Unspecified),
+        ];
+        for (km, band) in cases {
+            assert_eq!(distance_band(km), band, "{km} km");
+        }
+    }
 }

@@ -178,9 +178,13 @@ pub async fn check_in(
     let row = match m.state {
         MatchState::CheckedIn => m,
         MatchState::Accepted => {
-            events::transition(&mut tx, &matcher.topic, &m, MatchState::CheckedIn, 0, 0)
+            let row = events::transition(&mut tx, &matcher.topic, &m, MatchState::CheckedIn, 0, 0)
                 .await
-                .map_err(db)?
+                .map_err(db)?;
+            if !by_volunteer {
+                audit_match(&mut tx, caller, &row, "match.checked_in").await?;
+            }
+            row
         }
         _ => {
             return Err(precondition(
@@ -191,6 +195,28 @@ pub async fn check_in(
     };
     tx.commit().await.map_err(db)?;
     Ok(row)
+}
+
+/// Audits a staff member's change of one match, in its transaction.
+async fn audit_match(
+    tx: &mut sqlx::PgConnection,
+    caller: &Principal,
+    row: &MatchRow,
+    action: &'static str,
+) -> Result<(), Status> {
+    store::audit(
+        tx,
+        caller,
+        store::Audited {
+            organisation_id: &row.organisation_id,
+            incident_id: row.incident_id,
+            action,
+            match_id: Some(row.id),
+            details: serde_json::json!({ "task_id": row.task_id, "state": row.state.as_str() }),
+        },
+    )
+    .await
+    .map_err(db)
 }
 
 /// Who may act on a match.
@@ -311,14 +337,19 @@ pub async fn check_out(
     caller: &Principal,
     match_id: Uuid,
 ) -> Result<MatchRow, Status> {
-    let (mut tx, pre, _) = open(matcher, caller, match_id, Callers::VolunteerOrStaff).await?;
+    let (mut tx, pre, by_volunteer) =
+        open(matcher, caller, match_id, Callers::VolunteerOrStaff).await?;
     let m = lock(&mut tx, &pre).await?;
     let row = match m.state {
         MatchState::Completed => m,
         MatchState::CheckedIn => {
-            events::transition(&mut tx, &matcher.topic, &m, MatchState::Completed, 0, 0)
+            let row = events::transition(&mut tx, &matcher.topic, &m, MatchState::Completed, 0, 0)
                 .await
-                .map_err(db)?
+                .map_err(db)?;
+            if !by_volunteer {
+                audit_match(&mut tx, caller, &row, "match.checked_out").await?;
+            }
+            row
         }
         _ => {
             return Err(precondition(
@@ -344,14 +375,18 @@ pub async fn complete(
         (MatchOutcome::Completed, MatchState::Completed)
         | (MatchOutcome::NoShow, MatchState::NoShow) => m,
         (MatchOutcome::Completed, MatchState::CheckedIn) => {
-            events::transition(&mut tx, &matcher.topic, &m, MatchState::Completed, 0, 0)
+            let row = events::transition(&mut tx, &matcher.topic, &m, MatchState::Completed, 0, 0)
                 .await
-                .map_err(db)?
+                .map_err(db)?;
+            audit_match(&mut tx, caller, &row, "match.completed").await?;
+            row
         }
         (MatchOutcome::NoShow, MatchState::Accepted) => {
-            events::transition(&mut tx, &matcher.topic, &m, MatchState::NoShow, 0, 0)
+            let row = events::transition(&mut tx, &matcher.topic, &m, MatchState::NoShow, 0, 0)
                 .await
-                .map_err(db)?
+                .map_err(db)?;
+            audit_match(&mut tx, caller, &row, "match.no_show").await?;
+            row
         }
         _ => {
             return Err(precondition(

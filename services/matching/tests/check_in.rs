@@ -124,7 +124,18 @@ async fn a_volunteer_checks_in_with_the_code_on_site_and_checking_out_keeps_the_
     // Checking out again changes nothing.
     let again = check_out(&h, &token, &offer.match_id).await?;
     assert_eq!(again.checked_out_at, Some(left));
+    // The volunteer's own steps are in the match's change log, not the staff audit trail.
+    assert!(audit_trail(&h).await?.is_empty());
     Ok(())
+}
+
+/// The staff audit trail: (actor, role, action, match) in order.
+async fn audit_trail(h: &TestApp) -> anyhow::Result<Vec<(String, String, String, Option<Uuid>)>> {
+    Ok(sqlx::query_as(
+        "SELECT actor_subject, actor_role, action, match_id FROM audit_log ORDER BY id",
+    )
+    .fetch_all(&h.pool)
+    .await?)
 }
 
 #[tokio::test]
@@ -187,6 +198,22 @@ async fn a_foreign_or_wrong_code_is_refused_and_ten_of_them_leave_it_to_the_coor
         .r#match
         .expect("match");
     assert_eq!(checked_in.state(), MatchState::CheckedIn);
+    let done = check_out(&h, &h.coordinator_token(), &offer.match_id).await?;
+    assert_eq!(done.state(), MatchState::Completed);
+    // Both are the coordinator's doing, and audited as such.
+    let match_id = Uuid::parse_str(&offer.match_id)?;
+    let entry = |action: &str| {
+        (
+            "coordinator-1".to_owned(),
+            "coordinator".to_owned(),
+            action.to_owned(),
+            Some(match_id),
+        )
+    };
+    assert_eq!(
+        audit_trail(&h).await?,
+        [entry("match.checked_in"), entry("match.checked_out")]
+    );
     // A dashboard never sees the code.
     let denied = h
         .client(0)

@@ -72,12 +72,21 @@ async fn a_task_is_offered_to_the_eligible_volunteers_nearest_first() -> anyhow:
         order,
         offered.iter().map(String::as_str).collect::<Vec<_>>()
     );
-    let distances: Vec<f64> = changes
+    // Nearest first; staff see the distance only in bands, and no score.
+    let bands: Vec<i32> = changes
         .changes
         .iter()
-        .filter_map(|c| c.explanation.as_ref().map(|e| e.distance_km))
+        .filter_map(|c| c.explanation.as_ref().map(|e| e.distance_band))
         .collect();
-    assert!(distances.windows(2).all(|w| w[0] <= w[1]), "{distances:?}");
+    assert!(bands.windows(2).all(|w| w[0] <= w[1]), "{bands:?}");
+    assert!(bands.iter().all(|&b| b != DistanceBand::Unspecified as i32));
+    #[allow(deprecated)]
+    let exact = changes
+        .changes
+        .iter()
+        .filter_map(|c| c.explanation.as_ref())
+        .any(|e| e.distance_km != 0.0 || e.score != 0.0);
+    assert!(!exact, "no exact distance or score reaches staff");
     assert!(
         changes
             .changes
@@ -282,6 +291,19 @@ async fn only_the_coordinator_of_the_organisation_closes_matches() -> anyhow::Re
         .await?
         .into_inner();
     assert_eq!(done.r#match.map(|m| m.state()), Some(MatchState::Completed));
+    // The volunteer's check-in is theirs; the completion is audited as the coordinator's.
+    let audited: Vec<(String, String, Option<Uuid>)> =
+        sqlx::query_as("SELECT actor_subject, action, match_id FROM audit_log ORDER BY id")
+            .fetch_all(&h.pool)
+            .await?;
+    assert_eq!(
+        audited,
+        [(
+            "coordinator-1".to_owned(),
+            "match.completed".to_owned(),
+            Some(Uuid::parse_str(&offer.match_id)?)
+        )]
+    );
     let summary = client
         .get_incident_summary(authed(
             GetIncidentSummaryRequest {
@@ -451,5 +473,63 @@ async fn optimising_an_incident_keeps_offers_and_reports_objectives() -> anyhow:
         assert!((after.weighted_coverage - 1.0).abs() < 1e-9);
         assert_eq!(result.before, Some(after));
     }
+    // The applied run is audited, the dry run is not.
+    let audited: Vec<(String, String, uuid::Uuid)> =
+        sqlx::query_as("SELECT actor_subject, action, incident_id FROM audit_log ORDER BY id")
+            .fetch_all(&h.pool)
+            .await?;
+    assert_eq!(
+        audited,
+        [(
+            "coordinator-1".to_owned(),
+            "incident.optimized".to_owned(),
+            incident
+        )]
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn pseudonyms_differ_between_tasks() -> anyhow::Result<()> {
+    let h = TestApp::spawn().await?;
+    let incident = h.open_incident().await?;
+    let volunteer = h.add_volunteer(1.0, |_| {}).await?;
+    h.wait_for_volunteers(incident, 1).await?;
+    let morning = h.task(incident, 1);
+    // Later the same day, so that one person can take both.
+    let mut afternoon = h.task(incident, 1);
+    afternoon.window = Some(TimeWindow {
+        start_time: Some(spontan_platform::events::timestamp(
+            h.window.1 + chrono::Duration::hours(1),
+        )),
+        end_time: Some(spontan_platform::events::timestamp(
+            h.window.1 + chrono::Duration::hours(3),
+        )),
+    });
+    h.publish_task(&morning).await?;
+    h.publish_task(&afternoon).await?;
+    try_eventually(Duration::from_secs(30), "offers of both tasks", || async {
+        let offered = h.offers(volunteer, false).await?;
+        Ok((offered.len() == 2).then_some(()))
+    })
+    .await?;
+
+    let mut refs = Vec::new();
+    for task in [&morning, &afternoon] {
+        let staffing = h.staffing(&task.task_id).await?;
+        let [only] = staffing.matches.as_slice() else {
+            anyhow::bail!("one match on {}: {:?}", task.task_id, staffing.matches);
+        };
+        assert!(
+            only.volunteer_ref.starts_with("v-"),
+            "{}",
+            only.volunteer_ref
+        );
+        refs.push(only.volunteer_ref.clone());
+    }
+    assert_ne!(
+        refs[0], refs[1],
+        "the same volunteer has another pseudonym on every task"
+    );
     Ok(())
 }

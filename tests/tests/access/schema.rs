@@ -17,8 +17,12 @@ const EXCLUDED_SERVICES: &[&str] = &[
 ];
 
 /// Personal fields (docs/privacy.md), by proto field name: none may be set in an answer to a
-/// dashboard.
+/// dashboard. With them the derived ones that would place a volunteer's home: an exact
+/// distance to a meeting point, and the ranking score that falls with it (staff get a
+/// `distance_band`).
 const PERSONAL_FIELDS: &[&str] = &[
+    "distance_km",
+    "score",
     "contact",
     "display_name",
     "phone_e164",

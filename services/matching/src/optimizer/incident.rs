@@ -53,6 +53,25 @@ pub async fn optimize_incident(
         );
     }
     let result = run(matcher, incident_id, dry_run).await;
+    if let Ok(applied) = &result
+        && !dry_run
+    {
+        // The offers were made in their own transactions (as incremental matching makes
+        // them); the entry follows them, on the connection that holds the lock.
+        let entry = store::Audited {
+            organisation_id: &incident.organisation_id,
+            incident_id,
+            action: "incident.optimized",
+            match_id: None,
+            details: serde_json::json!({
+                "created_match_count": applied.created_match_count,
+                "assignments": applied.assignments.len(),
+            }),
+        };
+        if let Err(error) = store::audit(&mut lock, caller, entry).await {
+            tracing::error!(%error, %incident_id, "optimisation applied but not audited");
+        }
+    }
     let _ = store::unlock_optimization(&mut lock, incident_id).await;
     result
 }
@@ -97,7 +116,7 @@ async fn run(
                 Offer::Full | Offer::Conflict => continue,
             }
         }
-        let volunteer_ref = store::existing_ref(&matcher.pool, incident_id, volunteer_id)
+        let volunteer_ref = store::existing_ref(&matcher.pool, tasks[pair.task].id, volunteer_id)
             .await
             .map_err(db)?
             .unwrap_or_default();

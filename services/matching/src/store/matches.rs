@@ -57,38 +57,39 @@ impl MatchRow {
     }
 }
 
-/// The pseudonym of a volunteer in an incident, created on first use.
+/// The pseudonym of a volunteer on a task, created on first use: random, and different on
+/// every task, so that staff cannot link one person's matches across tasks.
 async fn volunteer_ref(
     conn: &mut PgConnection,
-    incident_id: Uuid,
+    task_id: Uuid,
     volunteer_id: Uuid,
 ) -> sqlx::Result<String> {
     sqlx::query!(
-        "INSERT INTO volunteer_refs (incident_id, volunteer_id, ref) VALUES ($1, $2, \
+        "INSERT INTO task_volunteer_refs (task_id, volunteer_id, ref) VALUES ($1, $2, \
          'v-' || left(replace(gen_random_uuid()::text, '-', ''), 12)) ON CONFLICT DO NOTHING",
-        incident_id,
+        task_id,
         volunteer_id,
     )
     .execute(&mut *conn)
     .await?;
     sqlx::query_scalar!(
-        "SELECT ref FROM volunteer_refs WHERE incident_id = $1 AND volunteer_id = $2",
-        incident_id,
+        "SELECT ref FROM task_volunteer_refs WHERE task_id = $1 AND volunteer_id = $2",
+        task_id,
         volunteer_id,
     )
     .fetch_one(conn)
     .await
 }
 
-/// The volunteer's pseudonym in the incident, if they have one yet.
+/// The volunteer's pseudonym on the task, if they have one yet.
 pub async fn existing_ref(
     pool: &PgPool,
-    incident_id: Uuid,
+    task_id: Uuid,
     volunteer_id: Uuid,
 ) -> sqlx::Result<Option<String>> {
     sqlx::query_scalar!(
-        "SELECT ref FROM volunteer_refs WHERE incident_id = $1 AND volunteer_id = $2",
-        incident_id,
+        "SELECT ref FROM task_volunteer_refs WHERE task_id = $1 AND volunteer_id = $2",
+        task_id,
         volunteer_id,
     )
     .fetch_optional(pool)
@@ -115,7 +116,7 @@ pub async fn insert_offer(
     if active.is_none() {
         return Ok(None);
     }
-    let reference = volunteer_ref(conn, task.incident_id, volunteer_id).await?;
+    let reference = volunteer_ref(conn, task.id, volunteer_id).await?;
     match_rows!(
         "WITH m AS (INSERT INTO matches (id, task_id, incident_id, volunteer_id, volunteer_ref, \
          state, slot, explanation, offered_at, expires_at) \

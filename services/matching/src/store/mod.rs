@@ -58,6 +58,7 @@ macro_rules! task_rows {
     };
 }
 
+mod audit;
 mod changes;
 mod matches;
 mod staffing;
@@ -65,6 +66,7 @@ mod states;
 mod tasks;
 mod volunteers;
 
+pub use audit::*;
 pub use changes::*;
 pub use matches::*;
 pub use staffing::*;

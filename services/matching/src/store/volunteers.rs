@@ -179,6 +179,13 @@ pub async fn erase_volunteer(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<
     )
     .execute(&mut *conn)
     .await?;
+    sqlx::query!(
+        "DELETE FROM task_volunteer_refs WHERE volunteer_id = $1",
+        id
+    )
+    .execute(&mut *conn)
+    .await?;
+    // Written by the release before (per-incident pseudonyms) until its table is dropped.
     sqlx::query!("DELETE FROM volunteer_refs WHERE volunteer_id = $1", id)
         .execute(conn)
         .await?;
