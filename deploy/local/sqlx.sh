@@ -55,6 +55,9 @@ for entry in "${crates[@]}"; do
     psql "$base/$db" -v ON_ERROR_STOP=1 -qf "$file" >/dev/null
   done
   log "sqlx $mode: $crate"
+  # The platform's queries belong in every service's .sqlx/ too, but cargo re-expands them
+  # only when it recompiles the platform: make sure it does.
+  touch "$ROOT/services/platform/src/lib.rs"
   status=0
   (cd "$ROOT/$crate" && DATABASE_URL="$base/$db" cargo sqlx prepare "${check[@]}" -- --all-targets --all-features) || status=$?
   psql "$PG_ADMIN_URL" -qc "DROP DATABASE IF EXISTS $db" >/dev/null
