@@ -8,8 +8,8 @@
 //! 20,000 list entries. The handlers still check what needs the target (the organisation of
 //! an incident, the volunteer of a match).
 //!
-//! A unit test in each service checks its table against the protos ([`Access::missing`]), so
-//! a new RPC cannot be served without a rule.
+//! A unit test in each service checks its table against the protos
+//! ([`Access::assert_complete`]), so a new RPC cannot be served without a rule.
 
 use super::Role;
 
@@ -104,6 +104,22 @@ impl Access {
             .map(|(name, _)| (*name).to_owned())
             .collect();
         (unruled, unknown)
+    }
+
+    /// Panics, naming them, unless every method of this service in `descriptor_set` has a rule
+    /// and every rule names a method: the unit test each service runs on its table.
+    pub fn assert_complete(&self, descriptor_set: &[u8]) {
+        let (unruled, unknown) = self.missing(descriptor_set);
+        assert!(
+            unruled.is_empty(),
+            "{}: methods without an access rule: {unruled:?}",
+            self.service
+        );
+        assert!(
+            unknown.is_empty(),
+            "{}: rules for methods that do not exist: {unknown:?}",
+            self.service
+        );
     }
 }
 
