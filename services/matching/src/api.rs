@@ -97,6 +97,13 @@ impl Api {
     }
 }
 
+/// The one id a request names: `InvalidArgument` on `field` when it is missing or no UUID.
+fn the_id(field: &str, text: &str) -> Result<Uuid, ApiError> {
+    let mut v = Violations::new();
+    let id = required_id(&mut v, field, text);
+    v.finish(id)
+}
+
 #[tonic::async_trait]
 impl MatchingService for Api {
     type WatchMatchChangesStream = MatchChangeStream;
@@ -170,9 +177,7 @@ impl MatchingService for Api {
     ) -> Result<Response<GetTaskStaffingResponse>, Status> {
         let caller = principal(&request)?;
         let r = request.get_ref();
-        let mut v = Violations::new();
-        let task_id = required_id(&mut v, "task_id", &r.task_id);
-        v.finish(())?;
+        let task_id = the_id("task_id", &r.task_id)?;
         let response =
             feed::task_staffing(&self.matcher, caller, task_id, r.include_finished).await?;
         Ok(Response::new(response))
@@ -184,9 +189,7 @@ impl MatchingService for Api {
         request: Request<GetIncidentSummaryRequest>,
     ) -> Result<Response<GetIncidentSummaryResponse>, Status> {
         let caller = principal(&request)?;
-        let mut v = Violations::new();
-        let incident_id = required_id(&mut v, "incident_id", &request.get_ref().incident_id);
-        v.finish(())?;
+        let incident_id = the_id("incident_id", &request.get_ref().incident_id)?;
         let incident = feed::readable_incident(&self.matcher, caller, incident_id).await?;
         let response = feed::incident_summary(&self.matcher, &incident).await?;
         Ok(Response::new(response))
@@ -251,9 +254,7 @@ impl MatchingService for Api {
         request: Request<CheckInRequest>,
     ) -> Result<Response<CheckInResponse>, Status> {
         let caller = self.caller(&request).await?;
-        let mut v = Violations::new();
-        let match_id = required_id(&mut v, "match_id", &request.get_ref().match_id);
-        v.finish(())?;
+        let match_id = the_id("match_id", &request.get_ref().match_id)?;
         let code = &request.get_ref().check_in_code;
         let row = lifecycle::check_in(&self.matcher, caller, match_id, code).await?;
         Ok(Response::new(CheckInResponse {
@@ -267,9 +268,7 @@ impl MatchingService for Api {
         request: Request<GetCheckInCodeRequest>,
     ) -> Result<Response<GetCheckInCodeResponse>, Status> {
         let caller = principal(&request)?;
-        let mut v = Violations::new();
-        let task_id = required_id(&mut v, "task_id", &request.get_ref().task_id);
-        v.finish(())?;
+        let task_id = the_id("task_id", &request.get_ref().task_id)?;
         let code = lifecycle::check_in_code(&self.matcher, caller, task_id).await?;
         Ok(Response::new(code))
     }
@@ -280,9 +279,7 @@ impl MatchingService for Api {
         request: Request<CheckOutRequest>,
     ) -> Result<Response<CheckOutResponse>, Status> {
         let caller = self.caller(&request).await?;
-        let mut v = Violations::new();
-        let match_id = required_id(&mut v, "match_id", &request.get_ref().match_id);
-        v.finish(())?;
+        let match_id = the_id("match_id", &request.get_ref().match_id)?;
         let row = lifecycle::check_out(&self.matcher, caller, match_id).await?;
         Ok(Response::new(CheckOutResponse {
             r#match: Some(lifecycle::match_view(&row)),
@@ -316,9 +313,7 @@ impl MatchingService for Api {
     ) -> Result<Response<OptimizeIncidentResponse>, Status> {
         let caller = principal(&request)?;
         let r = request.get_ref();
-        let mut v = Violations::new();
-        let incident_id = required_id(&mut v, "incident_id", &r.incident_id);
-        v.finish(())?;
+        let incident_id = the_id("incident_id", &r.incident_id)?;
         let response =
             crate::optimizer::optimize_incident(&self.matcher, caller, incident_id, r.dry_run)
                 .await?;

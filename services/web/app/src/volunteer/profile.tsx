@@ -9,6 +9,7 @@ import { code, isTransient, message } from "../lib/errors";
 import { useApp } from "./context";
 import { date, km, ms, skillLabel, timeWindow } from "./format";
 import type { Key, T } from "./messages";
+import { sessionOf } from "./renew";
 import { Notice, Screen, useLazy } from "./ui";
 
 type Busy = null | "pause" | "export" | "erase" | "devices";
@@ -135,17 +136,7 @@ export function ProfileScreen() {
   const signOutElsewhere = () =>
     act("devices", async () => {
       const r = await guard(api.registration.signOutEverywhere({ keepThisSession: true }));
-      const now = Date.now();
-      if (session && r.accessToken) {
-        adopt({
-          volunteerId: session.volunteerId,
-          token: r.accessToken,
-          issuedAt: now,
-          expiresAt: ms(r.accessTokenExpiresAt) ?? now + 15 * 60_000,
-          refreshToken: r.refreshToken || undefined,
-          refreshExpiresAt: ms(r.refreshTokenExpiresAt),
-        });
-      }
+      if (session && r.accessToken) adopt(sessionOf(session.volunteerId, r));
       setDone(t("profile.signedOutElsewhere", { count: r.endedSessions }));
     });
 

@@ -23,7 +23,8 @@ import {
 import { Sender, clearPending, loadPending, savePending, type Pending } from "./outbox";
 import type { Key } from "./messages";
 import { FieldErrors, Hint, Notice, Screen, TextField, describedBy } from "./ui";
-import { ms, skillLabel } from "./format";
+import { skillLabel } from "./format";
+import { sessionOf } from "./renew";
 
 export const STEPS: readonly ScreenName[] = ["about", "skills", "consent"];
 
@@ -121,16 +122,8 @@ export function useRegistration(app: App): Registration {
         setPhase("editing");
         if (outcome.ok) {
           const r = outcome.response;
-          const now = Date.now();
           setDraft(emptyDraft());
-          a.signIn({
-            volunteerId: r.volunteerId,
-            token: r.accessToken,
-            issuedAt: now,
-            expiresAt: ms(r.accessTokenExpiresAt) ?? now + 15 * 60_000,
-            refreshToken: r.refreshToken || undefined,
-            refreshExpiresAt: ms(r.refreshTokenExpiresAt),
-          });
+          a.signIn(sessionOf(r.volunteerId, r));
           a.announce(a.t("register.done", { name: pending.request.name }));
           return;
         }

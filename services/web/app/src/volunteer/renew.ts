@@ -4,12 +4,34 @@
 // One refresh at a time: in this tab a second caller gets the first one's answer, and across
 // tabs a Web Lock lets one tab refresh while the others wait and then take what it stored.
 // The server takes a refresh token once; presented twice it counts as a stolen copy.
+import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import type { VolunteerClients } from "../lib/clients";
 import { ms } from "./format";
 import { loadSession, saveSession, type Session } from "./session";
 
 /** When the server's answer names no expiry: the access token lifetime it is configured with by default. */
 const DEFAULT_ACCESS_MS = 15 * 60_000;
+
+/** The tokens of an answer that carries a session (Register, RefreshSession, SignOutEverywhere keeping this one). */
+export interface SessionAnswer {
+  accessToken: string;
+  accessTokenExpiresAt?: Timestamp;
+  refreshToken: string;
+  refreshTokenExpiresAt?: Timestamp;
+}
+
+/** The session of `volunteerId` that `answer` carries, as of now. */
+export function sessionOf(volunteerId: string, answer: SessionAnswer): Session {
+  const now = Date.now();
+  return {
+    volunteerId,
+    token: answer.accessToken,
+    issuedAt: now,
+    expiresAt: ms(answer.accessTokenExpiresAt) ?? now + DEFAULT_ACCESS_MS,
+    refreshToken: answer.refreshToken || undefined,
+    refreshExpiresAt: ms(answer.refreshTokenExpiresAt),
+  };
+}
 
 let inFlight: Promise<Session> | null = null;
 
@@ -36,15 +58,7 @@ async function renew(api: VolunteerClients, current: Session): Promise<Session> 
       return stored;
     }
     const r = await api.registration.refreshSession({ refreshToken });
-    const now = Date.now();
-    const next: Session = {
-      volunteerId: r.volunteerId,
-      token: r.accessToken,
-      issuedAt: now,
-      expiresAt: ms(r.accessTokenExpiresAt) ?? now + DEFAULT_ACCESS_MS,
-      refreshToken: r.refreshToken,
-      refreshExpiresAt: ms(r.refreshTokenExpiresAt),
-    };
+    const next = sessionOf(r.volunteerId, r);
     saveSession(next);
     return next;
   };
