@@ -2,7 +2,7 @@
 //! [`crate::lifecycle`], [`crate::feed`] and [`crate::optimizer`] functions.
 
 use spontan_platform::ApiError;
-use spontan_platform::auth::access::{READERS, VOLUNTEER, WRITERS};
+use spontan_platform::auth::access::{ADMINS, READERS, VOLUNTEER, WRITERS};
 use spontan_platform::auth::{Access, Allowed, Principal, Role, principal};
 use spontan_platform::error::Violations;
 use spontan_proto::v1::matching_service_server::MatchingService;
@@ -45,6 +45,7 @@ pub const ACCESS: Access = Access {
         ),
         ("CompleteMatch", WRITERS),
         ("OptimizeIncident", WRITERS),
+        ("ListAuditEntries", ADMINS),
     ],
 };
 
@@ -318,6 +319,41 @@ impl MatchingService for Api {
             crate::optimizer::optimize_incident(&self.matcher, caller, incident_id, r.dry_run)
                 .await?;
         Ok(Response::new(response))
+    }
+
+    #[tracing::instrument(skip_all, fields(incident_id = %request.get_ref().incident_id))]
+    async fn list_audit_entries(
+        &self,
+        request: Request<ListAuditEntriesRequest>,
+    ) -> Result<Response<ListAuditEntriesResponse>, Status> {
+        let r = request.get_ref();
+        let mut v = Violations::new();
+        let incident_id = required_id(&mut v, "incident_id", &r.incident_id);
+        let limit = match r.limit {
+            0 => 100,
+            n @ 1..=500 => i64::from(n),
+            _ => {
+                v.add("limit", "must be between 1 and 500 (0 for 100)");
+                0
+            }
+        };
+        if r.after_id < 0 {
+            v.add("after_id", "must not be negative");
+        }
+        v.finish(())?;
+        let mut conn = self.matcher.pool.acquire().await.map_err(lifecycle::db)?;
+        crate::store::incident(&mut conn, incident_id)
+            .await
+            .map_err(lifecycle::db)?
+            .ok_or(ApiError::NotFound("incident"))?;
+        let rows = crate::store::audit_entries(&mut conn, incident_id, r.after_id, limit)
+            .await
+            .map_err(lifecycle::db)?;
+        let next_after_id = rows.last().map_or(r.after_id, |e| e.id);
+        Ok(Response::new(ListAuditEntriesResponse {
+            entries: rows.into_iter().map(crate::convert::audit_entry).collect(),
+            next_after_id,
+        }))
     }
 }
 

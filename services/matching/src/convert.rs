@@ -116,6 +116,20 @@ pub fn explanation(e: &Explanation) -> pb::MatchExplanation {
     }
 }
 
+/// An entry of the staff audit trail.
+pub fn audit_entry(e: crate::store::AuditRow) -> pb::AuditEntry {
+    pb::AuditEntry {
+        id: e.id,
+        occurred_at: Some(spontan_platform::events::timestamp(e.occurred_at)),
+        actor_subject: e.actor_subject,
+        actor_role: e.actor_role,
+        organisation_id: e.organisation_id,
+        action: e.action,
+        match_id: e.match_id.map(|id| id.to_string()).unwrap_or_default(),
+        details_json: e.details.to_string(),
+    }
+}
+
 /// The band of a distance in km.
 pub fn distance_band(km: f64) -> pb::DistanceBand {
     use pb::DistanceBand as B;

@@ -355,6 +355,15 @@ pub(super) fn table() -> Vec<Row> {
                 dry_run: true,
             }),
         ),
+        row(
+            "spontan.v1.MatchingService/ListAuditEntries",
+            [UA, UA, UA, PD, PD, PD, PD, PD, OK],
+            rpc!(matching.list_audit_entries, |fx| ListAuditEntriesRequest {
+                incident_id: fx.incident.clone(),
+                after_id: 0,
+                limit: 0,
+            }),
+        ),
         // Last: it refuses the volunteers' registration tokens from then on (their sessions
         // are kept, with new tokens that this matrix does not use).
         row(
