@@ -5,15 +5,14 @@ use spontan_platform::ApiError;
 use spontan_platform::auth::access::{ADMINS, READERS, VOLUNTEER, WRITERS};
 use spontan_platform::auth::{Access, Allowed, Principal, Role, principal};
 use spontan_platform::error::Violations;
+use spontan_platform::ids::{IncidentId, MatchId, TaskId, required};
 use spontan_proto::v1::matching_service_server::MatchingService;
 use spontan_proto::v1::*;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
-use uuid::Uuid;
 
 use std::sync::Arc;
 
-use crate::convert::parse_id;
 use crate::domain::IncidentStatus;
 use crate::feed;
 use crate::lifecycle;
@@ -65,17 +64,6 @@ pub type MatchChangeStream = std::pin::Pin<
     >,
 >;
 
-fn required_id(violations: &mut Violations, field: &str, text: &str) -> Uuid {
-    if text.is_empty() {
-        violations.add(field, "is required");
-        return Uuid::nil();
-    }
-    parse_id(field, text).unwrap_or_else(|_| {
-        violations.add(field, "must be a UUID");
-        Uuid::nil()
-    })
-}
-
 impl Api {
     /// The caller of a method volunteers may call. A volunteer erased meanwhile is refused
     /// (UNAUTHENTICATED) although their token has not expired yet: erasure ends every session
@@ -83,11 +71,8 @@ impl Api {
     async fn caller<'r, T>(&self, request: &'r Request<T>) -> Result<&'r Principal, Status> {
         let caller = principal(request)?;
         if caller.role == Role::Volunteer {
-            let id: Uuid = caller
-                .subject
-                .parse()
-                .map_err(|_| ApiError::Unauthenticated)?;
-            if crate::store::volunteer_erased(&self.matcher.pool, id)
+            let id = caller.require_volunteer()?;
+            if crate::store::volunteer_erased(&self.matcher.pool, id.uuid())
                 .await
                 .map_err(|error| ApiError::Internal(error.into()))?
             {
@@ -96,13 +81,6 @@ impl Api {
         }
         Ok(caller)
     }
-}
-
-/// The one id a request names: `InvalidArgument` on `field` when it is missing or no UUID.
-fn the_id(field: &str, text: &str) -> Result<Uuid, ApiError> {
-    let mut v = Violations::new();
-    let id = required_id(&mut v, field, text);
-    v.finish(id)
 }
 
 #[tonic::async_trait]
@@ -117,12 +95,12 @@ impl MatchingService for Api {
         let caller = principal(&request)?;
         let r = request.get_ref();
         let mut v = Violations::new();
-        let incident_id = required_id(&mut v, "incident_id", &r.incident_id);
+        let incident_id = v.id::<IncidentId>("incident_id", &r.incident_id);
         let limit = feed::limit(r.limit).unwrap_or_else(|_| {
             v.add("limit", "must be between 1 and 1000");
             0
         });
-        v.finish(())?;
+        let incident_id = v.finish_id("incident_id", incident_id)?;
         let response =
             feed::list_changes(&self.matcher, caller, incident_id, r.after_sequence, limit).await?;
         Ok(Response::new(response))
@@ -136,19 +114,20 @@ impl MatchingService for Api {
         let caller = principal(&request)?;
         let r = request.get_ref();
         let mut v = Violations::new();
-        let incident_id = required_id(&mut v, "incident_id", &r.incident_id);
+        let incident_id = v.id::<IncidentId>("incident_id", &r.incident_id);
         let limit = feed::limit(r.limit).unwrap_or_else(|_| {
             v.add("limit", "must be between 1 and 1000");
             0
         });
-        v.finish(())?;
+        let incident_id = v.finish_id("incident_id", incident_id)?;
         let incident = feed::readable_incident(&self.matcher, caller, incident_id).await?;
         let after = i64::try_from(r.after_sequence).unwrap_or(i64::MAX);
         if after > incident.last_sequence {
-            return Err(lifecycle::precondition(
+            return Err(ApiError::precondition(
                 reasons::CURSOR_AHEAD,
                 "after_sequence is beyond the incident's latest change: restart from 0",
-            ));
+            )
+            .into());
         }
         // Admitted only once the caller may read the incident: refusals cost no place.
         let permit = self.streams.admit(caller)?;
@@ -178,7 +157,7 @@ impl MatchingService for Api {
     ) -> Result<Response<GetTaskStaffingResponse>, Status> {
         let caller = principal(&request)?;
         let r = request.get_ref();
-        let task_id = the_id("task_id", &r.task_id)?;
+        let task_id = required::<TaskId>("task_id", &r.task_id)?;
         let response =
             feed::task_staffing(&self.matcher, caller, task_id, r.include_finished).await?;
         Ok(Response::new(response))
@@ -190,7 +169,7 @@ impl MatchingService for Api {
         request: Request<GetIncidentSummaryRequest>,
     ) -> Result<Response<GetIncidentSummaryResponse>, Status> {
         let caller = principal(&request)?;
-        let incident_id = the_id("incident_id", &request.get_ref().incident_id)?;
+        let incident_id = required::<IncidentId>("incident_id", &request.get_ref().incident_id)?;
         let incident = feed::readable_incident(&self.matcher, caller, incident_id).await?;
         let response = feed::incident_summary(&self.matcher, &incident).await?;
         Ok(Response::new(response))
@@ -202,10 +181,7 @@ impl MatchingService for Api {
         request: Request<ListMyOffersRequest>,
     ) -> Result<Response<ListMyOffersResponse>, Status> {
         let caller = self.caller(&request).await?;
-        let volunteer_id: Uuid = caller
-            .require_volunteer()?
-            .parse()
-            .map_err(|_| ApiError::Unauthenticated)?;
+        let volunteer_id = caller.require_volunteer()?;
         let offers = lifecycle::my_offers(
             &self.matcher,
             volunteer_id,
@@ -221,13 +197,10 @@ impl MatchingService for Api {
         request: Request<RespondToOfferRequest>,
     ) -> Result<Response<RespondToOfferResponse>, Status> {
         let caller = self.caller(&request).await?;
-        let volunteer_id: Uuid = caller
-            .require_volunteer()?
-            .parse()
-            .map_err(|_| ApiError::Unauthenticated)?;
+        let volunteer_id = caller.require_volunteer()?;
         let r = request.get_ref();
         let mut v = Violations::new();
-        let match_id = required_id(&mut v, "match_id", &r.match_id);
+        let match_id = v.id::<MatchId>("match_id", &r.match_id);
         let decision = OfferDecision::try_from(r.decision).unwrap_or(OfferDecision::Unspecified);
         if decision == OfferDecision::Unspecified {
             v.add("decision", "must be ACCEPT or DECLINE");
@@ -235,7 +208,7 @@ impl MatchingService for Api {
         if decision == OfferDecision::Accept && r.decline_reason != 0 {
             v.add("decline_reason", "only allowed with DECLINE");
         }
-        v.finish(())?;
+        let match_id = v.finish_id("match_id", match_id)?;
         let answered = lifecycle::respond(
             &self.matcher,
             volunteer_id,
@@ -255,7 +228,7 @@ impl MatchingService for Api {
         request: Request<CheckInRequest>,
     ) -> Result<Response<CheckInResponse>, Status> {
         let caller = self.caller(&request).await?;
-        let match_id = the_id("match_id", &request.get_ref().match_id)?;
+        let match_id = required::<MatchId>("match_id", &request.get_ref().match_id)?;
         let code = &request.get_ref().check_in_code;
         let row = lifecycle::check_in(&self.matcher, caller, match_id, code).await?;
         Ok(Response::new(CheckInResponse {
@@ -269,7 +242,7 @@ impl MatchingService for Api {
         request: Request<GetCheckInCodeRequest>,
     ) -> Result<Response<GetCheckInCodeResponse>, Status> {
         let caller = principal(&request)?;
-        let task_id = the_id("task_id", &request.get_ref().task_id)?;
+        let task_id = required::<TaskId>("task_id", &request.get_ref().task_id)?;
         let code = lifecycle::check_in_code(&self.matcher, caller, task_id).await?;
         Ok(Response::new(code))
     }
@@ -280,7 +253,7 @@ impl MatchingService for Api {
         request: Request<CheckOutRequest>,
     ) -> Result<Response<CheckOutResponse>, Status> {
         let caller = self.caller(&request).await?;
-        let match_id = the_id("match_id", &request.get_ref().match_id)?;
+        let match_id = required::<MatchId>("match_id", &request.get_ref().match_id)?;
         let row = lifecycle::check_out(&self.matcher, caller, match_id).await?;
         Ok(Response::new(CheckOutResponse {
             r#match: Some(lifecycle::match_view(&row)),
@@ -295,12 +268,12 @@ impl MatchingService for Api {
         let caller = principal(&request)?;
         let r = request.get_ref();
         let mut v = Violations::new();
-        let match_id = required_id(&mut v, "match_id", &r.match_id);
+        let match_id = v.id::<MatchId>("match_id", &r.match_id);
         let outcome = MatchOutcome::try_from(r.outcome).unwrap_or(MatchOutcome::Unspecified);
         if outcome == MatchOutcome::Unspecified {
             v.add("outcome", "must be COMPLETED or NO_SHOW");
         }
-        v.finish(())?;
+        let match_id = v.finish_id("match_id", match_id)?;
         let row = lifecycle::complete(&self.matcher, caller, match_id, outcome).await?;
         Ok(Response::new(CompleteMatchResponse {
             r#match: Some(lifecycle::match_view(&row)),
@@ -314,7 +287,7 @@ impl MatchingService for Api {
     ) -> Result<Response<OptimizeIncidentResponse>, Status> {
         let caller = principal(&request)?;
         let r = request.get_ref();
-        let incident_id = the_id("incident_id", &r.incident_id)?;
+        let incident_id = required::<IncidentId>("incident_id", &r.incident_id)?;
         let response =
             crate::optimizer::optimize_incident(&self.matcher, caller, incident_id, r.dry_run)
                 .await?;
@@ -328,7 +301,7 @@ impl MatchingService for Api {
     ) -> Result<Response<ListAuditEntriesResponse>, Status> {
         let r = request.get_ref();
         let mut v = Violations::new();
-        let incident_id = required_id(&mut v, "incident_id", &r.incident_id);
+        let incident_id = v.id::<IncidentId>("incident_id", &r.incident_id);
         let limit = match r.limit {
             0 => 100,
             n @ 1..=500 => i64::from(n),
@@ -340,15 +313,15 @@ impl MatchingService for Api {
         if r.after_id < 0 {
             v.add("after_id", "must not be negative");
         }
-        v.finish(())?;
-        let mut conn = self.matcher.pool.acquire().await.map_err(lifecycle::db)?;
-        crate::store::incident(&mut conn, incident_id)
+        let incident_id = v.finish_id("incident_id", incident_id)?;
+        let mut conn = self.matcher.pool.acquire().await.map_err(ApiError::from)?;
+        crate::store::incident(&mut conn, incident_id.uuid())
             .await
-            .map_err(lifecycle::db)?
+            .map_err(ApiError::from)?
             .ok_or(ApiError::NotFound("incident"))?;
-        let rows = crate::store::audit_entries(&mut conn, incident_id, r.after_id, limit)
+        let rows = crate::store::audit_entries(&mut conn, incident_id.uuid(), r.after_id, limit)
             .await
-            .map_err(lifecycle::db)?;
+            .map_err(ApiError::from)?;
         let next_after_id = rows.last().map_or(r.after_id, |e| e.id);
         Ok(Response::new(ListAuditEntriesResponse {
             entries: rows.into_iter().map(crate::convert::audit_entry).collect(),

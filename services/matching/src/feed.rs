@@ -7,14 +7,14 @@ use std::time::Duration;
 use chrono::Utc;
 use spontan_platform::ApiError;
 use spontan_platform::auth::Principal;
+use spontan_platform::ids::{IncidentId, TaskId};
 use spontan_proto::v1 as pb;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tonic::Status;
-use uuid::Uuid;
 
 use crate::domain::{MatchState, Point};
-use crate::lifecycle::{match_view, precondition};
+use crate::lifecycle::match_view;
 use crate::matcher::Matcher;
 use crate::reasons;
 use crate::store::{self, ChangeRow, IncidentRow};
@@ -22,10 +22,6 @@ use crate::streams::{Deadline, Head, Permit, Streams};
 
 /// Longest silence on a stream before an empty keep-alive batch.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
-
-fn db(error: sqlx::Error) -> Status {
-    ApiError::from(error).into()
-}
 
 /// 0 means 100; 1 to 1000 allowed.
 pub fn limit(value: u32) -> Result<i64, ApiError> {
@@ -40,12 +36,11 @@ pub fn limit(value: u32) -> Result<i64, ApiError> {
 pub async fn readable_incident(
     matcher: &Matcher,
     caller: &Principal,
-    incident_id: Uuid,
-) -> Result<IncidentRow, Status> {
-    let mut conn = matcher.pool.acquire().await.map_err(db)?;
-    let incident = store::incident(&mut conn, incident_id)
-        .await
-        .map_err(db)?
+    incident_id: IncidentId,
+) -> Result<IncidentRow, ApiError> {
+    let mut conn = matcher.pool.acquire().await?;
+    let incident = store::incident(&mut conn, incident_id.uuid())
+        .await?
         .ok_or(ApiError::NotFound("incident"))?;
     caller.require_reader_of(&incident.organisation_id)?;
     Ok(incident)
@@ -70,23 +65,22 @@ fn change_view(c: ChangeRow) -> pb::MatchChange {
 pub async fn list_changes(
     matcher: &Matcher,
     caller: &Principal,
-    incident_id: Uuid,
+    incident_id: IncidentId,
     after: u64,
     limit: i64,
-) -> Result<pb::ListMatchChangesResponse, Status> {
+) -> Result<pb::ListMatchChangesResponse, ApiError> {
     let after = i64::try_from(after).unwrap_or(i64::MAX);
     let store::Page {
         organisation_id,
         last_sequence,
         changes: mut rows,
         ..
-    } = store::change_page(&matcher.pool, incident_id, after, limit + 1)
-        .await
-        .map_err(db)?
+    } = store::change_page(&matcher.pool, incident_id.uuid(), after, limit + 1)
+        .await?
         .ok_or(ApiError::NotFound("incident"))?;
     caller.require_reader_of(&organisation_id)?;
     if after > last_sequence {
-        return Err(precondition(
+        return Err(ApiError::precondition(
             reasons::CURSOR_AHEAD,
             "after_sequence is beyond the incident's latest change: restart from 0",
         ));
@@ -110,7 +104,7 @@ pub fn watch(
     matcher: Matcher,
     streams: Arc<Streams>,
     permit: Permit,
-    incident_id: Uuid,
+    incident_id: IncidentId,
     mut after: i64,
     limit: i64,
     first: Head,
@@ -120,7 +114,7 @@ pub fn watch(
     tokio::spawn(async move {
         // The stream's place among the open streams, given back when it ends.
         let permit = permit;
-        let mut head = streams.head(incident_id, first);
+        let mut head = streams.head(incident_id.uuid(), first);
         let (ends_at, why) = permit.deadline;
         let mut last_sent = tokio::time::Instant::now();
         // The incident's last sequence as of the last read: read again when the head passes it.
@@ -131,12 +125,13 @@ pub fn watch(
             if due {
                 // The incident comes with the page, so one read says both what is new and
                 // whether the incident is closed and drained.
-                let page = match store::change_page(&matcher.pool, incident_id, after, limit).await
+                let page = match store::change_page(&matcher.pool, incident_id.uuid(), after, limit)
+                    .await
                 {
                     Ok(Some(page)) => page,
                     Ok(None) => return,
                     Err(error) => {
-                        let _ = tx.send(Err(db(error))).await;
+                        let _ = tx.send(Err(ApiError::from(error).into())).await;
                         return;
                     }
                 };
@@ -202,29 +197,25 @@ pub fn watch(
 pub async fn task_staffing(
     matcher: &Matcher,
     caller: &Principal,
-    task_id: Uuid,
+    task_id: TaskId,
     include_finished: bool,
-) -> Result<pb::GetTaskStaffingResponse, Status> {
-    let mut tx = store::begin_snapshot(&matcher.pool).await.map_err(db)?;
+) -> Result<pb::GetTaskStaffingResponse, ApiError> {
+    let task_id = task_id.uuid();
+    let mut tx = store::begin_snapshot(&matcher.pool).await?;
     let task = store::task(&mut tx, task_id)
-        .await
-        .map_err(db)?
+        .await?
         .ok_or(ApiError::NotFound("task"))?;
     caller.require_reader_of(&task.organisation_id)?;
-    let counts = store::task_counts(&mut tx, task_id).await.map_err(db)?;
-    let incident = store::incident(&mut tx, task.incident_id)
-        .await
-        .map_err(db)?;
+    let counts = store::task_counts(&mut tx, task_id).await?;
+    let incident = store::incident(&mut tx, task.incident_id).await?;
     // In this order in the response: active first, in the order of the lifecycle.
     let states: &[MatchState] = if include_finished {
         &MatchState::ALL
     } else {
         &MatchState::ACTIVE
     };
-    let rows = store::task_matches(&mut tx, task_id, states)
-        .await
-        .map_err(db)?;
-    tx.commit().await.map_err(db)?;
+    let rows = store::task_matches(&mut tx, task_id, states).await?;
+    tx.commit().await?;
     let count = |n: i64| u32::try_from(n).unwrap_or(u32::MAX);
     Ok(pb::GetTaskStaffingResponse {
         task_id: task_id.to_string(),
@@ -241,10 +232,8 @@ pub async fn task_staffing(
 pub async fn incident_summary(
     matcher: &Matcher,
     incident: &IncidentRow,
-) -> Result<pb::GetIncidentSummaryResponse, Status> {
-    let rows = store::coverage(&matcher.pool, incident.id)
-        .await
-        .map_err(db)?;
+) -> Result<pb::GetIncidentSummaryResponse, ApiError> {
+    let rows = store::coverage(&matcher.pool, incident.id).await?;
     let n = |v: i64| u32::try_from(v).unwrap_or(u32::MAX);
     let ratio = |accepted: i64, needed: i64| {
         if needed == 0 {

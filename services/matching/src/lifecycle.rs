@@ -8,10 +8,8 @@ use std::collections::HashMap;
 use chrono::Utc;
 use spontan_platform::ApiError;
 use spontan_platform::auth::{Principal, Role};
-use spontan_platform::error::FieldViolation;
-use spontan_platform::error::Reason;
+use spontan_platform::ids::{MatchId, TaskId, VolunteerId};
 use spontan_proto::v1::{self as pb, MatchCancelReason, MatchOutcome, OfferDecision};
-use tonic::Status;
 use uuid::Uuid;
 
 use crate::check_in;
@@ -21,24 +19,15 @@ use crate::matcher::Matcher;
 use crate::reasons;
 use crate::store::{self, MatchOwner, MatchRow};
 
-/// FAILED_PRECONDITION with a machine-readable reason (`google.rpc.ErrorInfo`).
-pub fn precondition(reason: Reason, message: &str) -> Status {
-    ApiError::precondition(reason, message).into()
-}
-
-fn internal(error: impl Into<anyhow::Error>) -> Status {
-    ApiError::Internal(error.into()).into()
-}
-
 /// Database errors as the caller sees them; a deadlock or serialisation failure with a
 /// concurrent writer (a consumer cancelling the same matches) is ABORTED: retry.
-pub fn db(error: sqlx::Error) -> Status {
+pub fn db(error: sqlx::Error) -> ApiError {
     if let sqlx::Error::Database(e) = &error
         && matches!(e.code().as_deref(), Some("40P01" | "40001"))
     {
-        return ApiError::Aborted("a concurrent change of the match, retry".into()).into();
+        return ApiError::Aborted("a concurrent change of the match, retry".into());
     }
-    ApiError::from(error).into()
+    ApiError::from(error)
 }
 
 /// What the caller sees after an answer.
@@ -50,21 +39,23 @@ pub struct Answered {
 /// RespondToOffer.
 pub async fn respond(
     matcher: &Matcher,
-    volunteer_id: Uuid,
-    match_id: Uuid,
+    volunteer_id: VolunteerId,
+    match_id: MatchId,
     decision: OfferDecision,
     decline_reason: i32,
-) -> Result<Answered, Status> {
+) -> Result<Answered, ApiError> {
     let mut tx = matcher.pool.begin().await.map_err(db)?;
-    let pre = store::match_by_id(&mut tx, match_id).await.map_err(db)?;
-    let Some(pre) = pre.filter(|m| m.volunteer_id == volunteer_id) else {
-        return Err(ApiError::NotFound("match").into());
+    let pre = store::match_by_id(&mut tx, match_id.uuid())
+        .await
+        .map_err(db)?;
+    let Some(pre) = pre.filter(|m| m.volunteer_id == volunteer_id.uuid()) else {
+        return Err(ApiError::NotFound("match"));
     };
     let task = store::lock_task(&mut tx, pre.task_id)
         .await
         .map_err(db)?
         .ok_or(ApiError::NotFound("task"))?;
-    let m = store::lock_match(&mut tx, match_id)
+    let m = store::lock_match(&mut tx, match_id.uuid())
         .await
         .map_err(db)?
         .ok_or(ApiError::NotFound("match"))?;
@@ -81,8 +72,11 @@ pub async fn respond(
     let result = match (decision, state) {
         (OfferDecision::Accept, MatchState::Accepted)
         | (OfferDecision::Decline, MatchState::Declined) => Ok(m),
-        (_, MatchState::Expired) => Err(precondition(reasons::OFFER_EXPIRED, "the offer expired")),
-        (_, MatchState::Cancelled) => Err(precondition(
+        (_, MatchState::Expired) => Err(ApiError::precondition(
+            reasons::OFFER_EXPIRED,
+            "the offer expired",
+        )),
+        (_, MatchState::Cancelled) => Err(ApiError::precondition(
             reasons::OFFER_WITHDRAWN,
             "the offer was withdrawn",
         )),
@@ -91,7 +85,10 @@ pub async fn respond(
                 .await
                 .map_err(db)?;
             rematch = true;
-            Err(precondition(reasons::OFFER_EXPIRED, "the offer expired"))
+            Err(ApiError::precondition(
+                reasons::OFFER_EXPIRED,
+                "the offer expired",
+            ))
         }
         (OfferDecision::Accept, MatchState::Offered) => {
             let counts = store::task_counts(&mut tx, task.id).await.map_err(db)?;
@@ -107,7 +104,7 @@ pub async fn respond(
                 )
                 .await
                 .map_err(db)?;
-                Err(precondition(
+                Err(ApiError::precondition(
                     reasons::TASK_STAFFED,
                     "the task is fully staffed",
                 ))
@@ -146,7 +143,7 @@ pub async fn respond(
             rematch = true;
             Ok(declined)
         }
-        _ => Err(precondition(
+        _ => Err(ApiError::precondition(
             reasons::MATCH_FINISHED,
             "the match can no longer be answered",
         )),
@@ -166,9 +163,9 @@ pub async fn respond(
 pub async fn check_in(
     matcher: &Matcher,
     caller: &Principal,
-    match_id: Uuid,
+    match_id: MatchId,
     code: &str,
-) -> Result<MatchRow, Status> {
+) -> Result<MatchRow, ApiError> {
     let (mut tx, pre, by_volunteer) =
         open(matcher, caller, match_id, Callers::VolunteerOrStaff).await?;
     if by_volunteer && pre.state == MatchState::Accepted {
@@ -187,7 +184,7 @@ pub async fn check_in(
             row
         }
         _ => {
-            return Err(precondition(
+            return Err(ApiError::precondition(
                 reasons::MATCH_NOT_ACCEPTED,
                 "only an accepted match can be checked in",
             ));
@@ -203,7 +200,7 @@ async fn audit_match(
     caller: &Principal,
     row: &MatchRow,
     action: &'static str,
-) -> Result<(), Status> {
+) -> Result<(), ApiError> {
     store::audit(
         tx,
         caller,
@@ -234,11 +231,11 @@ enum Callers {
 async fn open(
     matcher: &Matcher,
     caller: &Principal,
-    match_id: Uuid,
+    match_id: MatchId,
     callers: Callers,
-) -> Result<(sqlx::Transaction<'static, sqlx::Postgres>, MatchRow, bool), Status> {
+) -> Result<(sqlx::Transaction<'static, sqlx::Postgres>, MatchRow, bool), ApiError> {
     let mut tx = matcher.pool.begin().await.map_err(db)?;
-    let pre = store::match_by_id(&mut tx, match_id)
+    let pre = store::match_by_id(&mut tx, match_id.uuid())
         .await
         .map_err(db)?
         .ok_or(ApiError::NotFound("match"))?;
@@ -250,7 +247,7 @@ async fn open(
             true
         }
         Role::Volunteer if callers == Callers::VolunteerOrStaff => {
-            return Err(ApiError::NotFound("match").into());
+            return Err(ApiError::NotFound("match"));
         }
         _ => {
             caller.require_coordinator_of(&pre.organisation_id)?;
@@ -261,12 +258,12 @@ async fn open(
 }
 
 /// Locks the match's task, then the match: the order every writer uses.
-async fn lock(tx: &mut sqlx::PgConnection, pre: &MatchRow) -> Result<MatchRow, Status> {
+async fn lock(tx: &mut sqlx::PgConnection, pre: &MatchRow) -> Result<MatchRow, ApiError> {
     store::lock_task(&mut *tx, pre.task_id).await.map_err(db)?;
     store::lock_match(tx, pre.id)
         .await
         .map_err(db)?
-        .ok_or(ApiError::NotFound("match").into())
+        .ok_or(ApiError::NotFound("match"))
 }
 
 /// Checks a volunteer's check-in code against the task's; a wrong one is counted (outside
@@ -276,19 +273,18 @@ async fn verify_code(
     tx: &mut sqlx::PgConnection,
     m: &MatchRow,
     code: &str,
-) -> Result<(), Status> {
+) -> Result<(), ApiError> {
     if m.check_in_failures >= check_in::MAX_FAILURES {
-        return Err(precondition(
+        return Err(ApiError::precondition(
             reasons::CHECK_IN_LOCKED,
             "too many wrong codes for this match: ask the coordinator on site to check you in",
         ));
     }
     if code.trim().is_empty() {
-        return Err(ApiError::InvalidArgument(vec![FieldViolation::new(
+        return Err(ApiError::invalid(
             "check_in_code",
             "enter the code shown at the meeting point",
-        )])
-        .into());
+        ));
     }
     let (_, secret) = store::check_in_secret(tx, m.task_id)
         .await
@@ -300,19 +296,19 @@ async fn verify_code(
     store::count_check_in_failure(&matcher.pool, m.id)
         .await
         .map_err(db)?;
-    Err(ApiError::InvalidArgument(vec![FieldViolation::new(
+    Err(ApiError::invalid(
         "check_in_code",
         "this is not the current code of this task: check the code at the meeting point",
-    )])
-    .into())
+    ))
 }
 
 /// GetCheckInCode: a coordinator of the task's organisation, or an admin.
 pub async fn check_in_code(
     matcher: &Matcher,
     caller: &Principal,
-    task_id: Uuid,
-) -> Result<pb::GetCheckInCodeResponse, Status> {
+    task_id: TaskId,
+) -> Result<pb::GetCheckInCodeResponse, ApiError> {
+    let task_id = task_id.uuid();
     let mut conn = matcher.pool.acquire().await.map_err(db)?;
     let (organisation, secret) = store::check_in_secret(&mut conn, task_id)
         .await
@@ -335,8 +331,8 @@ pub async fn check_in_code(
 pub async fn check_out(
     matcher: &Matcher,
     caller: &Principal,
-    match_id: Uuid,
-) -> Result<MatchRow, Status> {
+    match_id: MatchId,
+) -> Result<MatchRow, ApiError> {
     let (mut tx, pre, by_volunteer) =
         open(matcher, caller, match_id, Callers::VolunteerOrStaff).await?;
     let m = lock(&mut tx, &pre).await?;
@@ -352,7 +348,7 @@ pub async fn check_out(
             row
         }
         _ => {
-            return Err(precondition(
+            return Err(ApiError::precondition(
                 reasons::MATCH_NOT_CHECKED_IN,
                 "only a checked-in match can be checked out",
             ));
@@ -366,9 +362,9 @@ pub async fn check_out(
 pub async fn complete(
     matcher: &Matcher,
     caller: &Principal,
-    match_id: Uuid,
+    match_id: MatchId,
     outcome: MatchOutcome,
-) -> Result<MatchRow, Status> {
+) -> Result<MatchRow, ApiError> {
     let (mut tx, pre, _) = open(matcher, caller, match_id, Callers::Staff).await?;
     let m = lock(&mut tx, &pre).await?;
     let row = match (outcome, m.state) {
@@ -389,7 +385,7 @@ pub async fn complete(
             row
         }
         _ => {
-            return Err(precondition(
+            return Err(ApiError::precondition(
                 reasons::INVALID_TRANSITION,
                 "COMPLETED needs a checked-in match, NO_SHOW an accepted one",
             ));
@@ -451,9 +447,9 @@ pub fn offer_view(m: &MatchRow, task: &Task) -> pb::Offer {
 /// ListMyOffers: the volunteer's matches, soonest window first.
 pub async fn my_offers(
     matcher: &Matcher,
-    volunteer_id: Uuid,
+    volunteer_id: VolunteerId,
     include_finished: bool,
-) -> Result<Vec<pb::Offer>, Status> {
+) -> Result<Vec<pb::Offer>, ApiError> {
     // Offers only: a PROPOSED match has not been offered yet.
     let states: &[MatchState] = if include_finished {
         &[
@@ -474,7 +470,7 @@ pub async fn my_offers(
         ]
     };
     let mut conn = matcher.pool.acquire().await.map_err(db)?;
-    let rows = store::volunteer_matches(&mut conn, volunteer_id, states)
+    let rows = store::volunteer_matches(&mut conn, volunteer_id.uuid(), states)
         .await
         .map_err(db)?;
     let mut tasks: HashMap<Uuid, Task> = HashMap::new();
@@ -484,7 +480,7 @@ pub async fn my_offers(
             let task = store::task(&mut conn, m.task_id)
                 .await
                 .map_err(db)?
-                .ok_or_else(|| internal(anyhow::anyhow!("match without task")))?;
+                .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("match without task")))?;
             slot.insert(task);
         }
         if let Some(task) = tasks.get(&m.task_id) {

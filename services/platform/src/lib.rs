@@ -13,6 +13,7 @@
 //! | [`retry`] | waiting for a dependency with backoff until it answers or the service stops |
 //! | [`secret`] | configuration values that never reach a log line |
 //! | [`error`] | the one mapping from domain errors to `tonic::Status` with field violations |
+//! | [`ids`] | typed ids (incident, task, match, volunteer), parsed from requests at the edge |
 //! | [`service`] | start-up and shutdown of a whole service: readiness, relay, servers |
 //! | [`shutdown`] | SIGTERM/SIGINT turned into one cancellation token |
 //! | [`skills`] | the skill taxonomy shared by registration and task |
@@ -25,6 +26,7 @@ pub mod db;
 pub mod error;
 pub mod events;
 pub mod grpc;
+pub mod ids;
 pub mod kafka;
 pub mod outbox;
 pub mod retry;

@@ -53,8 +53,7 @@ pub struct Api {
 
 /// The volunteer id of the caller's token.
 fn caller<T>(request: &Request<T>) -> Result<Uuid, ApiError> {
-    let subject = principal(request)?.require_volunteer()?;
-    Uuid::parse_str(subject).map_err(|_| ApiError::Unauthenticated)
+    Ok(principal(request)?.require_volunteer()?.uuid())
 }
 
 /// A `RegisterResponse` or `RefreshSessionResponse` (the same five fields) carrying a

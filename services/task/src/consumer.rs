@@ -10,6 +10,7 @@
 use anyhow::Context;
 use async_trait::async_trait;
 use serde_json::json;
+use spontan_platform::ids::{MatchId, TaskId};
 use spontan_platform::kafka::{ConsumedEvent, EventHandler, mark_processed};
 use spontan_proto::v1::event_envelope::Payload;
 use spontan_proto::v1::{MatchSnapshot, MatchState};
@@ -79,8 +80,8 @@ impl EventHandler for StaffingConsumer {
         };
         let (Ok(event_id), Ok(match_id), Ok(task_id)) = (
             Uuid::parse_str(&envelope.event_id),
-            Uuid::parse_str(&envelope.aggregate_id),
-            Uuid::parse_str(&snapshot.task_id),
+            envelope.aggregate_id.parse::<MatchId>(),
+            snapshot.task_id.parse::<TaskId>(),
         ) else {
             // Could never be applied; retrying would stop the partition.
             tracing::warn!(event_id = %envelope.event_id, "match event with malformed ids skipped");
@@ -117,7 +118,7 @@ impl EventHandler for StaffingConsumer {
                     &Actor::system(),
                     &task.organisation_id,
                     "task.status_changed",
-                    ("task", task_id),
+                    ("task", task_id.uuid()),
                     json!({ "from": task.status.as_str(), "to": status.as_str(),
                             "accepted_count": staffing.accepted,
                             "checked_in_count": staffing.checked_in }),

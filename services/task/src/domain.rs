@@ -4,7 +4,7 @@
 //! requests) or read back from the database, whose constraints repeat the same rules.
 
 use chrono::{DateTime, Utc};
-use uuid::Uuid;
+use spontan_platform::ids::{IncidentId, TaskId};
 
 /// A point on the earth, WGS84 degrees, both finite and in range.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -164,7 +164,7 @@ pub fn staffing_status(current: TaskStatus, staffing: Staffing, headcount: u32) 
 /// An incident as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Incident {
-    pub id: Uuid,
+    pub id: IncidentId,
     pub spec: IncidentSpec,
     pub status: IncidentStatus,
     pub version: u64,
@@ -176,8 +176,8 @@ pub struct Incident {
 /// A task as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Task {
-    pub id: Uuid,
-    pub incident_id: Uuid,
+    pub id: TaskId,
+    pub incident_id: IncidentId,
     pub organisation_id: String,
     pub spec: TaskSpec,
     pub status: TaskStatus,

@@ -8,7 +8,6 @@ use spontan_platform::error::Violations;
 use spontan_platform::events::from_timestamp;
 use spontan_platform::text::TextRules;
 use spontan_proto::v1 as pb;
-use uuid::Uuid;
 
 use crate::domain::{IncidentSpec, Point, Priority, TaskSpec, Window};
 
@@ -24,29 +23,6 @@ pub const MAX_ORGANISATION_ID: usize = 100;
 pub const MAX_WINDOW: Duration = Duration::days(7);
 /// Tasks are planned for the disaster at hand, not for next year's.
 pub const MAX_LEAD_TIME: Duration = Duration::days(365);
-
-/// A required UUID (incident, task or idempotency key); `None` after recording a violation.
-/// The one id a request names, or `InvalidArgument` for that field.
-pub fn required_uuid(field: &str, value: &str) -> Result<Uuid, spontan_platform::ApiError> {
-    let mut v = Violations::new();
-    let id = uuid(&mut v, field, value);
-    v.finish(id)?
-        .ok_or_else(|| spontan_platform::ApiError::invalid(field, "is required"))
-}
-
-pub fn uuid(v: &mut Violations, field: &str, value: &str) -> Option<Uuid> {
-    if value.trim().is_empty() {
-        v.add(field, "is required");
-        return None;
-    }
-    match Uuid::parse_str(value.trim()) {
-        Ok(id) => Some(id),
-        Err(_) => {
-            v.add(field, "must be a UUID");
-            None
-        }
-    }
-}
 
 /// People's text ([`spontan_platform::text`]): trimmed and in NFC, at most `max` characters,
 /// no bidirectional overrides, no control characters (line breaks and tabs only in

@@ -14,6 +14,7 @@ use prost::Message;
 use prost_types::Timestamp;
 use spontan_platform::ApiError;
 use spontan_platform::error::Violations;
+use spontan_platform::ids::IncidentId;
 use spontan_platform::testkit::schema::assert_refusal_of;
 use spontan_proto::v1 as pb;
 use spontan_task::domain::TaskSpec;
@@ -179,8 +180,8 @@ proptest! {
     fn a_new_task_is_valid_or_every_problem_names_a_field(request in create_task()) {
         let now = Utc::now();
         let mut v = Violations::new();
-        let key = validation::uuid(&mut v, "idempotency_key", &request.idempotency_key);
-        let incident = validation::uuid(&mut v, "incident_id", &request.incident_id);
+        let key = v.id::<Uuid>("idempotency_key", &request.idempotency_key);
+        let incident = v.id::<IncidentId>("incident_id", &request.incident_id);
         let spec = validation::task_spec(&mut v, "", (&request).into(), Some(now));
         if accepted_or_properly_refused(v, ".spontan.v1.CreateTaskRequest") {
             assert!(key.is_some() && incident.is_some());

@@ -11,15 +11,15 @@ use std::time::Instant;
 
 use spontan_platform::ApiError;
 use spontan_platform::auth::Principal;
+use spontan_platform::ids::IncidentId;
 use spontan_proto::v1 as pb;
-use tonic::Status;
 use uuid::Uuid;
 
 use super::instance::{Assigned, Instance};
 use super::{Pair, priority_weight, solve_periods};
 use crate::domain::{IncidentStatus, Task, Window};
 use crate::engine::{self, Candidate, Explanation};
-use crate::lifecycle::{db, precondition};
+use crate::lifecycle::db;
 use crate::matcher::{Matcher, Offer};
 use crate::reasons;
 use crate::store;
@@ -29,9 +29,10 @@ use crate::store;
 pub async fn optimize_incident(
     matcher: &Matcher,
     caller: &Principal,
-    incident_id: Uuid,
+    incident_id: IncidentId,
     dry_run: bool,
-) -> Result<pb::OptimizeIncidentResponse, Status> {
+) -> Result<pb::OptimizeIncidentResponse, ApiError> {
+    let incident_id = incident_id.uuid();
     let mut lock = matcher.pool.acquire().await.map_err(db)?;
     let incident = store::incident(&mut lock, incident_id)
         .await
@@ -39,7 +40,7 @@ pub async fn optimize_incident(
         .ok_or(ApiError::NotFound("incident"))?;
     caller.require_coordinator_of(&incident.organisation_id)?;
     if incident.status != IncidentStatus::Open {
-        return Err(precondition(
+        return Err(ApiError::precondition(
             reasons::INCIDENT_CLOSED,
             "the incident is closed",
         ));
@@ -48,9 +49,9 @@ pub async fn optimize_incident(
         .await
         .map_err(db)?;
     if !locked {
-        return Err(
-            ApiError::Aborted("another optimisation of this incident is running".into()).into(),
-        );
+        return Err(ApiError::Aborted(
+            "another optimisation of this incident is running".into(),
+        ));
     }
     let result = run(matcher, incident_id, dry_run).await;
     if let Ok(applied) = &result
@@ -80,7 +81,7 @@ async fn run(
     matcher: &Matcher,
     incident_id: Uuid,
     dry_run: bool,
-) -> Result<pb::OptimizeIncidentResponse, Status> {
+) -> Result<pb::OptimizeIncidentResponse, ApiError> {
     let Instance {
         tasks,
         kept,
@@ -106,7 +107,7 @@ async fn run(
             match matcher
                 .try_offer(task.id, volunteer_id, &explanation)
                 .await
-                .map_err(|e| Status::from(ApiError::Internal(e)))?
+                .map_err(ApiError::Internal)?
             {
                 Offer::Made(id) => {
                     created += 1;

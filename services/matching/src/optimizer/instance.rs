@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use tonic::Status;
+use spontan_platform::ApiError;
 use uuid::Uuid;
 
 use super::{Pair, Slot};
@@ -43,7 +43,7 @@ pub(super) struct Instance {
 impl Instance {
     /// Reads the incident's tasks and kept matches, takes the candidates from the index and
     /// leaves out the pairs the database rules out.
-    pub(super) async fn load(matcher: &Matcher, incident_id: Uuid) -> Result<Self, Status> {
+    pub(super) async fn load(matcher: &Matcher, incident_id: Uuid) -> Result<Self, ApiError> {
         let mut conn = matcher.pool.acquire().await.map_err(db)?;
         let tasks = store::incident_tasks(&mut conn, incident_id)
             .await

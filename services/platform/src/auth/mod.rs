@@ -120,9 +120,10 @@ pub struct Principal {
 
 impl Principal {
     /// The volunteer id, if the caller is a volunteer.
-    pub fn require_volunteer(&self) -> Result<&str, ApiError> {
+    /// A volunteer token whose subject is no UUID is not one of ours: `Unauthenticated`.
+    pub fn require_volunteer(&self) -> Result<crate::ids::VolunteerId, ApiError> {
         match self.role {
-            Role::Volunteer => Ok(&self.subject),
+            Role::Volunteer => self.subject.parse().map_err(|_| ApiError::Unauthenticated),
             _ => Err(ApiError::PermissionDenied(
                 "only the volunteer themself may do this",
             )),

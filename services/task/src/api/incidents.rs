@@ -6,6 +6,7 @@ use serde_json::json;
 use spontan_platform::ApiError;
 use spontan_platform::auth::Role;
 use spontan_platform::error::Violations;
+use spontan_platform::ids::IncidentId;
 use spontan_proto::v1::*;
 // The proto enum, renamed: the domain's `IncidentStatus` is the one used here.
 use spontan_proto::v1::IncidentStatus as IncidentStatus_;
@@ -41,7 +42,7 @@ impl Api {
             )
             .await?
             {
-                let incident = store::incident(&mut conn, id, false)
+                let incident = store::incident(&mut conn, id.into(), false)
                     .await?
                     .ok_or(ApiError::NotFound("incident"))?;
                 principal.require_coordinator_of(&incident.spec.organisation_id)?;
@@ -51,14 +52,14 @@ impl Api {
             }
         }
         let mut v = Violations::new();
-        let key = validation::uuid(&mut v, "idempotency_key", &request.idempotency_key);
+        let key = v.id::<Uuid>("idempotency_key", &request.idempotency_key);
         let spec = validation::incident_spec(&mut v, &request);
         let key = v
             .finish(key)?
             .ok_or_else(|| ApiError::invalid("idempotency_key", "is required"))?;
         principal.require_coordinator_of(&spec.organisation_id)?;
 
-        let id = Uuid::now_v7();
+        let id = IncidentId::new();
         let mut tx = self.pool.begin().await?;
         let claim = store::claim_idempotency_key(
             &mut tx,
@@ -67,11 +68,11 @@ impl Api {
             key,
             "create_incident",
             &encoded,
-            id,
+            id.uuid(),
         )
         .await?;
         let incident = match claim {
-            Claim::Replay(existing) => store::incident(&mut tx, existing, false)
+            Claim::Replay(existing) => store::incident(&mut tx, existing.into(), false)
                 .await?
                 .ok_or(ApiError::NotFound("incident"))?,
             Claim::Conflict => {
@@ -89,7 +90,7 @@ impl Api {
                     &actor(&principal),
                     &spec.organisation_id,
                     "incident.opened",
-                    ("incident", id),
+                    ("incident", id.uuid()),
                     json!({ "name": spec.name, "region_radius_km": spec.region_radius_km }),
                 )
                 .await?;
@@ -110,7 +111,7 @@ impl Api {
     ) -> Result<GetIncidentResponse, ApiError> {
         let principal = caller(&request)?;
         let mut v = Violations::new();
-        let id = validation::uuid(&mut v, "incident_id", &request.get_ref().incident_id);
+        let id = v.id::<IncidentId>("incident_id", &request.get_ref().incident_id);
         let id = v.finish(id)?.ok_or(ApiError::NotFound("incident"))?;
         let mut conn = self.pool.acquire().await?;
         let incident = store::incident(&mut conn, id, false)
@@ -195,7 +196,7 @@ impl Api {
         let principal = caller(&request)?;
         require_writer(&principal)?;
         let mut v = Violations::new();
-        let id = validation::uuid(&mut v, "incident_id", &request.get_ref().incident_id);
+        let id = v.id::<IncidentId>("incident_id", &request.get_ref().incident_id);
         let id = v.finish(id)?.ok_or(ApiError::NotFound("incident"))?;
 
         let mut tx = self.pool.begin().await?;
@@ -226,7 +227,7 @@ impl Api {
                     &who,
                     &organisation,
                     "task.cancelled",
-                    ("task", task.id),
+                    ("task", task.id.uuid()),
                     json!({ "cause": "incident_closed" }),
                 )
                 .await?;
@@ -239,7 +240,7 @@ impl Api {
                     &who,
                     &organisation,
                     "task.completed",
-                    ("task", task.id),
+                    ("task", task.id.uuid()),
                     json!({ "cause": "incident_closed" }),
                 )
                 .await?;
@@ -254,7 +255,7 @@ impl Api {
             &who,
             &organisation,
             "incident.closed",
-            ("incident", id),
+            ("incident", id.uuid()),
             json!({ "cancelled_tasks": cancelled, "completed_tasks": completed }),
         )
         .await?;

@@ -5,6 +5,7 @@ use prost::Message;
 use serde_json::json;
 use spontan_platform::ApiError;
 use spontan_platform::error::Violations;
+use spontan_platform::ids::{IncidentId, TaskId, required};
 use spontan_proto::v1 as pb;
 use spontan_proto::v1::*;
 use tonic::Request;
@@ -91,7 +92,7 @@ impl Api {
             if let Some(id) =
                 store::replayed(&mut conn, &principal.subject, key, "create_task", &encoded).await?
             {
-                let task = store::task(&mut conn, id, false)
+                let task = store::task(&mut conn, id.into(), false)
                     .await?
                     .ok_or(ApiError::NotFound("task"))?;
                 principal.require_coordinator_of(&task.organisation_id)?;
@@ -101,8 +102,8 @@ impl Api {
             }
         }
         let mut v = Violations::new();
-        let key = validation::uuid(&mut v, "idempotency_key", &request.idempotency_key);
-        let incident_id = validation::uuid(&mut v, "incident_id", &request.incident_id);
+        let key = v.id::<Uuid>("idempotency_key", &request.idempotency_key);
+        let incident_id = v.id::<IncidentId>("incident_id", &request.incident_id);
         let spec = validation::task_spec(&mut v, "", (&request).into(), Some(Utc::now()));
         let (Some(key), Some(incident_id)) = v.finish((key, incident_id))? else {
             return Err(ApiError::invalid("incident_id", "is required"));
@@ -114,7 +115,7 @@ impl Api {
             .ok_or(ApiError::NotFound("incident"))?;
         let organisation = incident.spec.organisation_id.clone();
         principal.require_coordinator_of(&organisation)?;
-        let id = Uuid::now_v7();
+        let id = TaskId::new();
         let claim = store::claim_idempotency_key(
             &mut tx,
             &organisation,
@@ -122,11 +123,11 @@ impl Api {
             key,
             "create_task",
             &encoded,
-            id,
+            id.uuid(),
         )
         .await?;
         let task = match claim {
-            Claim::Replay(existing) => store::task(&mut tx, existing, false)
+            Claim::Replay(existing) => store::task(&mut tx, existing.into(), false)
                 .await?
                 .ok_or(ApiError::NotFound("task"))?,
             Claim::Conflict => {
@@ -150,7 +151,7 @@ impl Api {
                     &actor(&principal),
                     &organisation,
                     "task.created",
-                    ("task", id),
+                    ("task", id.uuid()),
                     json!({ "incident_id": incident_id, "title": spec.title,
                             "headcount": spec.headcount }),
                 )
@@ -175,7 +176,7 @@ impl Api {
         let request = request.into_inner();
         let mut v = Violations::new();
         let changes = request.task.unwrap_or_default();
-        let id = validation::uuid(&mut v, "task.task_id", &changes.task_id);
+        let id = v.id::<TaskId>("task.task_id", &changes.task_id);
         let paths: Vec<String> = request.update_mask.map(|m| m.paths).unwrap_or_default();
         if paths.is_empty() {
             v.add("update_mask", "must name at least one field");
@@ -254,7 +255,7 @@ impl Api {
             &actor(&principal),
             &task.organisation_id,
             "task.updated",
-            ("task", id),
+            ("task", id.uuid()),
             json!({ "changed_fields": changed, "version": task.version }),
         )
         .await?;
@@ -273,7 +274,7 @@ impl Api {
         require_writer(&principal)?;
         let request = request.into_inner();
         let mut v = Violations::new();
-        let id = validation::uuid(&mut v, "task_id", &request.task_id);
+        let id = v.id::<TaskId>("task_id", &request.task_id);
         let reason = validation::text(
             &mut v,
             "reason",
@@ -304,7 +305,7 @@ impl Api {
                     &actor(&principal),
                     &task.organisation_id,
                     "task.cancelled",
-                    ("task", id),
+                    ("task", id.uuid()),
                     json!({ "reason": reason, "previous_status": current.status.as_str() }),
                 )
                 .await?;
@@ -324,7 +325,7 @@ impl Api {
     ) -> Result<CompleteTaskResponse, ApiError> {
         let principal = caller(&request)?;
         require_writer(&principal)?;
-        let id = validation::required_uuid("task_id", &request.get_ref().task_id)?;
+        let id = required::<TaskId>("task_id", &request.get_ref().task_id)?;
 
         let mut tx = self.pool.begin().await?;
         let current = store::task(&mut tx, id, true)
@@ -342,7 +343,7 @@ impl Api {
                     &actor(&principal),
                     &task.organisation_id,
                     "task.completed",
-                    ("task", id),
+                    ("task", id.uuid()),
                     json!({ "previous_status": current.status.as_str() }),
                 )
                 .await?;
@@ -361,7 +362,7 @@ impl Api {
         request: Request<GetTaskRequest>,
     ) -> Result<GetTaskResponse, ApiError> {
         let principal = caller(&request)?;
-        let id = validation::required_uuid("task_id", &request.get_ref().task_id)?;
+        let id = required::<TaskId>("task_id", &request.get_ref().task_id)?;
         let mut conn = self.pool.acquire().await?;
         let task = store::task(&mut conn, id, false)
             .await?
@@ -380,7 +381,7 @@ impl Api {
         let principal = caller(&request)?;
         let request = request.into_inner();
         let mut v = Violations::new();
-        let incident_id = validation::uuid(&mut v, "incident_id", &request.incident_id);
+        let incident_id = v.id::<IncidentId>("incident_id", &request.incident_id);
         // A filter lists each value at most once; a longer list is one violation, and its
         // entries are not checked one by one.
         let listed = |v: &mut Violations, field: &str, values: &[i32]| -> usize {

@@ -1,6 +1,7 @@
 //! Incidents: opening, reading, listing, closing.
 
 use chrono::{DateTime, Utc};
+use spontan_platform::ids::IncidentId;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -10,7 +11,7 @@ use crate::domain::{Incident, IncidentSpec, IncidentStatus};
 #[tracing::instrument(skip_all, fields(incident_id = %id))]
 pub async fn insert_incident(
     tx: &mut PgConnection,
-    id: Uuid,
+    id: IncidentId,
     spec: &IncidentSpec,
 ) -> Result<Incident, sqlx::Error> {
     sqlx::query_as!(
@@ -20,7 +21,7 @@ pub async fn insert_incident(
          VALUES ($1, $2, $3, $4, $5, $6, $7) \
          RETURNING incident_id, organisation_id, name, description, centre_latitude, \
          centre_longitude, region_radius_km, status, version, created_at, updated_at, closed_at",
-        id,
+        id.uuid(),
         spec.organisation_id,
         spec.name,
         spec.description,
@@ -36,7 +37,7 @@ pub async fn insert_incident(
 /// One incident; with `lock`, locked until the transaction ends (closing vs. creating tasks).
 pub async fn incident(
     conn: &mut PgConnection,
-    id: Uuid,
+    id: IncidentId,
     lock: bool,
 ) -> Result<Option<Incident>, sqlx::Error> {
     let row = if lock {
@@ -45,7 +46,7 @@ pub async fn incident(
             "SELECT incident_id, organisation_id, name, description, centre_latitude, \
              centre_longitude, region_radius_km, status, version, created_at, updated_at, \
              closed_at FROM incidents WHERE incident_id = $1 FOR UPDATE",
-            id,
+            id.uuid(),
         )
         .fetch_optional(conn)
         .await?
@@ -55,7 +56,7 @@ pub async fn incident(
             "SELECT incident_id, organisation_id, name, description, centre_latitude, \
              centre_longitude, region_radius_km, status, version, created_at, updated_at, \
              closed_at FROM incidents WHERE incident_id = $1",
-            id,
+            id.uuid(),
         )
         .fetch_optional(conn)
         .await?
@@ -93,7 +94,11 @@ pub async fn list_incidents(
     .collect()
 }
 
-pub async fn close_incident(tx: &mut PgConnection, id: Uuid) -> Result<Incident, sqlx::Error> {
+pub async fn close_incident(
+    tx: &mut PgConnection,
+    id: IncidentId,
+) -> Result<Incident, sqlx::Error> {
+    let id = id.uuid();
     sqlx::query_as!(
         IncidentRow,
         "UPDATE incidents SET status = 'closed', closed_at = now(), updated_at = now(), \

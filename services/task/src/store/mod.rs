@@ -63,7 +63,7 @@ impl TryFrom<IncidentRow> for Incident {
 
     fn try_from(row: IncidentRow) -> Result<Self, Self::Error> {
         Ok(Incident {
-            id: row.incident_id,
+            id: row.incident_id.into(),
             spec: IncidentSpec {
                 organisation_id: row.organisation_id,
                 name: row.name,
@@ -117,8 +117,8 @@ impl TryFrom<TaskRow> for Task {
 
     fn try_from(row: TaskRow) -> Result<Self, Self::Error> {
         Ok(Task {
-            id: row.task_id,
-            incident_id: row.incident_id,
+            id: row.task_id.into(),
+            incident_id: row.incident_id.into(),
             organisation_id: row.organisation_id,
             spec: TaskSpec {
                 title: row.title,

@@ -1,7 +1,7 @@
 //! Staffing: the latest state of every match of a task, and the counts derived from them.
 
+use spontan_platform::ids::{MatchId, TaskId};
 use sqlx::PgConnection;
-use uuid::Uuid;
 
 use super::{TaskRow, as_i32, corrupt};
 use crate::domain::{Staffing, Task, TaskStatus};
@@ -10,8 +10,8 @@ use crate::domain::{Staffing, Task, TaskStatus};
 /// repeated event.
 pub async fn apply_match_state(
     tx: &mut PgConnection,
-    match_id: Uuid,
-    task_id: Uuid,
+    match_id: MatchId,
+    task_id: TaskId,
     state: &str,
     version: u64,
 ) -> Result<bool, sqlx::Error> {
@@ -20,8 +20,8 @@ pub async fn apply_match_state(
          ON CONFLICT (match_id) DO UPDATE SET state = EXCLUDED.state, \
          version = EXCLUDED.version, updated_at = now() \
          WHERE task_matches.version < EXCLUDED.version",
-        match_id,
-        task_id,
+        match_id.uuid(),
+        task_id.uuid(),
         state,
         i64::try_from(version).unwrap_or(i64::MAX),
     )
@@ -50,7 +50,7 @@ pub async fn restaff(
          headcount, window_start, window_end, priority, max_distance_km, safety_notes, status, \
          cancellation_reason, version, offered_count, accepted_count, checked_in_count, \
          created_at, updated_at",
-        task.id,
+        task.id.uuid(),
         as_i32(staffing.offered),
         as_i32(staffing.accepted),
         as_i32(staffing.checked_in),
@@ -63,7 +63,8 @@ pub async fn restaff(
 }
 
 /// Counts of a task's matches by their latest state.
-pub async fn staffing(tx: &mut PgConnection, task_id: Uuid) -> Result<Staffing, sqlx::Error> {
+pub async fn staffing(tx: &mut PgConnection, task_id: TaskId) -> Result<Staffing, sqlx::Error> {
+    let task_id = task_id.uuid();
     let counts = sqlx::query!(
         r#"SELECT count(*) FILTER (WHERE state = 'offered') AS "offered!",
            count(*) FILTER (WHERE state IN ('accepted', 'checked_in', 'completed')) AS "accepted!",

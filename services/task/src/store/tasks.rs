@@ -4,6 +4,7 @@
 //! string literal each and check it whole.
 
 use chrono::{DateTime, Utc};
+use spontan_platform::ids::{IncidentId, TaskId};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -13,7 +14,7 @@ use crate::domain::{Incident, Priority, Task, TaskSpec, TaskStatus};
 #[tracing::instrument(skip_all, fields(task_id = %id))]
 pub async fn insert_task(
     tx: &mut PgConnection,
-    id: Uuid,
+    id: TaskId,
     incident: &Incident,
     spec: &TaskSpec,
 ) -> Result<Task, sqlx::Error> {
@@ -28,8 +29,8 @@ pub async fn insert_task(
          headcount, window_start, window_end, priority, max_distance_km, safety_notes, status, \
          cancellation_reason, version, offered_count, accepted_count, checked_in_count, \
          created_at, updated_at",
-        id,
-        incident.id,
+        id.uuid(),
+        incident.id.uuid(),
         incident.spec.organisation_id,
         spec.title,
         spec.description,
@@ -54,7 +55,7 @@ pub async fn insert_task(
 /// One task; with `lock`, locked until the transaction ends.
 pub async fn task(
     conn: &mut PgConnection,
-    id: Uuid,
+    id: TaskId,
     lock: bool,
 ) -> Result<Option<Task>, sqlx::Error> {
     let row = if lock {
@@ -65,7 +66,7 @@ pub async fn task(
              headcount, window_start, window_end, priority, max_distance_km, safety_notes, \
              status, cancellation_reason, version, offered_count, accepted_count, \
              checked_in_count, created_at, updated_at FROM tasks WHERE task_id = $1 FOR UPDATE",
-            id,
+            id.uuid(),
         )
         .fetch_optional(conn)
         .await?
@@ -77,7 +78,7 @@ pub async fn task(
              headcount, window_start, window_end, priority, max_distance_km, safety_notes, \
              status, cancellation_reason, version, offered_count, accepted_count, \
              checked_in_count, created_at, updated_at FROM tasks WHERE task_id = $1",
-            id,
+            id.uuid(),
         )
         .fetch_optional(conn)
         .await?
@@ -88,7 +89,7 @@ pub async fn task(
 /// The incident's tasks that are not final, locked, in id order (a fixed lock order).
 pub async fn unfinished_tasks(
     tx: &mut PgConnection,
-    incident_id: Uuid,
+    incident_id: IncidentId,
 ) -> Result<Vec<Task>, sqlx::Error> {
     sqlx::query_as!(
         TaskRow,
@@ -98,7 +99,7 @@ pub async fn unfinished_tasks(
          cancellation_reason, version, offered_count, accepted_count, checked_in_count, \
          created_at, updated_at FROM tasks WHERE incident_id = $1 \
          AND status NOT IN ('completed', 'cancelled') ORDER BY task_id FOR UPDATE",
-        incident_id,
+        incident_id.uuid(),
     )
     .fetch_all(tx)
     .await?
@@ -110,7 +111,7 @@ pub async fn unfinished_tasks(
 /// Replaces the coordinator's fields and the status; one version more.
 pub async fn update_task(
     tx: &mut PgConnection,
-    id: Uuid,
+    id: TaskId,
     spec: &TaskSpec,
     status: TaskStatus,
 ) -> Result<Task, sqlx::Error> {
@@ -126,7 +127,7 @@ pub async fn update_task(
          headcount, window_start, window_end, priority, max_distance_km, safety_notes, status, \
          cancellation_reason, version, offered_count, accepted_count, checked_in_count, \
          created_at, updated_at",
-        id,
+        id.uuid(),
         spec.title,
         spec.description,
         spec.meeting_point.latitude,
@@ -151,7 +152,7 @@ pub async fn update_task(
 /// A new status (and, for cancellations, the reason); one version more.
 pub async fn set_status(
     tx: &mut PgConnection,
-    id: Uuid,
+    id: TaskId,
     status: TaskStatus,
     cancellation_reason: &str,
 ) -> Result<Task, sqlx::Error> {
@@ -164,7 +165,7 @@ pub async fn set_status(
          headcount, window_start, window_end, priority, max_distance_km, safety_notes, status, \
          cancellation_reason, version, offered_count, accepted_count, checked_in_count, \
          created_at, updated_at",
-        id,
+        id.uuid(),
         status.as_str(),
         cancellation_reason,
     )
@@ -178,7 +179,7 @@ pub type TaskCursor = (i16, DateTime<Utc>, Uuid);
 
 pub async fn list_tasks(
     conn: &mut PgConnection,
-    incident_id: Uuid,
+    incident_id: IncidentId,
     statuses: &[TaskStatus],
     priorities: &[Priority],
     after: Option<TaskCursor>,
@@ -198,7 +199,7 @@ pub async fn list_tasks(
            AND ($4::smallint IS NULL \
                 OR (priority, window_start, task_id) > ($4, $5::timestamptz, $6::uuid)) \
          ORDER BY priority, window_start, task_id LIMIT $7",
-        incident_id,
+        incident_id.uuid(),
         &statuses,
         &priorities,
         after.map(|a| a.0),
