@@ -140,18 +140,18 @@ impl Suite {
             auth,
             kafka,
             registration: RunningService {
-                grpc: registration.grpc_addr(),
-                metrics: registration.metrics_addr(),
+                grpc: registration.platform().grpc_addr(),
+                metrics: registration.platform().metrics_addr(),
                 task: tokio::spawn(registration.run()),
             },
             task: RunningService {
-                grpc: task.grpc_addr(),
-                metrics: task.metrics_addr(),
+                grpc: task.platform().grpc_addr(),
+                metrics: task.platform().metrics_addr(),
                 task: tokio::spawn(task.run()),
             },
             matching: RunningService {
-                grpc: matching.grpc_addr(),
-                metrics: matching.metrics_addr(),
+                grpc: matching.platform().grpc_addr(),
+                metrics: matching.platform().metrics_addr(),
                 task: tokio::spawn(matching.run()),
             },
             shutdown,
@@ -171,18 +171,30 @@ impl Suite {
                     shutdown,
                 )
                 .await?;
-                (app.grpc_addr(), app.metrics_addr(), tokio::spawn(app.run()))
+                (
+                    app.platform().grpc_addr(),
+                    app.platform().metrics_addr(),
+                    tokio::spawn(app.run()),
+                )
             }
             Service::Task => {
                 let app =
                     spontan_task::Application::build(self.config.task.clone(), shutdown).await?;
-                (app.grpc_addr(), app.metrics_addr(), tokio::spawn(app.run()))
+                (
+                    app.platform().grpc_addr(),
+                    app.platform().metrics_addr(),
+                    tokio::spawn(app.run()),
+                )
             }
             Service::Matching => {
                 let app =
                     spontan_matching::Application::build(self.config.matching.clone(), shutdown)
                         .await?;
-                (app.grpc_addr(), app.metrics_addr(), tokio::spawn(app.run()))
+                (
+                    app.platform().grpc_addr(),
+                    app.platform().metrics_addr(),
+                    tokio::spawn(app.run()),
+                )
             }
         };
         let (grpc, metrics, task) = started;

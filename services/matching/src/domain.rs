@@ -9,6 +9,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+pub use spontan_platform::states::{IncidentStatus, TaskStatus, UnknownState};
+
 /// A half-open time interval `[start, end)`, `start < end`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Window {
@@ -30,32 +32,6 @@ impl Window {
         self.start < other.end && other.start < self.end
     }
 }
-
-/// A state or status text that none of this service's states spells.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UnknownState {
-    /// What was parsed: `match state`, `task status`, ...
-    pub kind: &'static str,
-    pub text: String,
-}
-
-impl UnknownState {
-    fn new(kind: &'static str, text: &str) -> Self {
-        Self {
-            kind,
-            text: text.to_owned(),
-        }
-    }
-}
-
-// By hand rather than with `thiserror`, which this crate does not depend on for one message.
-impl std::fmt::Display for UnknownState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "unknown {} {:?}", self.kind, self.text)
-    }
-}
-
-impl std::error::Error for UnknownState {}
 
 /// A point in WGS84 degrees.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -135,67 +111,6 @@ pub fn age_band_floor(band: i32) -> u32 {
         5 => 61,
         6 => 71,
         _ => 0,
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TaskStatus {
-    Open,
-    Staffed,
-    InProgress,
-    Completed,
-    Cancelled,
-}
-
-impl TaskStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Open => "open",
-            Self::Staffed => "staffed",
-            Self::InProgress => "in_progress",
-            Self::Completed => "completed",
-            Self::Cancelled => "cancelled",
-        }
-    }
-
-    pub fn parse(text: &str) -> Result<Self, UnknownState> {
-        match text {
-            "open" => Ok(Self::Open),
-            "staffed" => Ok(Self::Staffed),
-            "in_progress" => Ok(Self::InProgress),
-            "completed" => Ok(Self::Completed),
-            "cancelled" => Ok(Self::Cancelled),
-            _ => Err(UnknownState::new("task status", text)),
-        }
-    }
-
-    /// Tasks that may still receive offers.
-    pub fn is_matchable(self) -> bool {
-        matches!(self, Self::Open | Self::Staffed)
-    }
-}
-
-/// An incident as matching sees it: open, or closed (no more offers).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IncidentStatus {
-    Open,
-    Closed,
-}
-
-impl IncidentStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Open => "open",
-            Self::Closed => "closed",
-        }
-    }
-
-    pub fn parse(text: &str) -> Result<Self, UnknownState> {
-        match text {
-            "open" => Ok(Self::Open),
-            "closed" => Ok(Self::Closed),
-            _ => Err(UnknownState::new("incident status", text)),
-        }
     }
 }
 

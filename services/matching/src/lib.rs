@@ -28,7 +28,6 @@ pub mod reasons;
 pub mod store;
 pub mod streams;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use matcher::Matcher;
@@ -80,12 +79,10 @@ impl Application {
         Ok(application)
     }
 
-    pub fn grpc_addr(&self) -> SocketAddr {
-        self.platform.grpc_addr()
-    }
-
-    pub fn metrics_addr(&self) -> SocketAddr {
-        self.platform.metrics_addr()
+    /// The running service's shared parts: where it listens (`grpc_addr`, `metrics_addr`),
+    /// its pool and configuration.
+    pub fn platform(&self) -> &Platform {
+        &self.platform
     }
 
     /// Serves until the shutdown token is cancelled, then drains.

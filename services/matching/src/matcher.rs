@@ -83,7 +83,7 @@ impl Matcher {
         let Some(task) = store::task(&mut conn, task_id).await? else {
             return Ok(0);
         };
-        if !task.status.is_matchable() || task.window.end <= Utc::now() {
+        if !task.status.is_not_started() || task.window.end <= Utc::now() {
             return Ok(0);
         }
         let counts = store::task_counts(&mut conn, task_id).await?;
@@ -209,7 +209,7 @@ impl Matcher {
         let Some(task) = store::lock_task(&mut tx, task_id).await? else {
             return Ok(Offer::Full);
         };
-        if !task.status.is_matchable() {
+        if !task.status.is_not_started() {
             return Ok(Offer::Full);
         }
         if store::incident(&mut tx, task.incident_id)

@@ -162,6 +162,9 @@ mod tests {
         let id = VolunteerId::new();
         assert_eq!(id.to_string(), id.uuid().to_string());
         assert_eq!(id.to_string().parse::<VolunteerId>().expect("parses"), id);
-        assert_eq!(serde_json::to_string(&id).expect("serialises"), format!("\"{id}\""));
+        assert_eq!(
+            serde_json::to_string(&id).expect("serialises"),
+            format!("\"{id}\"")
+        );
     }
 }

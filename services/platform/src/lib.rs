@@ -17,6 +17,7 @@
 //! | [`service`] | start-up and shutdown of a whole service: readiness, relay, servers |
 //! | [`shutdown`] | SIGTERM/SIGINT turned into one cancellation token |
 //! | [`skills`] | the skill taxonomy shared by registration and task |
+//! | [`states`] | incident and task statuses (kept by task and matching), states stored as text |
 //! | `testkit` | (feature `testkit`) fresh databases and a broker for integration tests |
 
 pub mod auth;
@@ -34,6 +35,7 @@ pub mod secret;
 pub mod service;
 pub mod shutdown;
 pub mod skills;
+pub mod states;
 pub mod telemetry;
 #[cfg(feature = "testkit")]
 pub mod testkit;

@@ -35,7 +35,6 @@ pub mod store;
 pub mod validation;
 pub mod volunteers;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -188,12 +187,10 @@ impl Application {
         Ok(Self { platform, api })
     }
 
-    pub fn grpc_addr(&self) -> SocketAddr {
-        self.platform.grpc_addr()
-    }
-
-    pub fn metrics_addr(&self) -> SocketAddr {
-        self.platform.metrics_addr()
+    /// The running service's shared parts: where it listens (`grpc_addr`, `metrics_addr`),
+    /// its pool and configuration.
+    pub fn platform(&self) -> &Platform {
+        &self.platform
     }
 
     /// Serves until the shutdown token is cancelled, then drains.

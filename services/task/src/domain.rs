@@ -6,6 +6,8 @@
 use chrono::{DateTime, Utc};
 use spontan_platform::ids::{IncidentId, TaskId};
 
+pub use spontan_platform::states::{IncidentStatus, TaskStatus};
+
 /// A point on the earth, WGS84 degrees, both finite and in range.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Point {
@@ -68,73 +70,6 @@ pub struct TaskSpec {
     pub priority: Priority,
     pub max_distance_km: f64,
     pub safety_notes: String,
-}
-
-/// Where an incident stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IncidentStatus {
-    Open,
-    Closed,
-}
-
-impl IncidentStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Open => "open",
-            Self::Closed => "closed",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "open" => Some(Self::Open),
-            "closed" => Some(Self::Closed),
-            _ => None,
-        }
-    }
-}
-
-/// Where a task stands: `open → staffed → in_progress → completed`, or `cancelled`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TaskStatus {
-    Open,
-    Staffed,
-    InProgress,
-    Completed,
-    Cancelled,
-}
-
-impl TaskStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Open => "open",
-            Self::Staffed => "staffed",
-            Self::InProgress => "in_progress",
-            Self::Completed => "completed",
-            Self::Cancelled => "cancelled",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "open" => Some(Self::Open),
-            "staffed" => Some(Self::Staffed),
-            "in_progress" => Some(Self::InProgress),
-            "completed" => Some(Self::Completed),
-            "cancelled" => Some(Self::Cancelled),
-            _ => None,
-        }
-    }
-
-    /// Completed and cancelled tasks change no more.
-    pub fn is_final(self) -> bool {
-        matches!(self, Self::Completed | Self::Cancelled)
-    }
-
-    /// Not started yet: closing the incident cancels these.
-    pub fn is_not_started(self) -> bool {
-        matches!(self, Self::Open | Self::Staffed)
-    }
 }
 
 /// Staffing counts of a task, from the latest state of each of its matches.

@@ -19,8 +19,6 @@ pub mod paging;
 pub mod store;
 pub mod validation;
 
-use std::net::SocketAddr;
-
 use spontan_platform::kafka::EventConsumer;
 use spontan_platform::service::Platform;
 use spontan_proto::v1::task_service_server::TaskServiceServer;
@@ -64,12 +62,10 @@ impl Application {
         Ok(Self { platform })
     }
 
-    pub fn grpc_addr(&self) -> SocketAddr {
-        self.platform.grpc_addr()
-    }
-
-    pub fn metrics_addr(&self) -> SocketAddr {
-        self.platform.metrics_addr()
+    /// The running service's shared parts: where it listens (`grpc_addr`, `metrics_addr`),
+    /// its pool and configuration.
+    pub fn platform(&self) -> &Platform {
+        &self.platform
     }
 
     /// Serves until the shutdown token is cancelled, then drains.

@@ -131,7 +131,7 @@ impl TaskConsumer {
             freed = self.settle_changed(&mut tx, before, &task, ended).await?;
         }
         tx.commit().await?;
-        if task.status.is_matchable() || !freed.is_empty() {
+        if task.status.is_not_started() || !freed.is_empty() {
             m.match_task(task.id).await?;
         }
         // People the task let go are offered the other open tasks at once, not at the next

@@ -106,7 +106,7 @@ impl TestApp {
         let app =
             Application::build_with(self.config.clone(), self.settings.clone(), shutdown.clone())
                 .await?;
-        let addr = app.grpc_addr();
+        let addr = app.platform().grpc_addr();
         let handle = tokio::spawn(app.run());
         testkit::wait_for_health(addr, "", ServingStatus::Serving, Duration::from_secs(60)).await?;
         self.instances.push(Some(Instance {

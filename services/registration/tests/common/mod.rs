@@ -86,7 +86,7 @@ impl TestApp {
         let app = Application::build_with_clock(config.clone(), shutdown.clone(), clock)
             .await
             .expect("build");
-        let addr = app.grpc_addr();
+        let addr = app.platform().grpc_addr();
         let running = Some(tokio::spawn(app.run()));
         let pool = PgPool::connect(config.platform.database.url.expose())
             .await

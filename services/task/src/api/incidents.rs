@@ -1,7 +1,6 @@
 //! CreateIncident, GetIncident, ListIncidents, CloseIncident.
 
 use chrono::{DateTime, Utc};
-use prost::Message;
 use serde_json::json;
 use spontan_platform::ApiError;
 use spontan_platform::auth::Role;
@@ -13,9 +12,10 @@ use spontan_proto::v1::IncidentStatus as IncidentStatus_;
 use tonic::Request;
 use uuid::Uuid;
 
+use super::create::Create;
 use super::{Api, actor, caller, require_writer};
 use crate::domain::{IncidentStatus, TaskStatus};
-use crate::store::{self, Claim};
+use crate::store;
 use crate::{convert, paging, validation};
 
 const DEFAULT_PAGE: u32 = 20;
@@ -30,26 +30,19 @@ impl Api {
         let principal = caller(&request)?;
         require_writer(&principal)?;
         let request = request.into_inner();
-        let encoded = request.encode_to_vec();
-        if let Ok(key) = Uuid::parse_str(request.idempotency_key.trim()) {
-            let mut conn = self.pool.acquire().await?;
-            if let Some(id) = store::replayed(
-                &mut conn,
-                &principal.subject,
-                key,
-                "create_incident",
-                &encoded,
-            )
+        let create = Create::new("create_incident", "incident", &principal, &request);
+        if let Some(id) = create
+            .replayed(&self.pool, &request.idempotency_key)
             .await?
-            {
-                let incident = store::incident(&mut conn, id.into(), false)
-                    .await?
-                    .ok_or(ApiError::NotFound("incident"))?;
-                principal.require_coordinator_of(&incident.spec.organisation_id)?;
-                return Ok(CreateIncidentResponse {
-                    incident: Some(convert::incident(&incident)),
-                });
-            }
+        {
+            let mut conn = self.pool.acquire().await?;
+            let incident = store::incident(&mut conn, id.into(), false)
+                .await?
+                .ok_or(ApiError::NotFound("incident"))?;
+            principal.require_coordinator_of(&incident.spec.organisation_id)?;
+            return Ok(CreateIncidentResponse {
+                incident: Some(convert::incident(&incident)),
+            });
         }
         let mut v = Violations::new();
         let key = v.id::<Uuid>("idempotency_key", &request.idempotency_key);
@@ -61,28 +54,14 @@ impl Api {
 
         let id = IncidentId::new();
         let mut tx = self.pool.begin().await?;
-        let claim = store::claim_idempotency_key(
-            &mut tx,
-            &spec.organisation_id,
-            &principal.subject,
-            key,
-            "create_incident",
-            &encoded,
-            id.uuid(),
-        )
-        .await?;
-        let incident = match claim {
-            Claim::Replay(existing) => store::incident(&mut tx, existing.into(), false)
+        let incident = match create
+            .claim(&mut tx, &spec.organisation_id, key, id.uuid())
+            .await?
+        {
+            Some(existing) => store::incident(&mut tx, existing.into(), false)
                 .await?
                 .ok_or(ApiError::NotFound("incident"))?,
-            Claim::Conflict => {
-                return Err(ApiError::AlreadyExists(
-                    "idempotency_key was already used for a different request; \
-                     use a new key for a new incident"
-                        .to_owned(),
-                ));
-            }
-            Claim::New => {
+            None => {
                 let incident = store::insert_incident(&mut tx, id, &spec).await?;
                 self.events.incident_opened(&mut tx, &incident).await?;
                 store::audit(

@@ -4,6 +4,7 @@
 //! and the access rules. Requests become domain values in [`crate::validation`], responses
 //! and events are built in [`crate::convert`].
 
+mod create;
 mod incidents;
 mod tasks;
 

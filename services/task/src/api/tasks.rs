@@ -1,9 +1,9 @@
 //! CreateTask, UpdateTask, CancelTask, CompleteTask, GetTask, ListTasks.
 
 use chrono::{DateTime, Utc};
-use prost::Message;
 use serde_json::json;
 use spontan_platform::ApiError;
+use spontan_platform::auth::Principal;
 use spontan_platform::error::Violations;
 use spontan_platform::ids::{IncidentId, TaskId, required};
 use spontan_proto::v1 as pb;
@@ -11,9 +11,10 @@ use spontan_proto::v1::*;
 use tonic::Request;
 use uuid::Uuid;
 
+use super::create::Create;
 use super::{Api, actor, caller, finished, require_writer};
-use crate::domain::{self, IncidentStatus, Priority, TaskSpec, TaskStatus};
-use crate::store::{self, Claim};
+use crate::domain::{self, IncidentStatus, Priority, Task, TaskSpec, TaskStatus};
+use crate::store;
 use crate::{convert, paging, validation};
 
 const DEFAULT_PAGE: u32 = 50;
@@ -86,20 +87,19 @@ impl Api {
         let principal = caller(&request)?;
         require_writer(&principal)?;
         let request = request.into_inner();
-        let encoded = request.encode_to_vec();
-        if let Ok(key) = Uuid::parse_str(request.idempotency_key.trim()) {
+        let create = Create::new("create_task", "task", &principal, &request);
+        if let Some(id) = create
+            .replayed(&self.pool, &request.idempotency_key)
+            .await?
+        {
             let mut conn = self.pool.acquire().await?;
-            if let Some(id) =
-                store::replayed(&mut conn, &principal.subject, key, "create_task", &encoded).await?
-            {
-                let task = store::task(&mut conn, id.into(), false)
-                    .await?
-                    .ok_or(ApiError::NotFound("task"))?;
-                principal.require_coordinator_of(&task.organisation_id)?;
-                return Ok(CreateTaskResponse {
-                    task: Some(convert::task(&task)),
-                });
-            }
+            let task = store::task(&mut conn, id.into(), false)
+                .await?
+                .ok_or(ApiError::NotFound("task"))?;
+            principal.require_coordinator_of(&task.organisation_id)?;
+            return Ok(CreateTaskResponse {
+                task: Some(convert::task(&task)),
+            });
         }
         let mut v = Violations::new();
         let key = v.id::<Uuid>("idempotency_key", &request.idempotency_key);
@@ -116,28 +116,11 @@ impl Api {
         let organisation = incident.spec.organisation_id.clone();
         principal.require_coordinator_of(&organisation)?;
         let id = TaskId::new();
-        let claim = store::claim_idempotency_key(
-            &mut tx,
-            &organisation,
-            &principal.subject,
-            key,
-            "create_task",
-            &encoded,
-            id.uuid(),
-        )
-        .await?;
-        let task = match claim {
-            Claim::Replay(existing) => store::task(&mut tx, existing.into(), false)
+        let task = match create.claim(&mut tx, &organisation, key, id.uuid()).await? {
+            Some(existing) => store::task(&mut tx, existing.into(), false)
                 .await?
                 .ok_or(ApiError::NotFound("task"))?,
-            Claim::Conflict => {
-                return Err(ApiError::AlreadyExists(
-                    "idempotency_key was already used for a different request; \
-                     use a new key for a new task"
-                        .to_owned(),
-                ));
-            }
-            Claim::New => {
+            None => {
                 if incident.status == IncidentStatus::Closed {
                     return Err(ApiError::precondition(
                         super::reasons::INCIDENT_CLOSED,
@@ -287,32 +270,9 @@ impl Api {
             return Err(ApiError::invalid("task_id", "is required"));
         };
 
-        let mut tx = self.pool.begin().await?;
-        let current = store::task(&mut tx, id, true)
-            .await?
-            .ok_or(ApiError::NotFound("task"))?;
-        principal.require_coordinator_of(&current.organisation_id)?;
-        let task = match current.status {
-            TaskStatus::Cancelled => current,
-            TaskStatus::Completed => return Err(finished("completed")),
-            _ => {
-                let task = store::set_status(&mut tx, id, TaskStatus::Cancelled, &reason).await?;
-                self.events
-                    .task_cancelled(&mut tx, &task, TaskCancelReason::Coordinator)
-                    .await?;
-                store::audit(
-                    &mut tx,
-                    &actor(&principal),
-                    &task.organisation_id,
-                    "task.cancelled",
-                    ("task", id.uuid()),
-                    json!({ "reason": reason, "previous_status": current.status.as_str() }),
-                )
-                .await?;
-                task
-            }
-        };
-        tx.commit().await?;
+        let task = self
+            .end_task(&principal, id, TaskStatus::Cancelled, &reason)
+            .await?;
         Ok(CancelTaskResponse {
             task: Some(convert::task(&task)),
         })
@@ -327,33 +287,62 @@ impl Api {
         require_writer(&principal)?;
         let id = required::<TaskId>("task_id", &request.get_ref().task_id)?;
 
+        let task = self
+            .end_task(&principal, id, TaskStatus::Completed, "")
+            .await?;
+        Ok(CompleteTaskResponse {
+            task: Some(convert::task(&task)),
+        })
+    }
+
+    /// Ends a task for a coordinator as `to` (cancelled or completed): no change when it
+    /// already is, TASK_FINISHED when it ended the other way, otherwise the new status, its
+    /// event and the audit entry in one transaction.
+    async fn end_task(
+        &self,
+        principal: &Principal,
+        id: TaskId,
+        to: TaskStatus,
+        reason: &str,
+    ) -> Result<Task, ApiError> {
         let mut tx = self.pool.begin().await?;
         let current = store::task(&mut tx, id, true)
             .await?
             .ok_or(ApiError::NotFound("task"))?;
         principal.require_coordinator_of(&current.organisation_id)?;
-        let task = match current.status {
-            TaskStatus::Completed => current,
+        match current.status {
+            status if status == to => return Ok(current),
+            TaskStatus::Completed => return Err(finished("completed")),
             TaskStatus::Cancelled => return Err(finished("cancelled")),
-            _ => {
-                let task = store::set_status(&mut tx, id, TaskStatus::Completed, "").await?;
-                self.events.task_completed(&mut tx, &task).await?;
-                store::audit(
-                    &mut tx,
-                    &actor(&principal),
-                    &task.organisation_id,
-                    "task.completed",
-                    ("task", id.uuid()),
-                    json!({ "previous_status": current.status.as_str() }),
-                )
+            _ => {}
+        }
+        let task = store::set_status(&mut tx, id, to, reason).await?;
+        let previous = current.status.as_str();
+        let (action, details) = if to == TaskStatus::Cancelled {
+            self.events
+                .task_cancelled(&mut tx, &task, TaskCancelReason::Coordinator)
                 .await?;
-                task
-            }
+            (
+                "task.cancelled",
+                json!({ "reason": reason, "previous_status": previous }),
+            )
+        } else {
+            self.events.task_completed(&mut tx, &task).await?;
+            ("task.completed", json!({ "previous_status": previous }))
         };
+        let organisation = &task.organisation_id;
+        let target = ("task", id.uuid());
+        store::audit(
+            &mut tx,
+            &actor(principal),
+            organisation,
+            action,
+            target,
+            details,
+        )
+        .await?;
         tx.commit().await?;
-        Ok(CompleteTaskResponse {
-            task: Some(convert::task(&task)),
-        })
+        Ok(task)
     }
 
     #[tracing::instrument(skip_all, fields(task_id = %request.get_ref().task_id))]

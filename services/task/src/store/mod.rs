@@ -74,7 +74,7 @@ impl TryFrom<IncidentRow> for Incident {
                 },
                 region_radius_km: row.region_radius_km,
             },
-            status: IncidentStatus::parse(&row.status).ok_or_else(|| corrupt("status"))?,
+            status: IncidentStatus::parse(&row.status).map_err(|_| corrupt("status"))?,
             version: u64::try_from(row.version).map_err(|_| corrupt("version"))?,
             created_at: row.created_at,
             updated_at: row.updated_at,
@@ -141,7 +141,7 @@ impl TryFrom<TaskRow> for Task {
                 max_distance_km: row.max_distance_km,
                 safety_notes: row.safety_notes,
             },
-            status: TaskStatus::parse(&row.status).ok_or_else(|| corrupt("status"))?,
+            status: TaskStatus::parse(&row.status).map_err(|_| corrupt("status"))?,
             cancellation_reason: row.cancellation_reason,
             version: u64::try_from(row.version).map_err(|_| corrupt("version"))?,
             staffing: Staffing {

@@ -69,7 +69,7 @@ impl TestApp {
         };
         let shutdown = CancellationToken::new();
         let app = Application::build(config.clone(), shutdown.clone()).await?;
-        let address = app.grpc_addr();
+        let address = app.platform().grpc_addr();
         let service = Some(tokio::spawn(app.run()));
         let channel = Channel::from_shared(format!("http://{address}"))?
             .connect()
