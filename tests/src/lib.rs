@@ -283,31 +283,6 @@ pub async fn scrape_metrics(address: SocketAddr) -> anyhow::Result<String> {
     Ok(body.to_owned())
 }
 
-/// A messaging gateway stand-in that really listens: every JSON body POSTed to its URL arrives
-/// on the returned channel.
-pub async fn webhook_receiver() -> anyhow::Result<(
-    String,
-    tokio::sync::mpsc::UnboundedReceiver<serde_json::Value>,
-)> {
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let app = axum::Router::new().route(
-        "/alerts",
-        axum::routing::post(move |body: axum::body::Bytes| {
-            let tx = tx.clone();
-            async move {
-                if let Ok(json) = serde_json::from_slice(&body) {
-                    let _ = tx.send(json);
-                }
-                "ok"
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}/alerts", listener.local_addr()?);
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    Ok((url, rx))
-}
-
 /// One record read back from a topic: its headers and envelope.
 pub type Record = (
     Vec<(String, String)>,

@@ -10,10 +10,11 @@ use std::time::Duration;
 
 use spontan_e2e::{
     Clients, Record, Suite, authed, create_incident, create_task, eventually, incident_request,
-    key, near, read_topic, task_request, webhook_receiver,
+    key, near, read_topic, task_request,
 };
 use spontan_platform::auth::Role;
 use spontan_platform::testkit::TestBroker;
+use spontan_platform::testkit::gateway::Gateway;
 use spontan_proto::v1::event_envelope::Payload;
 use spontan_proto::v1::matching_service_client::MatchingServiceClient;
 use spontan_proto::v1::registration_service_client::RegistrationServiceClient;
@@ -113,7 +114,11 @@ fn dike_task(incident: &str, title: &str, priority: Priority) -> CreateTaskReque
 
 #[tokio::test]
 async fn a_flood_day_from_registration_to_dashboard() {
-    let (webhook, mut alerts) = webhook_receiver().await.expect("webhook receiver");
+    let Gateway {
+        url: webhook,
+        messages: mut alerts,
+        ..
+    } = Gateway::start().await.expect("messaging gateway");
     let broker = TestBroker::shared_or_start().await.expect("broker");
     let suite = Suite::start_with(broker, |config| {
         config.registration.alerts.webhook_url = webhook.clone();

@@ -36,6 +36,8 @@ pub const ACCESS: Access = Access {
         // The refresh token is the credential.
         ("RefreshSession", Allowed::Anyone),
         ("SignOutEverywhere", VOLUNTEER),
+        ("SendContactCode", VOLUNTEER),
+        ("ConfirmContact", VOLUNTEER),
         ("ListSkills", Allowed::Anyone),
         // Only for a match the volunteer accepted, in the coordinator's organisation.
         ("GetVolunteerContact", WRITERS),
@@ -46,6 +48,7 @@ pub const ACCESS: Access = Access {
 #[derive(Debug, Clone)]
 pub struct Api {
     pub registry: Registry,
+    pub confirmations: crate::confirmation::Confirmations,
     pub limiter: Arc<RateLimiter>,
     /// `grpc.trusted_proxies`: whose forwarded-for headers name the client.
     pub trusted_proxies: Arc<[ipnet::IpNet]>,
@@ -82,6 +85,10 @@ impl Api {
         Ok(id)
     }
 
+    fn profile(&self, v: &crate::domain::Volunteer) -> VolunteerProfile {
+        convert::profile(v, self.registry.confirmation_required(v))
+    }
+
     async fn set_status(
         &self,
         id: Uuid,
@@ -94,7 +101,7 @@ impl Api {
                 Ok(())
             })
             .await?;
-        Ok(convert::profile(&v))
+        Ok(self.profile(&v))
     }
 }
 
@@ -135,7 +142,7 @@ impl RegistrationService for Api {
     ) -> Result<Response<GetMyProfileResponse>, Status> {
         let v = self.registry.get(self.volunteer(&request).await?).await?;
         Ok(Response::new(GetMyProfileResponse {
-            profile: Some(convert::profile(&v)),
+            profile: Some(self.profile(&v)),
         }))
     }
 
@@ -157,7 +164,7 @@ impl RegistrationService for Api {
             })
             .await?;
         Ok(Response::new(UpdateMyProfileResponse {
-            profile: Some(convert::profile(&v)),
+            profile: Some(self.profile(&v)),
         }))
     }
 
@@ -183,7 +190,7 @@ impl RegistrationService for Api {
             })
             .await?;
         Ok(Response::new(SetAvailabilityResponse {
-            profile: Some(convert::profile(&v)),
+            profile: Some(self.profile(&v)),
         }))
     }
 
@@ -303,6 +310,38 @@ impl RegistrationService for Api {
             response.refresh_token_expires_at = Some(timestamp(tokens.refresh_expires_at));
         }
         Ok(Response::new(response))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn send_contact_code(
+        &self,
+        request: Request<SendContactCodeRequest>,
+    ) -> Result<Response<SendContactCodeResponse>, Status> {
+        let id = self.volunteer(&request).await?;
+        let channel = AlertChannel::try_from(request.get_ref().channel)
+            .map_err(|_| ApiError::invalid("channel", "is not a known channel"))?;
+        let sent = self.confirmations.send(id, channel).await?;
+        Ok(Response::new(SendContactCodeResponse {
+            channel: sent.channel as i32,
+            sent_to: sent.sent_to,
+            expires_at: Some(timestamp(sent.expires_at)),
+            resend_after: Some(timestamp(sent.resend_after)),
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn confirm_contact(
+        &self,
+        request: Request<ConfirmContactRequest>,
+    ) -> Result<Response<ConfirmContactResponse>, Status> {
+        let id = self.volunteer(&request).await?;
+        let v = self
+            .confirmations
+            .confirm(id, &request.get_ref().code)
+            .await?;
+        Ok(Response::new(ConfirmContactResponse {
+            profile: Some(self.profile(&v)),
+        }))
     }
 
     #[tracing::instrument(skip_all)]

@@ -37,8 +37,8 @@ pub struct NewVolunteer {
     pub idempotency_key: Uuid,
     pub fingerprint: Vec<u8>,
     pub now: DateTime<Utc>,
-    /// The `VolunteerRegistered` event.
-    pub event: OutboxMessage,
+    /// The `VolunteerRegistered` event; none while the contact must be confirmed first.
+    pub event: Option<OutboxMessage>,
     /// The volunteer's first session (written with the volunteer; its tokens are handed out
     /// after the commit).
     pub session: crate::store::sessions::NewSession,
@@ -158,8 +158,10 @@ async fn write_all(pool: &PgPool, volunteers: &[NewVolunteer]) -> Result<Vec<Out
             pending.retain(|&i| claimed.contains(&volunteers[i].idempotency_key));
             continue;
         }
-        let events: Vec<OutboxMessage> = chosen.iter().map(|v| v.event.clone()).collect();
-        enqueue(&mut tx, &events).await?;
+        let events: Vec<OutboxMessage> = chosen.iter().filter_map(|v| v.event.clone()).collect();
+        if !events.is_empty() {
+            enqueue(&mut tx, &events).await?;
+        }
         batch::open_sessions(&mut tx, &chosen).await?;
         tx.commit().await?;
         for (&i, duplicate) in pending.iter().zip(duplicates) {

@@ -78,6 +78,12 @@ pub struct PrivacyConfig {
     /// Volunteers with no activity (profile change, token, match) for this many days are
     /// erased automatically; 0 turns retention off.
     pub retention_days: u32,
+    /// A volunteer reaches matching (and so receives offers) only once they confirmed a
+    /// phone number or e-mail address with a one-time code (SendContactCode,
+    /// ConfirmContact). On by default: it makes every fake sign-up cost a real phone or
+    /// mailbox. Off, anyone who passes the Register limits is matched at once (the local
+    /// demo and load tests, which register volunteers in bulk).
+    pub require_confirmed_contact: bool,
     /// How often the retention sweep (and the yearly republish of every live volunteer) runs.
     pub retention_sweep_secs: u64,
     /// Data keys re-wrapped per transaction by the key-rotation sweep.
@@ -97,6 +103,7 @@ impl Default for PrivacyConfig {
             lookup_key: Secret::default(),
             consent_text_version: String::new(),
             retention_days: 730,
+            require_confirmed_contact: true,
             retention_sweep_secs: 3600,
             rewrap_batch: 200,
             rewrap_sweep_secs: 600,
@@ -105,13 +112,15 @@ impl Default for PrivacyConfig {
 }
 
 impl PrivacyConfig {
-    /// Random keys, for tests and local stacks.
+    /// Random keys, and volunteers matched without a confirmed contact: for tests and
+    /// drills that register volunteers in bulk (tests of confirmation turn it on).
     pub fn generate() -> Self {
         Self {
             master_key: Secret::new(spontan_platform::auth::generate_signing_key()),
             master_key_id: "k1".into(),
             lookup_key: Secret::new(spontan_platform::auth::generate_signing_key()),
             consent_text_version: "2025-06-de".into(),
+            require_confirmed_contact: false,
             ..Self::default()
         }
     }

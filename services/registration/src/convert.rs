@@ -27,7 +27,9 @@ fn addresses(c: &ContactData) -> ChannelAddresses {
     }
 }
 
-pub fn profile(v: &Volunteer) -> VolunteerProfile {
+/// The volunteer's view of themselves; `confirmation_required` as
+/// [`crate::volunteers::Registry::confirmation_required`] says.
+pub fn profile(v: &Volunteer, confirmation_required: bool) -> VolunteerProfile {
     let p = &v.profile;
     VolunteerProfile {
         volunteer_id: v.id.to_string(),
@@ -50,6 +52,8 @@ pub fn profile(v: &Volunteer) -> VolunteerProfile {
         updated_at: Some(timestamp(v.updated_at)),
         version: u64::try_from(v.version).unwrap_or(0),
         age_band: age_band(p.birth_year, Utc::now()) as i32,
+        contact_confirmed_at: v.contact_confirmed_at.map(timestamp),
+        contact_confirmation_required: confirmation_required,
     }
 }
 

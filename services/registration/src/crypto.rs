@@ -77,6 +77,8 @@ pub enum LookupKind {
     Phone,
     Email,
     Fingerprint,
+    /// A one-time contact code, bound to its volunteer.
+    ContactCode,
 }
 
 impl Vault {
@@ -230,6 +232,7 @@ impl Vault {
             LookupKind::Phone => b"phone\0",
             LookupKind::Email => b"email\0",
             LookupKind::Fingerprint => b"fprnt\0",
+            LookupKind::ContactCode => b"ccode\0",
         });
         mac.update(normalised);
         mac.finalize().into_bytes().to_vec()

@@ -94,6 +94,8 @@ pub struct Volunteer {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub version: i64,
+    /// When the volunteer confirmed a contact with a one-time code; `None` until then.
+    pub contact_confirmed_at: Option<DateTime<Utc>>,
 }
 
 /// The smallest age a volunteer with this birth year can have in `year`: a birth year alone

@@ -21,6 +21,7 @@ pub mod api;
 pub mod clock;
 pub mod commit;
 pub mod config;
+pub mod confirmation;
 pub mod contact;
 pub mod convert;
 pub mod crypto;
@@ -61,14 +62,9 @@ pub struct Application {
     api: api::Api,
 }
 
-/// Starts the match-topic consumer (queues alerts) and the dispatcher (sends them) once the
-/// service is ready.
-fn spawn_alerts(
-    platform: &mut Platform,
-    registry: &volunteers::Registry,
-    config: &config::AlertsConfig,
-) -> anyhow::Result<()> {
-    let wake = Arc::new(tokio::sync::Notify::new());
+/// The notifier of every channel: e-mail over SMTP, Web Push, everything else over the
+/// messaging gateway. Alerts and contact codes share it.
+fn notifier(config: &config::AlertsConfig) -> anyhow::Result<Arc<dyn alerts::Notifier>> {
     let router = alerts::Router {
         email: (!config.smtp_server.is_empty()).then(|| {
             Box::new(alerts::smtp::SmtpNotifier::new(
@@ -98,9 +94,21 @@ fn spawn_alerts(
             )) as Box<dyn alerts::Notifier>),
         },
     };
+    Ok(Arc::new(router))
+}
+
+/// Starts the match-topic consumer (queues alerts) and the dispatcher (sends them) once the
+/// service is ready.
+fn spawn_alerts(
+    platform: &mut Platform,
+    registry: &volunteers::Registry,
+    config: &config::AlertsConfig,
+    notifier: Arc<dyn alerts::Notifier>,
+) {
+    let wake = Arc::new(tokio::sync::Notify::new());
     let dispatcher = alerts::dispatcher::Dispatcher {
         registry: registry.clone(),
-        notifier: Arc::new(router),
+        notifier,
         config: config.clone(),
         wake: wake.clone(),
     };
@@ -126,7 +134,6 @@ fn spawn_alerts(
         consumer.run(handler, shutdown).await;
         anyhow::Ok(())
     });
-    Ok(())
 }
 
 impl Application {
@@ -157,7 +164,8 @@ impl Application {
         platform.spawn_when_ready("skill taxonomy", async move {
             store::skills::upsert_skills(&pool).await
         });
-        spawn_alerts(&mut platform, &registry, &config.alerts)?;
+        let notifier = notifier(&config.alerts)?;
+        spawn_alerts(&mut platform, &registry, &config.alerts, notifier.clone());
         platform.spawn_when_ready(
             "retention sweep",
             retention::run(
@@ -180,6 +188,10 @@ impl Application {
             );
         }
         let api = api::Api {
+            confirmations: confirmation::Confirmations {
+                registry: registry.clone(),
+                notifier,
+            },
             registry,
             limiter: Arc::new(ratelimit::RateLimiter::new(&config.register_limit)),
             trusted_proxies: platform.config.grpc.trusted_proxies.clone().into(),

@@ -55,6 +55,9 @@ pub struct Registry {
     pub clock: Arc<dyn Clock>,
     /// The writers that commit new registrations in groups.
     pub commit: GroupCommit,
+    /// `privacy.require_confirmed_contact`: matching learns of a volunteer (their events are
+    /// published) only once they confirmed a contact.
+    pub require_confirmed_contact: bool,
 }
 
 fn internal(error: impl Into<anyhow::Error>) -> ApiError {
@@ -85,7 +88,19 @@ impl Registry {
                 config.register_commit.writers,
                 config.register_commit.max_batch,
             ),
+            require_confirmed_contact: config.privacy.require_confirmed_contact,
         })
+    }
+
+    /// Whether matching may know of `volunteer` yet: always, unless the deployment requires
+    /// a confirmed contact and they have none.
+    pub fn published(&self, volunteer: &Volunteer) -> bool {
+        !self.require_confirmed_contact || volunteer.contact_confirmed_at.is_some()
+    }
+
+    /// Whether `volunteer` must still confirm a contact before offers reach them.
+    pub fn confirmation_required(&self, volunteer: &Volunteer) -> bool {
+        !self.published(volunteer)
     }
 
     /// The registry's current time at the database's precision.
@@ -130,8 +145,11 @@ impl Registry {
             created_at: now,
             updated_at: now,
             version: 1,
+            contact_confirmed_at: None,
         };
-        let event = events::message(&self.topic, Change::Registered, &volunteer);
+        let event = self
+            .published(&volunteer)
+            .then(|| events::message(&self.topic, Change::Registered, &volunteer));
         // Signed now, handed out only after the commit that writes the session.
         let (session, tokens) = self.new_session(id, now)?;
         let outcome = self
@@ -202,7 +220,7 @@ impl Registry {
         self.open_live(&mut conn, row).await
     }
 
-    async fn open_live(
+    pub(crate) async fn open_live(
         &self,
         conn: &mut PgConnection,
         row: Option<VolunteerRow>,
@@ -246,6 +264,7 @@ impl Registry {
             created_at: row.created_at,
             updated_at: row.updated_at,
             version: row.version,
+            contact_confirmed_at: row.contact_confirmed_at,
         })
     }
 
@@ -306,7 +325,9 @@ impl Registry {
             }
             _ => None,
         };
-        if let Some(change) = change {
+        if let Some(change) = change
+            && self.published(&after)
+        {
             enqueue(&mut tx, &[events::message(&self.topic, change, &after)]).await?;
             store::volunteers::mark_published(&mut tx, id, now).await?;
         }
@@ -324,6 +345,9 @@ impl Registry {
             Err(ApiError::Unauthenticated) => return Ok(()),
             Err(other) => return Err(other),
         };
+        if !self.published(&volunteer) {
+            return Ok(());
+        }
         let now = self.now();
         volunteer.version = store::volunteers::bump_version(&mut tx, id).await?;
         let change = match volunteer.status {

@@ -235,6 +235,7 @@ fn stored() -> Volunteer {
         created_at: now,
         updated_at: now,
         version: 1,
+        contact_confirmed_at: None,
     }
 }
 

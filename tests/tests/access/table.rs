@@ -172,6 +172,24 @@ pub(super) fn table() -> Vec<Row> {
                 confirm: false
             }),
         ),
+        // A channel codes do not use, and an empty code: volunteers pass the access check
+        // and meet the guard.
+        row(
+            "spontan.v1.RegistrationService/SendContactCode",
+            [UA, UA, UA, IA, IA, PD, PD, PD, PD],
+            rpc!(registration.send_contact_code, |fx| {
+                SendContactCodeRequest {
+                    channel: AlertChannel::Signal as i32,
+                }
+            }),
+        ),
+        row(
+            "spontan.v1.RegistrationService/ConfirmContact",
+            [UA, UA, UA, IA, IA, PD, PD, PD, PD],
+            rpc!(registration.confirm_contact, |fx| ConfirmContactRequest {
+                code: String::new(),
+            }),
+        ),
         row(
             "spontan.v1.RegistrationService/GetVolunteerContact",
             WRITER,

@@ -25,9 +25,10 @@ use std::time::Duration;
 
 use spontan_e2e::{
     Clients, Suite, authed, create_incident, create_task, eventually, incident_request, near,
-    open_offer, task_request, webhook_receiver,
+    open_offer, task_request,
 };
 use spontan_platform::auth::Role;
+use spontan_platform::testkit::gateway::Gateway;
 use spontan_platform::testkit::{self, TestBroker};
 use spontan_proto::v1::registration_service_client::RegistrationServiceClient;
 use spontan_proto::v1::*;
@@ -58,7 +59,11 @@ async fn export(
 #[tokio::test]
 async fn no_personal_field_reaches_logs_traces_events_or_other_databases() {
     let captured = testkit::capture_logs().expect("the capture is the first subscriber");
-    let (webhook, mut alerts) = webhook_receiver().await.expect("webhook receiver");
+    let Gateway {
+        url: webhook,
+        messages: mut alerts,
+        ..
+    } = Gateway::start().await.expect("messaging gateway");
     let broker = TestBroker::shared_or_start().await.expect("broker");
     let mut databases = HashMap::new();
     let suite = Suite::start_with(broker, |config| {

@@ -26,6 +26,7 @@ use tokio::process::{Child, Command};
 
 use crate::config::{AuthConfig, PlatformConfig, Secret, Topics};
 
+pub mod gateway;
 pub mod grpc;
 pub mod oidc;
 pub mod poll;

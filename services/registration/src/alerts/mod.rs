@@ -28,6 +28,9 @@ pub enum AlertKind {
     Offer,
     /// An offer or accepted match was withdrawn by the system.
     Withdrawn,
+    /// A one-time code that confirms the contact (never queued: sent while the volunteer
+    /// waits, [`crate::confirmation`]).
+    Verification,
 }
 
 impl AlertKind {
@@ -35,6 +38,7 @@ impl AlertKind {
         match self {
             Self::Offer => "offer",
             Self::Withdrawn => "withdrawn",
+            Self::Verification => "verification",
         }
     }
 }
@@ -85,7 +89,18 @@ impl Outgoing {
                 "Spontan: Der Einsatz „{title}“ wurde zurückgezogen, du wirst nicht mehr gebraucht. \
                  The task \"{title}\" was withdrawn; you are no longer needed."
             ),
+            // The code is not stored; its text is made when it is sent ([`Self::code_text`]).
+            AlertKind::Verification => String::new(),
         }
+    }
+
+    /// The text of a contact code, in German and English; it tells who asked, so that a
+    /// code nobody asked for can be ignored.
+    pub fn code_text(code: &str) -> String {
+        format!(
+            "Spontan: Dein Bestätigungscode ist {code} (10 Minuten gültig). Nicht angefordert? \
+             Ignoriere diese Nachricht. Your confirmation code is {code} (valid 10 minutes)."
+        )
     }
 }
 

@@ -80,6 +80,7 @@ fn message(from: &str, alert: &Outgoing) -> String {
     let subject = match alert.kind {
         AlertKind::Offer => format!("Einsatzangebot: {}", alert.task_title),
         AlertKind::Withdrawn => format!("Einsatz zurückgezogen: {}", alert.task_title),
+        AlertKind::Verification => "Dein Bestätigungscode / Your confirmation code".to_owned(),
     };
     let greeting = format!("Hallo {},", alert.display_name);
     let body: String = [greeting.as_str(), "", alert.text.as_str(), ""]

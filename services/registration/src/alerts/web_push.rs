@@ -129,7 +129,7 @@ fn ttl(alert: &Outgoing, now: DateTime<Utc>) -> u32 {
             u32::try_from((until - now).num_seconds().max(0)).unwrap_or(u32::MAX)
         }
         (AlertKind::Offer, None) => OFFER_TTL_SECS,
-        (AlertKind::Withdrawn, _) => WITHDRAWN_TTL_SECS,
+        (AlertKind::Withdrawn | AlertKind::Verification, _) => WITHDRAWN_TTL_SECS,
     }
 }
 

@@ -11,6 +11,7 @@
 //! (the taxonomy).
 
 pub mod alerts;
+pub mod confirmation;
 pub mod keys;
 pub mod matches;
 pub mod registrations;

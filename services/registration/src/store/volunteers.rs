@@ -29,6 +29,7 @@ pub struct VolunteerRow {
     pub updated_at: DateTime<Utc>,
     pub erased_at: Option<DateTime<Utc>>,
     pub version: i64,
+    pub contact_confirmed_at: Option<DateTime<Utc>>,
 }
 
 impl VolunteerRow {
@@ -66,7 +67,7 @@ pub async fn load(
             "SELECT id, status, skill_ids, languages, birth_year, travel_radius_km, \
              preferred_channel, contact_ciphertext, contact_nonce, wrapped_key, \
              wrapped_key_nonce, key_id, consent_text_version, consent_given_at, created_at, \
-             updated_at, erased_at, version FROM volunteers WHERE id = $1 FOR UPDATE",
+             updated_at, erased_at, version, contact_confirmed_at FROM volunteers WHERE id = $1 FOR UPDATE",
             id,
         )
         .fetch_optional(conn)
@@ -77,7 +78,7 @@ pub async fn load(
             "SELECT id, status, skill_ids, languages, birth_year, travel_radius_km, \
              preferred_channel, contact_ciphertext, contact_nonce, wrapped_key, \
              wrapped_key_nonce, key_id, consent_text_version, consent_given_at, created_at, \
-             updated_at, erased_at, version FROM volunteers WHERE id = $1",
+             updated_at, erased_at, version, contact_confirmed_at FROM volunteers WHERE id = $1",
             id,
         )
         .fetch_optional(conn)
@@ -243,6 +244,9 @@ pub async fn erase(
         .execute(&mut *conn)
         .await?;
     sqlx::query!("DELETE FROM idempotency_keys WHERE volunteer_id = $1", id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query!("DELETE FROM contact_codes WHERE volunteer_id = $1", id)
         .execute(&mut *conn)
         .await?;
     sqlx::query!("DELETE FROM tokens_issued WHERE volunteer_id = $1", id)
