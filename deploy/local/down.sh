@@ -3,7 +3,7 @@
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
-for name in web registration task matching broker; do
+for name in web registration task matching gateway broker; do
   pid_file="$STATE/run/$name.pid"
   [ -f "$pid_file" ] || continue
   pid=$(cat "$pid_file")

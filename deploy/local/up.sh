@@ -6,7 +6,8 @@
 # Ports and names default to the fixed local ones; the browser tests override them to run a
 # private suite beside a developer's: SPONTAN_GRPC_PORT_BASE (50051: registration, +1 task,
 # +2 matching), SPONTAN_METRICS_PORT_BASE (9101, +3 for web), SPONTAN_WEB_PORT (8080),
-# SPONTAN_DB_PREFIX (spontan), SPONTAN_STATE_DIR (.spontan), SPONTAN_BROKER_PORT (9092).
+# SPONTAN_DB_PREFIX (spontan), SPONTAN_STATE_DIR (.spontan), SPONTAN_BROKER_PORT (9092),
+# SPONTAN_GATEWAY_PORT (8025, the messaging gateway's stand-in).
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
@@ -14,6 +15,7 @@ BROKER_PORT="${SPONTAN_BROKER_PORT:-9092}"
 GRPC_BASE="${SPONTAN_GRPC_PORT_BASE:-50051}"
 METRICS_BASE="${SPONTAN_METRICS_PORT_BASE:-9101}"
 WEB_PORT="${SPONTAN_WEB_PORT:-8080}"
+GATEWAY_PORT="${SPONTAN_GATEWAY_PORT:-8025}"
 DB_PREFIX="${SPONTAN_DB_PREFIX:-spontan}"
 mkdir -p "$STATE/run" "$STATE/logs"
 
@@ -71,6 +73,23 @@ if [ ! -s "$STATE/vapid-private-key" ] || [ ! -s "$STATE/vapid-public-key" ]; th
 fi
 chmod 600 "$STATE/vapid-private-key"
 
+# The messaging gateway's stand-in (`spontan dev gateway`): the registration service's SMS,
+# Signal, Telegram, WhatsApp and app push messages end here instead of reaching anyone. Each is
+# printed to its log and listed at $GATEWAY_URL/ (and as JSON at /messages). Started before
+# registration, whose alerts.webhook_url points here.
+GATEWAY_URL="http://127.0.0.1:$GATEWAY_PORT"
+pid_file="$STATE/run/gateway.pid"
+if [ -f "$pid_file" ] && kill -0 "$(cat "$pid_file")" 2>/dev/null; then
+  log "gateway already running (pid $(cat "$pid_file"))"
+elif port_in_use "$GATEWAY_PORT"; then
+  log "gateway port $GATEWAY_PORT already in use: assuming our gateway is running"
+else
+  log "starting the messaging gateway stand-in on $GATEWAY_URL"
+  nohup "$BIN/spontan" dev gateway --listen "127.0.0.1:$GATEWAY_PORT" >>"$STATE/logs/gateway.log" 2>&1 &
+  echo $! >"$pid_file"
+  wait_for_port "$GATEWAY_PORT" 10 || { tail -n 20 "$STATE/logs/gateway.log" >&2; die "the gateway did not start on port $GATEWAY_PORT (log: $STATE/logs/gateway.log)"; }
+fi
+
 # tansu holds every fetch for the full fetch.wait.max.ms and plans its SQL anew for each: at
 # 10 ms the four consumers' idle fetches alone keep most of a core busy; 50 ms costs a fifth
 # of that and adds at most 50 ms to an event's way to a consumer.
@@ -104,6 +123,7 @@ for service in registration task matching; do
   SPONTAN_PRIVACY__MASTER_KEY_ID="local-1" \
   SPONTAN_PRIVACY__LOOKUP_KEY="$(cat "$STATE/privacy-lookup-key")" \
   SPONTAN_PRIVACY__CONSENT_TEXT_VERSION="$CONSENT_VERSION" \
+  SPONTAN_ALERTS__WEBHOOK_URL="$GATEWAY_URL/messages" \
   SPONTAN_ALERTS__WEB_PUSH__VAPID_PRIVATE_KEY="$(cat "$STATE/vapid-private-key")" \
   SPONTAN_ALERTS__WEB_PUSH__SUBJECT="mailto:ops@spontan.invalid" \
   SPONTAN_ALERTS__WEB_PUSH__ALLOW_HTTP_ENDPOINTS="${SPONTAN_ALERTS__WEB_PUSH__ALLOW_HTTP_ENDPOINTS:-false}" \
@@ -173,6 +193,7 @@ Spontan is up.
   console        $WEB_URL/dev/sign-in?role=coordinator&organisation=$demo_org
   dashboard      $WEB_URL/dev/sign-in?role=dashboard&organisation=$demo_org
                  (development sign-in links: they exist only because this stack has a dev key)
+  messages       $GATEWAY_URL/   (texts by SMS, Signal, Telegram, WhatsApp: shown, never sent)
   registration  grpc 127.0.0.1:${GRPC_PORT[registration]}   metrics http://127.0.0.1:${METRICS_PORT[registration]}/metrics
   task          grpc 127.0.0.1:${GRPC_PORT[task]}   metrics http://127.0.0.1:${METRICS_PORT[task]}/metrics
   matching      grpc 127.0.0.1:${GRPC_PORT[matching]}   metrics http://127.0.0.1:${METRICS_PORT[matching]}/metrics

@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 
 use crate::client::Global;
 use crate::commands::demo::DemoCommand;
+use crate::commands::dev::DevCommand;
 use crate::commands::incident::IncidentCommand;
 use crate::commands::matches::MatchesCommand;
 use crate::commands::task::TaskCommand;
@@ -45,4 +46,7 @@ pub enum Command {
     /// Demo data for a local stack.
     #[command(subcommand)]
     Demo(DemoCommand),
+    /// Local stand-ins for development (the messaging gateway).
+    #[command(subcommand)]
+    Dev(DevCommand),
 }

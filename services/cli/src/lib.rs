@@ -3,7 +3,7 @@
 //! [`errors::describe`]).
 //!
 //! Layout: [`cli`] holds the command tree (clap); [`commands`] one module per command group
-//! (incident, task, matches, volunteer, token, vapid, demo), each with its subcommands and
+//! (incident, task, matches, volunteer, token, vapid, demo, dev), each with its subcommands and
 //! what they do; what the groups share lives below them: [`client`] (global flags,
 //! connections, authorised requests, idempotency keys), [`convert`] (argument values to API
 //! values), [`output`] (tables or JSON) and [`errors`] (gRPC errors as sentences). Every
@@ -33,5 +33,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(command) => commands::demo::run(&global, command).await,
         Command::Vapid(command) => commands::vapid::run(&global, command),
         Command::Token(command) => commands::token::run(command),
+        Command::Dev(command) => commands::dev::run(command).await,
     }
 }

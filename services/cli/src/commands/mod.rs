@@ -4,6 +4,7 @@
 //! this module, so no two modules import each other.
 
 pub mod demo;
+pub mod dev;
 pub mod incident;
 pub mod matches;
 pub mod task;
