@@ -55,13 +55,15 @@ PY
 run_dir=$(mktemp -d)
 export SPONTAN_STATE_DIR="$run_dir/state"
 export SPONTAN_DB_PREFIX="spontan_bt_$$"
-# gRPC of the three services, metrics of the four, the web clients, the identity provider:
-# nine ports in a row.
-ports=$(free_ports 9)
+# gRPC of the three services, metrics of the four, the web clients, the identity provider,
+# the messaging gateway: ten ports in a row.
+ports=$(free_ports 10)
 export SPONTAN_GRPC_PORT_BASE=$ports
 export SPONTAN_METRICS_PORT_BASE=$((ports + 3))
 export SPONTAN_WEB_PORT=$((ports + 7))
 export SPONTAN_DEMO=0
+# The tests read the texts the app asks for (contact codes) from this stack's own gateway.
+export SPONTAN_GATEWAY_PORT=$((ports + 9))
 STATE="$SPONTAN_STATE_DIR"
 
 # A test OpenID Connect provider (tests/support/oidc-issuer.mjs) that the staff pages sign in

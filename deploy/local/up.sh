@@ -105,6 +105,11 @@ CORS_ORIGINS="[\"$WEB_URL\",\"http://localhost:$WEB_PORT\"]"
 # production the suite's key signs volunteer tokens only and staff sign in at an OpenID
 # Connect provider (docs/security.md). SPONTAN_AUTH__OIDC adds one here as well.
 KEY_ROLES='["volunteer","coordinator","dashboard","admin"]'
+# The demo's volunteers are registered in bulk and never confirm a phone, so the local stack
+# matches volunteers without a confirmed contact (production requires one, docs/security.md).
+# SPONTAN_PRIVACY__REQUIRE_CONFIRMED_CONTACT=true tries the production behaviour: codes
+# arrive at the dev gateway.
+REQUIRE_CONFIRMED="${SPONTAN_PRIVACY__REQUIRE_CONFIRMED_CONTACT:-false}"
 for service in registration task matching; do
   pid_file="$STATE/run/$service.pid"
   if [ -f "$pid_file" ] && kill -0 "$(cat "$pid_file")" 2>/dev/null; then
@@ -123,6 +128,7 @@ for service in registration task matching; do
   SPONTAN_PRIVACY__MASTER_KEY_ID="local-1" \
   SPONTAN_PRIVACY__LOOKUP_KEY="$(cat "$STATE/privacy-lookup-key")" \
   SPONTAN_PRIVACY__CONSENT_TEXT_VERSION="$CONSENT_VERSION" \
+  SPONTAN_PRIVACY__REQUIRE_CONFIRMED_CONTACT="$REQUIRE_CONFIRMED" \
   SPONTAN_ALERTS__WEBHOOK_URL="$GATEWAY_URL/messages" \
   SPONTAN_ALERTS__WEB_PUSH__VAPID_PRIVATE_KEY="$(cat "$STATE/vapid-private-key")" \
   SPONTAN_ALERTS__WEB_PUSH__SUBJECT="mailto:ops@spontan.invalid" \
