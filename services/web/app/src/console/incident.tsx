@@ -11,7 +11,7 @@ import { CheckInCode } from "./checkincode";
 import { Optimise } from "./optimise";
 import { Matches } from "./staffing";
 import { TaskForm } from "./taskform";
-import { ErrorNotice } from "./ui";
+import { ErrorNotice, OkNotice } from "./ui";
 
 const REFRESH_MS = 5000;
 
@@ -116,11 +116,7 @@ export function IncidentPage(props: ConsoleProps & { incidentId: string }) {
           </div>
         </div>
       )}
-      {notice && (
-        <p class="notice notice--ok" role="status">
-          {notice}
-        </p>
-      )}
+      <OkNotice text={notice} />
       {incident && !isOpen && <p class="notice">{t("incident.isClosed")}</p>}
       <ErrorNotice t={t} error={error} />
 

@@ -10,7 +10,7 @@ import type { Locale } from "../lib/i18n";
 import { formatNumber, formatTime, toDate, fingerprint } from "../shared-staff/format";
 import { IdempotencyKeys } from "../shared-staff/ids";
 import { describe, placeViolations, type Placed } from "./violations";
-import { ErrorNotice, ErrorSummary, Field, numberValue, type T } from "./ui";
+import { ErrorNotice, ErrorSummary, Field, FormActions, OkNotice, numberValue, type T } from "./ui";
 import { MapPicker, parsePoint } from "./mappicker";
 import { explainViolation } from "./servertext";
 
@@ -70,11 +70,7 @@ export function IncidentsPage(props: ConsoleProps) {
           </button>
         )}
       </div>
-      {notice && (
-        <p class="notice notice--ok" role="status">
-          {notice}
-        </p>
-      )}
+      <OkNotice text={notice} />
       {creating && (
         <IncidentForm
           {...props}
@@ -180,6 +176,20 @@ function IncidentForm(props: ConsoleProps & { onCancel: () => void; onCreated: (
     }
   };
 
+  /** A required number with decimals: a coordinate of the centre, or the radius. */
+  const decimalInput = (id: string, value: string, onValue: (value: string) => void) => (
+    <input
+      id={id}
+      type="number"
+      step="any"
+      required
+      inputMode="decimal"
+      value={value}
+      onInput={(e) => onValue((e.target as HTMLInputElement).value)}
+      {...describe(placed, id)}
+    />
+  );
+
   return (
     <section class="card" aria-labelledby="incident-form-title">
       <h2 id="incident-form-title">{t("incidentForm.title")}</h2>
@@ -223,40 +233,13 @@ function IncidentForm(props: ConsoleProps & { onCancel: () => void; onCreated: (
           />
           <div class="grid-2">
             <Field t={t} id="incident-lat" label={t("incidentForm.latitude")} placed={placed}>
-              <input
-                id="incident-lat"
-                type="number"
-                step="any"
-                required
-                inputMode="decimal"
-                value={lat}
-                onInput={(e) => setLat((e.target as HTMLInputElement).value)}
-                {...describe(placed, "incident-lat")}
-              />
+              {decimalInput("incident-lat", lat, setLat)}
             </Field>
             <Field t={t} id="incident-lon" label={t("incidentForm.longitude")} placed={placed}>
-              <input
-                id="incident-lon"
-                type="number"
-                step="any"
-                required
-                inputMode="decimal"
-                value={lon}
-                onInput={(e) => setLon((e.target as HTMLInputElement).value)}
-                {...describe(placed, "incident-lon")}
-              />
+              {decimalInput("incident-lon", lon, setLon)}
             </Field>
             <Field t={t} id="incident-radius" label={t("incidentForm.radius")} placed={placed}>
-              <input
-                id="incident-radius"
-                type="number"
-                step="any"
-                required
-                inputMode="decimal"
-                value={radius}
-                onInput={(e) => setRadius((e.target as HTMLInputElement).value)}
-                {...describe(placed, "incident-radius")}
-              />
+              {decimalInput("incident-radius", radius, setRadius)}
             </Field>
           </div>
         </fieldset>
@@ -271,14 +254,7 @@ function IncidentForm(props: ConsoleProps & { onCancel: () => void; onCreated: (
             />
           </Field>
         )}
-        <div class="row">
-          <button type="submit" class="button button--primary" disabled={busy}>
-            {busy ? t("form.saving") : t("incidentForm.submit")}
-          </button>
-          <button type="button" class="button button--quiet" onClick={props.onCancel}>
-            {t("common.cancel")}
-          </button>
-        </div>
+        <FormActions t={t} label={t("incidentForm.submit")} busy={busy} onCancel={props.onCancel} />
       </form>
     </section>
   );

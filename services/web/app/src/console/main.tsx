@@ -44,21 +44,7 @@ function App() {
 
   const session = staff.state.session;
   if (!session) {
-    return (
-      <SignIn
-        t={t}
-        title={t("signin.title")}
-        intro={t("signin.intro")}
-        config={staff.config}
-        role="coordinator"
-        problem={staff.state.problem}
-        problemRole={staff.state.problemRole}
-        detail={staff.state.detail}
-        signingIn={staff.state.signingIn}
-        locale={locale}
-        onLocale={setLocale}
-      />
-    );
+    return <SignIn t={t} staff={staff} role="coordinator" locale={locale} onLocale={setLocale} />;
   }
   if (!staff.api) {
     return (
@@ -78,9 +64,6 @@ function App() {
   };
   return (
     <>
-      <a class="skip-link" href="#main">
-        {t("app.skip")}
-      </a>
       <TopBar t={t} title={t("app.title")} session={session} locale={locale} onLocale={setLocale} onSignOut={staff.signOut} />
       {incidentId ? <IncidentPage key={incidentId} {...common} incidentId={incidentId} /> : <IncidentsPage {...common} />}
     </>

@@ -6,6 +6,7 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import type { MapConfig } from "../lib/config";
 import type { MapRegion } from "../shared-staff/basemap";
 import { formatNumber } from "../shared-staff/format";
+import { mountMap } from "../shared-staff/hooks";
 import type { Locale } from "../lib/i18n";
 import type { Point, PointMap } from "./pointmap";
 import type { T } from "./ui";
@@ -56,13 +57,14 @@ export function MapPicker(props: {
 
   useEffect(() => {
     if (!open) return;
-    let cancelled = false;
     setStatus("loading");
-    import("./pointmap")
-      .then(({ createPointMap }) => {
-        if (cancelled || !container.current) return;
+    return mountMap(
+      map,
+      container,
+      () => import("./pointmap"),
+      ({ createPointMap }, element) => {
         const current = latest.current;
-        map.current = createPointMap(container.current, current.config, {
+        const created = createPointMap(element, current.config, {
           label: t("pointMap.label", { what: current.what }),
           pinLabel: (p) => t("pointMap.pin", { what: latest.current.what, coordinates: coordinates(p) }),
           point: parsePoint(current.lat, current.lon),
@@ -72,15 +74,11 @@ export function MapPicker(props: {
             setAnnouncement(t("pointMap.picked", { what: latest.current.what, coordinates: coordinates(p) }));
           },
         });
-        map.current.canvas.setAttribute("aria-describedby", helpId);
-        setStatus("ready");
-      })
-      .catch((e: unknown) => setStatus(e instanceof Error ? e.message : String(e)));
-    return () => {
-      cancelled = true;
-      map.current?.destroy();
-      map.current = null;
-    };
+        created.canvas.setAttribute("aria-describedby", helpId);
+        return created;
+      },
+      setStatus,
+    );
   }, [open]);
 
   // Typed values move the pin.

@@ -1,11 +1,8 @@
 // The coordinator console's words, English and German. A key missing in German is a type error.
-import { de as sharedDe, en as sharedEn } from "../shared-staff/messages";
+import { staffDictionaries } from "../shared-staff/messages";
 
 const en = {
-  ...sharedEn,
   "app.title": "Coordinator console",
-  "app.skip": "Skip to content",
-  "signin.title": "Coordinator console",
   "signin.intro": "Open incidents, create tasks for spontaneous volunteers and see who is coming.",
   "incidents.title": "Incidents",
   "incidents.new": "New incident",
@@ -176,13 +173,8 @@ const en = {
   "optimise.hours": "{hours} h",
 };
 
-export type Key = keyof typeof en;
-
-const de: Record<Key, string> = {
-  ...sharedDe,
+const de: Record<keyof typeof en, string> = {
   "app.title": "Einsatzleitung",
-  "app.skip": "Zum Inhalt springen",
-  "signin.title": "Einsatzleitung",
   "signin.intro": "Einsätze eröffnen, Aufgaben für Spontanhelfende anlegen und sehen, wer kommt.",
   "incidents.title": "Einsätze",
   "incidents.new": "Neuer Einsatz",
@@ -353,4 +345,4 @@ const de: Record<Key, string> = {
   "optimise.hours": "{hours} h",
 };
 
-export const dictionaries = { en, de };
+export const dictionaries = staffDictionaries(en, de);

@@ -6,7 +6,7 @@ import type { OptimizationObjective, OptimizeIncidentResponse } from "../gen/spo
 import { code } from "../lib/errors";
 import { formatNumber, formatPercent } from "../shared-staff/format";
 import type { ConsoleProps } from "./incidents";
-import { ErrorNotice } from "./ui";
+import { ErrorNotice, OkNotice } from "./ui";
 
 export function Optimise(props: ConsoleProps & { incidentId: string; onApplied: () => void }) {
   const { t, api, locale } = props;
@@ -57,11 +57,7 @@ export function Optimise(props: ConsoleProps & { incidentId: string; onApplied: 
           {busy && !preview ? t("optimise.running") : t("optimise.preview")}
         </button>
       </div>
-      {notice && (
-        <p class="notice notice--ok" role="status">
-          {notice}
-        </p>
-      )}
+      <OkNotice text={notice} />
       <ErrorNotice t={t} error={error} />
       {preview && (
         <div class="optimise__preview" data-testid="optimise-preview">

@@ -5,8 +5,7 @@
 // those of services/task/src/validation.rs.
 import type { Locale } from "../lib/i18n";
 import type { Problem } from "../shared-staff/components";
-import type { Key } from "./messages";
-import type { T } from "./ui";
+import type { Key, T } from "./ui";
 
 type Rule = [pattern: RegExp, key: Key, names?: string[]];
 

@@ -11,7 +11,7 @@ import { fingerprint, fromLocalInput, PRIORITIES, toDate, toLocalInput, toTimest
 import { IdempotencyKeys } from "../shared-staff/ids";
 import type { ConsoleProps } from "./incidents";
 import { describe, placeViolations, type Placed } from "./violations";
-import { ErrorNotice, ErrorSummary, Field, numberValue, uint32 } from "./ui";
+import { ErrorNotice, ErrorSummary, Field, FormActions, numberValue, uint32 } from "./ui";
 import { FieldError } from "../shared-staff/components";
 import type { MapRegion } from "../shared-staff/basemap";
 import { MapPicker } from "./mappicker";
@@ -389,14 +389,7 @@ export function TaskForm(
             {...describe(placed, id("safety-notes"))}
           />
         </Field>
-        <div class="row">
-          <button type="submit" class="button button--primary" disabled={busy}>
-            {busy ? t("form.saving") : base ? t("taskForm.save") : t("taskForm.create")}
-          </button>
-          <button type="button" class="button button--quiet" onClick={props.onCancel}>
-            {t("common.cancel")}
-          </button>
-        </div>
+        <FormActions t={t} label={base ? t("taskForm.save") : t("taskForm.create")} busy={busy} onCancel={props.onCancel} />
       </form>
     </section>
   );

@@ -3,11 +3,12 @@ import type { ComponentChildren } from "preact";
 import { useEffect, useRef } from "preact/hooks";
 import { describeError, explainError } from "../shared-staff/errors";
 import { FieldError } from "../shared-staff/components";
-import type { Translate } from "../shared-staff/messages";
+import type { KeyOf, Translate } from "../shared-staff/messages";
 export { describeError };
-import type { Key } from "./messages";
+import type { dictionaries } from "./messages";
 import type { Placed } from "./violations";
 
+export type Key = KeyOf<typeof dictionaries>;
 export type T = Translate<Key>;
 
 /** A refusal or failure: in the console's words where it knows the reason, with the server's message as detail. */
@@ -23,6 +24,16 @@ export function ErrorNotice({ t, error }: { t: T; error: unknown }) {
           ({t("common.serverSaid")} <span lang="en">{detail}</span>)
         </span>
       )}
+    </p>
+  );
+}
+
+/** What was just done, said politely (a status, not an alert). */
+export function OkNotice({ text }: { text: string | null }) {
+  if (!text) return null;
+  return (
+    <p class="notice notice--ok" role="status">
+      {text}
     </p>
   );
 }
@@ -73,6 +84,20 @@ export function Field(props: {
         </span>
       )}
       <FieldError id={`${props.id}-error`} errors={props.placed?.byInput[props.id]} detailLabel={props.t("common.serverSaid")} />
+    </div>
+  );
+}
+
+/** A form's buttons: submit (`label`, "Saving…" while `busy`) and Cancel. */
+export function FormActions(props: { t: T; label: string; busy: boolean; onCancel: () => void }) {
+  return (
+    <div class="row">
+      <button type="submit" class="button button--primary" disabled={props.busy}>
+        {props.busy ? props.t("form.saving") : props.label}
+      </button>
+      <button type="button" class="button button--quiet" onClick={props.onCancel}>
+        {props.t("common.cancel")}
+      </button>
     </div>
   );
 }

@@ -68,14 +68,24 @@ export function followIncident(api: Clients, incidentId: string, handlers: FeedH
     if (fresh.length) cursor = fresh[fresh.length - 1].sequence;
     if (fresh.length || !caughtUp) handlers.onChanges(fresh, caughtUp);
   };
-  const handleCursorAhead = (error: unknown) => {
+  /**
+   * What a failed call means for the loop: "stop" when following stopped or the error is one
+   * that trying again cannot mend (reported), "reset" when the server's log restarted
+   * (CURSOR_AHEAD: read again from the start), else "retry".
+   */
+  const afterFailure = (error: unknown): "stop" | "reset" | "retry" => {
+    if (stop.signal.aborted) return "stop";
     if (code(error) === Code.FailedPrecondition && reason(error) === "CURSOR_AHEAD") {
       cursor = 0n;
       caughtUp = false;
       handlers.onReset();
-      return true;
+      return "reset";
     }
-    return false;
+    if (fatal(error)) {
+      handlers.onFatal(error);
+      return "stop";
+    }
+    return "retry";
   };
 
   /** Reads every change after the cursor; throws when the service does not answer. */
@@ -150,12 +160,9 @@ export function followIncident(api: Clients, incidentId: string, handlers: FeedH
           return;
         }
       } catch (error) {
-        if (stop.signal.aborted) return;
-        if (handleCursorAhead(error)) continue;
-        if (fatal(error)) {
-          handlers.onFatal(error);
-          return;
-        }
+        const next = afterFailure(error);
+        if (next === "stop") return;
+        if (next === "reset") continue;
         if (!options.pollOnly) console.warn("change stream failed; polling", error);
       }
       // The stream is down: poll until it is time to try it again.
@@ -171,12 +178,9 @@ export function followIncident(api: Clients, incidentId: string, handlers: FeedH
         try {
           await poll();
         } catch (error) {
-          if (stop.signal.aborted) return;
-          if (handleCursorAhead(error)) continue;
-          if (fatal(error)) {
-            handlers.onFatal(error);
-            return;
-          }
+          const next = afterFailure(error);
+          if (next === "stop") return;
+          if (next === "reset") continue;
         }
       }
     }

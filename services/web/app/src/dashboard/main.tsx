@@ -25,16 +25,16 @@ import {
   toDate,
 } from "../shared-staff/format";
 import { describeError } from "../shared-staff/errors";
-import { useLocale, usePolling } from "../shared-staff/hooks";
-import type { Translate } from "../shared-staff/messages";
+import { mountMap, useLocale, usePolling } from "../shared-staff/hooks";
+import type { KeyOf, Translate } from "../shared-staff/messages";
 import type { AppConfig } from "../lib/config";
 import { followIncident, type FeedMode } from "./feed";
-import { dictionaries, type Key } from "./messages";
+import { dictionaries } from "./messages";
 import type { MapTask, TaskMap } from "./map";
 import "../shared-staff/staff.css";
 import "./dashboard.css";
 
-type T = Translate<Key>;
+type T = Translate<KeyOf<typeof dictionaries>>;
 const STORAGE_KEY = "spontan.dashboard.token";
 const REFRESH_MS = 5000;
 const FEED_LENGTH = 40;
@@ -99,32 +99,11 @@ function App() {
 
   const session = staff.state.session;
   if (!session) {
-    return (
-      <SignIn
-        t={t}
-        title={t("signin.title")}
-        intro={t("signin.intro")}
-        config={staff.config}
-        role="dashboard"
-        problem={staff.state.problem}
-        problemRole={staff.state.problemRole}
-        detail={staff.state.detail}
-        signingIn={staff.state.signingIn}
-        locale={locale}
-        onLocale={setLocale}
-      />
-    );
+    return <SignIn t={t} staff={staff} role="dashboard" locale={locale} onLocale={setLocale} />;
   }
   return (
     <>
-      {!wall && (
-        <>
-          <a class="skip-link" href="#main">
-            {t("app.skip")}
-          </a>
-          <TopBar t={t} title={t("app.title")} session={session} locale={locale} onLocale={setLocale} onSignOut={staff.signOut} />
-        </>
-      )}
+      {!wall && <TopBar t={t} title={t("app.title")} session={session} locale={locale} onLocale={setLocale} onSignOut={staff.signOut} />}
       {staff.api && staff.config ? (
         <Dashboard
           t={t}
@@ -594,22 +573,21 @@ function TaskMapView(props: {
   const latest = useRef(props);
   latest.current = props;
 
-  useEffect(() => {
-    let cancelled = false;
-    import("./map")
-      .then(({ createTaskMap }) => {
-        if (cancelled || !container.current) return;
-        map.current = createTaskMap(container.current, props.config.map, { interactive: props.interactive, label: t("map.label") });
-        map.current.update(latest.current.tasks, latest.current.region);
-        setStatus("ready");
-      })
-      .catch((e: unknown) => setStatus(e instanceof Error ? e.message : String(e)));
-    return () => {
-      cancelled = true;
-      map.current?.destroy();
-      map.current = null;
-    };
-  }, [props.interactive]);
+  useEffect(
+    () =>
+      mountMap(
+        map,
+        container,
+        () => import("./map"),
+        ({ createTaskMap }, element) => {
+          const created = createTaskMap(element, props.config.map, { interactive: props.interactive, label: t("map.label") });
+          created.update(latest.current.tasks, latest.current.region);
+          return created;
+        },
+        setStatus,
+      ),
+    [props.interactive],
+  );
 
   const key = JSON.stringify([props.tasks, props.region]);
   useEffect(() => {

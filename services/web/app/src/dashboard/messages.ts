@@ -1,11 +1,8 @@
 // The emergency dashboard's words, English and German.
-import { de as sharedDe, en as sharedEn } from "../shared-staff/messages";
+import { staffDictionaries } from "../shared-staff/messages";
 
 const en = {
-  ...sharedEn,
   "app.title": "Emergency dashboard",
-  "app.skip": "Skip to content",
-  "signin.title": "Emergency dashboard",
   "signin.intro": "The situation of an incident at a glance: tasks, coverage and changes as they happen. Read-only, without personal data.",
   "incident.pick": "Incident",
   "incident.none": "No incidents to show.",
@@ -47,13 +44,8 @@ const en = {
   "feed.unknownTask": "(task)",
 };
 
-export type Key = keyof typeof en;
-
-const de: Record<Key, string> = {
-  ...sharedDe,
+const de: Record<keyof typeof en, string> = {
   "app.title": "Lagebild",
-  "app.skip": "Zum Inhalt springen",
-  "signin.title": "Lagebild",
   "signin.intro": "Die Lage eines Einsatzes auf einen Blick: Aufgaben, Abdeckung und Änderungen, sobald sie geschehen. Nur lesend, ohne personenbezogene Daten.",
   "incident.pick": "Einsatz",
   "incident.none": "Keine Einsätze vorhanden.",
@@ -95,4 +87,4 @@ const de: Record<Key, string> = {
   "feed.unknownTask": "(Aufgabe)",
 };
 
-export const dictionaries = { en, de };
+export const dictionaries = staffDictionaries(en, de);

@@ -40,3 +40,12 @@ export function translator<K extends string>(
     return text;
   };
 }
+
+/**
+ * The translator of a module's own words, for the language in use: `const words =
+ * wordsOf({ en, de })`, then `const w = words(locale)`. A module loaded with import() brings
+ * its words along, and the first screen does not load them.
+ */
+export function wordsOf<K extends string>(dictionaries: Record<Locale, Record<K, string>>) {
+  return (locale: Locale) => translator(dictionaries, locale);
+}

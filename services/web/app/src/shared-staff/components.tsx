@@ -2,8 +2,8 @@
 // language switch, and the field error next to an input.
 import type { ComponentChildren } from "preact";
 import { useState } from "preact/hooks";
-import type { AppConfig } from "../lib/config";
 import { LOCALES, type Locale } from "../lib/i18n";
+import type { StaffContext } from "./bootstrap";
 import type { SharedKey, Translate } from "./messages";
 import { beginSignIn } from "./oidc";
 import type { Session, SessionProblem } from "./session";
@@ -30,22 +30,17 @@ export function LanguageSwitch({ t, locale, onChange }: { t: T; locale: Locale; 
   );
 }
 
+/** The page to sign in on, under the page's name (`app.title`) with its own intro (`signin.intro`). */
 export function SignIn(props: {
-  t: T;
-  title: string;
-  intro: string;
-  config: AppConfig | null;
+  t: Translate<SharedKey | "app.title" | "signin.intro">;
+  /** The page's start-up: its settings, and why there is no session (or that one is being completed). */
+  staff: StaffContext;
   role: "coordinator" | "dashboard";
-  problem?: SessionProblem;
-  problemRole?: string;
-  /** The provider's or library's words about a failed sign-in. */
-  detail?: string;
-  /** An OpenID Connect sign-in is being completed. */
-  signingIn?: boolean;
   locale: Locale;
   onLocale: (l: Locale) => void;
 }) {
-  const { t, config } = props;
+  const { t } = props;
+  const { config, state } = props.staff;
   const [leaving, setLeaving] = useState(false);
   const [unreachable, setUnreachable] = useState<string | null>(null);
   const [organisation, setOrganisation] = useState(localStorage.getItem("spontan.staff.organisation") ?? "");
@@ -57,16 +52,16 @@ export function SignIn(props: {
         <LanguageSwitch t={t} locale={props.locale} onChange={props.onLocale} />
       </header>
       <main id="main" class="signin">
-        <h1>{props.title}</h1>
-        <p>{props.intro}</p>
-        {props.signingIn && !props.problem && (
+        <h1>{t("app.title")}</h1>
+        <p>{t("signin.intro")}</p>
+        {state.signingIn && !state.problem && (
           <p class="notice" role="status" aria-busy="true">
             {t("signin.completing")}
           </p>
         )}
-        {props.problem && (
+        {state.problem && (
           <p class="notice notice--warn" role="alert">
-            {problemText(t, props.problem, props.problemRole, props.detail)}
+            {problemText(t, state.problem, state.problemRole, state.detail)}
           </p>
         )}
         {config?.oidc ? (
@@ -75,7 +70,7 @@ export function SignIn(props: {
             <button
               type="button"
               class="button button--primary"
-              disabled={leaving || props.signingIn}
+              disabled={leaving || state.signingIn}
               aria-describedby="oidc-note"
               onClick={() => {
                 const oidc = config.oidc;
@@ -145,6 +140,7 @@ function problemText(t: T, problem: SessionProblem, role?: string, detail?: stri
   }
 }
 
+/** The bar at the top of a signed-in page, after the link that skips past it to the content. */
 export function TopBar(props: {
   t: T;
   title: string;
@@ -157,19 +153,24 @@ export function TopBar(props: {
   const { t, session } = props;
   const claims = session.claims;
   return (
-    <header class="topbar">
-      <span class="topbar__brand">Spontan · {props.title}</span>
-      {props.children}
-      <div class="topbar__who">
-        <span>{t("session.signedInAs", { sub: claims.sub || claims.role })}</span>
-        {claims.org && <span> · {t("session.org", { org: claims.org })}</span>}
-        <span class="topbar__until"> · {t("session.until", { time: formatTime(new Date(claims.exp * 1000), props.locale) })}</span>
-      </div>
-      <LanguageSwitch t={t} locale={props.locale} onChange={props.onLocale} />
-      <button type="button" class="button button--quiet" onClick={props.onSignOut}>
-        {t("session.signOut")}
-      </button>
-    </header>
+    <>
+      <a class="skip-link" href="#main">
+        {t("app.skip")}
+      </a>
+      <header class="topbar">
+        <span class="topbar__brand">Spontan · {props.title}</span>
+        {props.children}
+        <div class="topbar__who">
+          <span>{t("session.signedInAs", { sub: claims.sub || claims.role })}</span>
+          {claims.org && <span> · {t("session.org", { org: claims.org })}</span>}
+          <span class="topbar__until"> · {t("session.until", { time: formatTime(new Date(claims.exp * 1000), props.locale) })}</span>
+        </div>
+        <LanguageSwitch t={t} locale={props.locale} onChange={props.onLocale} />
+        <button type="button" class="button button--quiet" onClick={props.onSignOut}>
+          {t("session.signOut")}
+        </button>
+      </header>
+    </>
   );
 }
 

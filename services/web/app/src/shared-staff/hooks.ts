@@ -55,3 +55,31 @@ export function usePolling(tick: () => Promise<void> | void, intervalMs: number,
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, deps);
 }
+
+/**
+ * For an effect that shows a map: once `load` (the import() that brings the map library, kept
+ * out of the page's first load) has resolved, `create` makes the map in `container` unless the
+ * effect was cleaned up meanwhile. `setStatus` hears "ready", or why loading failed. Returns
+ * the effect's cleanup, which destroys the map.
+ */
+export function mountMap<Module, M extends { destroy(): void }>(
+  map: { current: M | null },
+  container: { current: HTMLDivElement | null },
+  load: () => Promise<Module>,
+  create: (module: Module, element: HTMLDivElement) => M,
+  setStatus: (status: string) => void,
+): () => void {
+  let cancelled = false;
+  load()
+    .then((module) => {
+      if (cancelled || !container.current) return;
+      map.current = create(module, container.current);
+      setStatus("ready");
+    })
+    .catch((e: unknown) => setStatus(e instanceof Error ? e.message : String(e)));
+  return () => {
+    cancelled = true;
+    map.current?.destroy();
+    map.current = null;
+  };
+}

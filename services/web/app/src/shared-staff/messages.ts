@@ -1,7 +1,8 @@
 // Words the console and the dashboard share: sign-in, session, priorities, states. Each page
-// spreads these into its own dictionary, so one translator checks every key.
+// adds its own to these (staffDictionaries), so one translator checks every key.
 
 export const en = {
+  "app.skip": "Skip to content",
   "lang.switch": "Language",
   "lang.de": "Deutsch",
   "lang.en": "English",
@@ -72,6 +73,7 @@ export const en = {
 export type SharedKey = keyof typeof en;
 
 export const de: Record<SharedKey, string> = {
+  "app.skip": "Zum Inhalt springen",
   "lang.switch": "Sprache",
   "lang.de": "Deutsch",
   "lang.en": "English",
@@ -140,3 +142,11 @@ export const de: Record<SharedKey, string> = {
 };
 
 export type Translate<K extends string> = (key: K, params?: Record<string, string | number>) => string;
+
+/** A page's dictionaries: these shared words and the page's own, English and German. */
+export function staffDictionaries<K extends string>(pageEn: Record<K, string>, pageDe: Record<K, string>) {
+  return { en: { ...en, ...pageEn }, de: { ...de, ...pageDe } };
+}
+
+/** The keys of a page's dictionaries (staffDictionaries): the shared ones and its own. */
+export type KeyOf<D extends { en: object }> = keyof D["en"] & string;

@@ -11,17 +11,18 @@
 // are shown at their fields, all at once, as in registration.
 import { Code } from "@connectrpc/connect";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import type { ComponentChildren } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { AlertChannel } from "../gen/spontan/v1/common_pb";
 import type { VolunteerProfile } from "../gen/spontan/v1/registration_pb";
-import { code, fieldViolations, isTransient, message } from "../lib/errors";
-import { translator, type Locale } from "../lib/i18n";
+import { code, fieldViolations } from "../lib/errors";
+import { wordsOf } from "../lib/i18n";
 import { useApp } from "./context";
 import { fieldOf, fieldId, localInput, parseLocation, parseNumber } from "./form";
-import { ms } from "./format";
+import { ms, trouble } from "./format";
 import type { Key } from "./messages";
-import { LocationField, SkillPicker } from "./register";
-import { FieldErrors, TextField, describedBy } from "./ui";
+import { LocationField, ProfileField, SkillPicker } from "./register";
+import { FieldErrors, TextField, describedBy, type FieldBinding } from "./ui";
 
 const en = {
   detailsTitle: "Change your details",
@@ -44,8 +45,6 @@ const en = {
   add: "Add a time",
   noTimes: "No times: you receive no offers until you add one.",
   timesHint: "Each time lasts at most 31 days and ends within a year.",
-  offline: "No connection. Please try again when you are online.",
-  failed: "That did not work: {detail}",
 };
 
 const de: Record<keyof typeof en, string> = {
@@ -70,12 +69,9 @@ const de: Record<keyof typeof en, string> = {
   add: "Zeitraum hinzufügen",
   noTimes: "Keine Zeiten: Sie erhalten keine Angebote, bis Sie eine hinzufügen.",
   timesHint: "Jeder Zeitraum dauert höchstens 31 Tage und endet innerhalb eines Jahres.",
-  offline: "Keine Verbindung. Bitte versuchen Sie es noch einmal, wenn Sie online sind.",
-  failed: "Das hat nicht geklappt: {detail}",
 };
 
-type Word = keyof typeof en;
-const words = (locale: Locale) => translator<Word>({ en, de }, locale);
+const words = wordsOf({ en, de });
 
 type Errors = Record<string, string[]>;
 
@@ -173,10 +169,6 @@ function clientProblems(d: Details): Partial<Record<keyof Details, Key>> {
   return out;
 }
 
-function trouble(w: ReturnType<typeof words>, error: unknown): string {
-  return isTransient(error) ? w("offline") : w("failed", { detail: message(error) });
-}
-
 /** Focuses the first field with an error once the errors are on screen. */
 function useFocusFirst(errors: Errors, order: string[]) {
   const [pending, setPending] = useState(false);
@@ -213,28 +205,125 @@ function Problems(props: { title: string; errors: Errors; labels: Record<string,
   );
 }
 
+/**
+ * What both editors keep: the problems at their fields and above the form, whether they are
+ * being saved, and the focus: on the heading when the editor opens, on the first field with a
+ * problem (of `order`, from the top) when problems are shown.
+ */
+function useEditor(order: string[]) {
+  const { t } = useApp();
+  const [errors, setErrors] = useState<Errors>({});
+  const [general, setGeneral] = useState<string[]>([]);
+  const [busy, setBusy] = useState(false);
+  const heading = useRef<HTMLHeadingElement>(null);
+  const focusFirst = useFocusFirst(errors, order);
+  useEffect(() => heading.current?.focus(), []);
+
+  const show = (found: Errors, other: string[]) => {
+    setErrors(found);
+    setGeneral(other);
+    focusFirst();
+  };
+
+  return {
+    errors,
+    general,
+    busy,
+    heading,
+    setErrors,
+    setGeneral,
+    /** Shows problems at their fields and above the form, and focuses the first field with one. */
+    show,
+    /** The field `key` changed: its problems no longer apply. */
+    clear(key: string) {
+      setErrors((e) => {
+        if (!e[key]) return e;
+        const { [key]: _, ...rest } = e;
+        return rest;
+      });
+    },
+    /**
+     * Saves with `send`. The field violations of a refusal are shown where `place` puts them:
+     * at the field `key`, or above the form without one; without any, why it did not work.
+     */
+    async save(send: () => Promise<void>, place: (path: string, texts: string[]) => { key?: string; texts: string[] }) {
+      setBusy(true);
+      setErrors({});
+      setGeneral([]);
+      try {
+        await send();
+      } catch (error) {
+        if (code(error) === Code.Unauthenticated) return;
+        const found: Errors = {};
+        const other: string[] = [];
+        for (const [path, texts] of Object.entries(fieldViolations(error))) {
+          const placed = place(path, texts);
+          if (placed.key) (found[placed.key] ??= []).push(...placed.texts);
+          else other.push(...placed.texts);
+        }
+        if (!Object.keys(found).length && !other.length) other.push(trouble(t, error));
+        show(found, other);
+      } finally {
+        setBusy(false);
+      }
+    },
+  };
+}
+
+/** An editor's form: its heading, all problems, the fields (children), Save and Cancel. */
+function EditorForm(props: {
+  editor: ReturnType<typeof useEditor>;
+  /** The form's id: its heading is `<id>-title`. */
+  id: string;
+  heading: "h2" | "h3";
+  title: string;
+  /** The fields' names in the list of problems. */
+  labels: Record<string, string>;
+  onSubmit: (e: Event) => void;
+  onCancel: () => void;
+  children: ComponentChildren;
+}) {
+  const { t, locale } = useApp();
+  const w = words(locale);
+  const { editor } = props;
+  const Heading = props.heading;
+  return (
+    <form class="editor" noValidate onSubmit={props.onSubmit} aria-labelledby={`${props.id}-title`}>
+      <Heading id={`${props.id}-title`} ref={editor.heading} tabIndex={-1}>
+        {props.title}
+      </Heading>
+      <Problems title={w("check")} errors={editor.errors} general={editor.general} labels={props.labels} />
+      {props.children}
+      <div class="actions">
+        <button type="submit" class="primary" disabled={editor.busy}>
+          {editor.busy ? w("saving") : w("save")}
+        </button>
+        <button type="button" class="secondary" disabled={editor.busy} onClick={props.onCancel}>
+          {t("action.cancel")}
+        </button>
+      </div>
+    </form>
+  );
+}
+
 /** "Change my details": the profile's updatable fields. */
 export function DetailsEditor(props: EditorProps) {
   const { t, locale, api, guard } = useApp();
   const w = words(locale);
   const [base, setBase] = useState(props.profile);
   const [draft, setDraft] = useState(() => detailsOf(props.profile));
-  const [errors, setErrors] = useState<Errors>({});
-  const [general, setGeneral] = useState<string[]>([]);
-  const [busy, setBusy] = useState(false);
-  const heading = useRef<HTMLHeadingElement>(null);
-  const order = FIELDS.map((f) => f.key as string);
-  const focusFirst = useFocusFirst(errors, order);
-  useEffect(() => heading.current?.focus(), []);
+  const editor = useEditor(FIELDS.map((f) => f.key as string));
+  const { errors } = editor;
 
   const set = (patch: Partial<Details>, key: keyof Details) => {
     setDraft((d) => ({ ...d, ...patch }));
-    setErrors((e) => {
-      if (!e[key]) return e;
-      const { [key]: _, ...rest } = e;
-      return rest;
-    });
+    editor.clear(key);
   };
+  const bind = (key: Exclude<keyof Details, "channel" | "skills">): FieldBinding => ({
+    value: draft[key],
+    errors: errors[key],
+    onInput: (value) => set({ [key]: value }, key),
+  });
 
   const request = (from: VolunteerProfile, d: Details, paths: string[]) => {
     const home = parseLocation(d.location);
@@ -253,13 +342,11 @@ export function DetailsEditor(props: EditorProps) {
     };
   };
 
-  const save = async (e: Event) => {
+  const save = (e: Event) => {
     e.preventDefault();
     const local = clientProblems(draft);
     if (Object.keys(local).length) {
-      setErrors(Object.fromEntries(Object.entries(local).map(([k, key]) => [k, [t(key as Key)]])));
-      setGeneral([]);
-      focusFirst();
+      editor.show(Object.fromEntries(Object.entries(local).map(([k, key]) => [k, [t(key as Key)]])), []);
       return;
     }
     const mine = detailsOf(base);
@@ -268,11 +355,8 @@ export function DetailsEditor(props: EditorProps) {
       props.onDone(base, w("nothing"));
       return;
     }
-    setBusy(true);
-    setErrors({});
-    setGeneral([]);
-    let from = base;
-    try {
+    const send = async () => {
+      let from = base;
       for (let attempt = 1; ; attempt++) {
         try {
           const r = await guard(api.registration.updateMyProfile(request(from, draft, paths)));
@@ -290,85 +374,46 @@ export function DetailsEditor(props: EditorProps) {
             for (const f of FIELDS) if (paths.includes(f.path)) (next as Record<string, unknown>)[f.key] = draft[f.key];
             setBase(fresh);
             setDraft(next);
-            setGeneral([w("elsewhere")]);
+            editor.setGeneral([w("elsewhere")]);
             return;
           }
           from = fresh;
           setBase(fresh);
         }
       }
-    } catch (error) {
-      if (code(error) === Code.Unauthenticated) return;
-      const found: Errors = {};
-      const other: string[] = [];
-      for (const [path, texts] of Object.entries(fieldViolations(error))) {
-        const key = detailsFieldOf(path);
-        if (key && (key !== "channel" || draft.channel !== "other")) (found[key] ??= []).push(...texts);
-        else other.push(...texts.map((text) => `${path.replace(/^profile\./, "")}: ${text}`));
-      }
-      if (!Object.keys(found).length && !other.length) other.push(trouble(w, error));
-      setErrors(found);
-      setGeneral(other);
-      focusFirst();
-    } finally {
-      setBusy(false);
-    }
+    };
+    void editor.save(send, (path, texts) => {
+      const key = detailsFieldOf(path);
+      return key && (key !== "channel" || draft.channel !== "other")
+        ? { key, texts }
+        : { texts: texts.map((text) => `${path.replace(/^profile\./, "")}: ${text}`) };
+    });
   };
 
   const channelErrors = errors.channel;
   return (
-    <form class="editor" noValidate onSubmit={save} aria-labelledby="details-edit-title">
-      <h2 id="details-edit-title" ref={heading} tabIndex={-1}>
-        {w("detailsTitle")}
-      </h2>
-      <Problems
-        title={w("check")}
-        errors={errors}
-        general={general}
-        labels={{
-          name: t("field.name"),
-          phone: t("profile.phone"),
-          email: t("profile.email"),
-          channel: w("channel"),
-          birthYear: t("field.birthYear"),
-          location: t("field.location"),
-          radius: t("field.radius"),
-          skills: t("field.skills"),
-          languages: t("field.languages"),
-        }}
-      />
-      <TextField
-        k="name"
-        label={t("field.name")}
-        hint={t("hint.name")}
-        autoComplete="name"
-        maxLength={80}
-        value={draft.name}
-        errors={errors.name}
-        onInput={(name) => set({ name }, "name")}
-      />
-      <TextField
-        k="phone"
-        type="tel"
-        label={t("profile.phone")}
-        hint={w("phoneHint")}
-        inputMode="tel"
-        autoComplete="tel"
-        value={draft.phone}
-        errors={errors.phone}
-        onInput={(phone) => set({ phone }, "phone")}
-      />
-      <TextField
-        k="email"
-        type="email"
-        label={t("profile.email")}
-        hint={w("emailHint")}
-        inputMode="email"
-        autoComplete="email"
-        value={draft.email}
-        errors={errors.email}
-        onInput={(email) => set({ email }, "email")}
-      />
+    <EditorForm
+      editor={editor}
+      id="details-edit"
+      heading="h2"
+      title={w("detailsTitle")}
+      labels={{
+        name: t("field.name"),
+        phone: t("profile.phone"),
+        email: t("profile.email"),
+        channel: w("channel"),
+        birthYear: t("field.birthYear"),
+        location: t("field.location"),
+        radius: t("field.radius"),
+        skills: t("field.skills"),
+        languages: t("field.languages"),
+      }}
+      onSubmit={save}
+      onCancel={props.onCancel}
+    >
+      <ProfileField k="name" {...bind("name")} />
+      <TextField k="phone" type="tel" label={t("profile.phone")} hint={w("phoneHint")} inputMode="tel" autoComplete="tel" {...bind("phone")} />
+      <TextField k="email" type="email" label={t("profile.email")} hint={w("emailHint")} inputMode="email" autoComplete="email" {...bind("email")} />
       {draft.channel === "other" ? (
         <p>{w("channelPush")}</p>
       ) : (
@@ -389,45 +434,12 @@ export function DetailsEditor(props: EditorProps) {
           ))}
         </fieldset>
       )}
-      <TextField
-        k="birthYear"
-        label={t("field.birthYear")}
-        hint={t("hint.birthYear")}
-        inputMode="numeric"
-        autoComplete="bday-year"
-        maxLength={4}
-        value={draft.birthYear}
-        errors={errors.birthYear}
-        onInput={(birthYear) => set({ birthYear }, "birthYear")}
-      />
-      <LocationField value={draft.location} errors={errors.location} onInput={(location) => set({ location }, "location")} />
-      <TextField
-        k="radius"
-        label={t("field.radius")}
-        hint={t("hint.radius")}
-        inputMode="decimal"
-        value={draft.radius}
-        errors={errors.radius}
-        onInput={(radius) => set({ radius }, "radius")}
-      />
+      <ProfileField k="birthYear" {...bind("birthYear")} />
+      <LocationField {...bind("location")} />
+      <ProfileField k="radius" {...bind("radius")} />
       <SkillPicker chosen={draft.skills} errors={errors.skills} onChange={(skills) => set({ skills }, "skills")} />
-      <TextField
-        k="languages"
-        label={t("field.languages")}
-        hint={t("hint.languages")}
-        value={draft.languages}
-        errors={errors.languages}
-        onInput={(languages) => set({ languages }, "languages")}
-      />
-      <div class="actions">
-        <button type="submit" class="primary" disabled={busy}>
-          {busy ? w("saving") : w("save")}
-        </button>
-        <button type="button" class="secondary" disabled={busy} onClick={props.onCancel}>
-          {t("action.cancel")}
-        </button>
-      </div>
-    </form>
+      <ProfileField k="languages" {...bind("languages")} />
+    </EditorForm>
   );
 }
 
@@ -469,29 +481,25 @@ export function AvailabilityEditor(props: EditorProps) {
       .filter((x) => (ms(x.endTime) ?? 0) > now)
       .map((x) => ({ id: ++rowSerial, start: localInput(ms(x.startTime)!), end: localInput(ms(x.endTime)!) })),
   );
-  const [errors, setErrors] = useState<Errors>({});
-  const [general, setGeneral] = useState<string[]>([]);
-  const [busy, setBusy] = useState(false);
-  const heading = useRef<HTMLHeadingElement>(null);
-  const order = rows.flatMap((_, i) => [startKey(i), endKey(i)]);
-  const focusFirst = useFocusFirst(errors, order);
-  useEffect(() => heading.current?.focus(), []);
+  const editor = useEditor(rows.flatMap((_, i) => [startKey(i), endKey(i)]));
+  const { errors } = editor;
 
   const change = (i: number, patch: Partial<Row>, key: string) => {
     setRows((list) => list.map((r, j) => (j === i ? { ...r, ...patch } : r)));
-    setErrors((e) => {
-      if (!e[key]) return e;
-      const { [key]: _, ...rest } = e;
-      return rest;
-    });
+    editor.clear(key);
+  };
+  /** The start or the end of the time `i` as a text field. */
+  const bind = (i: number, which: "start" | "end") => {
+    const key = which === "start" ? startKey(i) : endKey(i);
+    return { k: key, value: rows[i][which], errors: errors[key], onInput: (value: string) => change(i, { [which]: value }, key) };
   };
   const remove = (i: number) => {
     setRows((list) => list.filter((_, j) => j !== i));
     // Errors belong to positions: they no longer fit.
-    setErrors({});
+    editor.setErrors({});
   };
 
-  const save = async (e: Event) => {
+  const save = (e: Event) => {
     e.preventDefault();
     const local: Errors = {};
     rows.forEach((r, i) => {
@@ -499,15 +507,10 @@ export function AvailabilityEditor(props: EditorProps) {
       if (Number.isNaN(Date.parse(r.end))) local[endKey(i)] = [t("problem.dateFormat")];
     });
     if (Object.keys(local).length) {
-      setErrors(local);
-      setGeneral([]);
-      focusFirst();
+      editor.show(local, []);
       return;
     }
-    setBusy(true);
-    setErrors({});
-    setGeneral([]);
-    try {
+    const send = async () => {
       const r = await guard(
         api.registration.setAvailability({
           availability: rows.map((row) => ({
@@ -517,63 +520,38 @@ export function AvailabilityEditor(props: EditorProps) {
         }),
       );
       props.onDone(r.profile ?? props.profile, w("timesSaved"));
-    } catch (error) {
-      if (code(error) === Code.Unauthenticated) return;
-      const found: Errors = {};
-      const other: string[] = [];
-      for (const [path, texts] of Object.entries(fieldViolations(error))) {
-        const key = windowFieldOf(path);
-        // "overlaps availability[0]": the time as the form names it.
-        const named = texts.map((text) => text.replace(/availability\[(\d+)\]/g, (_, i) => w("window", { n: Number(i) + 1 })));
-        if (key) (found[key] ??= []).push(...named);
-        else other.push(...texts.map((text) => `${path}: ${text}`));
-      }
-      if (!Object.keys(found).length && !other.length) other.push(trouble(w, error));
-      setErrors(found);
-      setGeneral(other);
-      focusFirst();
-    } finally {
-      setBusy(false);
-    }
+    };
+    void editor.save(send, (path, texts) => {
+      const key = windowFieldOf(path);
+      // "overlaps availability[0]": the time as the form names it.
+      return key
+        ? { key, texts: texts.map((text) => text.replace(/availability\[(\d+)\]/g, (_, i) => w("window", { n: Number(i) + 1 }))) }
+        : { texts: texts.map((text) => `${path}: ${text}`) };
+    });
   };
 
   return (
-    <form class="editor" noValidate onSubmit={save} aria-labelledby="times-edit-title">
-      <h3 id="times-edit-title" ref={heading} tabIndex={-1}>
-        {w("timesTitle")}
-      </h3>
-      <Problems
-        title={w("check")}
-        errors={errors}
-        general={general}
-        labels={Object.fromEntries(
-          rows.flatMap((_, i) => [
-            [startKey(i), `${w("window", { n: i + 1 })}, ${t("field.availableFrom")}`],
-            [endKey(i), `${w("window", { n: i + 1 })}, ${t("field.availableUntil")}`],
-          ]),
-        )}
-      />
+    <EditorForm
+      editor={editor}
+      id="times-edit"
+      heading="h3"
+      title={w("timesTitle")}
+      labels={Object.fromEntries(
+        rows.flatMap((_, i) => [
+          [startKey(i), `${w("window", { n: i + 1 })}, ${t("field.availableFrom")}`],
+          [endKey(i), `${w("window", { n: i + 1 })}, ${t("field.availableUntil")}`],
+        ]),
+      )}
+      onSubmit={save}
+      onCancel={props.onCancel}
+    >
       <p class="hint">{w("timesHint")}</p>
       {!rows.length && <p>{w("noTimes")}</p>}
       {rows.map((row, i) => (
         <fieldset key={row.id} class="group">
           <legend id={`window-${row.id}`}>{w("window", { n: i + 1 })}</legend>
-          <TextField
-            k={startKey(i)}
-            type="datetime-local"
-            label={t("field.availableFrom")}
-            value={row.start}
-            errors={errors[startKey(i)]}
-            onInput={(start) => change(i, { start }, startKey(i))}
-          />
-          <TextField
-            k={endKey(i)}
-            type="datetime-local"
-            label={t("field.availableUntil")}
-            value={row.end}
-            errors={errors[endKey(i)]}
-            onInput={(end) => change(i, { end }, endKey(i))}
-          />
+          <TextField type="datetime-local" label={t("field.availableFrom")} {...bind(i, "start")} />
+          <TextField type="datetime-local" label={t("field.availableUntil")} {...bind(i, "end")} />
           <button type="button" class="secondary" onClick={() => remove(i)}>
             {w("remove", { n: i + 1 })}
           </button>
@@ -584,14 +562,6 @@ export function AvailabilityEditor(props: EditorProps) {
           {w("add")}
         </button>
       </div>
-      <div class="actions">
-        <button type="submit" class="primary" disabled={busy}>
-          {busy ? w("saving") : w("save")}
-        </button>
-        <button type="button" class="secondary" disabled={busy} onClick={props.onCancel}>
-          {t("action.cancel")}
-        </button>
-      </div>
-    </form>
+    </EditorForm>
   );
 }

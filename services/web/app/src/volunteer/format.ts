@@ -2,7 +2,9 @@
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import type { Locale } from "../lib/i18n";
 import type { TimeWindow } from "../gen/spontan/v1/common_pb";
+import { isTransient, message } from "../lib/errors";
 import type { SkillEntry } from "./context";
+import type { T } from "./messages";
 
 export function ms(ts: Timestamp | undefined): number | undefined {
   return ts ? Number(ts.seconds) * 1000 + Math.floor(ts.nanos / 1e6) : undefined;
@@ -43,4 +45,9 @@ export function km(locale: Locale, value: number): string {
 
 export function skillLabel(skill: SkillEntry, locale: Locale): string {
   return locale === "de" ? skill.labelDe : skill.labelEn;
+}
+
+/** Why a call did not work, for the volunteer: no connection, or the service's own words. */
+export function trouble(t: T, error: unknown): string {
+  return isTransient(error) ? t("problem.offline") : t("problem.other", { detail: message(error) });
 }

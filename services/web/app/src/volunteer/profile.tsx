@@ -5,19 +5,15 @@ import { Code } from "@connectrpc/connect";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { AlertChannel, VolunteerStatus } from "../gen/spontan/v1/common_pb";
 import type { VolunteerProfile } from "../gen/spontan/v1/registration_pb";
-import { code, isTransient, message } from "../lib/errors";
+import { code } from "../lib/errors";
 import { useApp } from "./context";
-import { date, km, ms, skillLabel, timeWindow } from "./format";
-import type { Key, T } from "./messages";
+import { date, km, ms, skillLabel, timeWindow, trouble } from "./format";
+import type { Key } from "./messages";
 import { sessionOf } from "./renew";
 import { Notice, Screen, useLazy } from "./ui";
 
 type Busy = null | "pause" | "export" | "erase" | "devices";
 type Editing = null | "details" | "times";
-
-function trouble(t: T, error: unknown): string {
-  return isTransient(error) ? t("problem.offline") : t("problem.other", { detail: message(error) });
-}
 
 export function ProfileScreen() {
   const { t, locale, api, guard, skills, loadSkills, signOut, adopt, session, announce, config } = useApp();

@@ -18,9 +18,11 @@ import { Code } from "@connectrpc/connect";
 import { useEffect, useState } from "preact/hooks";
 import { AlertChannel } from "../gen/spontan/v1/common_pb";
 import type { VolunteerProfile } from "../gen/spontan/v1/registration_pb";
-import { code, isTransient, message } from "../lib/errors";
-import { translator, type Locale } from "../lib/i18n";
+import { code } from "../lib/errors";
+import { wordsOf } from "../lib/i18n";
 import { PUSH_OFFER_KEY as OFFER_FLAG, PUSH_SENT_KEY as SENT, useApp, type App } from "./context";
+import { trouble } from "./format";
+import type { T } from "./messages";
 import { Notice } from "./ui";
 
 
@@ -55,8 +57,6 @@ const en = {
   either: "text message or e-mail",
   phoneContact: "mobile number",
   emailContact: "e-mail address",
-  offline: "No connection. Please try again when you are online.",
-  failed: "That did not work: {detail}",
 };
 
 const de: Record<keyof typeof en, string> = {
@@ -93,12 +93,9 @@ const de: Record<keyof typeof en, string> = {
   either: "SMS oder E-Mail",
   phoneContact: "Handynummer",
   emailContact: "E-Mail-Adresse",
-  offline: "Keine Verbindung. Bitte versuchen Sie es noch einmal, wenn Sie online sind.",
-  failed: "Das hat nicht geklappt: {detail}",
 };
 
-type Word = keyof typeof en;
-const words = (locale: Locale) => translator<Word>({ en, de }, locale);
+const words = wordsOf({ en, de });
 
 /** Why turning alerts on or off did not work. */
 class PushProblem extends Error {
@@ -249,11 +246,10 @@ export async function syncSubscription(app: App): Promise<void> {
   localStorage.setItem(SENT, subscription.endpoint);
 }
 
-function problemText(w: ReturnType<typeof words>, error: unknown, fallback: string): string {
+function problemText(t: T, w: ReturnType<typeof words>, error: unknown, fallback: string): string {
   if (error instanceof PushProblem) return w(error.kind, { fallback });
   if (error instanceof DOMException && error.name === "NotAllowedError") return w("denied");
-  if (isTransient(error)) return w("offline");
-  return w("failed", { detail: message(error) });
+  return trouble(t, error);
 }
 
 type State = "on" | "elsewhere" | "off";
@@ -290,7 +286,7 @@ export function PushSettings(props: { profile: VolunteerProfile; onProfile: (p: 
       app.announce(text);
     } catch (error) {
       if (code(error) === Code.Unauthenticated) return;
-      const text = problemText(w, error, fallback);
+      const text = problemText(app.t, w, error, fallback);
       setNotice({ kind: "problem", text });
     } finally {
       setBusy(false);
@@ -351,7 +347,7 @@ export function PushOffer(props: { onDone: () => void }) {
         // Answered: no more asking here; the profile keeps the way back.
         localStorage.removeItem(OFFER_FLAG);
       }
-      setProblem(`${problemText(w, error, w("either"))} ${w("later")}`);
+      setProblem(`${problemText(app.t, w, error, w("either"))} ${w("later")}`);
     } finally {
       setBusy(false);
     }

@@ -22,7 +22,7 @@ import {
 } from "./form";
 import { Sender, clearPending, loadPending, savePending, type Pending } from "./outbox";
 import type { Key } from "./messages";
-import { FieldErrors, Hint, Notice, Screen, TextField, describedBy } from "./ui";
+import { FieldErrors, Hint, Notice, Screen, TextField, describedBy, type FieldBinding } from "./ui";
 import { skillLabel } from "./format";
 import { sessionOf } from "./renew";
 
@@ -31,6 +31,9 @@ export const STEPS: readonly ScreenName[] = ["about", "skills", "consent"];
 export type Errors = Partial<Record<FieldKey, string[]>>;
 
 export type Phase = "editing" | "sending" | "waiting";
+
+/** The fields typed as text. */
+type TextKey = Exclude<FieldKey, "skills" | "consent">;
 
 export interface Registration {
   draft: Draft;
@@ -42,6 +45,8 @@ export interface Registration {
   /** A field to focus once its step is on screen (from the error summary). */
   focus: FieldKey | null;
   update(patch: Partial<Draft>, field?: FieldKey): void;
+  /** The text field `key` of the draft, its errors, and its changes going to `update`. */
+  bind(key: TextKey): FieldBinding;
   next(from: 1 | 2): void;
   submit(): void;
   retryNow(): void;
@@ -151,6 +156,16 @@ export function useRegistration(app: App): Registration {
       });
   };
 
+  const update = (patch: Partial<Draft>, field?: FieldKey) => {
+    setDraft((d) => ({ ...d, ...patch }));
+    if (field)
+      setErrors((e) => {
+        if (!e[field]) return e;
+        const { [field]: _, ...rest } = e;
+        return rest;
+      });
+  };
+
   // A registration saved before the app was closed (or reloaded) is sent again at start.
   useEffect(() => {
     const pending = loadPending();
@@ -167,14 +182,9 @@ export function useRegistration(app: App): Registration {
     phase,
     attempts,
     focus,
-    update(patch, field) {
-      setDraft((d) => ({ ...d, ...patch }));
-      if (field)
-        setErrors((e) => {
-          if (!e[field]) return e;
-          const { [field]: _, ...rest } = e;
-          return rest;
-        });
+    update,
+    bind(key) {
+      return { value: draft[key], errors: errors[key], onInput: (value) => update({ [key]: value }, key) };
     },
     next(from) {
       const keys = (Object.keys(STEP_OF) as FieldKey[]).filter((k) => STEP_OF[k] === from);
@@ -278,7 +288,6 @@ function Nav(props: { back?: ScreenName; nextLabel: string }) {
 export function AboutStep(props: { reg: Registration; farewell: string | null }) {
   const { t } = useApp();
   const { reg } = props;
-  const { draft, errors } = reg;
   useFocusRequested(reg);
   return (
     <Screen title={t("about.title")} kicker={t("step", { n: 1, of: 3 })}>
@@ -286,47 +295,35 @@ export function AboutStep(props: { reg: Registration; farewell: string | null })
       <p class="lead">{t("about.intro")}</p>
       <Summary reg={reg} />
       <form noValidate onSubmit={(e) => (e.preventDefault(), reg.next(1))}>
-        <TextField
-          k="name"
-          label={t("field.name")}
-          hint={t("hint.name")}
-          autoComplete="name"
-          maxLength={80}
-          value={draft.name}
-          errors={errors.name}
-          onInput={(name) => reg.update({ name }, "name")}
-        />
-        <TextField
-          k="contact"
-          label={t("field.contact")}
-          hint={t("hint.contact")}
-          inputMode="email"
-          value={draft.contact}
-          errors={errors.contact}
-          onInput={(contact) => reg.update({ contact }, "contact")}
-        />
-        <TextField
-          k="birthYear"
-          label={t("field.birthYear")}
-          hint={t("hint.birthYear")}
-          inputMode="numeric"
-          autoComplete="bday-year"
-          maxLength={4}
-          value={draft.birthYear}
-          errors={errors.birthYear}
-          onInput={(birthYear) => reg.update({ birthYear }, "birthYear")}
-        />
+        <ProfileField k="name" {...reg.bind("name")} />
+        <TextField k="contact" label={t("field.contact")} hint={t("hint.contact")} inputMode="email" {...reg.bind("contact")} />
+        <ProfileField k="birthYear" {...reg.bind("birthYear")} />
         <Nav nextLabel={t("action.next")} />
       </form>
     </Screen>
   );
 }
 
+/** The text fields registration and the profile editor both ask for, as they ask for them. */
+const PROFILE_FIELDS = {
+  name: { label: "field.name", hint: "hint.name", autoComplete: "name", maxLength: 80 },
+  birthYear: { label: "field.birthYear", hint: "hint.birthYear", inputMode: "numeric", autoComplete: "bday-year", maxLength: 4 },
+  radius: { label: "field.radius", hint: "hint.radius", inputMode: "decimal" },
+  languages: { label: "field.languages", hint: "hint.languages" },
+} as const;
+
+/** One of PROFILE_FIELDS. Used by registration and by the profile editor. */
+export function ProfileField(props: FieldBinding & { k: keyof typeof PROFILE_FIELDS }) {
+  const { t } = useApp();
+  const { label, hint, ...input } = PROFILE_FIELDS[props.k];
+  return <TextField {...input} {...props} label={t(label)} hint={t(hint)} />;
+}
+
 /**
  * "Where you start from": latitude and longitude, typed or from the device ("Use my
  * location"). Used by registration and by the profile editor.
  */
-export function LocationField(props: { value: string; errors?: readonly string[]; onInput: (value: string) => void }) {
+export function LocationField(props: FieldBinding) {
   const { t, announce } = useApp();
   const [locating, setLocating] = useState(false);
   const [problem, setProblem] = useState<string | null>(null);
@@ -473,7 +470,7 @@ export function SkillPicker(props: { chosen: string[]; errors?: readonly string[
 function Availability(props: { reg: Registration }) {
   const { t } = useApp();
   const { reg } = props;
-  const { draft, errors } = reg;
+  const { draft } = reg;
   return (
     <fieldset class="group">
       <legend>{t("field.availability")}</legend>
@@ -486,22 +483,13 @@ function Availability(props: { reg: Registration }) {
         </>
       ) : (
         <>
-          <TextField
-            k="availableFrom"
-            type="datetime-local"
-            label={t("field.availableFrom")}
-            value={draft.availableFrom}
-            errors={errors.availableFrom}
-            onInput={(availableFrom) => reg.update({ availableFrom }, "availableFrom")}
-          />
+          <TextField k="availableFrom" type="datetime-local" label={t("field.availableFrom")} {...reg.bind("availableFrom")} />
           <TextField
             k="availableUntil"
             type="datetime-local"
             label={t("field.availableUntil")}
             hint={t("hint.availableUntil")}
-            value={draft.availableUntil}
-            errors={errors.availableUntil}
-            onInput={(availableUntil) => reg.update({ availableUntil }, "availableUntil")}
+            {...reg.bind("availableUntil")}
           />
           <button type="button" class="secondary" onClick={() => reg.update({ customWindow: false }, "availableFrom")}>
             {t("action.defaultTimes")}
@@ -525,29 +513,10 @@ export function SkillsStep(props: { reg: Registration }) {
     <Screen title={t("skills.title")} kicker={t("step", { n: 2, of: 3 })}>
       <Summary reg={reg} />
       <form noValidate onSubmit={(e) => (e.preventDefault(), reg.next(2))}>
-        <LocationField
-          value={reg.draft.location}
-          errors={reg.errors.location}
-          onInput={(location) => reg.update({ location }, "location")}
-        />
-        <TextField
-          k="radius"
-          label={t("field.radius")}
-          hint={t("hint.radius")}
-          inputMode="decimal"
-          value={reg.draft.radius}
-          errors={reg.errors.radius}
-          onInput={(radius) => reg.update({ radius }, "radius")}
-        />
+        <LocationField {...reg.bind("location")} />
+        <ProfileField k="radius" {...reg.bind("radius")} />
         <SkillPicker chosen={reg.draft.skills} errors={reg.errors.skills} onChange={(skills) => reg.update({ skills }, "skills")} />
-        <TextField
-          k="languages"
-          label={t("field.languages")}
-          hint={t("hint.languages")}
-          value={reg.draft.languages}
-          errors={reg.errors.languages}
-          onInput={(languages) => reg.update({ languages }, "languages")}
-        />
+        <ProfileField k="languages" {...reg.bind("languages")} />
         <Availability reg={reg} />
         <Nav back="about" nextLabel={t("action.next")} />
       </form>

@@ -51,14 +51,18 @@ export function Hint(props: { k: string; text?: string }) {
   ) : null;
 }
 
-export interface TextFieldProps {
+/** A text field's part of its form: the value, its errors, and what typing in it changes. */
+export interface FieldBinding {
+  value: string;
+  errors?: readonly string[];
+  onInput: (value: string) => void;
+}
+
+export interface TextFieldProps extends FieldBinding {
   /** The field's key: its input's id is `field-<k>` (form.ts, fieldId). */
   k: string;
   label: string;
   hint?: string;
-  errors?: readonly string[];
-  value: string;
-  onInput: (value: string) => void;
   type?: string;
   inputMode?: "text" | "numeric" | "decimal" | "email" | "tel" | "search";
   autoComplete?: string;
