@@ -77,6 +77,7 @@ impl PlatformConfig {
                 concurrency_limit_per_connection: 256,
                 cors_allowed_origins: Vec::new(),
                 trusted_proxies: Vec::new(),
+                tls: GrpcTlsConfig::default(),
             },
             metrics: MetricsConfig {
                 listen: SocketAddr::from(([127, 0, 0, 1], metrics_port)),
@@ -88,6 +89,8 @@ impl PlatformConfig {
                 max_connections: 16,
                 acquire_timeout_ms: 3_000,
                 statement_timeout_ms: 30_000,
+                ssl_mode: String::new(),
+                ssl_root_cert: String::new(),
             },
             kafka: KafkaConfig::default(),
             auth: AuthConfig::default(),
@@ -117,6 +120,7 @@ impl Validate for PlatformConfig {
         if self.grpc.concurrency_limit_per_connection == 0 {
             problems.push("grpc.concurrency_limit_per_connection must be positive".into());
         }
+        self.grpc.tls.validate(problems);
         for (i, origin) in self.grpc.cors_allowed_origins.iter().enumerate() {
             if let Err(problem) = crate::grpc::check_origin(origin) {
                 problems.push(format!("grpc.cors_allowed_origins[{i}] {problem}"));
@@ -125,6 +129,15 @@ impl Validate for PlatformConfig {
         let url = self.database.url.expose();
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             problems.push("database.url must be a postgres:// URL".into());
+        }
+        if !matches!(
+            self.database.ssl_mode.as_str(),
+            "" | "disable" | "allow" | "prefer" | "require" | "verify-ca" | "verify-full"
+        ) {
+            problems.push(
+                "database.ssl_mode must be disable, allow, prefer, require, verify-ca or verify-full"
+                    .into(),
+            );
         }
         if self.database.max_connections == 0 {
             problems.push("database.max_connections must be positive".into());
@@ -162,6 +175,45 @@ pub struct GrpcConfig {
     /// the default: the TCP peer is the client, and those headers are ignored.
     #[serde(default)]
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// TLS for the gRPC port ([`crate::tls`]); off when `cert_file` is empty.
+    #[serde(default)]
+    pub tls: GrpcTlsConfig,
+}
+
+/// The gRPC server's certificate and, for mutual TLS, whose client certificates it takes.
+/// The files are PEM, as cert-manager writes them into a Secret (`tls.crt`, `tls.key`,
+/// `ca.crt`), and are read again when they change, so a renewed certificate is served
+/// without a restart.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GrpcTlsConfig {
+    /// The server's certificate chain; empty serves plain text (the local stack, tests).
+    pub cert_file: String,
+    /// Its private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: String,
+    /// CA certificates whose client certificates are required (mutual TLS); empty accepts
+    /// clients without a certificate.
+    pub client_ca_file: String,
+}
+
+impl GrpcTlsConfig {
+    pub fn enabled(&self) -> bool {
+        !self.cert_file.is_empty()
+    }
+
+    fn validate(&self, problems: &mut Vec<String>) {
+        if self.cert_file.is_empty() != self.key_file.is_empty() {
+            problems.push("grpc.tls.cert_file and grpc.tls.key_file go together".into());
+        }
+        if !self.client_ca_file.is_empty() && self.cert_file.is_empty() {
+            problems.push("grpc.tls.client_ca_file needs grpc.tls.cert_file".into());
+        }
+        if self.enabled()
+            && let Err(error) = crate::tls::server_config(self)
+        {
+            problems.push(format!("grpc.tls: {error:#}"));
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -179,6 +231,15 @@ pub struct DatabaseConfig {
     /// PostgreSQL's `statement_timeout` for every pooled connection, so that no query (of a
     /// request or of a background loop) waits forever; 0 turns it off. Migrations run without it.
     pub statement_timeout_ms: u64,
+    /// TLS to the database, as libpq's `sslmode`: `disable`, `prefer`, `require`, `verify-ca`
+    /// or `verify-full` (encrypted, and the server's certificate names the host: what
+    /// production uses). Empty: whatever the URL says (`?sslmode=`), else `prefer`.
+    #[serde(default)]
+    pub ssl_mode: String,
+    /// PEM file of the CA that signed the server's certificate (`verify-ca`, `verify-full`);
+    /// empty: the URL's `sslrootcert`, else the system's roots.
+    #[serde(default)]
+    pub ssl_root_cert: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -199,6 +260,29 @@ pub struct KafkaConfig {
     pub partitions: i32,
     pub replication_factor: i32,
     pub topics: Topics,
+    /// How the connection to the brokers is secured ([`crate::kafka::security`]).
+    #[serde(default)]
+    pub security: KafkaSecurity,
+}
+
+/// TLS and SASL to the brokers, as Strimzi's listeners expect them: a `tls` listener with
+/// `scram-sha-512` authentication (`sasl_ssl`, a KafkaUser's password) or with `tls`
+/// authentication (`ssl` with the KafkaUser's certificate). The files are PEM.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct KafkaSecurity {
+    /// `plaintext` (empty: the local broker), `ssl`, `sasl_ssl` or `sasl_plaintext`.
+    pub protocol: String,
+    /// CA of the brokers' certificates (Strimzi's `<cluster>-cluster-ca-cert`, `ca.crt`);
+    /// empty: the system's roots.
+    pub ca_file: String,
+    /// Client certificate and key for mutual TLS (a KafkaUser with `tls` authentication).
+    pub cert_file: String,
+    pub key_file: String,
+    /// `SCRAM-SHA-512` (empty: that), `SCRAM-SHA-256` or `PLAIN`.
+    pub sasl_mechanism: String,
+    pub sasl_username: String,
+    pub sasl_password: Secret,
 }
 
 impl Default for KafkaConfig {
@@ -211,6 +295,7 @@ impl Default for KafkaConfig {
             partitions: 12,
             replication_factor: 1,
             topics: Topics::default(),
+            security: KafkaSecurity::default(),
         }
     }
 }
@@ -220,6 +305,7 @@ impl KafkaConfig {
         if self.brokers.trim().is_empty() {
             problems.push("kafka.brokers must name at least one broker".into());
         }
+        crate::kafka::security::validate(&self.security, problems);
         if self.fetch_wait_max_ms == 0 || self.fetch_wait_max_ms > 60_000 {
             problems.push("kafka.fetch_wait_max_ms must be between 1 and 60000".into());
         }

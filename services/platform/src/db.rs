@@ -1,5 +1,8 @@
 //! The PostgreSQL pool and migrations.
 //!
+//! TLS to the database comes from `database.ssl_mode` and `database.ssl_root_cert` (or the
+//! URL's `sslmode` and `sslrootcert`); production uses `verify-full`.
+//!
 //! Every service database holds the platform's tables (the outbox, processed events) and the
 //! service's own. Platform migrations are numbered from 0001, service migrations from 0100, and
 //! both are applied by one migrator so that `_sqlx_migrations` tells the whole history.
@@ -19,6 +22,12 @@ static PLATFORM_MIGRATIONS: Migrator = sqlx::migrate!("./migrations");
 /// while its database is still coming up.
 pub fn pool(config: &DatabaseConfig) -> Result<PgPool, sqlx::Error> {
     let mut options: PgConnectOptions = config.url.expose().parse()?;
+    if !config.ssl_mode.is_empty() {
+        options = options.ssl_mode(config.ssl_mode.parse()?);
+    }
+    if !config.ssl_root_cert.is_empty() {
+        options = options.ssl_root_cert(&config.ssl_root_cert);
+    }
     // Requests run short statements: compiling one (PostgreSQL's JIT starts at an estimated
     // cost of 100,000, which a misestimated batch reaches) takes far longer than running it.
     options = options.options([("jit", "off")]);

@@ -5,7 +5,8 @@
 //!
 //! The same port answers native gRPC (HTTP/2) and gRPC-Web (HTTP/1.1 or HTTP/2, unary and
 //! server streaming), so browsers call the services directly: `tonic-web` translates, and a
-//! CORS layer answers preflights for the origins in `grpc.cors_allowed_origins` only.
+//! CORS layer answers preflights for the origins in `grpc.cors_allowed_origins` only. With
+//! `grpc.tls` it answers over TLS only ([`crate::tls`]).
 
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -33,7 +34,7 @@ pub async fn serve(
     authenticator: Authenticator,
     access: &[&'static Access],
     shutdown: CancellationToken,
-) -> Result<(), tonic::transport::Error> {
+) -> anyhow::Result<()> {
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(spontan_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -55,7 +56,7 @@ pub async fn serve(
         routes = routes.add_service(reflection);
     }
 
-    Server::builder()
+    let router = Server::builder()
         // gRPC-Web from browsers arrives over HTTP/1.1 unless TLS lets them negotiate HTTP/2.
         .accept_http1(true)
         .trace_fn(request_span)
@@ -71,9 +72,17 @@ pub async fn serve(
         .layer(tonic_web::GrpcWebLayer::new())
         .layer(GrpcMetricsLayer)
         .layer(AuthLayer::new(authenticator, access))
-        .add_routes(routes)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.cancelled_owned())
-        .await
+        .add_routes(routes);
+    let stop = shutdown.clone().cancelled_owned();
+    if config.tls.enabled() {
+        let incoming = crate::tls::incoming(listener, config.tls.clone(), shutdown)?;
+        router.serve_with_incoming_shutdown(incoming, stop).await?;
+    } else {
+        router
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop)
+            .await?;
+    }
+    Ok(())
 }
 
 /// The headers a gRPC-Web client sends, and those its code must be able to read.

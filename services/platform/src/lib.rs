@@ -4,6 +4,7 @@
 //! | module | owns |
 //! |---|---|
 //! | [`config`] | layered configuration (defaults, optional TOML file, `SPONTAN_` environment), validated at start |
+//! | [`tls`] | TLS for the gRPC port: certificates from files, reloaded on renewal, optional client certificates |
 //! | [`telemetry`] | JSON logs, OpenTelemetry traces (OTLP when configured), Prometheus `/metrics` |
 //! | [`db`] | the PostgreSQL pool and migrations (platform tables plus the service's own) |
 //! | [`kafka`] | the idempotent producer, topic set-up and the at-least-once consumer loop |
@@ -40,5 +41,6 @@ pub mod telemetry;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod text;
+pub mod tls;
 
 pub use error::ApiError;

@@ -32,6 +32,7 @@ use crate::config::KafkaConfig;
 
 mod consumer;
 mod lag;
+pub mod security;
 
 pub use consumer::{EventConsumer, RebalanceContext};
 pub use lag::LAG_INTERVAL;
@@ -43,6 +44,7 @@ pub fn client_config(config: &KafkaConfig) -> ClientConfig {
         .set("bootstrap.servers", &config.brokers)
         .set("client.id", "spontan")
         .set("socket.keepalive.enable", "true");
+    security::apply(&config.security, &mut client);
     client
 }
 

@@ -10,6 +10,9 @@
 //! | [`oidc`] | a small OpenID Connect issuer |
 //! | [`schema`] | the compiled API schema: message types, field paths, proper refusals |
 //! | [`topics`] | raw readers of a topic, and collecting records until complete and quiet |
+//! | [`tls`] | a certificate authority of the test's own, for real TLS handshakes |
+//! | [`postgres`] | a private PostgreSQL cluster that takes TCP connections over TLS only |
+//! | [`gateway`] | a messaging gateway that hands the test what it receives |
 //!
 //! The broker: when `SPONTAN_TEST_KAFKA_BROKERS` is set (the test script starts one broker for
 //! the whole run) tests share it and stay apart through their own topic names; otherwise each
@@ -30,7 +33,9 @@ pub mod gateway;
 pub mod grpc;
 pub mod oidc;
 pub mod poll;
+pub mod postgres;
 pub mod schema;
+pub mod tls;
 pub mod topics;
 
 pub use grpc::{authed, channel, error_reason, health, violated_fields, wait_for_health};
@@ -137,6 +142,8 @@ pub struct TestBroker {
 
 struct OwnedBroker {
     port: u16,
+    /// The address clients are told to use, when it is not the broker's own (a proxy's).
+    advertised: Option<String>,
     dir: tempfile::TempDir,
     child: Option<Child>,
 }
@@ -155,6 +162,13 @@ impl TestBroker {
 
     /// A broker of this test's own, which it may stop and restart.
     pub async fn start_owned() -> anyhow::Result<Self> {
+        Self::start_owned_advertising(None).await
+    }
+
+    /// A broker of this test's own that tells clients to connect to `advertised`
+    /// (`host:port`) instead of itself: a proxy in front of it, such as a TLS terminator.
+    /// [`Self::brokers`] is still the broker's own address.
+    pub async fn start_owned_advertising(advertised: Option<&str>) -> anyhow::Result<Self> {
         arm_time_limit();
         let mut last_error = None;
         // tansu binds its own socket, so the port is probed first; another process may take
@@ -163,6 +177,7 @@ impl TestBroker {
             let port = free_port()?;
             let mut owned = OwnedBroker {
                 port,
+                advertised: advertised.map(str::to_owned),
                 dir: tempfile::tempdir()?,
                 child: None,
             };
@@ -219,6 +234,10 @@ impl OwnedBroker {
     async fn start(&mut self) -> anyhow::Result<()> {
         let binary = tansu_binary()?;
         let url = format!("tcp://127.0.0.1:{}", self.port);
+        let advertised = match &self.advertised {
+            Some(address) => format!("tcp://{address}"),
+            None => url.clone(),
+        };
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -229,7 +248,7 @@ impl OwnedBroker {
                 "--listener-url",
                 &url,
                 "--advertised-listener-url",
-                &url,
+                &advertised,
             ])
             .args(["--storage-engine", "sqlite://tansu.db"])
             .current_dir(self.dir.path())
