@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use spontan_platform::config::{PlatformConfig, Secret, Validate};
 
+use crate::alerts::tls::is_loopback;
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Config {
     #[serde(flatten)]
@@ -240,14 +242,32 @@ impl CommitConfig {
     }
 }
 
-/// Where offer alerts go.
+/// Where offer alerts go, and how they get there: to the messaging gateway over HTTPS (signed
+/// when a secret is set), to the SMTP relay over STARTTLS or implicit TLS (with AUTH when a
+/// username is set). Clear text only towards loopback.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AlertsConfig {
-    /// `http://host:port/path` of the messaging gateway that delivers SMS, Signal, Telegram,
-    /// WhatsApp and push alerts; empty disables those channels (alerts stay pending).
+    /// `https://host[:port]/path` of the messaging gateway that delivers SMS, Signal,
+    /// Telegram, WhatsApp and push alerts; `http://` only to loopback; empty disables those
+    /// channels (alerts stay pending).
     pub webhook_url: String,
+    /// Key of the `X-Spontan-Signature` HMAC on every gateway request (docs/api.md,
+    /// "Alerts"); empty sends unsigned requests.
+    pub webhook_secret: Secret,
+    /// PEM file of extra roots the gateway's certificate may chain to (a private CA); empty:
+    /// the webpki roots only.
+    pub webhook_ca_file: String,
     /// SMTP relay for e-mail alerts, `host:port`; empty disables e-mail.
     pub smtp_server: String,
+    /// How the connection to the relay is encrypted.
+    pub smtp_tls: SmtpTls,
+    /// AUTH user name at the relay; empty: no AUTH.
+    pub smtp_username: String,
+    /// AUTH password, with `smtp_username`.
+    pub smtp_password: Secret,
+    /// PEM file of extra roots the relay's certificate may chain to (a private CA); empty:
+    /// the webpki roots only.
+    pub smtp_ca_file: String,
     /// Sender address of alert e-mails.
     pub smtp_from: String,
     /// Attempts per alert before it is given up as failed.
@@ -258,6 +278,29 @@ pub struct AlertsConfig {
     pub send_timeout_ms: u64,
     /// Web Push to the volunteer app (APP_PUSH with a browser subscription as push token).
     pub web_push: WebPushConfig,
+}
+
+/// Encryption of the connection to the SMTP relay.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Plain connection upgraded with STARTTLS, which the relay must offer (port 587 or 25).
+    #[default]
+    Starttls,
+    /// TLS from the first byte, SMTPS (port 465).
+    Implicit,
+    /// No encryption: only for a relay on loopback (a local sidecar).
+    None,
+}
+
+impl SmtpTls {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Starttls => "starttls",
+            Self::Implicit => "implicit",
+            Self::None => "none",
+        }
+    }
 }
 
 /// Web Push (VAPID) for offers to the installed web app. The web service hands the matching
@@ -312,7 +355,13 @@ impl Default for AlertsConfig {
     fn default() -> Self {
         Self {
             webhook_url: String::new(),
+            webhook_secret: Secret::default(),
+            webhook_ca_file: String::new(),
             smtp_server: String::new(),
+            smtp_tls: SmtpTls::default(),
+            smtp_username: String::new(),
+            smtp_password: Secret::default(),
+            smtp_ca_file: String::new(),
             smtp_from: "alerts@spontan.invalid".into(),
             max_attempts: 8,
             retry_base_ms: 2_000,
@@ -322,20 +371,81 @@ impl Default for AlertsConfig {
     }
 }
 
+/// The shortest `alerts.webhook_secret` taken (`openssl rand -hex 32` makes 64 characters).
+const MIN_WEBHOOK_SECRET: usize = 16;
+
 impl AlertsConfig {
     fn validate(&self, problems: &mut Vec<String>) {
-        if !self.webhook_url.is_empty() && self.webhook_url.parse::<http::Uri>().is_err() {
-            problems.push("alerts.webhook_url must be an http:// URL".into());
-        }
-        if !self.smtp_server.is_empty() && !self.smtp_server.contains(':') {
-            problems.push("alerts.smtp_server must be host:port".into());
-        }
+        self.validate_webhook(problems);
+        self.validate_smtp(problems);
         if self.max_attempts == 0 || self.retry_base_ms == 0 || self.send_timeout_ms == 0 {
             problems.push(
                 "alerts.max_attempts, retry_base_ms and send_timeout_ms must be positive".into(),
             );
         }
         self.web_push.validate(problems);
+    }
+
+    fn validate_webhook(&self, problems: &mut Vec<String>) {
+        if !self.webhook_url.is_empty() {
+            let url = self.webhook_url.parse::<http::Uri>().ok();
+            let host = url.as_ref().and_then(http::Uri::host).unwrap_or_default();
+            match url.as_ref().and_then(http::Uri::scheme_str) {
+                _ if host.is_empty() => {
+                    problems.push("alerts.webhook_url must be an https:// URL with a host".into())
+                }
+                Some("https") => {}
+                Some("http") if is_loopback(host) => {}
+                Some("http") => problems.push(format!(
+                    "alerts.webhook_url is http:// to {host}: alerts (names, phone numbers) \
+                     would cross the network in clear; use https://, or http:// only to \
+                     loopback (127.0.0.1, ::1, localhost)"
+                )),
+                _ => problems.push("alerts.webhook_url must be an https:// URL".into()),
+            }
+        }
+        let secret = self.webhook_secret.expose();
+        if !secret.is_empty() && (secret.len() < MIN_WEBHOOK_SECRET || secret.trim() != secret) {
+            problems.push(format!(
+                "alerts.webhook_secret must be at least {MIN_WEBHOOK_SECRET} characters without \
+                 surrounding spaces (e.g. openssl rand -hex 32)"
+            ));
+        }
+        check_ca_file("alerts.webhook_ca_file", &self.webhook_ca_file, problems);
+    }
+
+    fn validate_smtp(&self, problems: &mut Vec<String>) {
+        if self.smtp_server.is_empty() {
+            return;
+        }
+        let Some((host, _)) = crate::alerts::smtp::host_and_port(&self.smtp_server) else {
+            problems.push("alerts.smtp_server must be host:port".into());
+            return;
+        };
+        if self.smtp_tls == SmtpTls::None && !is_loopback(host) {
+            problems.push(format!(
+                "alerts.smtp_tls = \"none\" would send e-mail (names, addresses) and the \
+                 password to {host} in clear; it is allowed only to a relay on loopback \
+                 (127.0.0.1, ::1, localhost): use \"starttls\" or \"implicit\""
+            ));
+        }
+        if self.smtp_username.is_empty() != self.smtp_password.is_empty() {
+            problems.push("alerts.smtp_username and alerts.smtp_password go together".into());
+        }
+        if self.smtp_from.parse::<lettre::Address>().is_err() {
+            problems.push("alerts.smtp_from must be an e-mail address".into());
+        }
+        if self.smtp_tls != SmtpTls::None {
+            check_ca_file("alerts.smtp_ca_file", &self.smtp_ca_file, problems);
+        }
+    }
+}
+
+/// A CA file, when one is named, must be readable and hold certificates: found at start,
+/// not at the first alert.
+fn check_ca_file(key: &str, path: &str, problems: &mut Vec<String>) {
+    if let Err(error) = crate::alerts::tls::extra_roots(path) {
+        problems.push(format!("{key}: {error}"));
     }
 }
 

@@ -66,12 +66,12 @@ pub struct Application {
 /// messaging gateway. Alerts and contact codes share it.
 fn notifier(config: &config::AlertsConfig) -> anyhow::Result<Arc<dyn alerts::Notifier>> {
     let router = alerts::Router {
-        email: (!config.smtp_server.is_empty()).then(|| {
-            Box::new(alerts::smtp::SmtpNotifier::new(
-                config.smtp_server.clone(),
-                config.smtp_from.clone(),
-            )) as Box<dyn alerts::Notifier>
-        }),
+        email: match config.smtp_server.as_str() {
+            "" => None,
+            _ => Some(Box::new(
+                alerts::smtp::SmtpNotifier::new(config).context("alerts.smtp_server")?,
+            ) as Box<dyn alerts::Notifier>),
+        },
         web_push: if config.web_push.enabled() {
             let notifier = alerts::web_push::WebPushNotifier::new(&config.web_push)
                 .context("alerts.web_push")?;
@@ -89,9 +89,9 @@ fn notifier(config: &config::AlertsConfig) -> anyhow::Result<Arc<dyn alerts::Not
         },
         gateway: match config.webhook_url.as_str() {
             "" => None,
-            url => Some(Box::new(alerts::webhook::WebhookNotifier::new(
-                url.parse().context("alerts.webhook_url")?,
-            )) as Box<dyn alerts::Notifier>),
+            _ => Some(Box::new(
+                alerts::webhook::WebhookNotifier::new(config).context("alerts.webhook_url")?,
+            ) as Box<dyn alerts::Notifier>),
         },
     };
     Ok(Arc::new(router))

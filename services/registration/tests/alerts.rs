@@ -1,111 +1,20 @@
-//! Offers turning into alerts, against real receivers: a webhook server (the messaging
-//! gateway) written with axum and an SMTP sink written here, fed by MatchOffered events
+//! Offers turning into alerts, against real receivers: the messaging gateway's endpoint
+//! (axum) and an SMTP relay (`support`), both on loopback in clear, fed by MatchOffered events
 //! published into the real match topic. The gateway fails once, so the retry is shown too.
+//! The same over TLS, with AUTH and a signed webhook: `alerts_tls.rs`.
 
 mod common;
+mod support;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use bytes::Bytes;
 use common::*;
 use spontan_platform::events::envelope;
 use spontan_platform::testkit::authed;
 use spontan_proto::v1::event_envelope::Payload;
 use spontan_proto::v1::*;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpListener;
-use tokio::sync::mpsc;
-
-type Hook = (HeaderMap, serde_json::Value);
-
-#[derive(Clone)]
-struct Gateway {
-    calls: Arc<AtomicUsize>,
-    tx: mpsc::UnboundedSender<Hook>,
-}
-
-async fn hook(State(g): State<Gateway>, headers: HeaderMap, body: Bytes) -> StatusCode {
-    if g.calls.fetch_add(1, Ordering::SeqCst) == 0 {
-        // The gateway is overloaded on the first call.
-        return StatusCode::SERVICE_UNAVAILABLE;
-    }
-    let json = serde_json::from_slice(&body).unwrap_or_default();
-    let _ = g.tx.send((headers, json));
-    StatusCode::ACCEPTED
-}
-
-async fn webhook_receiver() -> (String, mpsc::UnboundedReceiver<Hook>, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let (tx, rx) = mpsc::unbounded_channel();
-    let calls = Arc::new(AtomicUsize::new(0));
-    let app = axum::Router::new()
-        .route("/alerts", axum::routing::post(hook))
-        .with_state(Gateway {
-            calls: calls.clone(),
-            tx,
-        });
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (format!("http://{addr}/alerts"), rx, calls)
-}
-
-/// A mail (envelope recipient and DATA) as the sink received it.
-type Mail = (String, String);
-
-/// Just enough SMTP to accept mail: 220, EHLO/HELO 250, MAIL/RCPT 250, DATA 354, '.' 250,
-/// QUIT 221.
-async fn smtp_sink() -> (String, mpsc::UnboundedReceiver<Mail>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                let (read, mut write) = stream.into_split();
-                let mut lines = BufReader::new(read).lines();
-                let _ = write.write_all(b"220 sink ready\r\n").await;
-                let (mut rcpt, mut data, mut in_data) = (String::new(), String::new(), false);
-                while let Ok(Some(line)) = lines.next_line().await {
-                    if in_data {
-                        if line == "." {
-                            in_data = false;
-                            let _ = tx.send((rcpt.clone(), data.clone()));
-                            let _ = write.write_all(b"250 queued\r\n").await;
-                        } else {
-                            data.push_str(&line);
-                            data.push('\n');
-                        }
-                        continue;
-                    }
-                    let upper = line.to_ascii_uppercase();
-                    let reply: &[u8] = if upper.starts_with("EHLO") || upper.starts_with("HELO") {
-                        b"250-sink\r\n250 8BITMIME\r\n"
-                    } else if upper.starts_with("MAIL FROM") {
-                        b"250 ok\r\n"
-                    } else if upper.starts_with("RCPT TO") {
-                        rcpt = line[8..].trim().trim_matches(['<', '>']).to_owned();
-                        b"250 ok\r\n"
-                    } else if upper == "DATA" {
-                        in_data = true;
-                        b"354 go ahead\r\n"
-                    } else if upper == "QUIT" {
-                        let _ = write.write_all(b"221 bye\r\n").await;
-                        break;
-                    } else {
-                        b"502 not implemented\r\n"
-                    };
-                    let _ = write.write_all(reply).await;
-                }
-            });
-        }
-    });
-    (addr.to_string(), rx)
-}
+use support::gateway::Receiver;
+use support::smtp::{Options, Security, SmtpServer};
 
 /// Publishes a match event into the match topic, keyed by task id as matching does.
 async fn publish(app: &TestApp, s: &MatchSnapshot, version: u64, payload: Payload) {
@@ -113,86 +22,66 @@ async fn publish(app: &TestApp, s: &MatchSnapshot, version: u64, payload: Payloa
         .await;
 }
 
-async fn offer(app: &TestApp, volunteer_id: &str, title: &str) -> String {
-    let s = match_snapshot(volunteer_id, MatchState::Offered, MatchState::Proposed);
-    let payload = Payload::MatchOffered(MatchOffered {
-        snapshot: Some(s.clone()),
-        expires_at: Some(ts(chrono::Utc::now() + chrono::Duration::minutes(30))),
-        task_title: title.into(),
-    });
-    publish(app, &s, 2, payload).await;
-    s.match_id
-}
-
 #[tokio::test]
 async fn an_offer_becomes_a_webhook_call_and_an_email() {
-    let (url, mut hooks, calls) = webhook_receiver().await;
-    let (smtp, mut mails) = smtp_sink().await;
+    let gateway = Receiver::start(None, 1).await;
+    let relay = SmtpServer::start(Options::new(Security::Plain)).await;
     let app = TestApp::spawn_with(|c| {
-        c.alerts.webhook_url = url;
-        c.alerts.smtp_server = smtp;
+        c.alerts.webhook_url = gateway.url.clone();
+        c.alerts.smtp_server = relay.server();
+        // A relay on loopback may be spoken to in clear.
+        c.alerts.smtp_tls = spontan_registration::config::SmtpTls::None;
     })
     .await;
     let mut client = app.client().await;
 
     // One volunteer alerted by SMS (through the gateway), one by e-mail.
-    let sms = client
-        .register(valid_request())
-        .await
-        .expect("sms")
-        .into_inner();
-    let mut by_mail = valid_request();
-    by_mail.preferred_alert_channel = AlertChannel::Email as i32;
-    by_mail.contact = Some(Contact {
-        display_name: "Mara".into(),
-        phone_e164: String::new(),
-        email: "mara@example.org".into(),
-    });
-    let mail = client.register(by_mail).await.expect("email").into_inner();
+    let sms = app.register(valid_request()).await;
+    let mail = app
+        .register(email_request("Mara", "mara@example.org"))
+        .await;
 
-    let sms_match = offer(&app, &sms.volunteer_id, "Sandsäcke füllen am Ahrufer").await;
-    let mail_match = offer(&app, &mail.volunteer_id, "Suppenküche Marktplatz").await;
+    let sms_match = app
+        .offer(&sms.volunteer_id, "Sandsäcke füllen am Ahrufer")
+        .await;
+    let mail_match = app
+        .offer(&mail.volunteer_id, "Suppenküche Marktplatz")
+        .await;
 
-    let (headers, json) = tokio::time::timeout(Duration::from_secs(30), hooks.recv())
+    let call = gateway
+        .next(Duration::from_secs(30))
         .await
-        .expect("webhook called in time")
-        .expect("a call");
+        .expect("webhook called in time");
+    let json = call.json();
     assert_eq!(json["channel"], "ALERT_CHANNEL_SMS");
     assert_eq!(json["to"], PHONE_MARKER);
     assert_eq!(json["kind"], "offer");
     assert_eq!(json["match_id"], sms_match.as_str());
     assert_eq!(json["task_title"], "Sandsäcke füllen am Ahrufer");
     assert!(json["text"].as_str().is_some_and(|t| t.contains("Ahrufer")));
-    assert!(headers.contains_key("idempotency-key"));
+    assert!(call.header("idempotency-key").is_some());
     assert!(
-        calls.load(Ordering::SeqCst) >= 2,
+        call.header("x-spontan-signature").is_none(),
+        "no secret, no signature"
+    );
+    assert!(
+        gateway.calls() >= 2,
         "the first call failed and was retried"
     );
 
-    let (rcpt, data) = tokio::time::timeout(Duration::from_secs(30), mails.recv())
+    let received = relay
+        .next(Duration::from_secs(30))
         .await
-        .expect("mail in time")
-        .expect("a mail");
-    assert_eq!(rcpt, "mara@example.org");
-    assert!(data.contains("Suppenk"), "{data}");
-    assert!(data.contains("Hallo Mara"), "{data}");
+        .expect("mail in time");
+    assert_eq!(received.rcpt, ["mara@example.org"]);
+    assert!(!received.tls && received.auth.is_none());
+    let text = received.text();
+    assert!(text.contains("Hallo Mara,"), "{text}");
+    assert!(text.contains("„Suppenküche Marktplatz“"), "{text}");
 
     // Both are recorded as sent, and appear in the volunteer's export.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let sent: i64 = sqlx::query_scalar("SELECT count(*) FROM alerts WHERE status = 'sent'")
-            .fetch_one(&app.pool)
-            .await
-            .expect("count");
-        if sent == 2 {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "alerts not marked sent"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    assert_eq!(app.settled_alert(&sms_match).await.0, "sent");
+    assert_eq!(app.settled_alert(&mail_match).await.0, "sent");
     let export = client
         .export_my_data(authed(ExportMyDataRequest {}, &mail.access_token))
         .await
@@ -224,7 +113,7 @@ async fn coordinators_of_the_match_read_the_contact_of_accepted_volunteers_only(
         }),
     )
     .await;
-    let offered = offer(&app, &me.volunteer_id, "Deich sichern").await;
+    let offered = app.offer(&me.volunteer_id, "Deich sichern").await;
 
     let token = |role, org: &str| {
         app.issuer

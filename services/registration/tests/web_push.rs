@@ -21,8 +21,6 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use rand::RngCore;
 use serde_json::{Value, json};
-use spontan_platform::events::envelope;
-use spontan_proto::v1::event_envelope::Payload;
 use spontan_proto::v1::*;
 use spontan_registration::alerts::web_push::vapid_key;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -183,43 +181,6 @@ async fn register_app_push(app: &TestApp, push_token: &str) -> String {
     app.register(request).await.volunteer_id
 }
 
-/// Publishes a MatchOffered for the volunteer into the match topic, as matching does;
-/// returns the match id.
-async fn offer(app: &TestApp, volunteer_id: &str, title: &str) -> String {
-    let snapshot = match_snapshot(volunteer_id, MatchState::Offered, MatchState::Proposed);
-    let payload = Payload::MatchOffered(MatchOffered {
-        snapshot: Some(snapshot.clone()),
-        expires_at: Some(ts(chrono::Utc::now() + chrono::Duration::minutes(30))),
-        task_title: title.into(),
-    });
-    let event = envelope(snapshot.match_id.clone(), 2, payload);
-    app.publish_match(&snapshot.task_id, &event).await;
-    snapshot.match_id
-}
-
-/// The alert of a match once it left `pending`: (status, attempts, last_error).
-async fn settled(app: &TestApp, match_id: &str) -> (String, i32, Option<String>) {
-    let match_id = uuid::Uuid::parse_str(match_id).expect("uuid");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let row: Option<(String, i32, Option<String>)> = sqlx::query_as(
-            "SELECT status, attempts, last_error FROM alerts WHERE match_id = $1 AND status <> 'pending'",
-        )
-        .bind(match_id)
-        .fetch_optional(&app.pool)
-        .await
-        .expect("alert");
-        if let Some(row) = row {
-            return row;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "alert never settled"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// The mock push service, its VAPID public key, and the registration service with Web Push
 /// on for that key and `subject`, and with the gateway webhook `gateway` when given; `None`
 /// when web-push-testing is not installed.
@@ -253,12 +214,15 @@ async fn an_offer_reaches_the_web_app_through_its_push_service() {
     // A native app's token is no subscription: it goes to the gateway, as before.
     let native = register_app_push(&app, "fcm-token-APA91bH2x3gNOMv4dF1lQ").await;
 
-    let pwa_match = offer(&app, &pwa, "Sandsäcke füllen am Ahrufer").await;
-    let native_match = offer(&app, &native, "Suppenküche Marktplatz").await;
+    let pwa_match = app.offer(&pwa, "Sandsäcke füllen am Ahrufer").await;
+    let native_match = app.offer(&native, "Suppenküche Marktplatz").await;
 
     // Sent at the first attempt: the mock verified the VAPID token against the key the
     // subscription was made with (it answers 400 otherwise) and decrypted the payload.
-    assert_eq!(settled(&app, &pwa_match).await, ("sent".into(), 1, None));
+    assert_eq!(
+        app.settled_alert(&pwa_match).await,
+        ("sent".into(), 1, None)
+    );
     let messages = push.messages(&hash).await;
     assert_eq!(messages.len(), 1, "{messages:?}");
     let message = &messages[0];
@@ -280,7 +244,7 @@ async fn an_offer_reaches_the_web_app_through_its_push_service() {
     assert_eq!(hook["channel"], "ALERT_CHANNEL_APP_PUSH");
     assert_eq!(hook["to"], "fcm-token-APA91bH2x3gNOMv4dF1lQ");
     assert_eq!(hook["match_id"], native_match.as_str());
-    assert_eq!(settled(&app, &native_match).await.0, "sent");
+    assert_eq!(app.settled_alert(&native_match).await.0, "sent");
     assert!(
         hooks.try_recv().is_err(),
         "the subscription went to the gateway too"
@@ -299,15 +263,18 @@ async fn a_gone_subscription_is_not_retried() {
     let volunteer = register_app_push(&app, &subscription).await;
     // The app was uninstalled: the push service answers 410 from now on.
     push.expire(&hash).await;
-    let match_id = offer(&app, &volunteer, "Deich sichern").await;
+    let match_id = app.offer(&volunteer, "Deich sichern").await;
 
-    let (status, attempts, error) = settled(&app, &match_id).await;
+    let (status, attempts, error) = app.settled_alert(&match_id).await;
     assert_eq!(status, "failed");
     assert_eq!(attempts, 1);
     assert_eq!(error.as_deref(), Some("address gone"));
     // Retries come after 100 ms here (retry_base_ms): none comes.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(settled(&app, &match_id).await, ("failed".into(), 1, error));
+    assert_eq!(
+        app.settled_alert(&match_id).await,
+        ("failed".into(), 1, error)
+    );
     assert!(push.messages(&hash).await.is_empty());
     app.stop().await;
 }
@@ -322,10 +289,10 @@ async fn an_offer_for_an_uninstalled_app_goes_by_sms_instead() {
     let (subscription, hash) = push.subscribe(&public).await;
     let volunteer = register_app_push(&app, &subscription).await;
     push.expire(&hash).await;
-    let match_id = offer(&app, &volunteer, "Deich sichern").await;
+    let match_id = app.offer(&volunteer, "Deich sichern").await;
 
     // The push service says the subscription is gone; the same offer goes to the phone.
-    assert_eq!(settled(&app, &match_id).await, ("sent".into(), 1, None));
+    assert_eq!(app.settled_alert(&match_id).await, ("sent".into(), 1, None));
     let hook = tokio::time::timeout(Duration::from_secs(30), hooks.recv())
         .await
         .expect("gateway called in time")

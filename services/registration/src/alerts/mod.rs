@@ -7,11 +7,13 @@
 //! retrying with exponential backoff. E-mail goes through [`smtp`]; app push to the web app
 //! (a browser's Web Push subscription as push token) through [`web_push`]; SMS, Signal,
 //! Telegram, WhatsApp and other app push tokens (FCM, APNs) through the messaging gateway's
-//! [`webhook`].
+//! [`webhook`]. The relay and the gateway are reached over TLS ([`tls`]: whom they trust),
+//! in clear only on loopback.
 
 pub mod consumer;
 pub mod dispatcher;
 pub mod smtp;
+pub mod tls;
 pub mod web_push;
 pub mod webhook;
 
@@ -111,6 +113,10 @@ pub enum SendError {
     NotConfigured,
     #[error("receiver unreachable")]
     Unreachable,
+    /// The receiver's certificate was not trusted (or no TLS could be agreed): retried, since
+    /// the fix (a renewed certificate, `alerts.*_ca_file`) is on the operator's side.
+    #[error("tls handshake failed")]
+    Tls,
     #[error("receiver refused with {0}")]
     Refused(String),
     #[error("send timed out")]

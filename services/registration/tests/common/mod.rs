@@ -189,6 +189,36 @@ impl TestApp {
             .expect("published");
     }
 
+    /// Publishes a MatchOffered for the volunteer (expiring in 30 minutes) into the match
+    /// topic, as matching does; returns the match id.
+    pub async fn offer(&self, volunteer_id: &str, title: &str) -> String {
+        let snapshot = match_snapshot(volunteer_id, MatchState::Offered, MatchState::Proposed);
+        let payload = event_envelope::Payload::MatchOffered(MatchOffered {
+            snapshot: Some(snapshot.clone()),
+            expires_at: Some(ts(chrono::Utc::now() + chrono::Duration::minutes(30))),
+            task_title: title.into(),
+        });
+        let event = spontan_platform::events::envelope(snapshot.match_id.clone(), 2, payload);
+        self.publish_match(&snapshot.task_id, &event).await;
+        snapshot.match_id
+    }
+
+    /// The alert of a match once it left `pending`: (status, attempts, last_error).
+    pub async fn settled_alert(&self, match_id: &str) -> (String, i32, Option<String>) {
+        let match_id = uuid::Uuid::parse_str(match_id).expect("uuid");
+        testkit::eventually(Duration::from_secs(30), "the alert settled", || async {
+            sqlx::query_as(
+                "SELECT status, attempts, last_error FROM alerts \
+                 WHERE match_id = $1 AND status <> 'pending'",
+            )
+            .bind(match_id)
+            .fetch_optional(&self.pool)
+            .await
+            .expect("alert")
+        })
+        .await
+    }
+
     pub fn volunteer_token(&self, volunteer_id: &str) -> String {
         self.issuer
             .issue(
@@ -265,6 +295,19 @@ pub fn named_request(name: &str, phone: &str) -> RegisterRequest {
             display_name: name.into(),
             phone_e164: phone.into(),
             email: String::new(),
+        }),
+        ..valid_request()
+    }
+}
+
+/// [`valid_request`] by someone alerted by e-mail: `name` at `email`, no phone.
+pub fn email_request(name: &str, email: &str) -> RegisterRequest {
+    RegisterRequest {
+        preferred_alert_channel: AlertChannel::Email as i32,
+        contact: Some(Contact {
+            display_name: name.into(),
+            phone_e164: String::new(),
+            email: email.into(),
         }),
         ..valid_request()
     }
