@@ -64,6 +64,16 @@ else:
 PY
 }
 
+# The system libraries the build links: OpenSSL (librdkafka's TLS and SASL/SCRAM to the
+# brokers) found through pkg-config. Installed from the distribution when missing (as root),
+# else the build stops with the command to run.
+ensure_build_deps() {
+  if command -v pkg-config >/dev/null 2>&1 && pkg-config --exists openssl; then return 0; fi
+  [ "$(id -u)" = 0 ] || die "OpenSSL headers missing: run 'sudo apt-get install libssl-dev pkg-config' once"
+  log "installing libssl-dev and pkg-config (once)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libssl-dev pkg-config >/dev/null
+}
+
 # Makes sure a PostgreSQL server answers at $PG_ADMIN_URL, or starts a private cluster.
 ensure_postgres() {
   if psql "$PG_ADMIN_URL" -qAtc 'SELECT 1' >/dev/null 2>&1; then return 0; fi

@@ -38,6 +38,7 @@ scope=(--workspace)
 for arg in "$@"; do
   case "$arg" in -p | -p* | --package | --package=*) scope=() ;; esac
 done
+ensure_build_deps
 cargo test --manifest-path "$ROOT/Cargo.toml" "${scope[@]}" "$@" 2>&1 | tee "$log_file" || status=$?
 
 browser_log="$broker_dir/browser-test.log"

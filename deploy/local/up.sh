@@ -47,6 +47,7 @@ case "$PROFILE" in
   *) die "SPONTAN_PROFILE must be debug or release" ;;
 esac
 log "building the services ($PROFILE)"
+ensure_build_deps
 cargo build --manifest-path "$ROOT/Cargo.toml" --bins --quiet "${build_flags[@]}"
 BIN="$CARGO_TARGET_DIR/$PROFILE"
 "$ROOT/deploy/local/web-build.sh"

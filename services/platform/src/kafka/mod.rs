@@ -62,7 +62,8 @@ pub fn producer(config: &KafkaConfig) -> Result<FutureProducer, KafkaError> {
 
 /// Creates the topics that are missing (with the configured partitions) and waits until the
 /// broker's metadata shows every one of them with its partitions, because clients may see
-/// `UnknownTopicOrPartition` for a moment right after creation.
+/// `UnknownTopicOrPartition` for a moment right after creation. A service that may not
+/// create topics (ACLs) waits for them to exist.
 pub async fn ensure_topics(config: &KafkaConfig, topics: &[&str]) -> Result<(), KafkaError> {
     let admin: AdminClient<DefaultClientContext> = client_config(config).create()?;
     let new_topics: Vec<NewTopic<'_>> = topics
@@ -79,6 +80,18 @@ pub async fn ensure_topics(config: &KafkaConfig, topics: &[&str]) -> Result<(), 
     for result in admin.create_topics(&new_topics, &options).await? {
         match result {
             Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            // Where ACLs let the service only use its topics (Strimzi's KafkaUsers), the
+            // operator creates them (KafkaTopic resources): wait for them below.
+            Err((
+                topic,
+                RDKafkaErrorCode::TopicAuthorizationFailed
+                | RDKafkaErrorCode::ClusterAuthorizationFailed,
+            )) => {
+                tracing::info!(
+                    topic,
+                    "not allowed to create the topic; waiting for it to exist"
+                );
+            }
             Err((topic, code)) => {
                 return Err(KafkaError::AdminOp(code)).inspect_err(|_| {
                     tracing::error!(topic, ?code, "topic could not be created");
