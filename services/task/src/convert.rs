@@ -118,3 +118,18 @@ pub fn snapshot(t: &Task) -> pb::TaskSnapshot {
         version: t.version,
     }
 }
+
+/// An audit entry as admins read it.
+pub fn audit_entry(e: crate::store::AuditRow) -> pb::TaskAuditEntry {
+    pb::TaskAuditEntry {
+        id: e.id,
+        occurred_at: Some(spontan_platform::events::timestamp(e.occurred_at)),
+        actor_subject: e.actor_subject,
+        actor_role: e.actor_role,
+        organisation_id: e.organisation_id,
+        action: e.action,
+        entity_kind: e.entity_kind,
+        entity_id: e.entity_id.to_string(),
+        details_json: e.details.to_string(),
+    }
+}

@@ -285,6 +285,17 @@ pub(super) fn table() -> Vec<Row> {
                 ..Default::default()
             }),
         ),
+        row(
+            "spontan.v1.TaskService/ListTaskAuditEntries",
+            [UA, UA, UA, PD, PD, PD, PD, PD, OK],
+            rpc!(tasks.list_task_audit_entries, |fx| {
+                ListTaskAuditEntriesRequest {
+                    incident_id: fx.incident.clone(),
+                    after_id: 0,
+                    limit: 0,
+                }
+            }),
+        ),
         // MatchingService
         row(
             "spontan.v1.MatchingService/ListMatchChanges",

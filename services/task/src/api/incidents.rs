@@ -246,4 +246,37 @@ impl Api {
             completed_task_count: completed,
         })
     }
+
+    #[tracing::instrument(skip_all, fields(incident_id = %request.get_ref().incident_id))]
+    pub(super) async fn do_list_audit_entries(
+        &self,
+        request: Request<ListTaskAuditEntriesRequest>,
+    ) -> Result<ListTaskAuditEntriesResponse, ApiError> {
+        // Admins only: the access rule (ACCESS) refused everyone else before this runs.
+        let r = request.get_ref();
+        let mut v = Violations::new();
+        let incident_id = v.id::<IncidentId>("incident_id", &r.incident_id);
+        let limit = match r.limit {
+            0 => 100,
+            n @ 1..=500 => i64::from(n),
+            _ => {
+                v.add("limit", "must be between 1 and 500 (0 for 100)");
+                0
+            }
+        };
+        if r.after_id < 0 {
+            v.add("after_id", "must not be negative");
+        }
+        let incident_id = v.finish_id("incident_id", incident_id)?;
+        let mut conn = self.pool.acquire().await?;
+        store::incident(&mut conn, incident_id, false)
+            .await?
+            .ok_or(ApiError::NotFound("incident"))?;
+        let rows = store::audit_entries(&mut conn, incident_id, r.after_id, limit).await?;
+        let next_after_id = rows.last().map_or(r.after_id, |e| e.id);
+        Ok(ListTaskAuditEntriesResponse {
+            entries: rows.into_iter().map(convert::audit_entry).collect(),
+            next_after_id,
+        })
+    }
 }

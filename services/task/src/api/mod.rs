@@ -9,7 +9,7 @@ mod incidents;
 mod tasks;
 
 use spontan_platform::ApiError;
-use spontan_platform::auth::access::{READERS, WRITERS};
+use spontan_platform::auth::access::{ADMINS, READERS, WRITERS};
 use spontan_platform::auth::{Access, Principal, Role};
 use spontan_proto::v1::task_service_server::TaskService;
 use spontan_proto::v1::*;
@@ -35,6 +35,7 @@ pub const ACCESS: Access = Access {
         ("CompleteTask", WRITERS),
         ("GetTask", READERS),
         ("ListTasks", READERS),
+        ("ListTaskAuditEntries", ADMINS),
     ],
 };
 
@@ -168,6 +169,13 @@ impl TaskService for Api {
         request: Request<ListTasksRequest>,
     ) -> Result<Response<ListTasksResponse>, Status> {
         status(self.do_list_tasks(request).await)
+    }
+
+    async fn list_task_audit_entries(
+        &self,
+        request: Request<ListTaskAuditEntriesRequest>,
+    ) -> Result<Response<ListTaskAuditEntriesResponse>, Status> {
+        status(self.do_list_audit_entries(request).await)
     }
 }
 

@@ -21,7 +21,7 @@ use crate::domain::{
 };
 
 pub use incidents::{close_incident, incident, insert_incident, list_incidents};
-pub use requests::{Actor, Claim, audit, claim_idempotency_key, replayed};
+pub use requests::{Actor, AuditRow, Claim, audit, audit_entries, claim_idempotency_key, replayed};
 pub use staffing::{apply_match_state, restaff, staffing};
 pub use tasks::{
     TaskCursor, insert_task, list_tasks, set_status, task, unfinished_tasks, update_task,

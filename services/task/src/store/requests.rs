@@ -124,3 +124,40 @@ pub async fn audit(
     .await?;
     Ok(())
 }
+
+/// One entry of the audit trail as stored.
+#[derive(Debug)]
+pub struct AuditRow {
+    pub id: i64,
+    pub occurred_at: chrono::DateTime<chrono::Utc>,
+    pub actor_subject: String,
+    pub actor_role: String,
+    pub organisation_id: String,
+    pub action: String,
+    pub entity_kind: String,
+    pub entity_id: Uuid,
+    pub details: serde_json::Value,
+}
+
+/// The entries of an incident and its tasks after `after_id`, oldest first.
+pub async fn audit_entries(
+    conn: &mut PgConnection,
+    incident: spontan_platform::ids::IncidentId,
+    after_id: i64,
+    limit: i64,
+) -> Result<Vec<AuditRow>, sqlx::Error> {
+    sqlx::query_as!(
+        AuditRow,
+        "SELECT id, occurred_at, actor_subject, actor_role, organisation_id, action, \
+         entity_kind, entity_id, details FROM audit_log \
+         WHERE id > $2 AND ((entity_kind = 'incident' AND entity_id = $1) \
+         OR (entity_kind = 'task' AND entity_id IN \
+         (SELECT task_id FROM tasks WHERE incident_id = $1))) \
+         ORDER BY id LIMIT $3",
+        incident.uuid(),
+        after_id,
+        limit,
+    )
+    .fetch_all(conn)
+    .await
+}

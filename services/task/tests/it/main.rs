@@ -3,6 +3,7 @@
 //! One binary (modules below) so that the service crate is linked once.
 
 mod access;
+mod audit;
 mod common;
 mod lifecycle;
 mod requests;
