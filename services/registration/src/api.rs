@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use spontan_platform::ApiError;
-use spontan_platform::auth::access::{VOLUNTEER, WRITERS};
+use spontan_platform::auth::access::{ADMINS, VOLUNTEER, WRITERS};
 use spontan_platform::auth::{Access, Allowed, principal};
 use spontan_platform::client::{self, ClientKey};
 use spontan_platform::events::timestamp;
@@ -38,6 +38,7 @@ pub const ACCESS: Access = Access {
         ("SignOutEverywhere", VOLUNTEER),
         ("SendContactCode", VOLUNTEER),
         ("ConfirmContact", VOLUNTEER),
+        ("ListContactReads", ADMINS),
         ("ListSkills", Allowed::Anyone),
         // Only for a match the volunteer accepted, in the coordinator's organisation.
         ("GetVolunteerContact", WRITERS),
@@ -341,6 +342,48 @@ impl RegistrationService for Api {
             .await?;
         Ok(Response::new(ConfirmContactResponse {
             profile: Some(self.profile(&v)),
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_contact_reads(
+        &self,
+        request: Request<ListContactReadsRequest>,
+    ) -> Result<Response<ListContactReadsResponse>, Status> {
+        // Admins only: the access rule (ACCESS) refused everyone else before this runs.
+        let r = request.get_ref();
+        let mut v = spontan_platform::error::Violations::new();
+        if r.task_ids.is_empty() {
+            v.add("task_ids", "name at least one task");
+        }
+        let mut tasks = Vec::new();
+        if v.list_within("task_ids", r.task_ids.len(), 500) {
+            for (i, text) in r.task_ids.iter().enumerate() {
+                if let Some(id) = v.id::<Uuid>(&format!("task_ids[{i}]"), text) {
+                    tasks.push(id);
+                }
+            }
+        }
+        let limit = match r.limit {
+            0 => 100,
+            n @ 1..=500 => i64::from(n),
+            _ => {
+                v.add("limit", "must be between 1 and 500 (0 for 100)");
+                0
+            }
+        };
+        if r.after_id < 0 {
+            v.add("after_id", "must not be negative");
+        }
+        v.finish(())?;
+        let rows =
+            crate::store::matches::contact_reads(&self.registry.pool, &tasks, r.after_id, limit)
+                .await
+                .map_err(ApiError::from)?;
+        let next_after_id = rows.last().map_or(r.after_id, |read| read.id);
+        Ok(Response::new(ListContactReadsResponse {
+            reads: rows.into_iter().map(convert::contact_read).collect(),
+            next_after_id,
         }))
     }
 

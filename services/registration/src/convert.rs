@@ -136,3 +136,15 @@ pub fn merge(
             .unwrap_or_else(|| ApiError::invalid("profile", "is invalid"))),
     }
 }
+
+/// A read of a volunteer's contact, as admins list it.
+pub fn contact_read(r: crate::store::matches::ContactReadRow) -> spontan_proto::v1::ContactRead {
+    spontan_proto::v1::ContactRead {
+        id: r.id,
+        read_at: Some(timestamp(r.accessed_at)),
+        reader_subject: r.accessor,
+        organisation_id: r.organisation_id.unwrap_or_default(),
+        task_id: r.task_id.map(|id| id.to_string()).unwrap_or_default(),
+        match_id: r.match_id.to_string(),
+    }
+}

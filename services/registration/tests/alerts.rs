@@ -9,18 +9,11 @@ mod support;
 use std::time::Duration;
 
 use common::*;
-use spontan_platform::events::envelope;
 use spontan_platform::testkit::authed;
 use spontan_proto::v1::event_envelope::Payload;
 use spontan_proto::v1::*;
 use support::gateway::Receiver;
 use support::smtp::{Options, Security, SmtpServer};
-
-/// Publishes a match event into the match topic, keyed by task id as matching does.
-async fn publish(app: &TestApp, s: &MatchSnapshot, version: u64, payload: Payload) {
-    app.publish_match(&s.task_id, &envelope(s.match_id.clone(), version, payload))
-        .await;
-}
 
 #[tokio::test]
 async fn an_offer_becomes_a_webhook_call_and_an_email() {
@@ -104,8 +97,7 @@ async fn coordinators_of_the_match_read_the_contact_of_accepted_volunteers_only(
         .expect("registered")
         .into_inner();
     let accepted = match_snapshot(&me.volunteer_id, MatchState::Accepted, MatchState::Offered);
-    publish(
-        &app,
+    app.publish_snapshot(
         &accepted,
         3,
         Payload::MatchAccepted(MatchAccepted {

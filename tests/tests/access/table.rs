@@ -199,6 +199,17 @@ pub(super) fn table() -> Vec<Row> {
                 }
             }),
         ),
+        row(
+            "spontan.v1.RegistrationService/ListContactReads",
+            [UA, UA, UA, PD, PD, PD, PD, PD, OK],
+            rpc!(registration.list_contact_reads, |fx| {
+                ListContactReadsRequest {
+                    task_ids: vec![fx.match_id.clone()],
+                    after_id: 0,
+                    limit: 0,
+                }
+            }),
+        ),
         // TaskService
         row(
             "spontan.v1.TaskService/CreateIncident",

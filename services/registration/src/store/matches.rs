@@ -79,7 +79,9 @@ pub async fn audit_contact_access(
     accessor: &str,
 ) -> Result<(), sqlx::Error> {
     sqlx::query!(
-        "INSERT INTO contact_access_audit (match_id, volunteer_id, accessor) VALUES ($1, $2, $3)",
+        "INSERT INTO contact_access_audit (match_id, volunteer_id, accessor, task_id, \
+         organisation_id) SELECT $1, $2, $3, task_id, organisation_id FROM matches_seen \
+         WHERE match_id = $1",
         match_id,
         volunteer_id,
         accessor,
@@ -87,4 +89,34 @@ pub async fn audit_contact_access(
     .execute(pool)
     .await?;
     Ok(())
+}
+
+/// One read of a volunteer's contact, as admins list it.
+#[derive(Debug)]
+pub struct ContactReadRow {
+    pub id: i64,
+    pub accessed_at: chrono::DateTime<chrono::Utc>,
+    pub accessor: String,
+    pub organisation_id: Option<String>,
+    pub task_id: Option<Uuid>,
+    pub match_id: Uuid,
+}
+
+/// The reads of contacts of matches of `tasks` after `after_id`, oldest first.
+pub async fn contact_reads(
+    pool: &PgPool,
+    tasks: &[Uuid],
+    after_id: i64,
+    limit: i64,
+) -> Result<Vec<ContactReadRow>, sqlx::Error> {
+    sqlx::query_as!(
+        ContactReadRow,
+        "SELECT id, accessed_at, accessor, organisation_id, task_id, match_id \
+         FROM contact_access_audit WHERE task_id = ANY($1) AND id > $2 ORDER BY id LIMIT $3",
+        tasks,
+        after_id,
+        limit,
+    )
+    .fetch_all(pool)
+    .await
 }

@@ -172,6 +172,17 @@ impl TestApp {
             .into_inner()
     }
 
+    /// Publishes a match event about `s` into the match topic, as matching does.
+    pub async fn publish_snapshot(
+        &self,
+        s: &MatchSnapshot,
+        version: u64,
+        payload: spontan_proto::v1::event_envelope::Payload,
+    ) {
+        let event = spontan_platform::events::envelope(s.match_id.clone(), version, payload);
+        self.publish_match(&s.task_id, &event).await;
+    }
+
     /// Publishes `event` into the match topic, keyed by `task_id` as matching does.
     pub async fn publish_match(&self, task_id: &str, event: &EventEnvelope) {
         let kafka = &self.config.platform.kafka;
