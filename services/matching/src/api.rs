@@ -302,17 +302,7 @@ impl MatchingService for Api {
         let r = request.get_ref();
         let mut v = Violations::new();
         let incident_id = v.id::<IncidentId>("incident_id", &r.incident_id);
-        let limit = match r.limit {
-            0 => 100,
-            n @ 1..=500 => i64::from(n),
-            _ => {
-                v.add("limit", "must be between 1 and 500 (0 for 100)");
-                0
-            }
-        };
-        if r.after_id < 0 {
-            v.add("after_id", "must not be negative");
-        }
+        let limit = v.id_page(r.after_id, r.limit);
         let incident_id = v.finish_id("incident_id", incident_id)?;
         let mut conn = self.matcher.pool.acquire().await.map_err(ApiError::from)?;
         crate::store::incident(&mut conn, incident_id.uuid())

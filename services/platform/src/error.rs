@@ -67,6 +67,23 @@ impl Violations {
         }
     }
 
+    /// The page size of a request that pages a trail by id (`after_id`, `limit`): `limit`
+    /// 1 to 500 or 0 for 100, `after_id` not negative; a violation for each that is not.
+    pub fn id_page(&mut self, after_id: i64, limit: u32) -> i64 {
+        let limit = match limit {
+            0 => 100,
+            n @ 1..=500 => i64::from(n),
+            _ => {
+                self.add("limit", "must be between 1 and 500 (0 for 100)");
+                0
+            }
+        };
+        if after_id < 0 {
+            self.add("after_id", "must not be negative");
+        }
+        limit
+    }
+
     pub fn is_empty(&self) -> bool {
         self.found.is_empty() && self.more.is_none()
     }

@@ -364,17 +364,7 @@ impl RegistrationService for Api {
                 }
             }
         }
-        let limit = match r.limit {
-            0 => 100,
-            n @ 1..=500 => i64::from(n),
-            _ => {
-                v.add("limit", "must be between 1 and 500 (0 for 100)");
-                0
-            }
-        };
-        if r.after_id < 0 {
-            v.add("after_id", "must not be negative");
-        }
+        let limit = v.id_page(r.after_id, r.limit);
         v.finish(())?;
         let rows =
             crate::store::matches::contact_reads(&self.registry.pool, &tasks, r.after_id, limit)

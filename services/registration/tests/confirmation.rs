@@ -47,6 +47,19 @@ async fn confirm(
         .map(|r| r.into_inner().profile.expect("profile"))
 }
 
+async fn my_profile(
+    client: &mut RegistrationServiceClient<Channel>,
+    token: &str,
+) -> VolunteerProfile {
+    client
+        .get_my_profile(authed(GetMyProfileRequest {}, token))
+        .await
+        .expect("profile")
+        .into_inner()
+        .profile
+        .expect("profile")
+}
+
 /// A code that is not `code`.
 fn other_than(code: &str) -> String {
     let n: u32 = code.parse().expect("digits");
@@ -67,13 +80,7 @@ async fn matching_hears_of_a_volunteer_only_once_their_phone_is_confirmed() {
     let registered = app.register(valid_request()).await;
     let token = registered.access_token.as_str();
 
-    let profile = client
-        .get_my_profile(authed(GetMyProfileRequest {}, token))
-        .await
-        .expect("profile")
-        .into_inner()
-        .profile
-        .expect("profile");
+    let profile = my_profile(&mut client, token).await;
     assert!(profile.contact_confirmation_required);
     assert!(profile.contact_confirmed_at.is_none());
 
@@ -197,13 +204,7 @@ async fn a_failing_gateway_leaves_nothing_behind_and_bad_requests_name_their_fie
     let registered = app.register(named_request("Ada", "+4915199990000")).await;
     let token = registered.access_token.as_str();
 
-    let profile = client
-        .get_my_profile(authed(GetMyProfileRequest {}, token))
-        .await
-        .expect("profile")
-        .into_inner()
-        .profile
-        .expect("profile");
+    let profile = my_profile(&mut client, token).await;
     assert!(
         !profile.contact_confirmation_required,
         "not required in this deployment"
