@@ -5,7 +5,7 @@ import { ConnectError, createClient, type Client, type Interceptor } from "@conn
 import { createGrpcWebTransport } from "@connectrpc/connect-web";
 import type { AppConfig } from "./config";
 import { recordDetails, type FieldErrors } from "./errors";
-import { BadRequestSchema, ErrorInfoSchema } from "../gen/google/rpc/error_details_pb";
+import { BadRequestSchema, ErrorInfoSchema, RetryInfoSchema } from "../gen/google/rpc/error_details_pb";
 import { RegistrationService } from "../gen/spontan/v1/registration_pb";
 import { TaskService } from "../gen/spontan/v1/task_pb";
 import { MatchingService } from "../gen/spontan/v1/matching_pb";
@@ -38,7 +38,12 @@ function decode(error: unknown): void {
       (violations[violation.field] ??= []).push(violation.description);
     }
   }
-  recordDetails(error, { violations, reason: error.findDetails(ErrorInfoSchema)[0]?.reason });
+  const delay = error.findDetails(RetryInfoSchema)[0]?.retryDelay;
+  recordDetails(error, {
+    violations,
+    reason: error.findDetails(ErrorInfoSchema)[0]?.reason,
+    retryAfterMs: delay ? Number(delay.seconds) * 1000 + Math.floor(delay.nanos / 1e6) : undefined,
+  });
 }
 
 /** Decodes the details of an error a call ends with, unary or streaming (at any message). */

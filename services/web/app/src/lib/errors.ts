@@ -1,6 +1,7 @@
 // The services' rich errors, decoded: field violations (google.rpc.BadRequest) go next to the
-// fields they name, ErrorInfo reasons choose a message, and transport failures are told apart
-// from answers (a registration is retried only when no answer came).
+// fields they name, ErrorInfo reasons choose a message, RetryInfo says when to ask again, and
+// transport failures are told apart from answers (a registration is retried only when no
+// answer came).
 //
 // The details arrive as protobuf messages (`grpc-status-details-bin`); decoding them needs the
 // generated descriptors, which this module does not import, so that a page can show its first
@@ -17,6 +18,8 @@ export interface Details {
   violations: FieldErrors;
   /** The ErrorInfo reason, when the server sent one. */
   reason?: string;
+  /** RetryInfo's delay in milliseconds, when the server sent one (RESOURCE_EXHAUSTED). */
+  retryAfterMs?: number;
 }
 
 const decoded = new WeakMap<ConnectError, Details>();
@@ -39,6 +42,12 @@ export function fieldViolations(error: unknown): FieldErrors {
 export function reason(error: unknown): string | undefined {
   if (!(error instanceof ConnectError)) return undefined;
   return decoded.get(error)?.reason ?? /^([A-Z][A-Z_]+):/.exec(error.rawMessage)?.[1];
+}
+
+/** How long the server asked to wait before trying again (RetryInfo), in milliseconds. */
+export function retryAfter(error: unknown): number | undefined {
+  if (!(error instanceof ConnectError)) return undefined;
+  return decoded.get(error)?.retryAfterMs;
 }
 
 export function code(error: unknown): Code | undefined {

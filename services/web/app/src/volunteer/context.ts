@@ -50,6 +50,14 @@ export const PUSH_OFFER_KEY = "spontan.push.offer";
 /** Set while this device receives the volunteer's alerts by Web Push: the endpoint it sent (push.tsx). */
 export const PUSH_SENT_KEY = "spontan.push";
 
+/**
+ * What the next screen should move the focus to instead of its heading: the offers screen's
+ * "Confirm now" sets `confirm`, and the profile screen, which reads it once as it opens,
+ * focuses its confirmation card (confirm.tsx). A variable rather than a part of the address,
+ * so that the phone's back button and a reload show the plain screen.
+ */
+export const focusNext: { target: "confirm" | null } = { target: null };
+
 export const AppContext = createContext<App>(null as unknown as App);
 
 export const useApp = () => useContext(AppContext);

@@ -47,6 +47,16 @@ export function skillLabel(skill: SkillEntry, locale: Locale): string {
   return locale === "de" ? skill.labelDe : skill.labelEn;
 }
 
+/**
+ * Which of a volunteer's contacts the words name ("mobile number", "e-mail address", or
+ * either): the way a code went when known, else the one the profile has (both: either).
+ */
+export function contactOf(contact: { phoneE164: string; email: string } | undefined, via?: "phone" | "email"): "phone" | "email" | "either" {
+  if (via) return via;
+  if (contact?.phoneE164 && contact.email) return "either";
+  return contact?.email ? "email" : "phone";
+}
+
 /** Why a call did not work, for the volunteer: no connection, or the service's own words. */
 export function trouble(t: T, error: unknown): string {
   return isTransient(error) ? t("problem.offline") : t("problem.other", { detail: message(error) });

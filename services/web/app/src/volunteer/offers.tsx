@@ -1,13 +1,16 @@
 // "Offers": what matching offers the volunteer (accept or decline) and the tasks they accepted
 // (meeting point, route, check-in). Refreshed every 10 s while the app is visible, and when
-// it comes back to the front or online.
+// it comes back to the front or online. Where the deployment requires a confirmed contact and
+// the volunteer has none (the profile's `contact_confirmation_required`), it says first that
+// offers start once they confirm it, and leads to the profile's confirmation card.
 import { Code } from "@connectrpc/connect";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { DeclineReason, MatchState } from "../gen/spontan/v1/common_pb";
 import { OfferDecision, type Offer } from "../gen/spontan/v1/matching_pb";
 import { code, fieldViolations, isTransient, message, reason } from "../lib/errors";
-import { PUSH_OFFER_KEY, useApp } from "./context";
-import { km, ms, time, timeWindow } from "./format";
+import type { Contact } from "../gen/spontan/v1/registration_pb";
+import { PUSH_OFFER_KEY, focusNext, useApp } from "./context";
+import { contactOf, km, ms, time, timeWindow } from "./format";
 import type { Key, T } from "./messages";
 import { Notice, Screen, useLazy } from "./ui";
 
@@ -45,8 +48,34 @@ function askAboutPush(vapidPublicKey: string): boolean {
   );
 }
 
+/**
+ * "Confirm your mobile number to get offers": shown while the profile says offers wait for a
+ * confirmed contact; "Confirm now" opens the profile with the focus on its confirmation card.
+ */
+function ConfirmFirst(props: { contact: Contact | undefined }) {
+  const { t, go } = useApp();
+  const contact = t(`contact.${contactOf(props.contact)}`);
+  const open = () => {
+    focusNext.target = "confirm";
+    go("profile");
+  };
+  return (
+    <section class="confirm-first" aria-labelledby="confirm-first-title">
+      <h2 id="confirm-first-title">{t("confirm.requiredTitle", { contact })}</h2>
+      <p>{t("confirm.requiredText", { contact })}</p>
+      <div class="actions">
+        <button type="button" class="primary" onClick={open}>
+          {t("action.confirmNow")}
+        </button>
+      </div>
+    </section>
+  );
+}
+
 export function OffersScreen() {
   const { t, locale, api, guard, config } = useApp();
+  /** The contact to confirm before offers come, or null (confirmed, or not required). */
+  const [unconfirmed, setUnconfirmed] = useState<{ contact: Contact | undefined } | null>(null);
   const [asking, setAsking] = useState(() => askAboutPush(config.vapidPublicKey));
   const push = useLazy(() => import("./push"), asking);
   const [offers, setOffers] = useState<Offer[] | null>(null);
@@ -70,13 +99,26 @@ export function OffersScreen() {
     }
   };
 
+  /** Whether offers wait for a confirmed contact: read when the screen opens and comes back. */
+  const checkContact = async () => {
+    try {
+      const p = (await guard(api.registration.getMyProfile({}))).profile;
+      setUnconfirmed(p?.contactConfirmationRequired ? { contact: p.contact } : null);
+    } catch {
+      // Offline or refused: the banner stays as it was (the offers show their own state).
+    }
+  };
+
   useEffect(() => {
     void refresh();
+    void checkContact();
     const timer = setInterval(() => {
       if (document.visibilityState === "visible") void refresh();
     }, REFRESH_MS);
     const onShow = () => {
-      if (document.visibilityState === "visible") void refresh();
+      if (document.visibilityState !== "visible") return;
+      void refresh();
+      void checkContact();
     };
     // An offer that arrived as a notification (public/sw.js) is listed at once.
     const onPush = (event: MessageEvent) => {
@@ -110,6 +152,7 @@ export function OffersScreen() {
   return (
     <Screen title={t("offers.title")}>
       {notice && <Notice kind={notice.kind}>{notice.text}</Notice>}
+      {unconfirmed && <ConfirmFirst contact={unconfirmed.contact} />}
       {asking && push.module && <push.module.PushOffer onDone={() => setAsking(false)} />}
       {stale && (
         <Notice kind="info">
@@ -122,7 +165,7 @@ export function OffersScreen() {
           <p>
             <strong>{t("offers.none")}</strong>
           </p>
-          <p>{t("offers.noneDetail")}</p>
+          {!unconfirmed && <p>{t("offers.noneDetail")}</p>}
         </div>
       )}
       {open.length > 0 && (

@@ -1,13 +1,14 @@
-// "Profile": what the registration service holds about the volunteer, changing it (the
-// editors of edit.tsx), alerts on this phone (push.tsx; both loaded with import() when this
-// screen opens), pause/resume, export (right of access) and erasure (right to erasure).
+// "Profile": what the registration service holds about the volunteer, confirming the contact
+// (confirm.tsx, loaded with import() while it is not confirmed), changing it (the editors of
+// edit.tsx), alerts on this phone (push.tsx; both loaded with import() when this screen
+// opens), pause/resume, export (right of access) and erasure (right to erasure).
 import { Code } from "@connectrpc/connect";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { AlertChannel, VolunteerStatus } from "../gen/spontan/v1/common_pb";
 import type { VolunteerProfile } from "../gen/spontan/v1/registration_pb";
 import { code } from "../lib/errors";
-import { useApp } from "./context";
-import { date, km, ms, skillLabel, timeWindow, trouble } from "./format";
+import { focusNext, useApp } from "./context";
+import { contactOf, date, km, ms, skillLabel, timeWindow, trouble } from "./format";
 import type { Key } from "./messages";
 import { sessionOf } from "./renew";
 import { Notice, Screen, useLazy } from "./ui";
@@ -28,6 +29,19 @@ export function ProfileScreen() {
   // Loaded as the screen opens, so that they are there by the time they are tapped.
   const editors = useLazy(() => import("./edit"), !!profile);
   const push = useLazy(() => import("./push"), !!profile && !!config.vapidPublicKey);
+  const confirmation = useLazy(() => import("./confirm"), !!profile && !profile.contactConfirmedAt);
+  // The offers screen's "Confirm now" led here: the card takes the focus (read once).
+  const [focusConfirm] = useState(() => {
+    const wanted = focusNext.target === "confirm";
+    focusNext.target = null;
+    return wanted;
+  });
+  /** The contact just confirmed here (the profile does not say which one was). */
+  const [confirmedVia, setConfirmedVia] = useState<"phone" | "email" | undefined>(undefined);
+  const confirmedLine = useRef<HTMLParagraphElement>(null);
+  useEffect(() => {
+    if (confirmedVia) confirmedLine.current?.focus();
+  }, [confirmedVia]);
 
   // Back from an editor: the focus returns to the button that opened it.
   useEffect(() => {
@@ -67,6 +81,31 @@ export function ProfileScreen() {
     ) : (
       <p>{t("profile.loading")}</p>
     );
+  };
+
+  const confirmed = (next: VolunteerProfile, via: "phone" | "email") => {
+    const required = profile?.contactConfirmationRequired;
+    setProfile(next);
+    setProblem(null);
+    setConfirmedVia(via);
+    const text = `${t("confirmed.done", { contact: t(`contact.${via}`) })}${required ? ` ${t("confirmed.offers")}` : ""}`;
+    setDone(text);
+    announce(text);
+  };
+  const confirmCard = () => {
+    if (confirmation.module) {
+      return (
+        <confirmation.module.ConfirmCard profile={profile!} onConfirmed={confirmed} onStale={() => void load()} focus={focusConfirm} />
+      );
+    }
+    return confirmation.failed ? (
+      <Notice kind="problem">
+        {t("problem.offline")}{" "}
+        <button type="button" class="secondary" onClick={confirmation.retry}>
+          {t("action.tryAgain")}
+        </button>
+      </Notice>
+    ) : null;
   };
 
   const load = async () => {
@@ -157,6 +196,13 @@ export function ProfileScreen() {
       {problem && <Notice kind="problem">{problem}</Notice>}
       {done && <Notice kind="success">{done}</Notice>}
       {!p && !problem && <p>{t("profile.loading")}</p>}
+      {p?.contactConfirmedAt && (
+        <p class="confirmed" ref={confirmedLine} tabIndex={-1}>
+          <span aria-hidden="true">✓ </span>
+          {t(`confirmed.${contactOf(c, confirmedVia)}`)}
+        </p>
+      )}
+      {p && !p.contactConfirmedAt && confirmCard()}
       {p && editing === "details" && editor("details")}
       {p && editing !== "details" && (
         <dl class="facts profile">
