@@ -1,5 +1,5 @@
 // One incident: its tasks with live staffing, creating and changing tasks, closing the
-// incident, the optimiser.
+// incident, the optimiser; for admins a link to its audit trail (audit.tsx).
 import { useEffect, useState } from "preact/hooks";
 import { IncidentStatus, TaskStatus, type Skill } from "../gen/spontan/v1/common_pb";
 import type { GetTaskStaffingResponse } from "../gen/spontan/v1/matching_pb";
@@ -15,7 +15,7 @@ import { ErrorNotice, OkNotice } from "./ui";
 
 const REFRESH_MS = 5000;
 
-async function listAllTasks(props: ConsoleProps, incidentId: string): Promise<Task[]> {
+export async function listAllTasks(props: ConsoleProps, incidentId: string): Promise<Task[]> {
   const out: Task[] = [];
   let pageToken = "";
   for (let page = 0; page < 20; page++) {
@@ -96,6 +96,18 @@ export function IncidentPage(props: ConsoleProps & { incidentId: string }) {
         <h1>{incident?.name ?? t("common.loading")}</h1>
         {incident && <span class="status">{t(`incidentStatus.${incident.status}` as "incidentStatus.1")}</span>}
         <span class="spacer" />
+        {props.isAdmin && (
+          <a
+            class="button button--quiet"
+            href={`./?incident=${encodeURIComponent(incidentId)}&view=audit`}
+            onClick={(e) => {
+              e.preventDefault();
+              props.navigate(incidentId, "audit");
+            }}
+          >
+            {t("audit.link")}
+          </a>
+        )}
         {isOpen && !confirmClose && (
           <button type="button" class="button button--danger" onClick={() => setConfirmClose(true)}>
             {t("incident.close")}

@@ -14,6 +14,9 @@ import { ErrorNotice, ErrorSummary, Field, FormActions, OkNotice, numberValue, t
 import { MapPicker, parsePoint } from "./mappicker";
 import { explainViolation } from "./servertext";
 
+/** A screen below an incident (`?view=`); none is its tasks. */
+export type View = "audit";
+
 export interface ConsoleProps {
   t: T;
   locale: Locale;
@@ -22,7 +25,10 @@ export interface ConsoleProps {
   mapConfig: MapConfig;
   organisation: string | undefined;
   onAuthError: (error: unknown) => boolean;
-  navigate: (incidentId: string | null) => void;
+  /** Shows the incident list, an incident, or (`view` "audit") an incident's audit trail. */
+  navigate: (incidentId: string | null, view?: View) => void;
+  /** Signed in as an admin: may read audit trails. */
+  isAdmin: boolean;
 }
 
 export async function listAllIncidents(api: Clients, organisation: string | undefined): Promise<Incident[]> {
