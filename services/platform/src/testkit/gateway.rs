@@ -65,18 +65,25 @@ impl Gateway {
             .flatten()
     }
 
-    /// The 6-digit code of the next message, which must be a contact code to `to`.
+    /// The 6-digit code of the next contact code sent to `to`, within 10 s; other messages
+    /// (offers to other volunteers, say) are passed over.
     pub async fn code_sent_to(&mut self, to: &str) -> anyhow::Result<String> {
-        let message = self
-            .next(Duration::from_secs(10))
-            .await
-            .ok_or_else(|| anyhow::anyhow!("no message reached the gateway"))?;
-        anyhow::ensure!(message["kind"] == "verification", "not a code: {message}");
-        anyhow::ensure!(message["to"] == to, "sent to {} instead", message["to"]);
-        let text = message["text"].as_str().unwrap_or_default();
-        text.split(|c: char| !c.is_ascii_digit())
-            .find(|word| word.len() == 6)
-            .map(str::to_owned)
-            .ok_or_else(|| anyhow::anyhow!("no 6-digit code in {text:?}"))
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let message = self
+                .next(left)
+                .await
+                .ok_or_else(|| anyhow::anyhow!("no contact code to {to} reached the gateway"))?;
+            if message["kind"] != "verification" || message["to"] != to {
+                continue;
+            }
+            let text = message["text"].as_str().unwrap_or_default();
+            return text
+                .split(|c: char| !c.is_ascii_digit())
+                .find(|word| word.len() == 6)
+                .map(str::to_owned)
+                .ok_or_else(|| anyhow::anyhow!("no 6-digit code in {text:?}"));
+        }
     }
 }
