@@ -338,10 +338,14 @@ impl EventConsumer {
 }
 
 /// The longest a stopping consumer keeps polling for its revocation to finish.
-const LEAVE_WAIT: Duration = Duration::from_secs(5);
+const LEAVE_WAIT: Duration = Duration::from_secs(10);
+/// Polls of 100 ms with nothing assigned before a stopping consumer counts as settled: the
+/// fetchers of the partitions it gave up stop only after their last fetch returned, and
+/// until then librdkafka still counts the assignment as changing.
+const SETTLED_POLLS: u32 = 10;
 
-/// Keeps polling an unsubscribed consumer until its partitions are revoked (or
-/// [`LEAVE_WAIT`] has passed): librdkafka aborts the process when a consumer is destroyed while
+/// Keeps polling an unsubscribed consumer until its partitions are revoked and it has had
+/// nothing assigned for a second (or [`LEAVE_WAIT`] has passed): librdkafka aborts the process when a consumer is destroyed while
 /// an assignment change is still under way (`rd_kafka_cgrp_terminated: assert:
 /// !rd_kafka_assignment_in_progress`), as happens to a consumer stopped just after it joined
 /// or just after the broker came back. Records that still arrive are not stored: they are
@@ -349,12 +353,12 @@ const LEAVE_WAIT: Duration = Duration::from_secs(5);
 async fn leave_group(name: &'static str, consumer: &StreamConsumer<RebalanceContext>) {
     let deadline = tokio::time::Instant::now() + LEAVE_WAIT;
     let mut settled = 0;
-    while tokio::time::Instant::now() < deadline && settled < 2 {
+    while tokio::time::Instant::now() < deadline && settled < SETTLED_POLLS {
         let _ = tokio::time::timeout(Duration::from_millis(100), consumer.recv()).await;
         let assigned = consumer.assignment().map_or(0, |list| list.count());
         settled = if assigned == 0 { settled + 1 } else { 0 };
     }
-    if settled < 2 {
+    if settled < SETTLED_POLLS {
         tracing::warn!(
             consumer = name,
             "partitions still assigned when the consumer closed"
