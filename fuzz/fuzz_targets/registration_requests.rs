@@ -50,6 +50,7 @@ static STORED: LazyLock<Volunteer> = LazyLock::new(|| {
         created_at: now,
         updated_at: now,
         version: 1,
+        contact_confirmed_at: None,
     }
 });
 

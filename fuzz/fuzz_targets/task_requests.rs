@@ -1,5 +1,5 @@
 //! Arbitrary bytes as TaskService requests, through the task validators: `incident_spec`
-//! (CreateIncident), `uuid` and `task_spec` (CreateTask, UpdateTask), `paging` and
+//! (CreateIncident), typed ids (`Violations::id`) and `task_spec` (CreateTask, UpdateTask), `paging` and
 //! `convert::task_status_from` (ListTasks).
 #![no_main]
 
@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use libfuzzer_sys::fuzz_target;
 use prost::Message;
 use spontan_platform::error::Violations;
+use spontan_platform::ids::{IncidentId, TaskId};
 use spontan_proto::v1::*;
 use spontan_task::{convert, paging, validation};
 use uuid::Uuid;
@@ -15,7 +16,7 @@ fuzz_target!(|data: &[u8]| {
     let now = Utc::now();
     if let Ok(request) = CreateIncidentRequest::decode(data) {
         let mut v = Violations::new();
-        validation::uuid(&mut v, "idempotency_key", &request.idempotency_key);
+        v.id::<Uuid>("idempotency_key", &request.idempotency_key);
         let spec = validation::incident_spec(&mut v, &request);
         if v.is_empty() {
             assert!(spec.region_radius_km.is_finite());
@@ -24,7 +25,7 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(request) = CreateTaskRequest::decode(data) {
         let mut v = Violations::new();
-        validation::uuid(&mut v, "incident_id", &request.incident_id);
+        v.id::<IncidentId>("incident_id", &request.incident_id);
         let spec = validation::task_spec(&mut v, "", (&request).into(), Some(now));
         if v.is_empty() {
             assert!(spec.window.start < spec.window.end);
@@ -35,7 +36,7 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(request) = UpdateTaskRequest::decode(data) {
         let task = request.task.unwrap_or_default();
         let mut v = Violations::new();
-        validation::uuid(&mut v, "task.task_id", &task.task_id);
+        v.id::<TaskId>("task.task_id", &task.task_id);
         validation::task_spec(&mut v, "task.", (&task).into(), None);
         spontan_fuzz::check(v);
     }
