@@ -11,6 +11,7 @@
 //! | [`schema`] | the compiled API schema: message types, field paths, proper refusals |
 //! | [`topics`] | raw readers of a topic, and collecting records until complete and quiet |
 //! | [`tls`] | a certificate authority of the test's own, for real TLS handshakes |
+//! | [`sasl`] | a SASL/SCRAM-SHA-512 stand-in in front of the broker, which speaks no SASL |
 //! | [`postgres`] | a private PostgreSQL cluster that takes TCP connections over TLS only |
 //! | [`gateway`] | a messaging gateway that hands the test what it receives |
 //!
@@ -34,6 +35,7 @@ pub mod grpc;
 pub mod oidc;
 pub mod poll;
 pub mod postgres;
+pub mod sasl;
 pub mod schema;
 pub mod tls;
 pub mod topics;
