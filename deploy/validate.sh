@@ -2,9 +2,11 @@
 # Validates what can be validated here of the deployment artefacts, without a cluster or a
 # Docker engine, and fails on the first invalid one:
 #   - every k8s overlay, rendered with `kubectl kustomize`, against the Kubernetes schemas
-#     (kubernetes-validate), the custom resources against the invariants of docs/events.md
-#     and docs/operations.md, the Ingress against the services of proto/ and the network
-#     policies, and the whole output with the checkov security scanner;
+#     (kubernetes-validate), the cert-manager resources (and k8s/examples/) against the
+#     CRD schemas kept in deploy/schemas/, the custom resources against the invariants of
+#     docs/events.md and docs/operations.md, the Ingress against the services of proto/ and
+#     the network policies, gRPC over TLS (certificates, mounts, probes, the ingress's
+#     backend verification), and the whole output with the checkov security scanner;
 #   - deploy/compose.yaml against the compose specification, deploy/Dockerfile with hadolint,
 #     the deployment scripts with shellcheck;
 #   - the GitHub Actions workflows and .gitlab-ci.yml against the forges' schemas;
@@ -92,13 +94,14 @@ done
 [ ${#overlays[@]} -gt 0 ] || fail "no overlays under k8s/overlays"
 
 # Built-in kinds against the Kubernetes schemas (strict: unknown fields are errors). The
-# custom resources (Strimzi, CloudNativePG, KEDA) have no schema there: they are split off
-# and checked against the invariants below instead.
+# custom resources have no schema there: they are split off. cert-manager's are checked
+# against the CRD schemas in deploy/schemas/ (next step), Strimzi's, CloudNativePG's and
+# KEDA's against the invariants below.
 for overlay in "${overlays[@]}"; do
   step "split $overlay" "$PY" - "$work/rendered/$overlay.yaml" "$work/builtin-$overlay.yaml" <<'PY'
 import sys, yaml
 docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
-custom = ("kafka.strimzi.io/", "postgresql.cnpg.io/", "keda.sh/")
+custom = ("kafka.strimzi.io/", "postgresql.cnpg.io/", "keda.sh/", "cert-manager.io/")
 builtin = [d for d in docs if not d["apiVersion"].startswith(custom)]
 unknown = {d["apiVersion"] for d in docs if "." in d["apiVersion"].split("/")[0]
            and not d["apiVersion"].startswith(custom)
@@ -111,6 +114,43 @@ PY
     "$VENV/bin/kubernetes-validate" --strict --quiet --no-warn \
     -k "$KUBERNETES_VERSION" "$work/builtin-$overlay.yaml"
 done
+
+# cert-manager's resources against the openAPIV3Schema of their CRDs, converted to JSON
+# schemas and kept in deploy/schemas/ (deploy/schemas/README.md: which release, how to
+# renew them), strictly as an API server with strict field validation does: unknown fields,
+# wrong types and values outside an enum are errors. k8s/examples/ (resources the operator
+# applies, such as the ACME ClusterIssuer) is checked the same way.
+step "cert-manager resources against their CRD schemas" "$PY" - deploy/schemas \
+  "$work"/rendered/*.yaml k8s/examples/*.yaml <<'PY'
+import json, pathlib, sys, yaml
+import jsonschema
+
+schemas, validators, problems, checked = pathlib.Path(sys.argv[1]), {}, [], 0
+for path in map(pathlib.Path, sys.argv[2:]):
+    where = path.stem if path.parent.name == "rendered" else str(path)
+    for d in yaml.safe_load_all(path.read_text()):
+        if not d:
+            continue
+        group, _, version = d.get("apiVersion", "").rpartition("/")
+        name = f"{where}: {d.get('kind')} {d.get('metadata', {}).get('name')}"
+        if group != "cert-manager.io":
+            if where != path.stem:
+                problems.append(f"{name}: k8s/examples/ holds cert-manager resources only (no other check here)")
+            continue
+        schema = schemas / group / f"{d['kind'].lower()}_{version}.json"
+        if not schema.exists():
+            problems.append(f"{name}: no schema {schema} (deploy/schemas/README.md)")
+            continue
+        if schema not in validators:
+            validators[schema] = jsonschema.Draft7Validator(json.loads(schema.read_text()))
+        for e in sorted(validators[schema].iter_errors(d), key=lambda e: list(map(str, e.absolute_path))):
+            problems.append(f"{name}: .{'.'.join(map(str, e.absolute_path))}: {e.message}")
+        checked += 1
+if not checked:
+    problems.append("no cert-manager resources found: k8s/base/tls.yaml is not rendered?")
+if problems:
+    sys.exit("\n".join(problems))
+PY
 
 # k8s/apply.sh, which the pipelines and the runbook use, pins images on top of an overlay.
 digest=sha256:$(printf '0%.0s' {1..64})
@@ -210,18 +250,32 @@ for path in sorted(pathlib.Path(sys.argv[1]).glob("*.yaml")):
                 if probes != ("/readyz", "/healthz"):
                     bad(f"Deployment {name}: readiness must ask /readyz and liveness /healthz")
             else:
-                probe = c.get("readinessProbe", {}).get("grpc", {})
-                if not re.fullmatch(r"spontan\.v1\.[A-Za-z]+Service", probe.get("service", "")):
-                    bad(f"Deployment {name}: readiness must ask gRPC health for spontan.v1.<Name>Service")
+                # Over TLS: the image's spontan-probe as an exec probe (the TLS step below
+                # checks its flags against the certificates).
+                command = c.get("readinessProbe", {}).get("exec", {}).get("command", [])
+                service = command[command.index("--service") + 1] if "--service" in command[:-1] else ""
+                if command[:1] != ["/usr/local/bin/spontan-probe"] or not re.fullmatch(r"spontan\.v1\.[A-Za-z]+Service", service):
+                    bad(f"Deployment {name}: readiness must ask gRPC health for spontan.v1.<Name>Service with spontan-probe")
             if any(e["name"] == "SPONTAN_WEB__DEV_SIGNING_KEY" for e in c.get("env", [])):
                 bad(f"Deployment {name}: a dev signing key turns on /dev/sign-in, never in a cluster")
             for env in c.get("env", []):
                 ref = env.get("valueFrom", {}).get("secretKeyRef")
                 if ref:
                     secrets.add(ref["name"])
+        for volume in pod.get("volumes", []):
+            if "secret" in volume:
+                secrets.add(volume["secret"]["secretName"])
     for i in by_kind.get("Ingress", []):
         for tls in i["spec"].get("tls", []):
             secrets.add(tls["secretName"])
+        ref = i["metadata"].get("annotations", {}).get("nginx.ingress.kubernetes.io/proxy-ssl-secret")
+        if ref:
+            secrets.add(ref.split("/")[-1])
+    for c in by_kind.get("Certificate", []):
+        secrets.add(c["spec"]["secretName"])
+    for issuer in by_kind.get("Issuer", []):
+        if "ca" in issuer["spec"]:
+            secrets.add(issuer["spec"]["ca"]["secretName"])
     for c in by_kind.get("ConfigMap", []):
         if "SPONTAN_WEB__DEV_SIGNING_KEY" in c.get("data", {}):
             bad(f"ConfigMap {c['metadata']['name']}: a dev signing key turns on /dev/sign-in, never in a cluster")
@@ -297,6 +351,260 @@ for path in sorted(pathlib.Path(sys.argv[1]).glob("*.yaml")):
         generated = any(s == f"{c}-app" for c in clusters)
         if f"`{s}`" not in operations and not (generated and "`<cluster>-app`" in operations):
             bad(f"Secret {s} is referenced but not documented in docs/operations.md")
+
+if problems:
+    sys.exit("\n".join(problems))
+PY
+
+# gRPC over TLS inside the cluster (k8s/base/tls.yaml, docs/operations.md "gRPC over TLS
+# inside the cluster"): cert-manager's CA chain, every gRPC Service's certificate naming it
+# in every form, the Deployments serving it from the mounted Secret and probing with it, and
+# the ingress controller verifying each backend for its name against the same CA and
+# showing a client certificate where the services require one.
+step "gRPC over TLS" "$PY" - "$work/rendered" <<'PY'
+import pathlib, re, sys, yaml
+
+problems = []
+operations = pathlib.Path("docs/operations.md").read_text()
+NGINX = "nginx.ingress.kubernetes.io/"
+
+def hours(text):
+    """A Go duration (cert-manager's duration, renewBefore) in hours."""
+    parts = re.findall(r"(\d+(?:\.\d+)?)(h|ms|m|s)", text or "")
+    if not parts or "".join(n + u for n, u in parts) != text:
+        return None
+    scale = {"h": 1, "m": 1 / 60, "s": 1 / 3600, "ms": 1 / 3_600_000}
+    return sum(float(n) * scale[u] for n, u in parts)
+
+for path in sorted(pathlib.Path(sys.argv[1]).glob("*.yaml")):
+    overlay = path.stem
+    docs = [d for d in yaml.safe_load_all(path.read_text()) if d]
+    by_kind = {}
+    for d in docs:
+        by_kind.setdefault(d["kind"], []).append(d)
+    def bad(msg):
+        problems.append(f"{overlay}: {msg}")
+
+    namespaces = {d["metadata"].get("namespace") for d in docs
+                  if d["kind"] in ("Deployment", "Service", "Certificate", "Issuer", "Ingress")}
+    if len(namespaces) != 1 or None in namespaces:
+        bad(f"expected one namespace for the suite, found {sorted(map(str, namespaces))}")
+        continue
+    ns = namespaces.pop()
+
+    issuers = {i["metadata"]["name"]: i for i in by_kind.get("Issuer", [])}
+    certificates = {c["metadata"]["name"]: c for c in by_kind.get("Certificate", [])}
+    by_secret = {c["spec"]["secretName"]: c for c in certificates.values()}
+    services = {v["metadata"]["name"]: v for v in by_kind.get("Service", [])}
+    deployments = {d["metadata"]["name"]: d for d in by_kind.get("Deployment", [])}
+    config_maps = {c["metadata"]["name"]: c.get("data", {}) for c in by_kind.get("ConfigMap", [])}
+
+    # Certificates: a known issuer, explicit and sane lifetimes, ECDSA or RSA keys.
+    for name, c in sorted(certificates.items()):
+        spec, ref = c["spec"], c["spec"]["issuerRef"]
+        kind = ref.get("kind", "Issuer")
+        if ref.get("group", "cert-manager.io") != "cert-manager.io":
+            bad(f"Certificate {name}: issuer group {ref.get('group')} is not cert-manager's")
+        elif kind == "Issuer" and ref["name"] not in issuers:
+            bad(f"Certificate {name}: no Issuer {ref['name']}")
+        elif kind == "ClusterIssuer" and f"`{ref['name']}`" not in operations:
+            bad(f"Certificate {name}: the ClusterIssuer {ref['name']} is the operator's; docs/operations.md must name it")
+        duration, renew = hours(spec.get("duration")), hours(spec.get("renewBefore"))
+        if duration is None or renew is None:
+            bad(f"Certificate {name}: set duration and renewBefore explicitly (Go durations such as 2160h)")
+        elif not (24 <= renew <= duration / 2):
+            bad(f"Certificate {name}: renewBefore {spec['renewBefore']} must be at least a day and at most "
+                f"half of duration {spec['duration']} (time for the kubelet and the 60 s reload to pick it up)")
+        key = spec.get("privateKey", {})
+        algorithm, size = key.get("algorithm", "RSA"), key.get("size")
+        if algorithm == "ECDSA" and size not in (256, 384):
+            bad(f"Certificate {name}: ECDSA keys of 256 or 384 bits (rustls and nginx both take them)")
+        elif algorithm == "RSA" and (size or 2048) < 2048:
+            bad(f"Certificate {name}: RSA keys of at least 2048 bits")
+        elif algorithm not in ("ECDSA", "RSA"):
+            bad(f"Certificate {name}: ECDSA or RSA keys, not {algorithm}")
+
+    # The private CA: a CA Issuer signs with the key of an isCA Certificate that a
+    # self-signed Issuer made; renewing the CA keeps its key, so that what it signed before
+    # still verifies against the renewed CA certificate.
+    ca_issuers = {}
+    for name, issuer in sorted(issuers.items()):
+        if "ca" not in issuer["spec"]:
+            continue
+        ca = by_secret.get(issuer["spec"]["ca"]["secretName"])
+        if not ca or not ca["spec"].get("isCA"):
+            bad(f"Issuer {name}: its Secret {issuer['spec']['ca']['secretName']} is not written by an isCA Certificate")
+            continue
+        root = issuers.get(ca["spec"]["issuerRef"]["name"], {}).get("spec", {})
+        if ca["spec"]["issuerRef"].get("kind", "Issuer") != "Issuer" or "selfSigned" not in root:
+            bad(f"Certificate {ca['metadata']['name']}: the internal CA must be signed by a self-signed Issuer")
+        if ca["spec"].get("privateKey", {}).get("rotationPolicy") != "Never":
+            bad(f"Certificate {ca['metadata']['name']}: privateKey.rotationPolicy must be Never (docs/operations.md)")
+        ca_issuers[name] = ca
+
+    def issued_by_ca(cert):
+        ref = cert["spec"]["issuerRef"]
+        return ref["name"] if ref.get("kind", "Issuer") == "Issuer" and ref["name"] in ca_issuers else None
+
+    def resolve(pod, container, file):
+        """(Secret, key) that a file path in the container comes from, or None."""
+        volumes = {v["name"]: v for v in pod.get("volumes", [])}
+        for mount in container.get("volumeMounts", []):
+            prefix = mount["mountPath"].rstrip("/") + "/"
+            if "subPath" in mount and (file == mount["mountPath"] or file.startswith(prefix)):
+                bad(f"{file} is mounted with subPath, which the kubelet does not update when cert-manager renews")
+                return None
+            if not file.startswith(prefix):
+                continue
+            secret = volumes.get(mount["name"], {}).get("secret")
+            if not secret:
+                return None
+            if not mount.get("readOnly"):
+                bad(f"volume {mount['name']} at {mount['mountPath']} must be mounted readOnly")
+            rest = file[len(prefix):]
+            items = secret.get("items")
+            key = next((i["key"] for i in items if i["path"] == rest), None) if items else rest
+            return (secret["secretName"], key) if key else None
+        return None
+
+    # Each Service with a `grpc` port: its pods serve TLS with a certificate that names the
+    # Service in every form a client may use, and probe readiness through TLS.
+    served = {}  # Service name -> (its Certificate, whether client certificates are required)
+    for svc_name, service in sorted(services.items()):
+        port = next((p for p in service["spec"]["ports"] if p["name"] == "grpc"), None)
+        if not port:
+            continue
+        if port.get("appProtocol") != "https":
+            bad(f"Service {svc_name}: the grpc port speaks TLS: appProtocol https, not {port.get('appProtocol')}")
+        names = {svc_name, f"{svc_name}.{ns}", f"{svc_name}.{ns}.svc", f"{svc_name}.{ns}.svc.cluster.local"}
+        pods = [d for d in deployments.values()
+                if all(d["spec"]["template"]["metadata"]["labels"].get(k) == v
+                       for k, v in service["spec"]["selector"].items())]
+        if not pods:
+            bad(f"Service {svc_name}: selects no Deployment")
+        for d in pods:
+            name, pod = d["metadata"]["name"], d["spec"]["template"]["spec"]
+            for c in pod["containers"]:
+                env = {}
+                for source in c.get("envFrom", []):
+                    if "configMapRef" in source:
+                        env.update(config_maps.get(source["configMapRef"]["name"], {}))
+                env.update({e["name"]: e["value"] for e in c.get("env", []) if "value" in e})
+                files = {k: env.get(f"SPONTAN_GRPC__TLS__{k}") for k in ("CERT_FILE", "KEY_FILE", "CLIENT_CA_FILE")}
+                if not files["CERT_FILE"] or not files["KEY_FILE"]:
+                    bad(f"Deployment {name}: the gRPC port must serve TLS (SPONTAN_GRPC__TLS__CERT_FILE and KEY_FILE)")
+                    continue
+                cert_src, key_src = resolve(pod, c, files["CERT_FILE"]), resolve(pod, c, files["KEY_FILE"])
+                if not cert_src or not key_src or cert_src[1] != "tls.crt" or key_src != (cert_src[0], "tls.key"):
+                    bad(f"Deployment {name}: SPONTAN_GRPC__TLS__CERT_FILE and KEY_FILE must be tls.crt and "
+                        f"tls.key of one mounted Secret, not {cert_src} and {key_src}")
+                    continue
+                cert = by_secret.get(cert_src[0])
+                if not cert:
+                    bad(f"Deployment {name}: no Certificate writes its gRPC Secret {cert_src[0]}")
+                    continue
+                cname, spec = cert["metadata"]["name"], cert["spec"]
+                missing = names - set(spec.get("dnsNames", []))
+                if missing:
+                    bad(f"Certificate {cname}: must name the Service {svc_name} as {sorted(missing)}")
+                if "server auth" not in spec.get("usages", []):
+                    bad(f"Certificate {cname}: usages must include server auth")
+                ca = issued_by_ca(cert)
+                if not ca:
+                    bad(f"Certificate {cname}: must come from the internal CA Issuer (a ca: Issuer)")
+                mutual = bool(files["CLIENT_CA_FILE"])
+                if mutual and resolve(pod, c, files["CLIENT_CA_FILE"]) != (cert_src[0], "ca.crt"):
+                    bad(f"Deployment {name}: SPONTAN_GRPC__TLS__CLIENT_CA_FILE must be ca.crt of {cert_src[0]}")
+                served[svc_name] = (cert, mutual)
+
+                # Readiness: spontan-probe against the pod's own port, through TLS, checking
+                # the certificate for one of the Service's names with the same CA, and with
+                # the pod's certificate as client certificate under mutual TLS.
+                for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+                    if "grpc" in c.get(probe, {}):
+                        bad(f"Deployment {name}: {probe} is a grpc probe, which speaks no TLS")
+                probe = c.get("readinessProbe", {})
+                command = probe.get("exec", {}).get("command", [])
+                flags = dict(zip(command[2::2], command[3::2]))
+                grpc_port = next((p["containerPort"] for p in c.get("ports", []) if p["name"] == port["targetPort"]),
+                                 port["targetPort"])
+                if command[:2] != ["/usr/local/bin/spontan-probe", f"127.0.0.1:{grpc_port}"]:
+                    bad(f"Deployment {name}: readiness must run /usr/local/bin/spontan-probe 127.0.0.1:{grpc_port}")
+                    continue
+                if flags.get("--tls-domain") not in spec.get("dnsNames", []):
+                    bad(f"Deployment {name}: readiness --tls-domain must be a name of {cname}")
+                tls_ca = resolve(pod, c, flags.get("--tls-ca", ""))
+                if not tls_ca or tls_ca[1] != "ca.crt" or not by_secret.get(tls_ca[0]) \
+                        or issued_by_ca(by_secret[tls_ca[0]]) != ca:
+                    bad(f"Deployment {name}: readiness --tls-ca must be a mounted ca.crt of the CA that signs {cname}")
+                if mutual:
+                    client = resolve(pod, c, flags.get("--tls-cert", ""))
+                    client_key = resolve(pod, c, flags.get("--tls-key", ""))
+                    if not client or client[1] != "tls.crt" or client_key != (client[0], "tls.key") \
+                            or "client auth" not in by_secret.get(client[0], {}).get("spec", {}).get("usages", []):
+                        bad(f"Deployment {name}: under mutual TLS readiness needs --tls-cert/--tls-key of a "
+                            f"mounted certificate with usage client auth")
+                if probe.get("timeoutSeconds", 1) < 5 or probe.get("periodSeconds", 10) < probe.get("timeoutSeconds", 1):
+                    bad(f"Deployment {name}: readiness timeoutSeconds at least 5 (spontan-probe waits up to "
+                        f"2 s to connect and 2 s for the answer) and not above periodSeconds")
+
+    # The Ingresses: each gRPC backend over HTTPS (gRPC-Web is HTTP/1.1; GRPCS would make
+    # ingress-nginx ignore proxy-ssl-*), verified for its Service's name against the CA
+    # that signed it, with a client certificate where the service requires one; one backend
+    # Service per such Ingress, since proxy-ssl-name is per Ingress.
+    ingresses = by_kind.get("Ingress", [])
+    for i in ingresses:
+        iname, ann = i["metadata"]["name"], i["metadata"].get("annotations", {})
+        backends = {p["backend"]["service"]["name"] for r in i["spec"]["rules"] for p in r["http"]["paths"]}
+        tls_backends = sorted(b for b in backends if b in served)
+        if not tls_backends:
+            continue
+        if len(backends) != 1:
+            bad(f"Ingress {iname}: a TLS backend needs an Ingress of its own (proxy-ssl-name), found {sorted(backends)}")
+            continue
+        svc_name = tls_backends[0]
+        cert, mutual = served[svc_name]
+        if ann.get(NGINX + "backend-protocol") != "HTTPS":
+            bad(f"Ingress {iname}: backend-protocol must be HTTPS (gRPC-Web over TLS; with GRPCS ingress-nginx "
+                f"applies no proxy-ssl-* settings), not {ann.get(NGINX + 'backend-protocol')}")
+        if ann.get(NGINX + "proxy-ssl-verify") != "on":
+            bad(f"Ingress {iname}: proxy-ssl-verify must be on")
+        if ann.get(NGINX + "proxy-ssl-name") not in cert["spec"].get("dnsNames", []):
+            bad(f"Ingress {iname}: proxy-ssl-name {ann.get(NGINX + 'proxy-ssl-name')} is not a name of "
+                f"{cert['metadata']['name']}")
+        ref = ann.get(NGINX + "proxy-ssl-secret", "")
+        secret_ns, _, secret = ref.rpartition("/")
+        client = by_secret.get(secret)
+        if secret_ns != ns:
+            bad(f"Ingress {iname}: proxy-ssl-secret {ref!r} must be <namespace>/<Secret> in this namespace, {ns}")
+        elif not client or issued_by_ca(client) != issued_by_ca(cert):
+            bad(f"Ingress {iname}: proxy-ssl-secret {ref!r} must be a Certificate's Secret from the CA that "
+                f"signs {cert['metadata']['name']} (its ca.crt verifies the backend)")
+        elif mutual and "client auth" not in client["spec"].get("usages", []):
+            bad(f"Ingress {iname}: the services require client certificates: {client['metadata']['name']} "
+                f"needs usage client auth")
+        protocols = set(ann.get(NGINX + "proxy-ssl-protocols", "TLSv1.2").split())
+        if not protocols <= {"TLSv1.2", "TLSv1.3"}:
+            bad(f"Ingress {iname}: proxy-ssl-protocols only TLSv1.2 and TLSv1.3, not {sorted(protocols)}")
+
+    # The public certificate: one Ingress asks cert-manager for it (two would make two
+    # Certificates fight over one Secret; none: the operator brings the Secret), every
+    # Ingress of the host serves that Secret, and an operator's issuer is named in
+    # docs/operations.md.
+    asking = [(i["metadata"]["name"], k, v) for i in ingresses
+              for k, v in i["metadata"].get("annotations", {}).items()
+              if k in ("cert-manager.io/cluster-issuer", "cert-manager.io/issuer")]
+    if len(asking) > 1:
+        bad(f"at most one Ingress may carry cert-manager.io/cluster-issuer (or issuer), found {asking}")
+    elif asking:
+        iname, key, issuer = asking[0]
+        if key == "cert-manager.io/cluster-issuer" and f"`{issuer}`" not in operations:
+            bad(f"Ingress {iname}: the ClusterIssuer {issuer} is the operator's; docs/operations.md must name it")
+        if key == "cert-manager.io/issuer" and issuer not in issuers:
+            bad(f"Ingress {iname}: no Issuer {issuer}")
+    public = {t["secretName"] for i in ingresses for t in i["spec"].get("tls", [])}
+    if len(public) != 1 or any(not i["spec"].get("tls") for i in ingresses):
+        bad(f"every Ingress of the host must name the one TLS Secret, found {sorted(public)}")
 
 if problems:
     sys.exit("\n".join(problems))
