@@ -92,6 +92,8 @@ pub fn task_request(incident: &str, title: &str) -> CreateTaskRequest {
         priority: Priority::High.into(),
         max_distance_km: 30.0,
         safety_notes: String::new(),
+        required_languages: vec![],
+        preferred_languages: vec![],
     }
 }
 

@@ -238,6 +238,8 @@ fn task(shape: Shape, n: u128, now: DateTime<Utc>, rng: &mut Lcg) -> Task {
         address: "here".into(),
         required_skills: required.iter().map(|s| (*s).to_owned()).collect(),
         preferred_skills: preferred.iter().map(|s| (*s).to_owned()).collect(),
+        required_languages: vec![],
+        preferred_languages: vec![],
         min_age,
         headcount: 5,
         window: window(start, start + Duration::hours(3)),

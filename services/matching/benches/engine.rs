@@ -68,6 +68,8 @@ fn main() {
             address: "here".into(),
             required_skills: vec![skills[(i % 5) as usize].to_owned()],
             preferred_skills: vec![skills[((i + 1) % 5) as usize].to_owned()],
+            required_languages: vec![],
+            preferred_languages: vec![],
             min_age: 18,
             headcount: 5,
             window,

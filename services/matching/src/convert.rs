@@ -71,6 +71,8 @@ pub fn task(t: &pb::TaskSnapshot, version: u64) -> Option<Task> {
         address: t.address.clone(),
         required_skills: t.required_skill_ids.clone(),
         preferred_skills: t.preferred_skill_ids.clone(),
+        required_languages: t.required_languages.clone(),
+        preferred_languages: t.preferred_languages.clone(),
         min_age: t.min_age,
         headcount: t.headcount,
         window: window(t.window.as_ref())?,
@@ -113,6 +115,8 @@ pub fn explanation(e: &Explanation) -> pb::MatchExplanation {
         score: 0.0,
         summary: coarse_summary(&e.summary, band),
         distance_band: band as i32,
+        preferred_languages_matched: e.preferred_languages_matched.clone(),
+        required_languages_matched: e.required_languages_matched.clone(),
     }
 }
 
@@ -191,6 +195,7 @@ mod tests {
             assigned_hours: 4.0,
             score: 0.8731,
             summary: "2.4 km, 1 of 3 preferred skills, 4 h already assigned".into(),
+            ..Explanation::default()
         };
         let shown = explanation(&stored);
         #[allow(deprecated)]

@@ -124,6 +124,11 @@ pub struct Task {
     pub address: String,
     pub required_skills: Vec<String>,
     pub preferred_skills: Vec<String>,
+    /// BCP 47 tags; a volunteer must speak every one (by primary subtag, see
+    /// [`spontan_platform::languages::speaks`]).
+    pub required_languages: Vec<String>,
+    /// BCP 47 tags that rank a volunteer higher, like preferred skills.
+    pub preferred_languages: Vec<String>,
     pub min_age: u32,
     pub headcount: u32,
     pub window: Window,

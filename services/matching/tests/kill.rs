@@ -109,6 +109,8 @@ fn task(incident: Uuid, n: usize, start: chrono::DateTime<chrono::Utc>) -> TaskS
         max_distance_km: 20.0,
         status: TaskStatus::Open as i32,
         version: 1,
+        required_languages: vec![],
+        preferred_languages: vec![],
     }
 }
 

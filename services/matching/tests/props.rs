@@ -136,6 +136,8 @@ fn task() -> impl Strategy<Value = pb::TaskSnapshot> {
                 max_distance_km,
                 status,
                 version,
+                required_languages: vec![],
+                preferred_languages: vec![],
             },
         )
 }

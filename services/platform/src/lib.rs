@@ -30,6 +30,7 @@ pub mod events;
 pub mod grpc;
 pub mod ids;
 pub mod kafka;
+pub mod languages;
 pub mod outbox;
 pub mod retry;
 pub mod secret;

@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use chrono::{DateTime, Datelike, Duration, Utc};
 use spontan_platform::error::Violations;
 use spontan_platform::events::from_timestamp;
+use spontan_platform::languages;
 use spontan_platform::text::{self, TextProblem, TextRules};
 use spontan_proto::v1::{
     AlertChannel, ChannelAddresses, Contact, GeoPoint, RegisterRequest, TimeWindow,
@@ -228,7 +229,7 @@ pub fn profile(
         &input.languages
     };
     for (i, tag) in tags.iter().enumerate() {
-        match canonical_language_tag(tag) {
+        match languages::canonical_tag(tag) {
             Some(tag) if !languages.contains(&tag) => languages.push(tag),
             Some(_) => v.add(
                 format!("{}[{i}]", path(prefix, "languages")),
@@ -388,52 +389,9 @@ pub fn is_email(value: &str) -> bool {
         && !domain.ends_with('.')
 }
 
-/// A BCP 47 tag in canonical case (`de`, `pt-BR`, `sr-Latn`, `zh-Hant-TW`), or `None` when the
-/// text is not well-formed: a 2–3 letter language, then subtags of 1–8 letters or digits.
-pub fn canonical_language_tag(tag: &str) -> Option<String> {
-    let tag = tag.trim();
-    if tag.is_empty() || tag.len() > 35 {
-        return None;
-    }
-    let mut parts = tag.split(['-', '_']);
-    let language = parts.next()?;
-    if !(2..=3).contains(&language.len()) || !language.bytes().all(|b| b.is_ascii_alphabetic()) {
-        return None;
-    }
-    let mut out = language.to_ascii_lowercase();
-    for part in parts {
-        if part.is_empty() || part.len() > 8 || !part.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            return None;
-        }
-        out.push('-');
-        if part.len() == 4 && part.bytes().all(|b| b.is_ascii_alphabetic()) {
-            let mut script = part.to_ascii_lowercase();
-            script[..1].make_ascii_uppercase();
-            out.push_str(&script);
-        } else if part.len() == 2 && part.bytes().all(|b| b.is_ascii_alphabetic()) {
-            out.push_str(&part.to_ascii_uppercase());
-        } else {
-            out.push_str(&part.to_ascii_lowercase());
-        }
-    }
-    Some(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn language_tags_come_out_canonical() {
-        assert_eq!(canonical_language_tag("DE").as_deref(), Some("de"));
-        assert_eq!(canonical_language_tag("pt-br").as_deref(), Some("pt-BR"));
-        assert_eq!(
-            canonical_language_tag("zh-hant-tw").as_deref(),
-            Some("zh-Hant-TW")
-        );
-        assert_eq!(canonical_language_tag("german"), None);
-        assert_eq!(canonical_language_tag("d3"), None);
-    }
 
     #[test]
     fn phone_numbers_must_be_e164() {

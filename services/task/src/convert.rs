@@ -94,6 +94,8 @@ pub fn task(t: &Task) -> pb::Task {
         created_at: Some(timestamp(t.created_at)),
         updated_at: Some(timestamp(t.updated_at)),
         cancellation_reason: t.cancellation_reason.clone(),
+        required_languages: s.required_languages.clone(),
+        preferred_languages: s.preferred_languages.clone(),
     }
 }
 
@@ -116,6 +118,8 @@ pub fn snapshot(t: &Task) -> pb::TaskSnapshot {
         max_distance_km: s.max_distance_km,
         status: task_status(t.status) as i32,
         version: t.version,
+        required_languages: s.required_languages.clone(),
+        preferred_languages: s.preferred_languages.clone(),
     }
 }
 

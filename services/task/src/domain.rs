@@ -64,6 +64,9 @@ pub struct TaskSpec {
     pub address: String,
     pub required_skill_ids: Vec<String>,
     pub preferred_skill_ids: Vec<String>,
+    /// BCP 47 tags in canonical case; compared by primary subtag in matching.
+    pub required_languages: Vec<String>,
+    pub preferred_languages: Vec<String>,
     pub min_age: u32,
     pub headcount: u32,
     pub window: Window,

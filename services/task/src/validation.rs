@@ -17,6 +17,7 @@ pub const MAX_ADDRESS: usize = 300;
 pub const MAX_SAFETY_NOTES: usize = 2000;
 pub const MAX_REASON: usize = 500;
 pub const MAX_SKILLS: usize = 20;
+pub const MAX_LANGUAGES: usize = 10;
 pub const MAX_HEADCOUNT: u32 = 500;
 pub const MAX_ORGANISATION_ID: usize = 100;
 /// A task is a shift, not a campaign: longer work is split into several tasks.
@@ -155,6 +156,29 @@ fn skills(v: &mut Violations, field: &str, ids: &[String]) -> Vec<String> {
     seen
 }
 
+/// Well-formed, unique BCP 47 tags in canonical case, at most [`MAX_LANGUAGES`].
+fn languages(v: &mut Violations, field: &str, tags: &[String]) -> Vec<String> {
+    if tags.len() > MAX_LANGUAGES {
+        v.add(
+            field,
+            format!("must list at most {MAX_LANGUAGES} languages"),
+        );
+        return Vec::new();
+    }
+    let mut seen: Vec<String> = Vec::with_capacity(tags.len());
+    for (i, tag) in tags.iter().enumerate() {
+        match spontan_platform::languages::canonical_tag(tag) {
+            None => v.add(
+                format!("{field}[{i}]"),
+                "must be a BCP 47 language tag like de, en or uk",
+            ),
+            Some(tag) if seen.contains(&tag) => v.add(format!("{field}[{i}]"), "is listed twice"),
+            Some(tag) => seen.push(tag),
+        }
+    }
+    seen
+}
+
 /// The organisation claim's form: short, printable ASCII without spaces.
 pub fn organisation_id(v: &mut Violations, field: &str, value: &str) -> String {
     let value = value.trim();
@@ -209,6 +233,8 @@ pub struct TaskFields<'a> {
     pub address: &'a str,
     pub required_skill_ids: &'a [String],
     pub preferred_skill_ids: &'a [String],
+    pub required_languages: &'a [String],
+    pub preferred_languages: &'a [String],
     pub min_age: u32,
     pub headcount: u32,
     pub window: Option<&'a pb::TimeWindow>,
@@ -226,6 +252,8 @@ impl<'a> From<&'a pb::CreateTaskRequest> for TaskFields<'a> {
             address: &r.address,
             required_skill_ids: &r.required_skill_ids,
             preferred_skill_ids: &r.preferred_skill_ids,
+            required_languages: &r.required_languages,
+            preferred_languages: &r.preferred_languages,
             min_age: r.min_age,
             headcount: r.headcount,
             window: r.window.as_ref(),
@@ -245,6 +273,8 @@ impl<'a> From<&'a pb::Task> for TaskFields<'a> {
             address: &t.address,
             required_skill_ids: &t.required_skill_ids,
             preferred_skill_ids: &t.preferred_skill_ids,
+            required_languages: &t.required_languages,
+            preferred_languages: &t.preferred_languages,
             min_age: t.min_age,
             headcount: t.headcount,
             window: t.window.as_ref(),
@@ -283,6 +313,23 @@ pub fn task_spec(
             v.add(
                 f(&format!("preferred_skill_ids[{i}]")),
                 "is already required; a skill is either required or preferred",
+            );
+        }
+    }
+    let required_languages = languages(v, &f("required_languages"), fields.required_languages);
+    let preferred_languages = languages(v, &f("preferred_languages"), fields.preferred_languages);
+    for (i, tag) in fields.preferred_languages.iter().enumerate() {
+        let Some(tag) = spontan_platform::languages::canonical_tag(tag) else {
+            continue;
+        };
+        let primary = spontan_platform::languages::primary(&tag);
+        if required_languages
+            .iter()
+            .any(|r| spontan_platform::languages::primary(r) == primary)
+        {
+            v.add(
+                f(&format!("preferred_languages[{i}]")),
+                "is already required; a language is either required or preferred",
             );
         }
     }
@@ -331,6 +378,8 @@ pub fn task_spec(
         address,
         required_skill_ids,
         preferred_skill_ids,
+        required_languages,
+        preferred_languages,
         min_age: fields.min_age,
         headcount: fields.headcount,
         window,
@@ -410,5 +459,61 @@ mod tests {
                 "max_distance_km",
             ]
         );
+    }
+
+    #[test]
+    fn languages_are_canonical_unique_and_either_required_or_preferred() {
+        let now = Utc::now();
+        let request = |required: &[&str], preferred: &[&str]| pb::CreateTaskRequest {
+            title: "Übersetzen".into(),
+            address: "Notunterkunft".into(),
+            meeting_point: Some(pb::GeoPoint {
+                latitude: 50.5,
+                longitude: 7.1,
+            }),
+            headcount: 2,
+            window: Some(pb::TimeWindow {
+                start_time: Some(timestamp(now + Duration::hours(1))),
+                end_time: Some(timestamp(now + Duration::hours(3))),
+            }),
+            priority: pb::Priority::High as i32,
+            required_languages: required.iter().map(|s| (*s).to_owned()).collect(),
+            preferred_languages: preferred.iter().map(|s| (*s).to_owned()).collect(),
+            ..Default::default()
+        };
+        let mut v = Violations::new();
+        let spec = task_spec(
+            &mut v,
+            "",
+            (&request(&["UK", "de"], &["pt-br"])).into(),
+            Some(now),
+        );
+        assert!(fields_of(v).is_empty());
+        assert_eq!(spec.required_languages, ["uk", "de"]);
+        assert_eq!(spec.preferred_languages, ["pt-BR"]);
+
+        let mut v = Violations::new();
+        task_spec(
+            &mut v,
+            "",
+            (&request(&["uk", "Ukrainian", "UK"], &["uk-UA", "ar"])).into(),
+            Some(now),
+        );
+        assert_eq!(
+            fields_of(v),
+            [
+                "required_languages[1]",
+                "required_languages[2]",
+                "preferred_languages[0]",
+            ]
+        );
+
+        let eleven: Vec<String> = (0..11)
+            .map(|i| format!("x{}", (b'a' + i) as char))
+            .collect();
+        let eleven: Vec<&str> = eleven.iter().map(String::as_str).collect();
+        let mut v = Violations::new();
+        task_spec(&mut v, "", (&request(&eleven, &[])).into(), Some(now));
+        assert_eq!(fields_of(v), ["required_languages"]);
     }
 }

@@ -147,6 +147,8 @@ fn create_task() -> impl Strategy<Value = pb::CreateTaskRequest> {
                 priority,
                 max_distance_km,
                 safety_notes,
+                required_languages: vec![],
+                preferred_languages: vec![],
             },
         )
 }

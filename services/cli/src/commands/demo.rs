@@ -60,6 +60,8 @@ struct DemoTask {
     offset_km: (f64, f64),
     skills: &'static [&'static str],
     preferred: &'static [&'static str],
+    /// Languages every volunteer must speak.
+    languages: &'static [&'static str],
     headcount: u32,
     priority: Priority,
     starts_in_hours: i64,
@@ -73,6 +75,7 @@ const TASKS: &[DemoTask] = &[
         offset_km: (0.3, -0.2),
         skills: &["sandbag_filling"],
         preferred: &["heavy_lifting"],
+        languages: &[],
         headcount: 12,
         priority: Priority::Critical,
         starts_in_hours: 1,
@@ -84,6 +87,7 @@ const TASKS: &[DemoTask] = &[
         offset_km: (1.2, -1.5),
         skills: &["heavy_lifting"],
         preferred: &["first_aid", "elderly_care"],
+        languages: &[],
         headcount: 6,
         priority: Priority::Critical,
         starts_in_hours: 1,
@@ -95,6 +99,7 @@ const TASKS: &[DemoTask] = &[
         offset_km: (0.4, -2.4),
         skills: &["pumping"],
         preferred: &["electrician"],
+        languages: &[],
         headcount: 4,
         priority: Priority::High,
         starts_in_hours: 2,
@@ -106,6 +111,7 @@ const TASKS: &[DemoTask] = &[
         offset_km: (0.0, 0.1),
         skills: &["mud_clearing"],
         preferred: &["heavy_lifting"],
+        languages: &[],
         headcount: 20,
         priority: Priority::High,
         starts_in_hours: 2,
@@ -117,6 +123,7 @@ const TASKS: &[DemoTask] = &[
         offset_km: (0.0, 0.0),
         skills: &["cooking"],
         preferred: &[],
+        languages: &[],
         headcount: 5,
         priority: Priority::Medium,
         starts_in_hours: 3,
@@ -128,6 +135,7 @@ const TASKS: &[DemoTask] = &[
         offset_km: (-0.6, 1.1),
         skills: &["donations_sorting"],
         preferred: &["logistics"],
+        languages: &[],
         headcount: 8,
         priority: Priority::Medium,
         starts_in_hours: 4,
@@ -139,6 +147,7 @@ const TASKS: &[DemoTask] = &[
         offset_km: (-4.0, 3.0),
         skills: &["childcare"],
         preferred: &["first_aid"],
+        languages: &[],
         headcount: 3,
         priority: Priority::Low,
         starts_in_hours: 5,
@@ -150,12 +159,25 @@ const TASKS: &[DemoTask] = &[
         offset_km: (-4.0, 3.0),
         skills: &["translation_uk"],
         preferred: &[],
+        languages: &["uk", "de"],
         headcount: 2,
         priority: Priority::Low,
         starts_in_hours: 5,
         hours: 4,
     },
 ];
+
+/// German for everyone, Ukrainian for those who translate it, English for every third.
+fn demo_languages(n: u32, skills: &[String]) -> Vec<String> {
+    let mut languages = vec!["de".to_owned()];
+    if skills.iter().any(|s| s == "translation_uk") {
+        languages.push("uk".to_owned());
+    }
+    if n % 3 == 0 {
+        languages.push("en".to_owned());
+    }
+    languages
+}
 
 const SKILL_POOL: &[&str] = &[
     "sandbag_filling",
@@ -248,6 +270,8 @@ pub async fn seed(
                     priority: task.priority.into(),
                     max_distance_km: 30.0,
                     safety_notes: "Festes Schuhwerk, Handschuhe. Kein Betreten überfluteter Keller ohne Einweisung.".into(),
+                    required_languages: task.languages.iter().map(|l| (*l).to_owned()).collect(),
+                    preferred_languages: vec![],
                 },
             )?)
             .await
@@ -277,6 +301,7 @@ pub async fn seed(
             }
         }
         let birth_year = rng.random_range(1955..=2008);
+        let languages = demo_languages(n, &skills);
         let message = RegisterRequest {
             idempotency_key: key("volunteer", n),
             consent: Some(Consent {
@@ -291,7 +316,7 @@ pub async fn seed(
             preferred_alert_channel: AlertChannel::Sms.into(),
             channel_addresses: None,
             skill_ids: skills,
-            languages: vec!["de".into()],
+            languages,
             birth_year,
             home_location: Some(offset(distance * bearing.cos(), distance * bearing.sin())),
             travel_radius_km: rng.random_range(10.0..40.0_f64).round(),

@@ -64,6 +64,12 @@ pub struct TaskCreate {
     /// Preferred skill id (repeatable).
     #[arg(long = "preferred-skill")]
     pub preferred_skills: Vec<String>,
+    /// Language every volunteer must speak, a BCP 47 tag like uk or ar (repeatable).
+    #[arg(long = "language")]
+    pub languages: Vec<String>,
+    /// Language that ranks a volunteer higher (repeatable).
+    #[arg(long = "preferred-language")]
+    pub preferred_languages: Vec<String>,
     #[arg(long, default_value_t = 16)]
     pub min_age: u32,
     #[arg(long)]
@@ -128,6 +134,8 @@ pub async fn run(global: &Global, command: TaskCommand) -> anyhow::Result<()> {
                 priority: priority(args.priority).into(),
                 max_distance_km: args.max_distance_km,
                 safety_notes: args.safety_notes,
+                required_languages: args.languages,
+                preferred_languages: args.preferred_languages,
             };
             client
                 .create_task(request(global, message)?)

@@ -219,11 +219,13 @@ impl VolunteerIndex {
         let Some(required) = self.required_mask(task) else {
             return Vec::new();
         };
-        // The bits decide the skills alone when every required skill has a bit.
-        let skills_exact = task
-            .required_skills
-            .iter()
-            .all(|s| self.skill_bits.contains_key(s));
+        // The bits decide the skills alone when every required skill has a bit; required
+        // languages have no bits and are left to `check`.
+        let skills_exact = task.required_languages.is_empty()
+            && task
+                .required_skills
+                .iter()
+                .all(|s| self.skill_bits.contains_key(s));
         let task_max = if task.max_distance_km > 0.0 {
             task.max_distance_km
         } else {

@@ -9,6 +9,7 @@
 //! index of volunteers) over `grid.rs` (its cells of packed records), `tests.rs`.
 
 use serde::{Deserialize, Serialize};
+use spontan_platform::languages;
 use uuid::Uuid;
 
 use crate::domain::{Point, Task, Volunteer, VolunteerStatus};
@@ -22,6 +23,7 @@ pub use index::VolunteerIndex;
 pub enum Ineligible {
     NotActive,
     MissingSkill,
+    MissingLanguage,
     TooYoung,
     NotAvailable,
     TooFar,
@@ -33,6 +35,12 @@ pub enum Ineligible {
 pub struct Explanation {
     pub distance_km: f64,
     pub preferred_skills_matched: Vec<String>,
+    /// The task's preferred languages the volunteer speaks, as the task names them.
+    #[serde(default)]
+    pub preferred_languages_matched: Vec<String>,
+    /// The task's required languages (the volunteer speaks every one).
+    #[serde(default)]
+    pub required_languages_matched: Vec<String>,
     pub assigned_hours: f64,
     pub score: f64,
     pub summary: String,
@@ -61,6 +69,13 @@ pub fn check(volunteer: &Volunteer, task: &Task) -> Result<f64, Ineligible> {
     {
         return Err(Ineligible::MissingSkill);
     }
+    if !task
+        .required_languages
+        .iter()
+        .all(|l| languages::speaks(&volunteer.languages, l))
+    {
+        return Err(Ineligible::MissingLanguage);
+    }
     if task.min_age > 0 && volunteer.min_age_reached < task.min_age {
         return Err(Ineligible::TooYoung);
     }
@@ -86,6 +101,9 @@ pub struct Candidate {
     /// Which of the task's preferred skills the volunteer has: bit `i` for
     /// `task.preferred_skills[i]` (the first 64; the task service allows 20).
     pub preferred_skills: u64,
+    /// Which of the task's preferred languages the volunteer speaks: bit `i` for
+    /// `task.preferred_languages[i]` (the first 16; the task service allows 10).
+    pub preferred_languages: u16,
     pub assigned_hours: f64,
 }
 
@@ -101,6 +119,13 @@ impl Candidate {
                 .enumerate()
                 .filter(|(_, s)| volunteer.skills.contains(s))
                 .fold(0, |bits, (i, _)| bits | 1 << i),
+            preferred_languages: task
+                .preferred_languages
+                .iter()
+                .take(16)
+                .enumerate()
+                .filter(|(_, l)| languages::speaks(&volunteer.languages, l))
+                .fold(0, |bits, (i, _)| bits | 1 << i),
             assigned_hours,
         }
     }
@@ -110,16 +135,33 @@ impl Candidate {
         self.preferred_skills.count_ones() as usize
     }
 
+    /// How many of the task's preferred languages the volunteer speaks.
+    pub fn preferred_language_count(&self) -> usize {
+        self.preferred_languages.count_ones() as usize
+    }
+
     /// The names of the task's preferred skills the volunteer has, in the task's order.
     fn preferred_names(&self, task: &Task) -> Vec<String> {
-        task.preferred_skills
-            .iter()
-            .take(64)
-            .enumerate()
-            .filter(|(i, _)| self.preferred_skills & 1 << i != 0)
-            .map(|(_, s)| s.clone())
-            .collect()
+        named(&task.preferred_skills, self.preferred_skills)
     }
+
+    /// The task's preferred languages the volunteer speaks, in the task's order.
+    fn preferred_language_names(&self, task: &Task) -> Vec<String> {
+        named(
+            &task.preferred_languages,
+            u64::from(self.preferred_languages),
+        )
+    }
+}
+
+/// The entries of `list` whose bit is set in `bits`.
+fn named(list: &[String], bits: u64) -> Vec<String> {
+    list.iter()
+        .take(64)
+        .enumerate()
+        .filter(|(i, _)| bits & 1 << i != 0)
+        .map(|(_, s)| s.clone())
+        .collect()
 }
 
 /// A candidate in rank order, with the explanation to store.
@@ -129,8 +171,8 @@ pub struct Ranked {
     pub explanation: Explanation,
 }
 
-/// Ranks candidates best first: a score in [0, 1] from distance (half), preferred skills
-/// matched (three tenths) and hours already assigned (one fifth, fewer is better); ties go to
+/// Ranks candidates best first: a score in [0, 1] from distance (half), preferred skills and
+/// languages matched (three tenths, each preferred skill or language counting alike) and hours already assigned (one fifth, fewer is better); ties go to
 /// the nearer volunteer, then the lower id, so the order is deterministic.
 pub fn rank(task: &Task, candidates: &[Candidate]) -> Vec<Ranked> {
     rank_top(task, candidates, usize::MAX)
@@ -145,14 +187,16 @@ pub fn rank_top(task: &Task, candidates: &[Candidate], k: usize) -> Vec<Ranked> 
         candidates.iter().map(|c| c.distance_km).fold(1.0, f64::max)
     };
     let preferred_total = task.preferred_skills.len();
+    let languages_total = task.preferred_languages.len();
     let mut scored: Vec<(f64, f64, Candidate)> = candidates
         .iter()
         .map(|&c| {
             let near = (1.0 - c.distance_km / reach).clamp(0.0, 1.0);
-            let skills = if preferred_total == 0 {
+            let skills = if preferred_total + languages_total == 0 {
                 1.0
             } else {
-                c.preferred_count() as f64 / preferred_total as f64
+                (c.preferred_count() + c.preferred_language_count()) as f64
+                    / (preferred_total + languages_total) as f64
             };
             let rested = 1.0 / (1.0 + c.assigned_hours / 8.0);
             let score = 0.5 * near + 0.3 * skills + 0.2 * rested;
@@ -175,8 +219,17 @@ pub fn rank_top(task: &Task, candidates: &[Candidate], k: usize) -> Vec<Ranked> 
     scored
         .into_iter()
         .map(|(distance_km, score, c)| {
+            let languages = if languages_total == 0 {
+                String::new()
+            } else {
+                format!(
+                    ", {} of {} preferred languages",
+                    c.preferred_language_count(),
+                    languages_total
+                )
+            };
             let summary = format!(
-                "{:.1} km, {} of {} preferred skills, {:.0} h already assigned",
+                "{:.1} km, {} of {} preferred skills{languages}, {:.0} h already assigned",
                 c.distance_km,
                 c.preferred_count(),
                 preferred_total,
@@ -187,6 +240,8 @@ pub fn rank_top(task: &Task, candidates: &[Candidate], k: usize) -> Vec<Ranked> 
                 explanation: Explanation {
                     distance_km,
                     preferred_skills_matched: c.preferred_names(task),
+                    preferred_languages_matched: c.preferred_language_names(task),
+                    required_languages_matched: task.required_languages.clone(),
                     assigned_hours: c.assigned_hours,
                     score,
                     summary,

@@ -26,6 +26,8 @@ fn task() -> Task {
         address: "here".into(),
         required_skills: vec!["first_aid".into()],
         preferred_skills: vec!["driving".into(), "lifting".into()],
+        required_languages: vec![],
+        preferred_languages: vec![],
         min_age: 18,
         headcount: 2,
         window: Window::new(at(10), at(12)).expect("window"),
@@ -191,6 +193,73 @@ fn the_index_finds_only_eligible_volunteers_within_reach() {
     assert_eq!(index.reachable_count(BERLIN, 10.0, at(9)), 2);
 }
 
+#[test]
+fn a_required_language_excludes_those_who_do_not_speak_it() {
+    let mut t = task();
+    t.required_languages = vec!["uk".into()];
+    let german = volunteer(1, 2.0);
+    assert_eq!(check(&german, &t), Err(Ineligible::MissingLanguage));
+    let mut ukrainian = volunteer(2, 3.0);
+    // A region in the volunteer's tag does not matter: the primary subtag does.
+    ukrainian.languages = vec!["de".into(), "uk-UA".into()];
+    assert!(check(&ukrainian, &t).is_ok());
+
+    // The index leaves languages to `check`: it finds the Ukrainian speaker only.
+    let mut index = VolunteerIndex::default();
+    index.upsert(german);
+    index.upsert(ukrainian);
+    let found: Vec<u128> = index
+        .eligible_for(&t)
+        .iter()
+        .map(|(v, _)| v.id.as_u128())
+        .collect();
+    assert_eq!(found, [2]);
+
+    let ranked = rank(
+        &t,
+        &[Candidate::new(
+            index.get(&Uuid::from_u128(2)).expect("in"),
+            &t,
+            3.0,
+            0.0,
+        )],
+    );
+    assert_eq!(ranked[0].explanation.required_languages_matched, ["uk"]);
+}
+
+#[test]
+fn a_preferred_language_ranks_a_speaker_higher_and_is_explained() {
+    let mut t = task();
+    t.preferred_skills.clear();
+    t.preferred_languages = vec!["ar".into(), "en".into()];
+    let nearer = volunteer(1, 2.0);
+    let mut arabic = volunteer(2, 4.0);
+    arabic.languages = vec!["ar".into(), "de".into()];
+    let ranked = rank(
+        &t,
+        &[
+            Candidate::new(&nearer, &t, 2.0, 0.0),
+            Candidate::new(&arabic, &t, 4.0, 0.0),
+        ],
+    );
+    let order: Vec<u128> = ranked.iter().map(|r| r.volunteer_id.as_u128()).collect();
+    assert_eq!(
+        order,
+        [2, 1],
+        "one of two preferred languages outweighs 2 km"
+    );
+    assert_eq!(ranked[0].explanation.preferred_languages_matched, ["ar"]);
+    assert!(ranked[1].explanation.preferred_languages_matched.is_empty());
+    assert!(
+        ranked[0]
+            .explanation
+            .summary
+            .contains("1 of 2 preferred languages"),
+        "{}",
+        ranked[0].explanation.summary
+    );
+}
+
 /// A small deterministic generator for the randomised comparison below.
 struct Lcg(u64);
 
@@ -223,7 +292,12 @@ fn the_index_agrees_with_checking_everyone() {
                 .filter(|_| rng.next() < 0.4)
                 .map(|s| (*s).to_owned())
                 .collect(),
-            languages: vec![],
+            // From the number, not the generator, so that the draws above stay as they were.
+            languages: match n % 3 {
+                0 => vec!["de".into(), "uk-UA".into()],
+                1 => vec!["ar".into()],
+                _ => vec!["de".into()],
+            },
             age_band: 2,
             min_age_reached: [0, 16, 18, 26][(rng.next() * 4.0) as usize],
             location: (rng.next() < 0.95).then(|| Point {
@@ -272,7 +346,8 @@ fn the_index_agrees_with_checking_everyone() {
     }
     assert_eq!(index.len(), all.len());
     let mut eligible_seen = 0;
-    for round in 0..200 {
+    // The last 50 rounds require Ukrainian, which the index leaves to `check`.
+    for round in 0..250 {
         let mut t = task();
         t.location = Point {
             lat: BERLIN.lat + (rng.next() - 0.5) * 1.4,
@@ -288,6 +363,9 @@ fn the_index_agrees_with_checking_everyone() {
         }
         t.min_age = [0, 16, 18, 21][round % 4];
         t.max_distance_km = [0.0, 5.0, 20.0][round % 3];
+        if round >= 200 {
+            t.required_languages = vec!["uk".into()];
+        }
         let start = 7 + (rng.next() * 8.0) as u32;
         t.window = Window::new(at(start), at(start + 2)).expect("window");
 

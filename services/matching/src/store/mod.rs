@@ -50,7 +50,8 @@ macro_rules! task_rows {
             TaskRow,
             r#"SELECT id, incident_id, organisation_id, title, address, required_skills,
             preferred_skills, min_age, headcount, starts_at, ends_at, priority, latitude,
-            longitude, max_distance_km, status AS "status: crate::domain::TaskStatus", version
+            longitude, max_distance_km, status AS "status: crate::domain::TaskStatus", version,
+            required_languages, preferred_languages
             FROM tasks "#
                 + $rest
             $(, $arg)*

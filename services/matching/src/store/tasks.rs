@@ -117,6 +117,8 @@ struct TaskRow {
     address: String,
     required_skills: Vec<String>,
     preferred_skills: Vec<String>,
+    required_languages: Vec<String>,
+    preferred_languages: Vec<String>,
     min_age: i32,
     headcount: i32,
     starts_at: DateTime<Utc>,
@@ -139,6 +141,8 @@ impl From<TaskRow> for Task {
             address: r.address,
             required_skills: r.required_skills,
             preferred_skills: r.preferred_skills,
+            required_languages: r.required_languages,
+            preferred_languages: r.preferred_languages,
             min_age: u32::try_from(r.min_age).unwrap_or(0),
             headcount: u32::try_from(r.headcount).unwrap_or(0),
             window: Window {
@@ -178,14 +182,17 @@ pub async fn apply_task(conn: &mut PgConnection, t: &Task) -> sqlx::Result<Appli
     sqlx::query!(
         "INSERT INTO tasks (id, incident_id, organisation_id, title, address, required_skills, \
          preferred_skills, min_age, headcount, starts_at, ends_at, priority, latitude, longitude, \
-         max_distance_km, status, version) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
+         max_distance_km, status, version, required_languages, preferred_languages) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
+         $19) \
          ON CONFLICT (id) DO UPDATE SET title = EXCLUDED.title, address = EXCLUDED.address, \
          required_skills = EXCLUDED.required_skills, preferred_skills = EXCLUDED.preferred_skills, \
          min_age = EXCLUDED.min_age, headcount = EXCLUDED.headcount, \
          starts_at = EXCLUDED.starts_at, ends_at = EXCLUDED.ends_at, priority = EXCLUDED.priority, \
          latitude = EXCLUDED.latitude, longitude = EXCLUDED.longitude, \
          max_distance_km = EXCLUDED.max_distance_km, \
+         required_languages = EXCLUDED.required_languages, \
+         preferred_languages = EXCLUDED.preferred_languages, \
          status = CASE WHEN tasks.status = 'cancelled' THEN tasks.status ELSE EXCLUDED.status END, \
          version = EXCLUDED.version, updated_at = now()",
         t.id,
@@ -205,6 +212,8 @@ pub async fn apply_task(conn: &mut PgConnection, t: &Task) -> sqlx::Result<Appli
         t.max_distance_km,
         t.status.as_str(),
         t.version,
+        t.required_languages.as_slice(),
+        t.preferred_languages.as_slice(),
     )
     .execute(conn)
     .await?;

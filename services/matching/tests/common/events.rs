@@ -123,6 +123,8 @@ impl TestApp {
             max_distance_km: 20.0,
             status: TaskStatus::Open as i32,
             version: 1,
+            required_languages: vec![],
+            preferred_languages: vec![],
         }
     }
 

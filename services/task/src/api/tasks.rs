@@ -30,6 +30,8 @@ const UPDATABLE: &[&str] = &[
     "address",
     "required_skill_ids",
     "preferred_skill_ids",
+    "required_languages",
+    "preferred_languages",
     "min_age",
     "headcount",
     "window",
@@ -49,6 +51,10 @@ fn copy_field(path: &str, from: &pb::Task, into: &mut pb::Task) {
         "preferred_skill_ids" => into
             .preferred_skill_ids
             .clone_from(&from.preferred_skill_ids),
+        "required_languages" => into.required_languages.clone_from(&from.required_languages),
+        "preferred_languages" => into
+            .preferred_languages
+            .clone_from(&from.preferred_languages),
         "min_age" => into.min_age = from.min_age,
         "headcount" => into.headcount = from.headcount,
         "window" => into.window = from.window,
@@ -68,6 +74,8 @@ fn differs(path: &str, a: &TaskSpec, b: &TaskSpec) -> bool {
         "address" => a.address != b.address,
         "required_skill_ids" => a.required_skill_ids != b.required_skill_ids,
         "preferred_skill_ids" => a.preferred_skill_ids != b.preferred_skill_ids,
+        "required_languages" => a.required_languages != b.required_languages,
+        "preferred_languages" => a.preferred_languages != b.preferred_languages,
         "min_age" => a.min_age != b.min_age,
         "headcount" => a.headcount != b.headcount,
         "window" => a.window != b.window,

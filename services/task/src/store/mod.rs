@@ -95,6 +95,8 @@ struct TaskRow {
     address: String,
     required_skill_ids: Vec<String>,
     preferred_skill_ids: Vec<String>,
+    required_languages: Vec<String>,
+    preferred_languages: Vec<String>,
     min_age: i32,
     headcount: i32,
     window_start: DateTime<Utc>,
@@ -130,6 +132,8 @@ impl TryFrom<TaskRow> for Task {
                 address: row.address,
                 required_skill_ids: row.required_skill_ids,
                 preferred_skill_ids: row.preferred_skill_ids,
+                required_languages: row.required_languages,
+                preferred_languages: row.preferred_languages,
                 min_age: count(row.min_age, "min_age")?,
                 headcount: count(row.headcount, "headcount")?,
                 window: Window {

@@ -46,7 +46,8 @@ pub async fn restaff(
          status = $5, version = version + $6, \
          updated_at = CASE WHEN $6 = 1 THEN now() ELSE updated_at END WHERE task_id = $1 \
          RETURNING task_id, incident_id, organisation_id, title, description, meeting_latitude, \
-         meeting_longitude, address, required_skill_ids, preferred_skill_ids, min_age, \
+         meeting_longitude, address, required_skill_ids, preferred_skill_ids, \
+         required_languages, preferred_languages, min_age, \
          headcount, window_start, window_end, priority, max_distance_km, safety_notes, status, \
          cancellation_reason, version, offered_count, accepted_count, checked_in_count, \
          created_at, updated_at",

@@ -22,10 +22,13 @@ pub async fn insert_task(
         TaskRow,
         "INSERT INTO tasks (task_id, incident_id, organisation_id, title, description, \
          meeting_latitude, meeting_longitude, address, required_skill_ids, preferred_skill_ids, \
-         min_age, headcount, window_start, window_end, priority, max_distance_km, safety_notes) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
+         required_languages, preferred_languages, min_age, headcount, window_start, window_end, \
+         priority, max_distance_km, safety_notes) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
+         $19) \
          RETURNING task_id, incident_id, organisation_id, title, description, meeting_latitude, \
-         meeting_longitude, address, required_skill_ids, preferred_skill_ids, min_age, \
+         meeting_longitude, address, required_skill_ids, preferred_skill_ids, \
+         required_languages, preferred_languages, min_age, \
          headcount, window_start, window_end, priority, max_distance_km, safety_notes, status, \
          cancellation_reason, version, offered_count, accepted_count, checked_in_count, \
          created_at, updated_at",
@@ -39,6 +42,8 @@ pub async fn insert_task(
         spec.address,
         &spec.required_skill_ids,
         &spec.preferred_skill_ids,
+        &spec.required_languages,
+        &spec.preferred_languages,
         as_i32(spec.min_age),
         as_i32(spec.headcount),
         spec.window.start,
@@ -62,7 +67,8 @@ pub async fn task(
         sqlx::query_as!(
             TaskRow,
             "SELECT task_id, incident_id, organisation_id, title, description, meeting_latitude, \
-             meeting_longitude, address, required_skill_ids, preferred_skill_ids, min_age, \
+             meeting_longitude, address, required_skill_ids, preferred_skill_ids, \
+         required_languages, preferred_languages, min_age, \
              headcount, window_start, window_end, priority, max_distance_km, safety_notes, \
              status, cancellation_reason, version, offered_count, accepted_count, \
              checked_in_count, created_at, updated_at FROM tasks WHERE task_id = $1 FOR UPDATE",
@@ -74,7 +80,8 @@ pub async fn task(
         sqlx::query_as!(
             TaskRow,
             "SELECT task_id, incident_id, organisation_id, title, description, meeting_latitude, \
-             meeting_longitude, address, required_skill_ids, preferred_skill_ids, min_age, \
+             meeting_longitude, address, required_skill_ids, preferred_skill_ids, \
+         required_languages, preferred_languages, min_age, \
              headcount, window_start, window_end, priority, max_distance_km, safety_notes, \
              status, cancellation_reason, version, offered_count, accepted_count, \
              checked_in_count, created_at, updated_at FROM tasks WHERE task_id = $1",
@@ -94,7 +101,8 @@ pub async fn unfinished_tasks(
     sqlx::query_as!(
         TaskRow,
         "SELECT task_id, incident_id, organisation_id, title, description, meeting_latitude, \
-         meeting_longitude, address, required_skill_ids, preferred_skill_ids, min_age, \
+         meeting_longitude, address, required_skill_ids, preferred_skill_ids, \
+         required_languages, preferred_languages, min_age, \
          headcount, window_start, window_end, priority, max_distance_km, safety_notes, status, \
          cancellation_reason, version, offered_count, accepted_count, checked_in_count, \
          created_at, updated_at FROM tasks WHERE incident_id = $1 \
@@ -121,9 +129,11 @@ pub async fn update_task(
          meeting_longitude = $5, address = $6, required_skill_ids = $7, \
          preferred_skill_ids = $8, min_age = $9, headcount = $10, window_start = $11, \
          window_end = $12, priority = $13, max_distance_km = $14, safety_notes = $15, \
-         status = $16, version = version + 1, updated_at = now() WHERE task_id = $1 \
+         status = $16, required_languages = $17, preferred_languages = $18, \
+         version = version + 1, updated_at = now() WHERE task_id = $1 \
          RETURNING task_id, incident_id, organisation_id, title, description, meeting_latitude, \
-         meeting_longitude, address, required_skill_ids, preferred_skill_ids, min_age, \
+         meeting_longitude, address, required_skill_ids, preferred_skill_ids, \
+         required_languages, preferred_languages, min_age, \
          headcount, window_start, window_end, priority, max_distance_km, safety_notes, status, \
          cancellation_reason, version, offered_count, accepted_count, checked_in_count, \
          created_at, updated_at",
@@ -143,6 +153,8 @@ pub async fn update_task(
         spec.max_distance_km,
         spec.safety_notes,
         status.as_str(),
+        &spec.required_languages,
+        &spec.preferred_languages,
     )
     .fetch_one(tx)
     .await?
@@ -161,7 +173,8 @@ pub async fn set_status(
         "UPDATE tasks SET status = $2, cancellation_reason = $3, version = version + 1, \
          updated_at = now() WHERE task_id = $1 \
          RETURNING task_id, incident_id, organisation_id, title, description, meeting_latitude, \
-         meeting_longitude, address, required_skill_ids, preferred_skill_ids, min_age, \
+         meeting_longitude, address, required_skill_ids, preferred_skill_ids, \
+         required_languages, preferred_languages, min_age, \
          headcount, window_start, window_end, priority, max_distance_km, safety_notes, status, \
          cancellation_reason, version, offered_count, accepted_count, checked_in_count, \
          created_at, updated_at",
@@ -190,7 +203,8 @@ pub async fn list_tasks(
     sqlx::query_as!(
         TaskRow,
         "SELECT task_id, incident_id, organisation_id, title, description, meeting_latitude, \
-         meeting_longitude, address, required_skill_ids, preferred_skill_ids, min_age, \
+         meeting_longitude, address, required_skill_ids, preferred_skill_ids, \
+         required_languages, preferred_languages, min_age, \
          headcount, window_start, window_end, priority, max_distance_km, safety_notes, status, \
          cancellation_reason, version, offered_count, accepted_count, checked_in_count, \
          created_at, updated_at FROM tasks WHERE incident_id = $1 \

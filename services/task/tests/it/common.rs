@@ -203,6 +203,8 @@ pub fn task_request(incident_id: &str) -> CreateTaskRequest {
         priority: Priority::High as i32,
         max_distance_km: 30.0,
         safety_notes: "Gummistiefel und Handschuhe".into(),
+        required_languages: vec!["DE".into()],
+        preferred_languages: vec![],
     }
 }
 

@@ -43,10 +43,15 @@ async fn the_lifecycle_of_incident_and_tasks_is_published_on_the_task_topic() {
                     task_id: done.task_id.clone(),
                     title: "Sandsäcke füllen, Deich Nord".into(),
                     headcount: 4,
+                    preferred_languages: vec!["uk-ua".into(), "ar".into()],
                     ..Default::default()
                 }),
                 update_mask: Some(FieldMask {
-                    paths: vec!["title".into(), "headcount".into()],
+                    paths: vec![
+                        "title".into(),
+                        "headcount".into(),
+                        "preferred_languages".into(),
+                    ],
                 }),
                 expected_version: 1,
             },
@@ -59,6 +64,12 @@ async fn the_lifecycle_of_incident_and_tasks_is_published_on_the_task_topic() {
         .expect("task");
     assert_eq!(updated.title, "Sandsäcke füllen, Deich Nord");
     assert_eq!(updated.headcount, 4);
+    assert_eq!(
+        updated.required_languages,
+        ["de"],
+        "stored in canonical case"
+    );
+    assert_eq!(updated.preferred_languages, ["uk-UA", "ar"]);
     assert_eq!(updated.version, 2);
     assert_eq!(
         updated.address, done.address,
@@ -197,6 +208,7 @@ async fn the_lifecycle_of_incident_and_tasks_is_published_on_the_task_topic() {
                 assert_eq!(event.aggregate_version, s.version);
                 assert_eq!(s.incident_id, incident_id);
                 assert_eq!(s.required_skill_ids, ["sandbag_filling"]);
+                assert_eq!(s.required_languages, ["de"]);
                 assert_eq!(s.preferred_skill_ids, ["heavy_lifting"]);
                 assert_eq!(s.min_age, 18);
                 assert_eq!(s.priority, Priority::High as i32);
@@ -204,8 +216,14 @@ async fn the_lifecycle_of_incident_and_tasks_is_published_on_the_task_topic() {
                 assert_eq!(s.max_distance_km, 30.0);
             }
             Payload::TaskUpdated(e) => {
-                assert_eq!(e.changed_fields, ["title", "headcount"]);
-                assert_eq!(e.task.as_ref().expect("snapshot").headcount, 4);
+                // In the order of the Task message's updatable fields.
+                assert_eq!(
+                    e.changed_fields,
+                    ["title", "preferred_languages", "headcount"]
+                );
+                let s = e.task.as_ref().expect("snapshot");
+                assert_eq!(s.headcount, 4);
+                assert_eq!(s.preferred_languages, ["uk-UA", "ar"]);
                 assert_eq!(event.aggregate_version, 2);
             }
             Payload::TaskCancelled(e) => {

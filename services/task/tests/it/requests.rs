@@ -40,6 +40,8 @@ async fn every_invalid_field_is_reported_in_one_answer() {
         priority: 0,
         max_distance_km: f64::INFINITY,
         safety_notes: "z".repeat(2001),
+        required_languages: vec![],
+        preferred_languages: vec![],
     };
     let status = client
         .create_task(authed(bad_task, &token))
