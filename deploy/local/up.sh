@@ -56,6 +56,11 @@ BIN="$CARGO_TARGET_DIR/$PROFILE"
 key_file="$STATE/dev-signing-key"
 [ -s "$key_file" ] || head -c 32 /dev/urandom | base64 >"$key_file"
 chmod 600 "$key_file"
+# Matching signs contact grants with it; registration verifies them with its public half,
+# which it derives from the same setting here (production gives it only the public key).
+grant_key_file="$STATE/contact-grant-key"
+[ -s "$grant_key_file" ] || head -c 32 /dev/urandom | base64 >"$grant_key_file"
+chmod 600 "$grant_key_file"
 
 # Every local client shares 127.0.0.1, so the per-client Register limit (30/min in
 # production defaults) is raised here: the demo seed and load tests come from one address.
@@ -122,6 +127,7 @@ for service in registration task matching; do
   SPONTAN_KAFKA__FETCH_WAIT_MAX_MS="$FETCH_WAIT_MS" \
   SPONTAN_AUTH__SIGNING_KEY="$(cat "$key_file")" \
   SPONTAN_AUTH__KEY_ROLES="$KEY_ROLES" \
+  SPONTAN_AUTH__CONTACT_GRANT_KEY="$(cat "$grant_key_file")" \
   SPONTAN_GRPC__LISTEN="127.0.0.1:${GRPC_PORT[$service]}" \
   SPONTAN_GRPC__CORS_ALLOWED_ORIGINS="$CORS_ORIGINS" \
   SPONTAN_METRICS__LISTEN="127.0.0.1:${METRICS_PORT[$service]}" \

@@ -171,6 +171,7 @@ async fn main() -> anyhow::Result<()> {
             index: Arc::default(),
             settings: MatchingSettings::default(),
             topic: "unused".into(),
+            grants: None,
         },
         shutdown: CancellationToken::new(),
     };

@@ -232,7 +232,7 @@ impl MatchingService for Api {
         let code = &request.get_ref().check_in_code;
         let row = lifecycle::check_in(&self.matcher, caller, match_id, code).await?;
         Ok(Response::new(CheckInResponse {
-            r#match: Some(lifecycle::match_view(&row)),
+            r#match: Some(lifecycle::staff_view(&self.matcher, caller, &row)),
         }))
     }
 
@@ -256,7 +256,7 @@ impl MatchingService for Api {
         let match_id = required::<MatchId>("match_id", &request.get_ref().match_id)?;
         let row = lifecycle::check_out(&self.matcher, caller, match_id).await?;
         Ok(Response::new(CheckOutResponse {
-            r#match: Some(lifecycle::match_view(&row)),
+            r#match: Some(lifecycle::staff_view(&self.matcher, caller, &row)),
         }))
     }
 

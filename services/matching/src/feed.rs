@@ -14,7 +14,6 @@ use tokio_util::sync::CancellationToken;
 use tonic::Status;
 
 use crate::domain::{MatchState, Point};
-use crate::lifecycle::match_view;
 use crate::matcher::Matcher;
 use crate::reasons;
 use crate::store::{self, ChangeRow, IncidentRow};
@@ -223,7 +222,10 @@ pub async fn task_staffing(
         offered: count(counts.offered),
         accepted: count(counts.accepted),
         checked_in: count(counts.checked_in),
-        matches: rows.iter().map(match_view).collect(),
+        matches: rows
+            .iter()
+            .map(|m| crate::lifecycle::staff_view(matcher, caller, m))
+            .collect(),
         as_of_sequence: incident.map_or(0, |i| u64::try_from(i.last_sequence).unwrap_or(0)),
     })
 }

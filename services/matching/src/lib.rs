@@ -73,6 +73,7 @@ impl Application {
             index: Arc::default(),
             settings,
             topic: platform.config.kafka.topics.matching.clone(),
+            grants: spontan_platform::auth::grant::GrantSigner::from_config(&platform.config.auth)?,
         };
         let mut application = Self { platform, matcher };
         application.start_background();

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use chrono::Utc;
 use spontan_platform::ApiError;
+use spontan_platform::auth::grant::ContactGrant;
 use spontan_platform::auth::{Principal, Role};
 use spontan_platform::ids::{MatchId, TaskId, VolunteerId};
 use spontan_proto::v1::{self as pb, MatchCancelReason, MatchOutcome, OfferDecision};
@@ -417,7 +418,30 @@ pub fn match_view(m: &MatchRow) -> pb::Match {
         checked_out_at: m.checked_out_at.map(crate::convert::ts),
         hours_on_site: m.hours_on_site(),
         version: u64::try_from(m.version).unwrap_or(0),
+        contact_grant: String::new(),
     }
+}
+
+/// [`match_view`] for `caller`, with a contact grant for registration where a coordinator or
+/// admin may read the volunteer's contact: the match is ACCEPTED or CHECKED_IN.
+pub fn staff_view(matcher: &Matcher, caller: &Principal, m: &MatchRow) -> pb::Match {
+    let mut view = match_view(m);
+    if matches!(caller.role, Role::Coordinator | Role::Admin)
+        && matches!(m.state, MatchState::Accepted | MatchState::CheckedIn)
+        && let Some(signer) = &matcher.grants
+    {
+        let grant = ContactGrant {
+            match_id: m.id,
+            task_id: m.task_id,
+            volunteer_id: m.volunteer_id,
+            organisation_id: m.organisation_id.clone(),
+        };
+        match signer.sign(&grant) {
+            Ok(signed) => view.contact_grant = signed,
+            Err(error) => tracing::warn!(%error, match_id = %m.id, "contact grant not signed"),
+        }
+    }
+    view
 }
 
 /// The proto view of a match for its volunteer.

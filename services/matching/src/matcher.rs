@@ -30,6 +30,9 @@ pub struct Matcher {
     pub settings: MatchingSettings,
     /// The match topic.
     pub topic: String,
+    /// Signs contact grants into the accepted matches coordinators see (`None` without
+    /// `auth.contact_grant_key`).
+    pub grants: Option<spontan_platform::auth::grant::GrantSigner>,
 }
 
 pub enum Offer {

@@ -417,8 +417,9 @@ impl RegistrationService for Api {
         request: Request<GetVolunteerContactRequest>,
     ) -> Result<Response<GetVolunteerContactResponse>, Status> {
         let caller = principal(&request)?;
+        let r = request.get_ref();
         let answer =
-            crate::contact::get(&self.registry, caller, &request.get_ref().match_id).await?;
+            crate::contact::get(&self.registry, caller, &r.match_id, &r.contact_grant).await?;
         Ok(Response::new(answer))
     }
 }

@@ -58,6 +58,9 @@ pub struct Registry {
     /// `privacy.require_confirmed_contact`: matching learns of a volunteer (their events are
     /// published) only once they confirmed a contact.
     pub require_confirmed_contact: bool,
+    /// Verifies matching's contact grants (`auth.contact_grant_verifying_keys`); `None`:
+    /// grants are ignored.
+    pub grants: Option<spontan_platform::auth::grant::GrantVerifier>,
 }
 
 fn internal(error: impl Into<anyhow::Error>) -> ApiError {
@@ -89,6 +92,10 @@ impl Registry {
                 config.register_commit.max_batch,
             ),
             require_confirmed_contact: config.privacy.require_confirmed_contact,
+            grants: spontan_platform::auth::grant::GrantVerifier::from_config(
+                &config.platform.auth,
+            )
+            .context("auth.contact_grant_verifying_keys")?,
         })
     }
 

@@ -115,6 +115,7 @@ async fn coordinators_of_the_match_read_the_contact_of_accepted_volunteers_only(
     let coordinator = token(spontan_platform::auth::Role::Coordinator, "thw-ahrweiler");
     let ask = |match_id: &str| GetVolunteerContactRequest {
         match_id: match_id.into(),
+        ..Default::default()
     };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let contact = loop {

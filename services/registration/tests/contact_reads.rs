@@ -31,6 +31,7 @@ async fn admins_list_the_contact_reads_of_their_tasks() {
     let coordinator = token("einsatzleiter-7", Role::Coordinator, Some("thw-ahrweiler"));
     let ask = GetVolunteerContactRequest {
         match_id: accepted.match_id.clone(),
+        ..Default::default()
     };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {

@@ -183,6 +183,7 @@ async fn every_rpc_answers_every_caller_as_the_table_says() {
         let request = authed(
             GetVolunteerContactRequest {
                 match_id: offer.match_id.clone(),
+                ..Default::default()
             },
             &coordinator,
         );

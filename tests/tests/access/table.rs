@@ -196,6 +196,7 @@ pub(super) fn table() -> Vec<Row> {
             rpc!(registration.get_volunteer_contact, |fx| {
                 GetVolunteerContactRequest {
                     match_id: fx.match_id.clone(),
+                    ..Default::default()
                 }
             }),
         ),

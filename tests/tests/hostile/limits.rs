@@ -77,6 +77,7 @@ async fn callers_without_the_role_are_refused_before_their_request_is_read() {
         .get_volunteer_contact(authed(
             GetVolunteerContactRequest {
                 match_id: "not a uuid".into(),
+                ..Default::default()
             },
             &volunteer,
         ))

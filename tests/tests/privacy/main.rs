@@ -170,6 +170,7 @@ async fn no_personal_field_reaches_logs_traces_events_or_other_databases() {
         let request = authed(
             GetVolunteerContactRequest {
                 match_id: offers[0].match_id.clone(),
+                ..Default::default()
             },
             &coordinator,
         );

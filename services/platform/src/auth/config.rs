@@ -36,6 +36,18 @@ pub struct AuthConfig {
     /// Identity providers whose access tokens staff present (Keycloak, Entra ID, Authentik,
     /// …). Each is trusted only for the roles it lists.
     pub oidc: Vec<OidcProvider>,
+    /// Matching only: base64 of a 32-byte Ed25519 seed with which matching signs contact
+    /// grants into the accepted and checked-in matches it shows coordinators
+    /// ([`super::grant`]). Empty: no grants; registration then answers `GetVolunteerContact`
+    /// only from the match events it has received.
+    pub contact_grant_key: Secret,
+    /// Registration only: base64 public keys of `contact_grant_key` (several during a
+    /// rotation). Empty: grants are ignored.
+    pub contact_grant_verifying_keys: Vec<String>,
+    /// How long a contact grant is valid: long enough for a coordinator to click "contact"
+    /// on the staffing view, short enough that a grant shown before a withdrawal soon stops
+    /// counting where registration has not yet heard of the withdrawal.
+    pub contact_grant_minutes: u32,
 }
 
 impl Default for AuthConfig {
@@ -49,6 +61,9 @@ impl Default for AuthConfig {
             volunteer_session_days: 180,
             audience: String::new(),
             oidc: Vec::new(),
+            contact_grant_key: Secret::default(),
+            contact_grant_verifying_keys: Vec::new(),
+            contact_grant_minutes: 10,
         }
     }
 }
@@ -133,6 +148,21 @@ impl AuthConfig {
         }
         if self.key_roles.is_empty() {
             problems.push("auth.key_roles must name at least one role".into());
+        }
+        if !self.contact_grant_key.is_empty()
+            && super::decode_key(self.contact_grant_key.expose()).is_err()
+        {
+            problems.push("auth.contact_grant_key must be base64 of 32 bytes".into());
+        }
+        for (i, key) in self.contact_grant_verifying_keys.iter().enumerate() {
+            if super::decode_key(key).is_err() {
+                problems.push(format!(
+                    "auth.contact_grant_verifying_keys[{i}] must be base64 of 32 bytes"
+                ));
+            }
+        }
+        if !(1..=60).contains(&self.contact_grant_minutes) {
+            problems.push("auth.contact_grant_minutes must be between 1 and 60".into());
         }
         if !(1..=24 * 60).contains(&self.volunteer_access_token_minutes) {
             problems.push("auth.volunteer_access_token_minutes must be between 1 and 1440".into());

@@ -30,6 +30,7 @@ use crate::error::ApiError;
 
 pub mod access;
 mod config;
+pub mod grant;
 pub(crate) mod keys;
 mod layer;
 pub mod oidc;

@@ -129,6 +129,9 @@ pub fn platform_config(service: &str, database_url: &str, brokers: &str) -> Plat
     config.auth = AuthConfig {
         signing_key: Secret::new(crate::auth::generate_signing_key()),
         key_roles: crate::auth::Role::ALL.to_vec(),
+        // One grant key for the suite: matching signs contact grants, registration verifies
+        // them with its public half (derived from the same setting).
+        contact_grant_key: Secret::new(crate::auth::generate_signing_key()),
         ..AuthConfig::default()
     };
     config.outbox.poll_interval_ms = 100;

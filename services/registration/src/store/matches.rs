@@ -45,18 +45,26 @@ pub async fn record(
     Ok(())
 }
 
-/// The volunteer, organisation and state of a match.
-pub async fn find(
-    pool: &PgPool,
-    match_id: Uuid,
-) -> Result<Option<(Uuid, String, i16)>, sqlx::Error> {
-    let row = sqlx::query!(
-        "SELECT volunteer_id, organisation_id, state FROM matches_seen WHERE match_id = $1",
+/// What registration knows of a match.
+#[derive(Debug)]
+pub struct Known {
+    pub volunteer_id: Uuid,
+    pub task_id: Uuid,
+    pub organisation_id: String,
+    /// The proto `MatchState` of the latest event received.
+    pub state: i16,
+}
+
+/// The volunteer, task, organisation and latest state of a match.
+pub async fn find(pool: &PgPool, match_id: Uuid) -> Result<Option<Known>, sqlx::Error> {
+    sqlx::query_as!(
+        Known,
+        "SELECT volunteer_id, task_id, organisation_id, state FROM matches_seen \
+         WHERE match_id = $1",
         match_id,
     )
     .fetch_optional(pool)
-    .await?;
-    Ok(row.map(|r| (r.volunteer_id, r.organisation_id, r.state)))
+    .await
 }
 
 /// A volunteer's matches, least recently changed first.
@@ -76,15 +84,18 @@ pub async fn audit_contact_access(
     pool: &PgPool,
     match_id: Uuid,
     volunteer_id: Uuid,
+    task_id: Uuid,
+    organisation_id: &str,
     accessor: &str,
 ) -> Result<(), sqlx::Error> {
     sqlx::query!(
         "INSERT INTO contact_access_audit (match_id, volunteer_id, accessor, task_id, \
-         organisation_id) SELECT $1, $2, $3, task_id, organisation_id FROM matches_seen \
-         WHERE match_id = $1",
+         organisation_id) VALUES ($1, $2, $3, $4, $5)",
         match_id,
         volunteer_id,
         accessor,
+        task_id,
+        organisation_id,
     )
     .execute(pool)
     .await?;
