@@ -23,6 +23,7 @@
 
 pub mod auth;
 pub mod client;
+pub mod client_tls;
 pub mod config;
 pub mod db;
 pub mod error;

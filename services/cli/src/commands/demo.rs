@@ -168,12 +168,12 @@ const TASKS: &[DemoTask] = &[
 ];
 
 /// German for everyone, Ukrainian for those who translate it, English for every third.
-fn demo_languages(n: u32, skills: &[String]) -> Vec<String> {
+fn demo_languages(n: usize, skills: &[String]) -> Vec<String> {
     let mut languages = vec!["de".to_owned()];
     if skills.iter().any(|s| s == "translation_uk") {
         languages.push("uk".to_owned());
     }
-    if n % 3 == 0 {
+    if n.is_multiple_of(3) {
         languages.push("en".to_owned());
     }
     languages
@@ -216,7 +216,7 @@ pub async fn seed(
     volunteers: usize,
     consent_version: &str,
 ) -> anyhow::Result<()> {
-    let mut tasks = TaskServiceClient::new(channel(&global.task).await?);
+    let mut tasks = TaskServiceClient::new(channel(global, &global.task).await?);
     let incident = tasks
         .create_incident(request(
             global,
@@ -285,7 +285,8 @@ pub async fn seed(
         );
     }
 
-    let mut registration = RegistrationServiceClient::new(channel(&global.registration).await?);
+    let mut registration =
+        RegistrationServiceClient::new(channel(global, &global.registration).await?);
     let mut rng = StdRng::seed_from_u64(20_210_714);
     let now = Utc::now();
     let mut registered = 0;

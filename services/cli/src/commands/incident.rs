@@ -51,7 +51,7 @@ pub enum IncidentStatusArg {
 
 /// Runs `spontan incident …`: one request to the task service, then the incidents as a table.
 pub async fn run(global: &Global, command: IncidentCommand) -> anyhow::Result<()> {
-    let mut client = TaskServiceClient::new(channel(&global.task).await?);
+    let mut client = TaskServiceClient::new(channel(global, &global.task).await?);
     let incidents = match command {
         IncidentCommand::Open {
             name,

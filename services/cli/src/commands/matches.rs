@@ -83,7 +83,7 @@ async fn watch(
     if !(0.2..=3600.0).contains(&interval) {
         bail!("--interval must be between 0.2 and 3600 seconds");
     }
-    let mut client = MatchingServiceClient::new(channel(&global.matching).await?);
+    let mut client = MatchingServiceClient::new(channel(global, &global.matching).await?);
     let mut summary = Summary::default();
     loop {
         let message = ListMatchChangesRequest {

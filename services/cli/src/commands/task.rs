@@ -104,7 +104,7 @@ fn priority(arg: PriorityArg) -> Priority {
 /// Runs `spontan task …`: one request (or one per page) to the task service, then the tasks
 /// as a table.
 pub async fn run(global: &Global, command: TaskCommand) -> anyhow::Result<()> {
-    let mut client = TaskServiceClient::new(channel(&global.task).await?);
+    let mut client = TaskServiceClient::new(channel(global, &global.task).await?);
     let tasks = match command {
         TaskCommand::Create(args) => {
             let args = *args;

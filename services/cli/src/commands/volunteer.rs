@@ -103,7 +103,7 @@ async fn register(global: &Global, args: VolunteerRegister) -> anyhow::Result<()
         travel_radius_km: args.radius_km,
         availability,
     };
-    let mut client = RegistrationServiceClient::new(channel(&global.registration).await?);
+    let mut client = RegistrationServiceClient::new(channel(global, &global.registration).await?);
     let response = client
         .register(request(global, message)?)
         .await?
