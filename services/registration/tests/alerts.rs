@@ -176,3 +176,72 @@ async fn coordinators_of_the_match_read_the_contact_of_accepted_volunteers_only(
     assert_eq!(audited, 1);
     app.stop().await;
 }
+
+/// An offer the system takes back (the task was cancelled, or filled by others) becomes a
+/// "withdrawn" alert naming the task, on the channel of the offer; a match that ends without
+/// the volunteer having been told of it (a proposal cancelled) and a decline of the
+/// volunteer's own make no alert.
+#[tokio::test]
+async fn a_withdrawn_offer_is_told_to_the_volunteer_and_nothing_else_is() {
+    let gateway = Receiver::start(None, 0).await;
+    let app = TestApp::spawn_with(|c| c.alerts.webhook_url = gateway.url.clone()).await;
+    let me = app.register(valid_request()).await;
+
+    let offered = match_snapshot(&me.volunteer_id, MatchState::Offered, MatchState::Proposed);
+    let offer = Payload::MatchOffered(MatchOffered {
+        snapshot: Some(offered.clone()),
+        expires_at: None,
+        task_title: "Deich Nord sichern".into(),
+    });
+    app.publish_snapshot(&offered, 2, offer).await;
+    let first = gateway
+        .next(Duration::from_secs(30))
+        .await
+        .expect("the offer's alert");
+    assert_eq!(first.json()["kind"], "offer");
+
+    // Proposed, never offered, then cancelled: the volunteer never heard of it.
+    let unheard = match_snapshot(
+        &me.volunteer_id,
+        MatchState::Cancelled,
+        MatchState::Proposed,
+    );
+    let cancelled = Payload::MatchCancelled(MatchCancelled {
+        snapshot: Some(unheard.clone()),
+        ..Default::default()
+    });
+    app.publish_snapshot(&unheard, 2, cancelled).await;
+
+    // The offer is taken back, on the same key (the task), after the offer.
+    let withdrawn = MatchSnapshot {
+        state: MatchState::Cancelled as i32,
+        previous_state: MatchState::Offered as i32,
+        ..offered.clone()
+    };
+    let cancelled = Payload::MatchCancelled(MatchCancelled {
+        snapshot: Some(withdrawn.clone()),
+        ..Default::default()
+    });
+    app.publish_snapshot(&withdrawn, 3, cancelled).await;
+    let call = gateway
+        .next(Duration::from_secs(30))
+        .await
+        .expect("the withdrawal's alert");
+    let json = call.json();
+    assert_eq!(json["kind"], "withdrawn");
+    assert_eq!(json["match_id"], offered.match_id.as_str());
+    assert_eq!(json["to"], PHONE_MARKER);
+    let text = json["text"].as_str().expect("text");
+    assert!(
+        text.contains("„Deich Nord sichern“") && text.contains("zurückgezogen"),
+        "{text}"
+    );
+
+    // The unheard-of match made no alert: a third call never comes.
+    assert!(
+        gateway.next(Duration::from_secs(2)).await.is_none(),
+        "no alert for a match the volunteer was never offered"
+    );
+    assert_eq!(gateway.calls(), 2);
+    app.stop().await;
+}
