@@ -8,6 +8,7 @@ import { formatNumber, formatWindow, isTaskFinished, PRIORITY_NAME, toDate } fro
 import { usePolling } from "../shared-staff/hooks";
 import type { ConsoleProps } from "./incidents";
 import { CheckInCode } from "./checkincode";
+import { languageName } from "./languages";
 import { Optimise } from "./optimise";
 import { Matches } from "./staffing";
 import { TaskForm } from "./taskform";
@@ -299,6 +300,15 @@ function TaskCard(
       <p class="hint">
         {formatWindow(start, end, locale)} · {task.address}
       </p>
+      {task.requiredLanguages.length > 0 && (
+        <ul class="chips" aria-label={t("tasks.languagesRequired")}>
+          {task.requiredLanguages.map((tag) => (
+            <li key={tag} class="chip" data-language={tag}>
+              {t("tasks.languageChip", { name: languageName(tag, locale) })}
+            </li>
+          ))}
+        </ul>
+      )}
       <Staffing t={t} {...counts} />
       {task.status === TaskStatus.CANCELLED && task.cancellationReason && (
         <p class="hint">{t("tasks.cancelledBecause", { reason: task.cancellationReason })}</p>
@@ -380,6 +390,10 @@ function TaskCard(
             <dd>{task.requiredSkillIds.map(props.skillName).join(", ") || t("tasks.none")}</dd>
             <dt>{t("tasks.preferred")}</dt>
             <dd>{task.preferredSkillIds.map(props.skillName).join(", ") || t("tasks.none")}</dd>
+            <dt>{t("tasks.requiredLanguages")}</dt>
+            <dd data-testid="required-languages">{task.requiredLanguages.map((tag) => languageName(tag, locale)).join(", ") || t("tasks.none")}</dd>
+            <dt>{t("tasks.preferredLanguages")}</dt>
+            <dd data-testid="preferred-languages">{task.preferredLanguages.map((tag) => languageName(tag, locale)).join(", ") || t("tasks.none")}</dd>
             <dt>{t("tasks.minAge")}</dt>
             <dd>{task.minAge || t("tasks.none")}</dd>
             <dt>{t("tasks.maxDistance")}</dt>

@@ -12,6 +12,7 @@ import { MatchOutcome, type GetTaskStaffingResponse, type Match } from "../gen/s
 import type { Locale } from "../lib/i18n";
 import { formatNumber, formatTime, toDate } from "../shared-staff/format";
 import type { ConsoleProps } from "./incidents";
+import { languageName } from "./languages";
 import { ErrorNotice, type T } from "./ui";
 
 /** Matches worth a row: open, on-site work and its outcome. */
@@ -86,6 +87,21 @@ export function Matches(props: ConsoleProps & { staffing: GetTaskStaffingRespons
         </button>
       )}
     </>
+  );
+}
+
+/** The task's languages the volunteer speaks, from the match's explanation: required ones first. */
+function MatchedLanguages(props: { t: T; locale: Locale; requiredLanguagesMatched: string[]; preferredLanguagesMatched: string[] }) {
+  const { t, locale } = props;
+  const names = [
+    ...props.requiredLanguagesMatched.map((tag) => t("staffing.languageRequired", { name: languageName(tag, locale) })),
+    ...props.preferredLanguagesMatched.map((tag) => t("staffing.languagePreferred", { name: languageName(tag, locale) })),
+  ];
+  if (names.length === 0) return null;
+  return (
+    <p class="hint" data-testid="languages-matched">
+      {t("staffing.languages", { languages: names.join(", ") })}
+    </p>
   );
 }
 
@@ -203,6 +219,7 @@ function MatchRow(props: ConsoleProps & { match: Match; now: number; onChanged: 
         </div>
       )}
       {match.explanation?.summary && <p class="hint">{t("staffing.explanation", { summary: match.explanation.summary })}</p>}
+      {match.explanation && <MatchedLanguages t={t} locale={locale} {...match.explanation} />}
       {contactAllowed && !contact && (
         <p id={`audit-${match.matchId}`} class="visually-hidden">
           {t("staffing.contactAudited")}

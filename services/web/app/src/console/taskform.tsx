@@ -16,6 +16,8 @@ import { FieldError } from "../shared-staff/components";
 import type { MapRegion } from "../shared-staff/basemap";
 import { MapPicker } from "./mappicker";
 import { explainViolation } from "./servertext";
+import { COMMON_LANGUAGES, languageName } from "./languages";
+import { addTyped, LanguagePicker, languageOptions, type LanguageChoice } from "./languagepicker";
 
 type SkillChoice = "required" | "preferred";
 
@@ -30,6 +32,8 @@ interface FormState {
   lon: string;
   address: string;
   skills: Record<string, SkillChoice>;
+  /** Tag → required or preferred, in the order chosen (the order sent). */
+  languages: Record<string, LanguageChoice>;
   minAge: string;
   maxDistance: string;
   safetyNotes: string;
@@ -40,6 +44,9 @@ function initialState(task: Task | undefined, defaults: { lat?: number; lon?: nu
     const skills: Record<string, SkillChoice> = {};
     for (const id of task.requiredSkillIds) skills[id] = "required";
     for (const id of task.preferredSkillIds) skills[id] = "preferred";
+    const languages: Record<string, LanguageChoice> = {};
+    for (const tag of task.requiredLanguages) languages[tag] = "required";
+    for (const tag of task.preferredLanguages) languages[tag] = "preferred";
     const start = toDate(task.window?.startTime);
     const end = toDate(task.window?.endTime);
     return {
@@ -53,6 +60,7 @@ function initialState(task: Task | undefined, defaults: { lat?: number; lon?: nu
       lon: String(task.meetingPoint?.longitude ?? ""),
       address: task.address,
       skills,
+      languages,
       minAge: String(task.minAge),
       maxDistance: String(task.maxDistanceKm),
       safetyNotes: task.safetyNotes,
@@ -71,6 +79,7 @@ function initialState(task: Task | undefined, defaults: { lat?: number; lon?: nu
     lon: defaults.lon === undefined ? "" : String(defaults.lon),
     address: "",
     skills: {},
+    languages: {},
     minAge: "0",
     maxDistance: "0",
     safetyNotes: "",
@@ -88,6 +97,8 @@ function taskFields(s: FormState) {
     address: s.address,
     requiredSkillIds: Object.keys(s.skills).filter((id) => s.skills[id] === "required"),
     preferredSkillIds: Object.keys(s.skills).filter((id) => s.skills[id] === "preferred"),
+    requiredLanguages: Object.keys(s.languages).filter((tag) => s.languages[tag] === "required"),
+    preferredLanguages: Object.keys(s.languages).filter((tag) => s.languages[tag] === "preferred"),
     minAge: uint32(s.minAge),
     headcount: uint32(s.headcount),
     window: { startTime: start && toTimestamp(start), endTime: end && toTimestamp(end) },
@@ -110,6 +121,8 @@ function changedPaths(before: FormState, after: FormState): string[] {
   if (before.address !== after.address) paths.push("address");
   if (!sameList(a.requiredSkillIds, b.requiredSkillIds)) paths.push("required_skill_ids");
   if (!sameList(a.preferredSkillIds, b.preferredSkillIds)) paths.push("preferred_skill_ids");
+  if (!sameList(a.requiredLanguages, b.requiredLanguages)) paths.push("required_languages");
+  if (!sameList(a.preferredLanguages, b.preferredLanguages)) paths.push("preferred_languages");
   if (before.minAge !== after.minAge) paths.push("min_age");
   if (before.headcount !== after.headcount) paths.push("headcount");
   if (before.start !== after.start || before.end !== after.end) paths.push("window");
@@ -118,6 +131,12 @@ function changedPaths(before: FormState, after: FormState): string[] {
   if (before.safetyNotes !== after.safetyNotes) paths.push("safety_notes");
   return paths;
 }
+
+/** The task's languages that are not among the common ones (offered in the lists too). */
+const customLanguages = (task: Task | undefined) =>
+  task ? [...task.requiredLanguages, ...task.preferredLanguages].filter((tag) => !COMMON_LANGUAGES.includes(tag)) : [];
+
+const NO_LANGUAGES: Record<LanguageChoice, string> = { required: "", preferred: "" };
 
 export function TaskForm(
   props: ConsoleProps & {
@@ -139,6 +158,12 @@ export function TaskForm(
   const [placed, setPlaced] = useState<Placed | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [notice, setNotice] = useState<string | null>(null);
+  /** Tags added by hand (kept in the lists when unticked again). */
+  const [extraLanguages, setExtraLanguages] = useState<string[]>(() => customLanguages(props.task));
+  /** What is typed in each list's "another language" field. */
+  const [otherLanguage, setOtherLanguage] = useState<Record<LanguageChoice, string>>(NO_LANGUAGES);
+  /** Tags the server refused, per list. */
+  const [invalidLanguages, setInvalidLanguages] = useState<Record<LanguageChoice, Set<string>>>({ required: new Set(), preferred: new Set() });
   const editing = !!base;
   const prefix = editing ? "task-edit" : "task-new";
   const id = (name: string) => `${prefix}-${name}`;
@@ -165,18 +190,31 @@ export function TaskForm(
     [id("lon")]: [t("taskForm.longitude"), ["meeting_point.longitude"]],
     [id("address")]: [t("taskForm.address"), ["address"]],
     [id("skills")]: [t("taskForm.skills"), ["required_skill_ids", "preferred_skill_ids"]],
+    [id("required-languages")]: [t("taskForm.requiredLanguages"), ["required_languages"]],
+    [id("preferred-languages")]: [t("taskForm.preferredLanguages"), ["preferred_languages"]],
     [id("min-age")]: [t("taskForm.minAge"), ["min_age"]],
     [id("max-distance")]: [t("taskForm.maxDistance"), ["max_distance_km"]],
     [id("safety-notes")]: [t("taskForm.safetyNotes"), ["safety_notes"]],
   };
 
-  /** In the console's words; skill violations name an index: say which skill it was. */
+  /** The tag a language violation's path names (`required_languages[1]`), with its list. */
+  const languageOf = (fields: ReturnType<typeof taskFields>, path: string): [LanguageChoice, string] | undefined => {
+    const m = /(required|preferred)_languages\[(\d+)\]$/.exec(path);
+    if (!m) return undefined;
+    const kind = m[1] as LanguageChoice;
+    const tag = (kind === "required" ? fields.requiredLanguages : fields.preferredLanguages)[Number(m[2])];
+    return tag === undefined ? undefined : [kind, tag];
+  };
+
+  /** In the console's words; skill and language violations name an index: say which it was. */
   const explain = (fields: ReturnType<typeof taskFields>) => (path: string, description: string) => {
     const problem = explainViolation(t, locale, description);
     const m = /(required_skill_ids|preferred_skill_ids)\[(\d+)\]$/.exec(path);
     const list = m?.[1] === "required_skill_ids" ? fields.requiredSkillIds : fields.preferredSkillIds;
     const skillId = m ? list[Number(m[2])] : undefined;
-    return skillId ? { ...problem, text: `${skillName(skillId)}: ${problem.text}` } : problem;
+    if (skillId) return { ...problem, text: `${skillName(skillId)}: ${problem.text}` };
+    const language = languageOf(fields, path);
+    return language ? { ...problem, text: `${languageName(language[1], locale)}: ${problem.text}` } : problem;
   };
 
   const fail = (err: unknown, fields: ReturnType<typeof taskFields>) => {
@@ -184,6 +222,12 @@ export function TaskForm(
     const violations = fieldViolations(err);
     if (code(err) === Code.InvalidArgument && Object.keys(violations).length) {
       setPlaced(placeViolations(violations, inputs, editing ? "task." : "", explain(fields)));
+      const invalid: Record<LanguageChoice, Set<string>> = { required: new Set(), preferred: new Set() };
+      for (const path of Object.keys(violations)) {
+        const language = languageOf(fields, editing ? path.replace(/^task\./, "") : path);
+        if (language) invalid[language[0]].add(language[1]);
+      }
+      setInvalidLanguages(invalid);
     } else {
       setError(err);
     }
@@ -195,7 +239,21 @@ export function TaskForm(
     setPlaced(null);
     setError(null);
     setNotice(null);
-    const fields = taskFields(state);
+    setInvalidLanguages({ required: new Set(), preferred: new Set() });
+    // A tag typed but not yet added is meant too.
+    let current = state;
+    for (const kind of ["required", "preferred"] as const) {
+      const added = addTyped(current.languages, languages, kind, otherLanguage[kind]);
+      if (added.tag) {
+        current = { ...current, languages: added.chosen };
+        rememberLanguage(added.tag);
+      }
+    }
+    if (current !== state) {
+      setState(current);
+      setOtherLanguage(NO_LANGUAGES);
+    }
+    const fields = taskFields(current);
     try {
       if (!base) {
         const request = { incidentId: props.incidentId, ...fields };
@@ -203,7 +261,7 @@ export function TaskForm(
         keys.reset();
         props.onDone(response.task!, t("task.created", { title: response.task!.title }));
       } else {
-        const paths = changedPaths(initialState(base, {}), state);
+        const paths = changedPaths(initialState(base, {}), current);
         if (paths.length === 0) {
           props.onDone(null, t("task.unchanged"));
           return;
@@ -221,6 +279,7 @@ export function TaskForm(
           const fresh = (await api.task.getTask({ taskId: base.taskId })).task!;
           setBase(fresh);
           setState(initialState(fresh, {}));
+          setExtraLanguages((extra) => [...extra, ...customLanguages(fresh).filter((tag) => !extra.includes(tag))]);
           setNotice(t("task.stale"));
         } catch (again) {
           fail(again, fields);
@@ -232,6 +291,48 @@ export function TaskForm(
       setBusy(false);
     }
   };
+
+  const languages = languageOptions(locale, extraLanguages, state.languages);
+  const rememberLanguage = (tag: string) => {
+    if (!COMMON_LANGUAGES.includes(tag)) setExtraLanguages((extra) => (extra.includes(tag) ? extra : [...extra, tag]));
+  };
+  const addLanguage = (kind: LanguageChoice) => {
+    const added = addTyped(state.languages, languages, kind, otherLanguage[kind]);
+    if (!added.tag) return;
+    rememberLanguage(added.tag);
+    setState((s) => ({ ...s, languages: { ...s.languages, [added.tag!]: kind } }));
+    setOtherLanguage((o) => ({ ...o, [kind]: "" }));
+  };
+  const toggleLanguage = (kind: LanguageChoice) => (tag: string, on: boolean) =>
+    setState((s) => {
+      const next = { ...s.languages };
+      if (on) next[tag] = kind;
+      else if (next[tag] === kind) delete next[tag];
+      return { ...s, languages: next };
+    });
+  const chosenLanguages = (kind: LanguageChoice) =>
+    Object.keys(state.languages)
+      .filter((tag) => state.languages[tag] === kind)
+      .map((tag) => languageName(tag, locale))
+      .join(", ");
+  const languagePicker = (kind: LanguageChoice) => (
+    <LanguagePicker
+      t={t}
+      locale={locale}
+      id={id(`${kind}-languages`)}
+      kind={kind}
+      legend={t(kind === "required" ? "taskForm.requiredLanguages" : "taskForm.preferredLanguages")}
+      hint={t(kind === "required" ? "taskForm.requiredLanguagesHint" : "taskForm.preferredLanguagesHint")}
+      options={languages}
+      chosen={state.languages}
+      invalid={invalidLanguages[kind]}
+      placed={placed}
+      other={otherLanguage[kind]}
+      onOther={(text) => setOtherLanguage((o) => ({ ...o, [kind]: text }))}
+      onToggle={toggleLanguage(kind)}
+      onAdd={() => addLanguage(kind)}
+    />
+  );
 
   const chosenNames = (kind: SkillChoice) =>
     Object.keys(state.skills)
@@ -372,6 +473,16 @@ export function TaskForm(
             ))}
           </div>
         </fieldset>
+        <div class="languages-block">
+          <p class="skills__chosen" aria-live="polite">
+            {t("taskForm.languagesChosen", {
+              required: chosenLanguages("required") || t("tasks.none"),
+              preferred: chosenLanguages("preferred") || t("tasks.none"),
+            })}
+          </p>
+          {languagePicker("required")}
+          {languagePicker("preferred")}
+        </div>
         <div class="grid-2">
           <Field t={t} id={id("min-age")} label={t("taskForm.minAge")} hint={t("taskForm.minAgeHint")} placed={placed}>
             {input("min-age", { type: "number", min: 0, max: 99, step: 1, inputMode: "numeric" }, "minAge", true)}

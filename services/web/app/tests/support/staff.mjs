@@ -96,9 +96,10 @@ export async function taskIdOf(card) {
 /**
  * Registers a volunteer through the volunteer app in `context` (which should grant the
  * geolocation permission at the volunteer's home): name, contact (phone or e-mail), birth
- * year, the device location, optional radius and skill. Returns the page on "Your offers".
+ * year, the device location, optional radius, skill and languages (as typed, e.g. "uk, pl";
+ * else the browser's). Returns the page on "Your offers".
  */
-export async function registerVolunteer(context, { name, contact, birthYear = 1985, radius, skill = "Sandbag filling" }) {
+export async function registerVolunteer(context, { name, contact, birthYear = 1985, radius, skill = "Sandbag filling", languages }) {
   const page = await context.newPage();
   await page.goto(suite.web);
   await page.getByRole("heading", { level: 1, name: "About you" }).waitFor();
@@ -112,6 +113,7 @@ export async function registerVolunteer(context, { name, contact, birthYear = 19
   await eventually(async () => (await location.inputValue()).includes(","), { what: "the device location" });
   if (radius !== undefined) await page.getByLabel("How far will you travel? (km)", { exact: true }).fill(String(radius));
   if (skill) await page.getByLabel(skill, { exact: true }).check();
+  if (languages !== undefined) await page.getByLabel("Languages you speak", { exact: true }).fill(languages);
   await page.getByRole("button", { name: "Next" }).click();
   await page.getByRole("heading", { level: 1, name: "Consent" }).waitFor();
   await page.getByLabel(/^I agree that Spontan stores my details/).check();
