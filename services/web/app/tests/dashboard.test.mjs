@@ -260,7 +260,11 @@ describe("emergency dashboard", () => {
       await card.getByRole("button", { name: "Details" }).click();
       const show = card.getByRole("button", { name: "Show contact" });
       await show.first().waitFor();
+      const asked = console_.waitForRequest((r) => r.url().endsWith("/GetVolunteerContact"));
       await show.first().click();
+      // The console passes on matching's contact grant (a compact JWS, "eyJ…") with the match.
+      const body = (await asked).postDataBuffer()?.toString("latin1") ?? "";
+      assert.match(body, /eyJ[\w-]+\.[\w-]+\.[\w-]+/, "the request carries the match's contact grant");
       await card.getByText("Access recorded in the audit trail").first().waitFor();
       const shown = await card.locator(".contact").first().innerText();
       assert.ok(people.some((p) => shown.includes(p.name)), "the console shows the contact");

@@ -179,7 +179,12 @@ function MatchRow(props: ConsoleProps & { match: Match; now: number; onChanged: 
             aria-describedby={`audit-${match.matchId}`}
             onClick={() =>
               void run("contact", async () => {
-                const response = await api.registration.getVolunteerContact({ matchId: match.matchId });
+                // The grant is matching's word that the match is accepted: registration answers with
+                // it even before the acceptance event has reached it (docs/api.md).
+                const response = await api.registration.getVolunteerContact({
+                  matchId: match.matchId,
+                  contactGrant: match.contactGrant,
+                });
                 setContact(response.contact ?? null);
               })
             }
