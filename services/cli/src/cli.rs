@@ -6,8 +6,10 @@ use clap::{Parser, Subcommand};
 use crate::client::Global;
 use crate::commands::demo::DemoCommand;
 use crate::commands::dev::DevCommand;
+use crate::commands::drill::DrillArgs;
 use crate::commands::incident::IncidentCommand;
 use crate::commands::matches::MatchesCommand;
+use crate::commands::offers::OffersCommand;
 use crate::commands::task::TaskCommand;
 use crate::commands::token::TokenCommand;
 use crate::commands::vapid::VapidCommand;
@@ -25,18 +27,23 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Open, list and close incidents.
+    /// Open, list, show and close incidents; their coverage, optimisation and audit trail.
     #[command(subcommand)]
     Incident(IncidentCommand),
-    /// Create, list, show and cancel tasks.
+    /// Create, list, show, cancel and complete tasks; their staffing and check-in code.
     #[command(subcommand)]
     Task(TaskCommand),
-    /// Follow what matching does.
-    #[command(subcommand)]
+    /// Follow what matching does; check volunteers in and out, close matches, read contacts.
+    #[command(subcommand, alias = "match")]
     Matches(MatchesCommand),
     /// Act as a volunteer (for drills).
     #[command(subcommand)]
     Volunteer(VolunteerCommand),
+    /// A volunteer's offers: list, accept, decline (volunteer token).
+    #[command(subcommand)]
+    Offers(OffersCommand),
+    /// Run a scripted incident end to end against a running stack and report each step.
+    Drill(Box<DrillArgs>),
     /// Development tokens.
     #[command(subcommand)]
     Token(TokenCommand),

@@ -3,10 +3,11 @@
 //! [`errors::describe`]).
 //!
 //! Layout: [`cli`] holds the command tree (clap); [`commands`] one module per command group
-//! (incident, task, matches, volunteer, token, vapid, demo, dev), each with its subcommands and
-//! what they do; what the groups share lives below them: [`client`] (global flags,
-//! connections, authorised requests, idempotency keys), [`convert`] (argument values to API
-//! values), [`output`] (tables or JSON) and [`errors`] (gRPC errors as sentences). Every
+//! (incident, task, matches, volunteer, offers, drill, token, vapid, demo, dev), each with its
+//! subcommands and what they do; what the groups share lives below them: [`client`] (global
+//! flags, connections, authorised requests, idempotency keys), [`convert`] (argument values to
+//! API values), [`devkey`] (development tokens), [`output`] (tables or JSON) and [`errors`]
+//! (gRPC errors as sentences). Every
 //! command reads its endpoints and token from flags or `SPONTAN_*` variables, so a control
 //! room can set them once per shell.
 //!
@@ -17,6 +18,7 @@ pub mod cli;
 pub mod client;
 pub mod commands;
 pub mod convert;
+pub mod devkey;
 pub mod errors;
 pub mod output;
 
@@ -30,6 +32,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Task(command) => commands::task::run(&global, command).await,
         Command::Matches(command) => commands::matches::run(&global, command).await,
         Command::Volunteer(command) => commands::volunteer::run(&global, command).await,
+        Command::Offers(command) => commands::offers::run(&global, command).await,
+        Command::Drill(args) => commands::drill::run(&global, *args).await,
         Command::Demo(command) => commands::demo::run(&global, command).await,
         Command::Vapid(command) => commands::vapid::run(&global, command),
         Command::Token(command) => commands::token::run(command),

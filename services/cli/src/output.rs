@@ -60,6 +60,48 @@ pub fn enum_name(name: &str, prefix: &str) -> String {
         .to_ascii_lowercase()
 }
 
+/// A match state's name: `MATCH_STATE_CHECKED_IN` → `checked_in`.
+pub fn match_state(state: spontan_proto::v1::MatchState) -> String {
+    enum_name(state.as_str_name(), "MATCH_STATE_")
+}
+
+/// One match as coordinators and dashboards see it (no personal data), for `--json`.
+pub fn match_json(m: &spontan_proto::v1::Match) -> Value {
+    serde_json::json!({
+        "match_id": m.match_id,
+        "task_id": m.task_id,
+        "incident_id": m.incident_id,
+        "volunteer_ref": m.volunteer_ref,
+        "state": match_state(m.state()),
+        "explanation": m.explanation.as_ref().map(|e| e.summary.clone()).unwrap_or_default(),
+        "expires_at": time(m.expires_at.as_ref()),
+        "decline_reason": enum_name(m.decline_reason().as_str_name(), "DECLINE_REASON_"),
+        "cancel_reason": enum_name(m.cancel_reason().as_str_name(), "MATCH_CANCEL_REASON_"),
+        "checked_in_at": time(m.checked_in_at.as_ref()),
+        "checked_out_at": time(m.checked_out_at.as_ref()),
+        "hours_on_site": m.hours_on_site,
+        "has_contact_grant": !m.contact_grant.is_empty(),
+        "version": m.version,
+    })
+}
+
+/// Table columns of [`match_row`].
+pub const MATCH_HEADERS: &[&str] = &["MATCH", "VOLUNTEER", "STATE", "UPDATED", "WHY"];
+
+/// One match as a table row.
+pub fn match_row(m: &spontan_proto::v1::Match) -> Vec<String> {
+    vec![
+        m.match_id.clone(),
+        m.volunteer_ref.clone(),
+        match_state(m.state()),
+        time(m.updated_at.as_ref()),
+        m.explanation
+            .as_ref()
+            .map(|e| e.summary.clone())
+            .unwrap_or_default(),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,10 +1,15 @@
-//! `spontan incident`: open, list and close incidents (task service).
+//! `spontan incident`: open, list, show and close incidents (task service); an incident's
+//! coverage and optimisation (matching service); its audit trail (all three, admins).
 
 use clap::{Subcommand, ValueEnum};
 use serde_json::json;
+use spontan_proto::v1::matching_service_client::MatchingServiceClient;
+use spontan_proto::v1::registration_service_client::RegistrationServiceClient;
 use spontan_proto::v1::task_service_client::TaskServiceClient;
 use spontan_proto::v1::{
-    CloseIncidentRequest, CreateIncidentRequest, Incident, IncidentStatus, ListIncidentsRequest,
+    CloseIncidentRequest, CreateIncidentRequest, GetIncidentRequest, GetIncidentSummaryRequest,
+    Incident, IncidentStatus, ListAuditEntriesRequest, ListContactReadsRequest,
+    ListIncidentsRequest, ListTaskAuditEntriesRequest, ListTasksRequest, OptimizeIncidentRequest,
 };
 
 use crate::client::{Global, channel, derived_key, request};
@@ -39,8 +44,22 @@ pub enum IncidentCommand {
         #[arg(long, value_enum)]
         status: Option<IncidentStatusArg>,
     },
+    /// Show one incident.
+    Show { incident_id: String },
     /// Close an incident and its open tasks.
     Close { incident_id: String },
+    /// Coverage per priority and in total, and the volunteers available in the region.
+    Summary { incident_id: String },
+    /// Compute the best assignment of available volunteers to the open tasks and offer it
+    /// (coordinator); with --dry-run only report it.
+    Optimize {
+        incident_id: String,
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// What staff did to the incident, oldest first (admin): the task service's entries,
+    /// matching's entries and the contact reads of its tasks, in one list.
+    Audit { incident_id: String },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -51,6 +70,15 @@ pub enum IncidentStatusArg {
 
 /// Runs `spontan incident …`: one request to the task service, then the incidents as a table.
 pub async fn run(global: &Global, command: IncidentCommand) -> anyhow::Result<()> {
+    let command = match command {
+        IncidentCommand::Summary { incident_id } => return summary(global, incident_id).await,
+        IncidentCommand::Optimize {
+            incident_id,
+            dry_run,
+        } => return optimize(global, incident_id, dry_run).await,
+        IncidentCommand::Audit { incident_id } => return audit(global, incident_id).await,
+        other => other,
+    };
     let mut client = TaskServiceClient::new(channel(global, &global.task).await?);
     let incidents = match command {
         IncidentCommand::Open {
@@ -108,6 +136,17 @@ pub async fn run(global: &Global, command: IncidentCommand) -> anyhow::Result<()
                 page_token = response.next_page_token;
             }
         }
+        IncidentCommand::Show { incident_id } => {
+            let message = GetIncidentRequest { incident_id };
+            let response = client
+                .get_incident(request(global, message)?)
+                .await?
+                .into_inner();
+            response.incident.into_iter().collect()
+        }
+        IncidentCommand::Summary { .. }
+        | IncidentCommand::Optimize { .. }
+        | IncidentCommand::Audit { .. } => unreachable!("answered above"),
         IncidentCommand::Close { incident_id } => {
             let message = CloseIncidentRequest { incident_id };
             let response = client
@@ -151,4 +190,331 @@ fn incident_json(i: &Incident) -> serde_json::Value {
         "created_at": time(i.created_at.as_ref()),
         "version": i.version,
     })
+}
+
+async fn summary(global: &Global, incident_id: String) -> anyhow::Result<()> {
+    let mut client = MatchingServiceClient::new(channel(global, &global.matching).await?);
+    let s = client
+        .get_incident_summary(request(global, GetIncidentSummaryRequest { incident_id })?)
+        .await?
+        .into_inner();
+    let coverage = |c: &spontan_proto::v1::PriorityCoverage| {
+        json!({
+            "priority": enum_name(c.priority().as_str_name(), "PRIORITY_"),
+            "task_count": c.task_count,
+            "staffed_task_count": c.staffed_task_count,
+            "needed": c.needed,
+            "offered": c.offered,
+            "accepted": c.accepted,
+            "checked_in": c.checked_in,
+            "coverage": c.coverage,
+        })
+    };
+    let json = json!({
+        "incident_id": s.incident_id,
+        "needed": s.needed,
+        "offered": s.offered,
+        "accepted": s.accepted,
+        "checked_in": s.checked_in,
+        "available_volunteers": s.available_volunteers,
+        "as_of_sequence": s.as_of_sequence,
+        "computed_at": time(s.computed_at.as_ref()),
+        "coverage": s.coverage.iter().map(coverage).collect::<Vec<_>>(),
+    });
+    let mut rows: Vec<Vec<String>> = s
+        .coverage
+        .iter()
+        .map(|c| {
+            vec![
+                enum_name(c.priority().as_str_name(), "PRIORITY_"),
+                format!("{}/{}", c.staffed_task_count, c.task_count),
+                c.needed.to_string(),
+                c.offered.to_string(),
+                c.accepted.to_string(),
+                c.checked_in.to_string(),
+                format!("{:.0} %", c.coverage * 100.0),
+            ]
+        })
+        .collect();
+    rows.push(vec![
+        "total".into(),
+        String::new(),
+        s.needed.to_string(),
+        s.offered.to_string(),
+        s.accepted.to_string(),
+        s.checked_in.to_string(),
+        String::new(),
+    ]);
+    print(
+        global.json,
+        json,
+        &[
+            "PRIORITY",
+            "STAFFED TASKS",
+            "NEEDED",
+            "OFFERED",
+            "ACCEPTED",
+            "CHECKED IN",
+            "COVERAGE",
+        ],
+        rows,
+    );
+    if !global.json {
+        println!(
+            "{} volunteers available in the region",
+            s.available_volunteers
+        );
+    }
+    Ok(())
+}
+
+async fn optimize(global: &Global, incident_id: String, dry_run: bool) -> anyhow::Result<()> {
+    let mut client = MatchingServiceClient::new(channel(global, &global.matching).await?);
+    let o = client
+        .optimize_incident(request(
+            global,
+            OptimizeIncidentRequest {
+                incident_id,
+                dry_run,
+            },
+        )?)
+        .await?
+        .into_inner();
+    let objective = |o: Option<&spontan_proto::v1::OptimizationObjective>| {
+        let o = o.copied().unwrap_or_default();
+        json!({
+            "weighted_coverage": o.weighted_coverage,
+            "total_travel_km": o.total_travel_km,
+            "load_spread_hours": o.load_spread_hours,
+        })
+    };
+    let solve_ms = o.solve_duration.as_ref().map_or(0.0, |d| {
+        d.seconds as f64 * 1000.0 + f64::from(d.nanos) / 1e6
+    });
+    let json = json!({
+        "incident_id": o.incident_id,
+        "dry_run": o.dry_run,
+        "created_match_count": o.created_match_count,
+        "cancelled_match_count": o.cancelled_match_count,
+        "solve_ms": solve_ms,
+        "before": objective(o.before.as_ref()),
+        "after": objective(o.after.as_ref()),
+        "assignments": o.assignments.iter().map(|a| json!({
+            "task_id": a.task_id,
+            "volunteer_ref": a.volunteer_ref,
+            "match_id": a.match_id,
+            "kept": a.kept,
+            "explanation": a.explanation.as_ref().map(|e| e.summary.clone()).unwrap_or_default(),
+        })).collect::<Vec<_>>(),
+    });
+    if !global.json {
+        let before = o.before.unwrap_or_default();
+        let after = o.after.unwrap_or_default();
+        println!(
+            "{}coverage {:.0} % -> {:.0} %, travel {:.1} km -> {:.1} km; {} offers made, {} \
+             proposals replaced ({solve_ms:.0} ms)",
+            if o.dry_run { "dry run: " } else { "" },
+            before.weighted_coverage * 100.0,
+            after.weighted_coverage * 100.0,
+            before.total_travel_km,
+            after.total_travel_km,
+            o.created_match_count,
+            o.cancelled_match_count,
+        );
+    }
+    let rows = o
+        .assignments
+        .iter()
+        .map(|a| {
+            vec![
+                a.task_id.clone(),
+                a.volunteer_ref.clone(),
+                a.match_id.clone(),
+                if a.kept { "kept" } else { "new" }.to_owned(),
+                a.explanation
+                    .as_ref()
+                    .map(|e| e.summary.clone())
+                    .unwrap_or_default(),
+            ]
+        })
+        .collect();
+    print(
+        global.json,
+        json,
+        &["TASK", "VOLUNTEER", "MATCH", "", "WHY"],
+        rows,
+    );
+    Ok(())
+}
+
+/// One line of the merged audit trail.
+struct AuditLine {
+    at: Option<prost_types::Timestamp>,
+    source: &'static str,
+    who: String,
+    role: String,
+    action: String,
+    subject: String,
+    details: String,
+}
+
+async fn audit(global: &Global, incident_id: String) -> anyhow::Result<()> {
+    let mut lines = Vec::new();
+    let mut tasks = TaskServiceClient::new(channel(global, &global.task).await?);
+    let mut after_id = 0;
+    loop {
+        let page = tasks
+            .list_task_audit_entries(request(
+                global,
+                ListTaskAuditEntriesRequest {
+                    incident_id: incident_id.clone(),
+                    after_id,
+                    limit: 500,
+                },
+            )?)
+            .await?
+            .into_inner();
+        let done = page.entries.is_empty() || page.next_after_id <= after_id;
+        lines.extend(page.entries.into_iter().map(|e| AuditLine {
+            at: e.occurred_at,
+            source: "task",
+            who: e.actor_subject,
+            role: e.actor_role,
+            action: e.action,
+            subject: format!("{} {}", e.entity_kind, e.entity_id),
+            details: e.details_json,
+        }));
+        if done {
+            break;
+        }
+        after_id = page.next_after_id;
+    }
+    let mut matching = MatchingServiceClient::new(channel(global, &global.matching).await?);
+    let mut after_id = 0;
+    loop {
+        let page = matching
+            .list_audit_entries(request(
+                global,
+                ListAuditEntriesRequest {
+                    incident_id: incident_id.clone(),
+                    after_id,
+                    limit: 500,
+                },
+            )?)
+            .await?
+            .into_inner();
+        let done = page.entries.is_empty() || page.next_after_id <= after_id;
+        lines.extend(page.entries.into_iter().map(|e| AuditLine {
+            at: e.occurred_at,
+            source: "matching",
+            who: e.actor_subject,
+            role: e.actor_role,
+            action: e.action,
+            subject: if e.match_id.is_empty() {
+                String::new()
+            } else {
+                format!("match {}", e.match_id)
+            },
+            details: e.details_json,
+        }));
+        if done {
+            break;
+        }
+        after_id = page.next_after_id;
+    }
+    // The contact reads of the incident's tasks (registration knows tasks, not incidents).
+    let mut task_ids = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let page = tasks
+            .list_tasks(request(
+                global,
+                ListTasksRequest {
+                    incident_id: incident_id.clone(),
+                    statuses: Vec::new(),
+                    priorities: Vec::new(),
+                    page_size: 100,
+                    page_token,
+                },
+            )?)
+            .await?
+            .into_inner();
+        task_ids.extend(page.tasks.into_iter().map(|t| t.task_id));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    if !task_ids.is_empty() {
+        let mut registration =
+            RegistrationServiceClient::new(channel(global, &global.registration).await?);
+        for chunk in task_ids.chunks(500) {
+            let mut after_id = 0;
+            loop {
+                let page = registration
+                    .list_contact_reads(request(
+                        global,
+                        ListContactReadsRequest {
+                            task_ids: chunk.to_vec(),
+                            after_id,
+                            limit: 500,
+                        },
+                    )?)
+                    .await?
+                    .into_inner();
+                let done = page.reads.is_empty() || page.next_after_id <= after_id;
+                lines.extend(page.reads.into_iter().map(|r| AuditLine {
+                    at: r.read_at,
+                    source: "registration",
+                    who: r.reader_subject,
+                    role: String::new(),
+                    action: "contact.read".into(),
+                    subject: format!("match {}", r.match_id),
+                    details: json!({"task_id": r.task_id}).to_string(),
+                }));
+                if done {
+                    break;
+                }
+                after_id = page.next_after_id;
+            }
+        }
+    }
+    lines.sort_by_key(|l| l.at.as_ref().map(|t| (t.seconds, t.nanos)));
+    let json = json!(
+        lines
+            .iter()
+            .map(|l| json!({
+                "at": l.at.as_ref().and_then(spontan_platform::events::from_timestamp).map(|t| t.to_rfc3339()),
+                "source": l.source,
+                "actor_subject": l.who,
+                "actor_role": l.role,
+                "action": l.action,
+                "subject": l.subject,
+                "details": serde_json::from_str::<serde_json::Value>(&l.details).unwrap_or(json!(l.details)),
+            }))
+            .collect::<Vec<_>>()
+    );
+    let rows = lines
+        .iter()
+        .map(|l| {
+            vec![
+                time(l.at.as_ref()),
+                l.source.to_owned(),
+                l.who.clone(),
+                l.role.clone(),
+                l.action.clone(),
+                l.subject.clone(),
+                l.details.clone(),
+            ]
+        })
+        .collect();
+    print(
+        global.json,
+        json,
+        &[
+            "TIME", "SOURCE", "WHO", "ROLE", "ACTION", "ABOUT", "DETAILS",
+        ],
+        rows,
+    );
+    Ok(())
 }

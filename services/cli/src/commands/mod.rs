@@ -5,8 +5,10 @@
 
 pub mod demo;
 pub mod dev;
+pub mod drill;
 pub mod incident;
 pub mod matches;
+pub mod offers;
 pub mod task;
 pub mod token;
 pub mod vapid;

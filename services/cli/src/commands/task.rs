@@ -1,15 +1,18 @@
-//! `spontan task`: create, list, show and cancel tasks (task service).
+//! `spontan task`: create, list, show, cancel and complete tasks (task service); a task's
+//! staffing and check-in code (matching service).
 
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::json;
+use spontan_proto::v1::matching_service_client::MatchingServiceClient;
 use spontan_proto::v1::task_service_client::TaskServiceClient;
 use spontan_proto::v1::{
-    CancelTaskRequest, CreateTaskRequest, GetTaskRequest, ListTasksRequest, Priority, Task,
+    CancelTaskRequest, CompleteTaskRequest, CreateTaskRequest, GetCheckInCodeRequest,
+    GetTaskRequest, GetTaskStaffingRequest, ListTasksRequest, Priority, Task,
 };
 
 use crate::client::{Global, channel, derived_key, request};
 use crate::convert::{point, window};
-use crate::output::{enum_name, print, time};
+use crate::output::{MATCH_HEADERS, enum_name, match_json, match_row, print, time};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum PriorityArg {
@@ -39,6 +42,17 @@ pub enum TaskCommand {
         #[arg(long, default_value = "")]
         reason: String,
     },
+    /// Mark a task done: checked-in matches become completed, accepted ones no-show.
+    Complete { task_id: String },
+    /// How far a task is staffed, and its matches (state, volunteer pseudonym, why matched).
+    Staffing {
+        task_id: String,
+        /// Also list finished matches (declined, expired, cancelled, completed, no-show).
+        #[arg(long)]
+        all: bool,
+    },
+    /// The task's current check-in code, to show at the meeting point (coordinator).
+    CheckInCode { task_id: String },
 }
 
 #[derive(Debug, Args)]
@@ -104,6 +118,11 @@ fn priority(arg: PriorityArg) -> Priority {
 /// Runs `spontan task …`: one request (or one per page) to the task service, then the tasks
 /// as a table.
 pub async fn run(global: &Global, command: TaskCommand) -> anyhow::Result<()> {
+    let command = match command {
+        TaskCommand::Staffing { task_id, all } => return staffing(global, task_id, all).await,
+        TaskCommand::CheckInCode { task_id } => return check_in_code(global, task_id).await,
+        other => other,
+    };
     let mut client = TaskServiceClient::new(channel(global, &global.task).await?);
     let tasks = match command {
         TaskCommand::Create(args) => {
@@ -180,6 +199,19 @@ pub async fn run(global: &Global, command: TaskCommand) -> anyhow::Result<()> {
                 .into_iter()
                 .collect()
         }
+        TaskCommand::Complete { task_id } => {
+            let message = CompleteTaskRequest { task_id };
+            client
+                .complete_task(request(global, message)?)
+                .await?
+                .into_inner()
+                .task
+                .into_iter()
+                .collect()
+        }
+        TaskCommand::Staffing { .. } | TaskCommand::CheckInCode { .. } => {
+            unreachable!("answered by the matching service above")
+        }
         TaskCommand::Cancel { task_id, reason } => {
             let message = CancelTaskRequest { task_id, reason };
             client
@@ -219,6 +251,70 @@ pub async fn run(global: &Global, command: TaskCommand) -> anyhow::Result<()> {
             "OFFERED/ACCEPTED/ON SITE/NEEDED",
             "START",
         ],
+        rows,
+    );
+    Ok(())
+}
+
+async fn staffing(global: &Global, task_id: String, all: bool) -> anyhow::Result<()> {
+    let mut client = MatchingServiceClient::new(channel(global, &global.matching).await?);
+    let message = GetTaskStaffingRequest {
+        task_id,
+        include_finished: all,
+    };
+    let s = client
+        .get_task_staffing(request(global, message)?)
+        .await?
+        .into_inner();
+    if !global.json {
+        println!(
+            "task {}: {} needed, {} offered, {} accepted, {} checked in",
+            s.task_id, s.needed, s.offered, s.accepted, s.checked_in
+        );
+    }
+    let json = json!({
+        "task_id": s.task_id,
+        "needed": s.needed,
+        "offered": s.offered,
+        "accepted": s.accepted,
+        "checked_in": s.checked_in,
+        "as_of_sequence": s.as_of_sequence,
+        "matches": s.matches.iter().map(match_json).collect::<Vec<_>>(),
+    });
+    print(
+        global.json,
+        json,
+        MATCH_HEADERS,
+        s.matches.iter().map(match_row).collect(),
+    );
+    Ok(())
+}
+
+async fn check_in_code(global: &Global, task_id: String) -> anyhow::Result<()> {
+    let mut client = MatchingServiceClient::new(channel(global, &global.matching).await?);
+    let message = GetCheckInCodeRequest { task_id };
+    let c = client
+        .get_check_in_code(request(global, message)?)
+        .await?
+        .into_inner();
+    let json = json!({
+        "task_id": c.task_id,
+        "code": c.code,
+        "qr_text": c.qr_text,
+        "rotates_at": time(c.rotates_at.as_ref()),
+        "valid_until": time(c.valid_until.as_ref()),
+        "rotation_seconds": c.rotation_seconds,
+    });
+    let rows = vec![vec![
+        c.task_id.clone(),
+        c.code.clone(),
+        time(c.rotates_at.as_ref()),
+        time(c.valid_until.as_ref()),
+    ]];
+    print(
+        global.json,
+        json,
+        &["TASK", "CODE", "ROTATES", "VALID UNTIL"],
         rows,
     );
     Ok(())

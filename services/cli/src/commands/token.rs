@@ -2,10 +2,10 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, bail};
 use clap::{Subcommand, ValueEnum};
-use spontan_platform::auth::{Role, TokenIssuer};
-use spontan_platform::config::{AuthConfig, Secret};
+use spontan_platform::auth::Role;
+
+use crate::devkey;
 
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
@@ -68,32 +68,16 @@ fn mint(
     signing_key: Option<String>,
     issuer: String,
 ) -> anyhow::Result<()> {
-    let key = match signing_key {
-        Some(key) => key,
-        None => std::fs::read_to_string(".spontan/dev-signing-key").map_err(|_| {
-            anyhow::anyhow!(
-                "no dev signing key configured: set SPONTAN_DEV_SIGNING_KEY or run deploy/local/up.sh \
-                 (production tokens come from the identity provider, not from this command)"
-            )
-        })?,
-    };
+    let key = devkey::signing_key(signing_key)?;
     let role = match role {
         RoleArg::Coordinator => Role::Coordinator,
         RoleArg::Dashboard => Role::Dashboard,
         RoleArg::Admin => Role::Admin,
         RoleArg::Volunteer => Role::Volunteer,
     };
-    if matches!(role, Role::Coordinator | Role::Dashboard) && organisation.is_none() {
-        bail!("coordinator and dashboard tokens need --organisation");
-    }
-    let config = AuthConfig {
-        issuer,
-        signing_key: Secret::new(key.trim()),
-        ..AuthConfig::default()
-    };
-    let issuer = TokenIssuer::from_config(&config)
-        .context("the dev signing key is not base64 of 32 bytes")?;
-    let token = issuer.issue(
+    let token = devkey::mint(
+        &key,
+        &issuer,
         subject,
         role,
         organisation,
