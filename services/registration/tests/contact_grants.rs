@@ -15,7 +15,6 @@ use spontan_platform::testkit::authed;
 use spontan_proto::v1::event_envelope::Payload;
 use spontan_proto::v1::*;
 use tonic::Code;
-use uuid::Uuid;
 
 fn grant_for(signer: &GrantSigner, s: &MatchSnapshot) -> String {
     signer
