@@ -69,8 +69,9 @@ pub struct TaskCreate {
     /// Meeting point, longitude in degrees.
     #[arg(long, allow_hyphen_values = true)]
     pub lon: f64,
-    /// Meeting point as people find it, e.g. "Marktplatz, 53474 Ahrweiler".
-    #[arg(long, default_value = "")]
+    /// Meeting point as people find it, e.g. "Marktplatz, 53474 Ahrweiler" (the task
+    /// service requires it: volunteers see it in their offer).
+    #[arg(long)]
     pub address: String,
     /// Required skill id (repeatable; see the taxonomy with `grpcurl ... ListSkills`).
     #[arg(long = "skill")]
