@@ -2,7 +2,6 @@
 //! coordinator opens an incident, creates, lists, shows and cancels a task; a drill volunteer
 //! registers; a dashboard watches the matches; the demo seeds; errors come out as sentences.
 
-use std::process::Output;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -10,44 +9,11 @@ use spontan_e2e::Suite;
 use spontan_platform::auth::Role;
 use spontan_platform::testkit::TestBroker;
 
+mod common;
+
+use common::{json, ok, spontan};
+
 const ORG: &str = "thw-ov-ahrweiler";
-
-/// Runs `spontan` with the suite's addresses, `token` (if any) and `args`; nothing from the
-/// environment leaks in.
-async fn spontan(suite: &Suite, token: Option<&str>, args: &[&str]) -> Output {
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_spontan"));
-    for (name, _) in std::env::vars() {
-        if name.starts_with("SPONTAN_") {
-            command.env_remove(name);
-        }
-    }
-    command
-        .args([
-            "--registration",
-            &format!("http://{}", suite.registration.grpc),
-        ])
-        .args(["--task", &format!("http://{}", suite.task.grpc)])
-        .args(["--matching", &format!("http://{}", suite.matching.grpc)])
-        .args(token.map(|t| ["--token", t]).into_iter().flatten())
-        .args(args)
-        .output()
-        .await
-        .expect("spontan runs")
-}
-
-fn ok(output: &Output) -> String {
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "spontan failed: {}\n{stdout}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout
-}
-
-fn json(output: &Output) -> Value {
-    serde_json::from_str(&ok(output)).expect("JSON output")
-}
 
 #[tokio::test]
 async fn a_coordinator_runs_an_incident_from_the_command_line() {

@@ -4,7 +4,6 @@
 //! check-in code, summary, optimisation, match changes, audit) do what they say, checked
 //! through the services themselves.
 
-use std::process::Output;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -13,45 +12,11 @@ use spontan_platform::auth::Role;
 use spontan_platform::testkit::TestBroker;
 use spontan_proto::v1::{GetTaskStaffingRequest, MatchState};
 
+mod common;
+
+use common::{json, spontan};
+
 const ORG: &str = "thw-ov-ahrweiler";
-
-/// Runs `spontan` with the suite's addresses, `token` (if any) and `args`; nothing from the
-/// environment leaks in.
-async fn spontan(suite: &Suite, token: Option<&str>, args: &[&str]) -> Output {
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_spontan"));
-    for (name, _) in std::env::vars() {
-        if name.starts_with("SPONTAN_") {
-            command.env_remove(name);
-        }
-    }
-    command
-        .args([
-            "--registration",
-            &format!("http://{}", suite.registration.grpc),
-        ])
-        .args(["--task", &format!("http://{}", suite.task.grpc)])
-        .args(["--matching", &format!("http://{}", suite.matching.grpc)])
-        .args(token.map(|t| ["--token", t]).into_iter().flatten())
-        .args(args)
-        .output()
-        .await
-        .expect("spontan runs")
-}
-
-fn ok(output: &Output) -> String {
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "spontan failed: {}\n{stdout}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout
-}
-
-fn json(output: &Output) -> Value {
-    let text = ok(output);
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("JSON output ({e}): {text}"))
-}
 
 fn generous_limits(config: &mut SuiteConfig) {
     config.registration.register_limit.burst = 1_000;
