@@ -14,13 +14,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::keys::pkcs8_der;
+use super::keys::{decoding_keys, pkcs8_der};
 use super::{AuthConfig, AuthError, decode_key, public_key_of, unix_now};
 
 /// `iss` of contact grants.
@@ -129,14 +127,7 @@ impl GrantVerifier {
         if public_keys.is_empty() {
             return Ok(None);
         }
-        let keys = public_keys
-            .iter()
-            .map(|k| {
-                let raw = decode_key(k)?;
-                DecodingKey::from_ed_components(&URL_SAFE_NO_PAD.encode(raw))
-                    .map_err(AuthError::Rejected)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let keys = decoding_keys(&public_keys)?;
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.set_issuer(&[ISSUER]);
         validation.set_audience(&[AUDIENCE]);
@@ -173,6 +164,9 @@ impl GrantVerifier {
 
 #[cfg(test)]
 mod tests {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
     use super::*;
     use crate::auth::{TokenIssuer, generate_signing_key};
     use crate::secret::Secret;

@@ -95,6 +95,18 @@ pub(crate) fn pkcs8_der(seed: &[u8; 32]) -> Vec<u8> {
     der
 }
 
+/// Verification keys of base64 Ed25519 public keys.
+pub(crate) fn decoding_keys(public_keys: &[String]) -> Result<Vec<DecodingKey>, AuthError> {
+    public_keys
+        .iter()
+        .map(|k| {
+            let raw = decode_key(k)?;
+            DecodingKey::from_ed_components(&URL_SAFE_NO_PAD.encode(raw))
+                .map_err(AuthError::Rejected)
+        })
+        .collect()
+}
+
 /// Verifies tokens against every configured public key (several during a key rotation).
 #[derive(Clone)]
 pub struct TokenVerifier {
@@ -119,14 +131,7 @@ impl TokenVerifier {
             public_keys.push(public_key_of(&decode_key(config.signing_key.expose())?));
         }
         public_keys.extend(config.verifying_keys.iter().cloned());
-        let keys = public_keys
-            .iter()
-            .map(|k| {
-                let raw = decode_key(k)?;
-                DecodingKey::from_ed_components(&URL_SAFE_NO_PAD.encode(raw))
-                    .map_err(AuthError::Rejected)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let keys = decoding_keys(&public_keys)?;
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.set_issuer(&[&config.issuer]);
         validation.set_required_spec_claims(&["exp", "iss", "sub"]);
