@@ -625,6 +625,26 @@ async fn coordinators_and_volunteers_answer_check_in_and_complete_from_the_comma
     );
     assert_eq!(optimized["dry_run"], true, "{optimized:#}");
     assert_eq!(optimized["created_match_count"], 0);
+    let plan_id = optimized["plan_id"].as_str().expect("a plan id").to_owned();
+    let planned_offers = optimized["moves"]
+        .as_array()
+        .expect("moves")
+        .iter()
+        .filter(|m| m["kind"] == "offer")
+        .count();
+    let applied = json(
+        &spontan(
+            &suite,
+            Some(&coordinator),
+            &["--json", "incident", "apply-plan", &incident, &plan_id],
+        )
+        .await,
+    );
+    assert_eq!(applied["plan_id"], plan_id.as_str(), "{applied:#}");
+    assert_eq!(
+        applied["created_match_count"], planned_offers,
+        "{applied:#}"
+    );
     let changes = json(
         &spontan(
             &suite,

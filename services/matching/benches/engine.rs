@@ -111,6 +111,7 @@ fn main() {
                         task,
                         distance_km: rng.next() * 30.0,
                         assigned_hours: (rng.next() * 8.0).floor(),
+                        stay_km: 0.0,
                     });
                 }
             }

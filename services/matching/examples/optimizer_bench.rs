@@ -304,6 +304,7 @@ fn to_pairs(edges: &[(u32, u32, i64, i64)]) -> Vec<Pair> {
             task: s as usize,
             distance_km: travel as f64 / 100.0,
             assigned_hours: hours as f64 / 10.0,
+            stay_km: 0.0,
         })
         .collect()
 }

@@ -44,6 +44,7 @@ pub const ACCESS: Access = Access {
         ),
         ("CompleteMatch", WRITERS),
         ("OptimizeIncident", WRITERS),
+        ("ApplyOptimizationPlan", WRITERS),
         ("ListAuditEntries", ADMINS),
     ],
 };
@@ -287,9 +288,49 @@ impl MatchingService for Api {
     ) -> Result<Response<OptimizeIncidentResponse>, Status> {
         let caller = principal(&request)?;
         let r = request.get_ref();
-        let incident_id = required::<IncidentId>("incident_id", &r.incident_id)?;
+        let mut v = Violations::new();
+        let incident_id = v.id::<IncidentId>("incident_id", &r.incident_id);
+        if r.move_cost_km
+            .is_some_and(|km| !(0.0..=1000.0).contains(&km))
+        {
+            v.add("move_cost_km", "must be between 0 and 1000 km");
+        }
+        let incident_id = v.finish_id("incident_id", incident_id)?;
+        let response = crate::optimizer::optimize_incident(
+            &self.matcher,
+            caller,
+            incident_id,
+            r.dry_run,
+            r.move_cost_km,
+        )
+        .await?;
+        Ok(Response::new(response))
+    }
+
+    #[tracing::instrument(skip_all, fields(incident_id = %request.get_ref().incident_id, plan_id = %request.get_ref().plan_id))]
+    async fn apply_optimization_plan(
+        &self,
+        request: Request<ApplyOptimizationPlanRequest>,
+    ) -> Result<Response<ApplyOptimizationPlanResponse>, Status> {
+        let caller = principal(&request)?;
+        let r = request.get_ref();
+        let mut v = Violations::new();
+        let incident_id = v.id::<IncidentId>("incident_id", &r.incident_id);
+        let plan_id = match uuid::Uuid::parse_str(r.plan_id.trim()) {
+            Ok(id) => Some(id),
+            Err(_) if r.plan_id.trim().is_empty() => {
+                v.add("plan_id", "is required");
+                None
+            }
+            Err(_) => {
+                v.add("plan_id", "must be a plan id (UUID) from OptimizeIncident");
+                None
+            }
+        };
+        let incident_id = v.finish_id("incident_id", incident_id)?;
+        let plan_id = plan_id.ok_or_else(|| ApiError::invalid("plan_id", "is required"))?;
         let response =
-            crate::optimizer::optimize_incident(&self.matcher, caller, incident_id, r.dry_run)
+            crate::optimizer::apply_optimization_plan(&self.matcher, caller, incident_id, plan_id)
                 .await?;
         Ok(Response::new(response))
     }

@@ -46,6 +46,29 @@ pub struct MatchingSettings {
     pub volunteer_batch: usize,
     /// Bounds on WatchMatchChanges streams (`matching.streams.*`).
     pub streams: crate::streams::StreamSettings,
+    /// `OptimizeIncident` plans (`matching.optimizer.*`).
+    pub optimizer: OptimizerSettings,
+}
+
+/// How optimisation plans are made and kept.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OptimizerSettings {
+    /// What keeping an open offer where it is is worth, in km of travel, when a request names
+    /// no `move_cost_km` (0 to 1000): a plan moves an open offer only to save more travel than
+    /// this, or to cover more.
+    pub move_cost_km: f64,
+    /// How long a dry run's plan can be applied (1 to 1440 minutes).
+    pub plan_minutes: u64,
+}
+
+impl Default for OptimizerSettings {
+    fn default() -> Self {
+        Self {
+            move_cost_km: 5.0,
+            plan_minutes: 10,
+        }
+    }
 }
 
 impl Default for MatchingSettings {
@@ -57,6 +80,7 @@ impl Default for MatchingSettings {
             sweep_interval_secs: 60,
             volunteer_batch: 256,
             streams: Default::default(),
+            optimizer: Default::default(),
         }
     }
 }
@@ -87,5 +111,11 @@ impl Validate for SettingsFile {
             problems.push("matching.volunteer_batch must be between 1 and 10000".into());
         }
         s.streams.validate(problems);
+        if !(0.0..=1000.0).contains(&s.optimizer.move_cost_km) {
+            problems.push("matching.optimizer.move_cost_km must be between 0 and 1000".into());
+        }
+        if !(1..=1440).contains(&s.optimizer.plan_minutes) {
+            problems.push("matching.optimizer.plan_minutes must be between 1 and 1440".into());
+        }
     }
 }

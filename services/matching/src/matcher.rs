@@ -69,14 +69,19 @@ impl Matcher {
         Ok((index.len(), snapshot.offsets))
     }
 
+    /// How many open offers and acceptances `task` may hold together: its headcount times the
+    /// over-offer factor (some offers go unanswered).
+    pub fn offer_target(&self, task: &Task) -> i64 {
+        let headcount = f64::from(task.headcount);
+        (headcount * self.settings.over_offer_factor.max(1.0)).ceil() as i64
+    }
+
     /// How many more offers `task` should get now.
-    fn need(&self, task: &Task, c: Counts) -> i64 {
-        let headcount = i64::from(task.headcount);
-        if c.accepted >= headcount {
+    pub fn need(&self, task: &Task, c: Counts) -> i64 {
+        if c.accepted >= i64::from(task.headcount) {
             return 0;
         }
-        let target = ((headcount as f64) * self.settings.over_offer_factor.max(1.0)).ceil() as i64;
-        (target - c.proposed - c.offered - c.accepted).max(0)
+        (self.offer_target(task) - c.proposed - c.offered - c.accepted).max(0)
     }
 
     /// Offers `task` to the best eligible volunteers until it has what it needs.

@@ -23,5 +23,9 @@ pub const MATCH_NOT_CHECKED_IN: Reason = Reason::new("MATCH_NOT_CHECKED_IN", DOM
 pub const OFFER_EXPIRED: Reason = Reason::new("OFFER_EXPIRED", DOMAIN);
 /// The offer was withdrawn (the task changed, was staffed, or the volunteer was cancelled).
 pub const OFFER_WITHDRAWN: Reason = Reason::new("OFFER_WITHDRAWN", DOMAIN);
+/// The optimisation plan is too old to apply (or its incident's plans were purged).
+pub const PLAN_EXPIRED: Reason = Reason::new("PLAN_EXPIRED", DOMAIN);
+/// The incident changed since the optimisation plan was made: plan again.
+pub const PLAN_STALE: Reason = Reason::new("PLAN_STALE", DOMAIN);
 /// The task already has its headcount.
 pub const TASK_STAFFED: Reason = Reason::new("TASK_STAFFED", DOMAIN);

@@ -453,6 +453,7 @@ async fn optimising_an_incident_keeps_offers_and_reports_objectives() -> anyhow:
     let request = |dry_run| OptimizeIncidentRequest {
         incident_id: incident.to_string(),
         dry_run,
+        ..Default::default()
     };
     let denied = client
         .optimize_incident(authed(request(true), &h.dashboard_token()))

@@ -84,6 +84,7 @@ async fn admins_read_what_staff_did_in_an_incident() -> anyhow::Result<()> {
             OptimizeIncidentRequest {
                 incident_id: incident.to_string(),
                 dry_run: false,
+                ..Default::default()
             },
             &h.coordinator_token(),
         ))

@@ -394,6 +394,18 @@ pub(super) fn table() -> Vec<Row> {
             rpc!(matching.optimize_incident, |fx| OptimizeIncidentRequest {
                 incident_id: fx.incident.clone(),
                 dry_run: true,
+                ..Default::default()
+            }),
+        ),
+        row(
+            "spontan.v1.MatchingService/ApplyOptimizationPlan",
+            // Allowed callers get past access to the plan lookup: no such plan.
+            [UA, UA, UA, PD, PD, PD, NF, PD, NF],
+            rpc!(matching.apply_optimization_plan, |fx| {
+                ApplyOptimizationPlanRequest {
+                    incident_id: fx.incident.clone(),
+                    plan_id: uuid::Uuid::now_v7().to_string(),
+                }
             }),
         ),
         row(

@@ -7,9 +7,10 @@ use spontan_proto::v1::matching_service_client::MatchingServiceClient;
 use spontan_proto::v1::registration_service_client::RegistrationServiceClient;
 use spontan_proto::v1::task_service_client::TaskServiceClient;
 use spontan_proto::v1::{
-    CloseIncidentRequest, CreateIncidentRequest, GetIncidentRequest, GetIncidentSummaryRequest,
-    Incident, IncidentStatus, ListAuditEntriesRequest, ListContactReadsRequest,
-    ListIncidentsRequest, ListTaskAuditEntriesRequest, ListTasksRequest, OptimizeIncidentRequest,
+    ApplyOptimizationPlanRequest, CloseIncidentRequest, CreateIncidentRequest, GetIncidentRequest,
+    GetIncidentSummaryRequest, Incident, IncidentStatus, ListAuditEntriesRequest,
+    ListContactReadsRequest, ListIncidentsRequest, ListTaskAuditEntriesRequest, ListTasksRequest,
+    OptimizeIncidentRequest, PlanMove, PlanMoveKind,
 };
 
 use crate::client::{Global, channel, derived_key, request};
@@ -50,12 +51,21 @@ pub enum IncidentCommand {
     Close { incident_id: String },
     /// Coverage per priority and in total, and the volunteers available in the region.
     Summary { incident_id: String },
-    /// Compute the best assignment of available volunteers to the open tasks and offer it
-    /// (coordinator); with --dry-run only report it.
+    /// Plan the best assignment of available volunteers to the open tasks (accepted matches
+    /// stay, open offers may move) and apply it (coordinator); with --dry-run only make the
+    /// plan, for `incident apply-plan`.
     Optimize {
         incident_id: String,
         #[arg(long)]
         dry_run: bool,
+        /// What keeping an open offer is worth, in km of travel (default: the service's).
+        #[arg(long, value_name = "KM")]
+        move_cost_km: Option<f64>,
+    },
+    /// Apply a plan `incident optimize --dry-run` made, all of it or nothing (coordinator).
+    ApplyPlan {
+        incident_id: String,
+        plan_id: String,
     },
     /// What staff did to the incident, oldest first (admin): the task service's entries,
     /// matching's entries and the contact reads of its tasks, in one list.
@@ -75,7 +85,12 @@ pub async fn run(global: &Global, command: IncidentCommand) -> anyhow::Result<()
         IncidentCommand::Optimize {
             incident_id,
             dry_run,
-        } => return optimize(global, incident_id, dry_run).await,
+            move_cost_km,
+        } => return optimize(global, incident_id, dry_run, move_cost_km).await,
+        IncidentCommand::ApplyPlan {
+            incident_id,
+            plan_id,
+        } => return apply_plan(global, incident_id, plan_id).await,
         IncidentCommand::Audit { incident_id } => return audit(global, incident_id).await,
         other => other,
     };
@@ -146,6 +161,7 @@ pub async fn run(global: &Global, command: IncidentCommand) -> anyhow::Result<()
         }
         IncidentCommand::Summary { .. }
         | IncidentCommand::Optimize { .. }
+        | IncidentCommand::ApplyPlan { .. }
         | IncidentCommand::Audit { .. } => unreachable!("answered above"),
         IncidentCommand::Close { incident_id } => {
             let message = CloseIncidentRequest { incident_id };
@@ -268,7 +284,12 @@ async fn summary(global: &Global, incident_id: String) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn optimize(global: &Global, incident_id: String, dry_run: bool) -> anyhow::Result<()> {
+async fn optimize(
+    global: &Global,
+    incident_id: String,
+    dry_run: bool,
+    move_cost_km: Option<f64>,
+) -> anyhow::Result<()> {
     let mut client = MatchingServiceClient::new(channel(global, &global.matching).await?);
     let o = client
         .optimize_incident(request(
@@ -276,29 +297,26 @@ async fn optimize(global: &Global, incident_id: String, dry_run: bool) -> anyhow
             OptimizeIncidentRequest {
                 incident_id,
                 dry_run,
+                move_cost_km,
             },
         )?)
         .await?
         .into_inner();
-    let objective = |o: Option<&spontan_proto::v1::OptimizationObjective>| {
-        let o = o.copied().unwrap_or_default();
-        json!({
-            "weighted_coverage": o.weighted_coverage,
-            "total_travel_km": o.total_travel_km,
-            "load_spread_hours": o.load_spread_hours,
-        })
-    };
     let solve_ms = o.solve_duration.as_ref().map_or(0.0, |d| {
         d.seconds as f64 * 1000.0 + f64::from(d.nanos) / 1e6
     });
     let json = json!({
         "incident_id": o.incident_id,
         "dry_run": o.dry_run,
+        "plan_id": o.plan_id,
+        "plan_expires_at": o.plan_expires_at.as_ref().map(ToString::to_string),
+        "move_cost_km": o.move_cost_km,
         "created_match_count": o.created_match_count,
         "cancelled_match_count": o.cancelled_match_count,
         "solve_ms": solve_ms,
         "before": objective(o.before.as_ref()),
         "after": objective(o.after.as_ref()),
+        "moves": moves_json(&o.moves),
         "assignments": o.assignments.iter().map(|a| json!({
             "task_id": a.task_id,
             "volunteer_ref": a.volunteer_ref,
@@ -311,40 +329,114 @@ async fn optimize(global: &Global, incident_id: String, dry_run: bool) -> anyhow
         let before = o.before.unwrap_or_default();
         let after = o.after.unwrap_or_default();
         println!(
-            "{}coverage {:.0} % -> {:.0} %, travel {:.1} km -> {:.1} km; {} offers made, {} \
-             proposals replaced ({solve_ms:.0} ms)",
-            if o.dry_run { "dry run: " } else { "" },
+            "coverage {:.0} % -> {:.0} %, travel {:.1} km -> {:.1} km ({solve_ms:.0} ms, move \
+             cost {} km)",
             before.weighted_coverage * 100.0,
             after.weighted_coverage * 100.0,
             before.total_travel_km,
             after.total_travel_km,
-            o.created_match_count,
-            o.cancelled_match_count,
+            o.move_cost_km,
+        );
+        if o.dry_run {
+            println!(
+                "plan {}: {} moves; apply with `spontan incident apply-plan {} {}`",
+                o.plan_id,
+                o.moves.len(),
+                o.incident_id,
+                o.plan_id
+            );
+        } else {
+            println!(
+                "applied: {} offers made, {} open offers withdrawn",
+                o.created_match_count, o.cancelled_match_count
+            );
+        }
+    }
+    print(global.json, json, MOVE_HEADERS, move_rows(&o.moves));
+    Ok(())
+}
+
+async fn apply_plan(global: &Global, incident_id: String, plan_id: String) -> anyhow::Result<()> {
+    let mut client = MatchingServiceClient::new(channel(global, &global.matching).await?);
+    let a = client
+        .apply_optimization_plan(request(
+            global,
+            ApplyOptimizationPlanRequest {
+                incident_id,
+                plan_id,
+            },
+        )?)
+        .await?
+        .into_inner();
+    let json = json!({
+        "incident_id": a.incident_id,
+        "plan_id": a.plan_id,
+        "created_match_count": a.created_match_count,
+        "cancelled_match_count": a.cancelled_match_count,
+        "before": objective(a.before.as_ref()),
+        "after": objective(a.after.as_ref()),
+        "moves": moves_json(&a.moves),
+    });
+    if !global.json {
+        println!(
+            "plan {} applied: {} offers made, {} open offers withdrawn",
+            a.plan_id, a.created_match_count, a.cancelled_match_count
         );
     }
-    let rows = o
-        .assignments
+    print(global.json, json, MOVE_HEADERS, move_rows(&a.moves));
+    Ok(())
+}
+
+fn objective(o: Option<&spontan_proto::v1::OptimizationObjective>) -> serde_json::Value {
+    let o = o.copied().unwrap_or_default();
+    json!({
+        "weighted_coverage": o.weighted_coverage,
+        "total_travel_km": o.total_travel_km,
+        "load_spread_hours": o.load_spread_hours,
+    })
+}
+
+const MOVE_HEADERS: &[&str] = &["MOVE", "TASK", "VOLUNTEER", "MATCH", "WHY"];
+
+fn move_kind(m: &PlanMove) -> &'static str {
+    match m.kind() {
+        PlanMoveKind::Offer => "offer",
+        PlanMoveKind::Withdraw => "withdraw",
+        PlanMoveKind::Unspecified => "",
+    }
+}
+
+fn moves_json(moves: &[PlanMove]) -> Vec<serde_json::Value> {
+    moves
         .iter()
-        .map(|a| {
+        .map(|m| {
+            json!({
+                "kind": move_kind(m),
+                "task_id": m.task_id,
+                "volunteer_ref": m.volunteer_ref,
+                "match_id": m.match_id,
+                "explanation": m.explanation.as_ref().map(|e| e.summary.clone()).unwrap_or_default(),
+            })
+        })
+        .collect()
+}
+
+fn move_rows(moves: &[PlanMove]) -> Vec<Vec<String>> {
+    moves
+        .iter()
+        .map(|m| {
             vec![
-                a.task_id.clone(),
-                a.volunteer_ref.clone(),
-                a.match_id.clone(),
-                if a.kept { "kept" } else { "new" }.to_owned(),
-                a.explanation
+                move_kind(m).to_owned(),
+                m.task_id.clone(),
+                m.volunteer_ref.clone(),
+                m.match_id.clone(),
+                m.explanation
                     .as_ref()
                     .map(|e| e.summary.clone())
                     .unwrap_or_default(),
             ]
         })
-        .collect();
-    print(
-        global.json,
-        json,
-        &["TASK", "VOLUNTEER", "MATCH", "", "WHY"],
-        rows,
-    );
-    Ok(())
+        .collect()
 }
 
 /// One line of the merged audit trail.

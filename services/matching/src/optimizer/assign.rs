@@ -5,7 +5,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use super::model::{Pair, hours_units, priority_weight, scales_for, travel_units};
+use super::model::{Pair, hours_units, priority_weight, scales_for};
 
 pub(super) const NONE: u32 = u32::MAX;
 /// Profit of an edge that is not allowed in the current block.
@@ -290,7 +290,7 @@ pub fn solve(volunteers: usize, task_need: &[(u32, i32)], pairs: &[Pair]) -> Vec
             let p = &pairs[e as usize];
             scales.profit(
                 priority_weight(task_need[p.task].1),
-                travel_units(p.distance_km),
+                p.travel(),
                 hours_units(p.assigned_hours),
             )
         })

@@ -1,7 +1,9 @@
 //! The batch optimiser: the `OptimizeIncident` RPC and its solver.
 //!
-//! Layout: [`optimize_incident`] in `incident.rs` (lock, solve, offer, report) over
-//! `instance.rs` (the incident's tasks, kept matches and candidates as the solver's input);
+//! Layout: [`optimize_incident`] and [`apply_optimization_plan`] in `incident.rs` (access, the
+//! per-incident lock) over `plan.rs` (solve, turn the solution into moves, report, store the
+//! plan), `apply.rs` (one transaction that applies a stored plan or nothing) and `instance.rs`
+//! (the incident's tasks, fixed matches, open offers and candidates as the solver's input);
 //! the solver in `model.rs` (pairs, slots, the folded objective), `assign.rs` (one period,
 //! exact) and `periods.rs` (several periods); `tests.rs`.
 //!
@@ -55,14 +57,16 @@
 //! With one period (all windows overlap) steps 3 and 4 change nothing and the result is the
 //! exact optimum, the same as [`solve`].
 
+mod apply;
 mod assign;
 mod incident;
 mod instance;
 mod model;
 mod periods;
+mod plan;
 
 pub use assign::solve;
-pub use incident::optimize_incident;
+pub use incident::{apply_optimization_plan, optimize_incident};
 pub use model::{
     PERIOD_LOAD_ROOM, Pair, Scales, Slot, hours_units, priority_weight, scales_for, travel_units,
 };

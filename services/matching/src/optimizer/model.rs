@@ -9,6 +9,18 @@ pub struct Pair {
     pub distance_km: f64,
     /// Hours the volunteer already holds in the incident.
     pub assigned_hours: f64,
+    /// What keeping this pair is worth, in km of travel: the move cost when it is an open
+    /// offer a plan may move, 0 for a new pair. A plan leaves the offer where it is unless
+    /// moving it saves more travel than this (or raises coverage).
+    pub stay_km: f64,
+}
+
+impl Pair {
+    /// The pair's travel term in units of 10 m: its distance less its stay credit (negative
+    /// for an open offer closer than the move cost).
+    pub fn travel(&self) -> i64 {
+        travel_units(self.distance_km) - travel_units(self.stay_km)
+    }
 }
 
 /// A task as the multi-period solver sees it: remaining need, priority and window
@@ -111,11 +123,18 @@ pub const PERIOD_LOAD_ROOM: i64 = 1_000;
 /// [`solve_periods`](super::solve_periods) ([`PERIOD_LOAD_ROOM`]) use for these pairs, exported
 /// so that other solvers can be given the very same folded profits.
 pub fn scales_for(volunteers: usize, units: u64, pairs: &[Pair], extra_hours: i64) -> Scales {
-    let max_travel = pairs
+    // Travel terms range over [-max stay credit, max distance]: the fold must exceed that span.
+    let max_distance = pairs
         .iter()
         .map(|p| travel_units(p.distance_km))
         .max()
         .unwrap_or(0);
+    let max_stay = pairs
+        .iter()
+        .map(|p| travel_units(p.stay_km))
+        .max()
+        .unwrap_or(0);
+    let max_travel = max_distance + max_stay;
     let max_hours = pairs
         .iter()
         .map(|p| hours_units(p.assigned_hours))

@@ -5,7 +5,7 @@ use std::cmp::Reverse;
 
 use super::assign::{Assigner, BLOCKED, Graph, NONE};
 use super::model::{
-    PERIOD_LOAD_ROOM, Pair, Scales, Slot, hours_units, priority_weight, scales_for, travel_units,
+    PERIOD_LOAD_ROOM, Pair, Scales, Slot, hours_units, priority_weight, scales_for,
 };
 
 /// Groups tasks into periods: each period's windows all contain one instant (greedy clique
@@ -132,7 +132,7 @@ impl<'a> PeriodState<'a> {
         let p = &self.pairs[e];
         self.scales.profit(
             priority_weight(self.slots[p.task].priority),
-            travel_units(p.distance_km),
+            p.travel(),
             hours_units(p.assigned_hours) + extra_load,
         )
     }

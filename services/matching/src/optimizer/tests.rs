@@ -9,6 +9,7 @@ fn pair(volunteer: usize, task: usize, distance_km: f64) -> Pair {
         task,
         distance_km,
         assigned_hours: 0.0,
+        stay_km: 0.0,
     }
 }
 
@@ -63,6 +64,39 @@ fn needs_and_single_assignments_are_respected() {
     let volunteers: std::collections::HashSet<usize> =
         chosen.iter().map(|i| pairs[*i].volunteer).collect();
     assert_eq!(volunteers.len(), 3);
+}
+
+/// An open offer a plan may move, worth `stay_km` where it is.
+fn open_offer(volunteer: usize, task: usize, distance_km: f64, stay_km: f64) -> Pair {
+    Pair {
+        stay_km,
+        ..pair(volunteer, task, distance_km)
+    }
+}
+
+#[test]
+fn an_open_offer_moves_only_for_a_saving_above_the_move_cost() {
+    // Volunteer 0 holds the offer at 8 km; volunteer 1 is 5 km closer.
+    for (stay_km, expected) in [(4.0, 1), (6.0, 0)] {
+        let pairs = [open_offer(0, 0, 8.0, stay_km), pair(1, 0, 3.0)];
+        assert_eq!(
+            solve(2, &[(1, 2)], &pairs),
+            [expected],
+            "move cost {stay_km} km"
+        );
+    }
+}
+
+#[test]
+fn coverage_moves_an_open_offer_whatever_the_move_cost() {
+    // Volunteer 0 holds an offer for a low task; only they can do the critical one, which
+    // overlaps it. Volunteer 1 can take the low task.
+    let pairs = [
+        open_offer(0, 0, 1.0, 1000.0),
+        pair(0, 1, 40.0),
+        pair(1, 0, 30.0),
+    ];
+    assert_eq!(solve(2, &[(1, 4), (1, 1)], &pairs), [1, 2]);
 }
 
 fn slot(need: u32, priority: i32, start: i64, end: i64) -> Slot {
@@ -167,6 +201,12 @@ fn random_instance(rng: &mut Lcg, single_period: bool) -> Instance {
                     task: t,
                     distance_km: rng.below(20) as f64 * 0.5,
                     assigned_hours: hours,
+                    // Some pairs are open offers a plan may move, worth up to 4.5 km.
+                    stay_km: if rng.below(4) == 0 {
+                        rng.below(10) as f64 * 0.5
+                    } else {
+                        0.0
+                    },
                 });
             }
         }
@@ -184,7 +224,7 @@ fn value(instance: &Instance, chosen: &[usize]) -> (i64, i64, i64) {
     for &i in chosen {
         let p = &instance.pairs[i];
         v.0 += priority_weight(instance.slots[p.task].priority);
-        v.1 -= travel_units(p.distance_km);
+        v.1 -= p.travel();
         v.2 -= hours_units(p.assigned_hours);
     }
     v

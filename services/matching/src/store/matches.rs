@@ -3,6 +3,8 @@
 //! State lists are bound as `states as &[MatchState]`: a `text[]` parameter (see `states.rs`),
 //! which sqlx's check would otherwise take only as `&[String]`.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool};
@@ -81,19 +83,34 @@ async fn volunteer_ref(
     .await
 }
 
-/// The volunteer's pseudonym on the task, if they have one yet.
-pub async fn existing_ref(
-    pool: &PgPool,
-    task_id: Uuid,
-    volunteer_id: Uuid,
-) -> sqlx::Result<Option<String>> {
-    sqlx::query_scalar!(
-        "SELECT ref FROM task_volunteer_refs WHERE task_id = $1 AND volunteer_id = $2",
-        task_id,
-        volunteer_id,
+/// The volunteers' pseudonyms on the tasks of `pairs` (task, volunteer), made for those who
+/// have none yet (as an offer makes them; an optimisation plan names its new pairs so).
+pub async fn volunteer_refs(
+    conn: &mut PgConnection,
+    pairs: &[(Uuid, Uuid)],
+) -> sqlx::Result<HashMap<(Uuid, Uuid), String>> {
+    let (tasks, volunteers): (Vec<Uuid>, Vec<Uuid>) = pairs.iter().copied().unzip();
+    sqlx::query!(
+        "INSERT INTO task_volunteer_refs (task_id, volunteer_id, ref) \
+         SELECT t, v, 'v-' || left(replace(gen_random_uuid()::text, '-', ''), 12) \
+         FROM unnest($1::uuid[], $2::uuid[]) AS p(t, v) ON CONFLICT DO NOTHING",
+        &tasks,
+        &volunteers,
     )
-    .fetch_optional(pool)
-    .await
+    .execute(&mut *conn)
+    .await?;
+    let rows = sqlx::query!(
+        "SELECT r.task_id, r.volunteer_id, r.ref FROM task_volunteer_refs r \
+         JOIN unnest($1::uuid[], $2::uuid[]) AS p(t, v) ON r.task_id = p.t AND r.volunteer_id = p.v",
+        &tasks,
+        &volunteers,
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| ((r.task_id, r.volunteer_id), r.r#ref))
+        .collect())
 }
 
 /// Inserts a new match in state OFFERED; `None` when the volunteer is no longer active in the
@@ -298,15 +315,17 @@ pub async fn volunteer_matches(
     .await
 }
 
-/// Active matches (OFFERED, ACCEPTED, CHECKED_IN) of an incident: what the optimiser keeps.
-pub async fn kept_matches(
+/// Active matches (PROPOSED, OFFERED, ACCEPTED, CHECKED_IN) of an incident: what the optimiser
+/// keeps (accepted, checked in) or may move (open offers).
+pub async fn active_matches(
     conn: &mut PgConnection,
     incident_id: Uuid,
 ) -> sqlx::Result<Vec<MatchRow>> {
     match_rows!(
         "",
         "matches",
-        "WHERE m.incident_id = $1 AND m.state IN ('offered', 'accepted', 'checked_in') \
+        "WHERE m.incident_id = $1 \
+         AND m.state IN ('proposed', 'offered', 'accepted', 'checked_in') \
          ORDER BY m.task_id, m.created_at",
         incident_id,
     )

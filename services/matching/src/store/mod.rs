@@ -4,7 +4,7 @@
 //!
 //! Layout: `volunteers.rs` (the volunteer read model and how far into the topic it goes),
 //! `tasks.rs` (incidents and tasks as consumed), `matches.rs` (matches and their transitions),
-//! `staffing.rs` (what a task holds and what rules a candidate out), `changes.rs` (the
+//! `plans.rs` (optimisation plans until applied), `staffing.rs` (what a task holds and what rules a candidate out), `changes.rs` (the
 //! per-incident change log and what dashboards read), `states.rs` (states and statuses as
 //! text). Every match transition goes through
 //! `events::record`, which writes the change-log row and the outbox event in the caller's
@@ -62,6 +62,7 @@ macro_rules! task_rows {
 mod audit;
 mod changes;
 mod matches;
+mod plans;
 mod staffing;
 mod states;
 mod tasks;
@@ -70,6 +71,7 @@ mod volunteers;
 pub use audit::*;
 pub use changes::*;
 pub use matches::*;
+pub use plans::*;
 pub use staffing::*;
 pub use tasks::*;
 pub use volunteers::*;

@@ -103,16 +103,20 @@ pub async fn busy_during(conn: &mut PgConnection, window: &Window) -> sqlx::Resu
     Ok(busy.into_iter().collect())
 }
 
-/// The windows of the active matches of `ids`, in any incident.
+/// The windows `ids` are booked in, in any incident: accepted and checked-in matches, and open
+/// offers outside incident `movable_in` (whose open offers an optimisation plan may move).
 pub async fn busy_windows(
     conn: &mut PgConnection,
     ids: &[Uuid],
+    movable_in: Uuid,
 ) -> sqlx::Result<HashMap<Uuid, Vec<Window>>> {
     let rows = sqlx::query!(
         r#"SELECT volunteer_id, lower(slot) AS "start!", upper(slot) AS "end!" FROM matches
         WHERE volunteer_id = ANY($1)
-        AND state IN ('proposed', 'offered', 'accepted', 'checked_in')"#,
-        ids
+        AND (state IN ('accepted', 'checked_in')
+            OR (state IN ('proposed', 'offered') AND incident_id <> $2))"#,
+        ids,
+        movable_in,
     )
     .fetch_all(conn)
     .await?;
@@ -124,6 +128,35 @@ pub async fn busy_windows(
         });
     }
     Ok(busy)
+}
+
+/// Staffing counts of every task of the incident that has matches.
+pub async fn incident_counts(
+    conn: &mut PgConnection,
+    incident_id: Uuid,
+) -> sqlx::Result<HashMap<Uuid, Counts>> {
+    let rows = sqlx::query!(
+        r#"SELECT task_id, count(*) FILTER (WHERE state = 'proposed') AS "proposed!",
+        count(*) FILTER (WHERE state = 'offered') AS "offered!",
+        count(*) FILTER (WHERE state IN ('accepted', 'checked_in', 'completed')) AS "accepted!",
+        count(*) FILTER (WHERE state IN ('checked_in', 'completed')) AS "checked_in!"
+        FROM matches WHERE incident_id = $1 GROUP BY task_id"#,
+        incident_id
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let counts = Counts {
+                proposed: r.proposed,
+                offered: r.offered,
+                accepted: r.accepted,
+                checked_in: r.checked_in,
+            };
+            (r.task_id, counts)
+        })
+        .collect())
 }
 
 /// Hours every volunteer holds in the incident (accepted, checked in, completed); those
