@@ -56,6 +56,17 @@
 //!
 //! With one period (all windows overlap) steps 3 and 4 change nothing and the result is the
 //! exact optimum, the same as [`solve`].
+//!
+//! # Plans over open offers
+//!
+//! Accepted and checked-in matches are fixed (their tasks need that many fewer). Open offers
+//! are pairs like any other, with a stay credit ([`Pair::stay_km`], the move cost) taken off
+//! their travel term: keeping one is worth that much travel, so the solver moves it only to
+//! save more (or to cover more, the first tier). The folding scales include the credit's span,
+//! so the fold stays lexicographic. The solution becomes moves (new offers, open offers to
+//! withdraw: only those whose volunteer gets an overlapping new offer, or that would leave a
+//! task above its offer target) in `instance.rs`; `plan.rs` stores them; `apply.rs` applies a
+//! stored plan in one transaction or not at all.
 
 mod apply;
 mod assign;
