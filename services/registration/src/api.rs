@@ -42,6 +42,9 @@ pub const ACCESS: Access = Access {
         ("ListSkills", Allowed::Anyone),
         // Only for a match the volunteer accepted, in the coordinator's organisation.
         ("GetVolunteerContact", WRITERS),
+        // Their organisation's volunteers only (admins: any).
+        ("SendVolunteerMessage", WRITERS),
+        ("ListVolunteerMessages", WRITERS),
     ],
 };
 
@@ -49,6 +52,7 @@ pub const ACCESS: Access = Access {
 #[derive(Debug, Clone)]
 pub struct Api {
     pub registry: Registry,
+    pub messages: crate::messages::Messages,
     pub confirmations: crate::confirmation::Confirmations,
     pub limiter: Arc<RateLimiter>,
     /// `grpc.trusted_proxies`: whose forwarded-for headers name the client.
@@ -412,6 +416,28 @@ impl RegistrationService for Api {
     }
 
     #[tracing::instrument(skip_all)]
+    #[tracing::instrument(skip_all, fields(incident_id = %request.get_ref().incident_id, message_id = %request.get_ref().message_id))]
+    async fn send_volunteer_message(
+        &self,
+        request: Request<SendVolunteerMessageRequest>,
+    ) -> Result<Response<SendVolunteerMessageResponse>, Status> {
+        let caller = principal(&request)?;
+        let message = self.messages.send(caller, request.get_ref()).await?;
+        Ok(Response::new(SendVolunteerMessageResponse {
+            message: Some(message),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(incident_id = %request.get_ref().incident_id))]
+    async fn list_volunteer_messages(
+        &self,
+        request: Request<ListVolunteerMessagesRequest>,
+    ) -> Result<Response<ListVolunteerMessagesResponse>, Status> {
+        let caller = principal(&request)?;
+        let messages = self.messages.list(caller, request.get_ref()).await?;
+        Ok(Response::new(ListVolunteerMessagesResponse { messages }))
+    }
+
     async fn get_volunteer_contact(
         &self,
         request: Request<GetVolunteerContactRequest>,

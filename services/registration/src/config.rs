@@ -278,6 +278,14 @@ pub struct AlertsConfig {
     pub send_timeout_ms: u64,
     /// Web Push to the volunteer app (APP_PUSH with a browser subscription as push token).
     pub web_push: WebPushConfig,
+    /// Messages an organisation may send to one incident's volunteers per hour
+    /// (SendVolunteerMessage; 1 to 1000).
+    pub messages_per_hour: u32,
+    /// How long before a task starts its accepted volunteers get a reminder, in minutes
+    /// (0: no reminders; at most 2880).
+    pub reminder_lead_minutes: u32,
+    /// How often due reminders are looked for, in seconds.
+    pub reminder_scan_secs: u64,
 }
 
 /// Encryption of the connection to the SMTP relay.
@@ -367,6 +375,9 @@ impl Default for AlertsConfig {
             retry_base_ms: 2_000,
             send_timeout_ms: 10_000,
             web_push: WebPushConfig::default(),
+            messages_per_hour: 20,
+            reminder_lead_minutes: 120,
+            reminder_scan_secs: 60,
         }
     }
 }
@@ -378,6 +389,15 @@ impl AlertsConfig {
     fn validate(&self, problems: &mut Vec<String>) {
         self.validate_webhook(problems);
         self.validate_smtp(problems);
+        if !(1..=1000).contains(&self.messages_per_hour) {
+            problems.push("alerts.messages_per_hour must be between 1 and 1000".into());
+        }
+        if self.reminder_lead_minutes > 2880 {
+            problems.push("alerts.reminder_lead_minutes must be at most 2880 (two days)".into());
+        }
+        if self.reminder_scan_secs == 0 {
+            problems.push("alerts.reminder_scan_secs must be at least 1".into());
+        }
         if self.max_attempts == 0 || self.retry_base_ms == 0 || self.send_timeout_ms == 0 {
             problems.push(
                 "alerts.max_attempts, retry_base_ms and send_timeout_ms must be positive".into(),

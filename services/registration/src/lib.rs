@@ -28,6 +28,7 @@ pub mod crypto;
 pub mod domain;
 pub mod events;
 pub mod export;
+pub mod messages;
 pub mod ratelimit;
 pub mod retention;
 pub mod rotation;
@@ -104,8 +105,8 @@ fn spawn_alerts(
     registry: &volunteers::Registry,
     config: &config::AlertsConfig,
     notifier: Arc<dyn alerts::Notifier>,
+    wake: Arc<tokio::sync::Notify>,
 ) {
-    let wake = Arc::new(tokio::sync::Notify::new());
     let dispatcher = alerts::dispatcher::Dispatcher {
         registry: registry.clone(),
         notifier,
@@ -165,7 +166,14 @@ impl Application {
             store::skills::upsert_skills(&pool).await
         });
         let notifier = notifier(&config.alerts)?;
-        spawn_alerts(&mut platform, &registry, &config.alerts, notifier.clone());
+        let wake = Arc::new(tokio::sync::Notify::new());
+        spawn_alerts(
+            &mut platform,
+            &registry,
+            &config.alerts,
+            notifier.clone(),
+            wake.clone(),
+        );
         platform.spawn_when_ready(
             "retention sweep",
             retention::run(
@@ -188,6 +196,11 @@ impl Application {
             );
         }
         let api = api::Api {
+            messages: messages::Messages {
+                pool: platform.pool.clone(),
+                per_hour: config.alerts.messages_per_hour,
+                wake,
+            },
             confirmations: confirmation::Confirmations {
                 registry: registry.clone(),
                 notifier,

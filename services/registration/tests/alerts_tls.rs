@@ -79,7 +79,7 @@ fn email(to: &str) -> Outgoing {
         match_id: uuid::Uuid::new_v4().to_string(),
         task_title: title.into(),
         expires_at: None,
-        text: Outgoing::compose(AlertKind::Offer, title, None),
+        text: Outgoing::compose(AlertKind::Offer, title, None, None),
     }
 }
 

@@ -211,6 +211,31 @@ pub(super) fn table() -> Vec<Row> {
                 }
             }),
         ),
+        // Another organisation's coordinator reaches only their own organisation's volunteers
+        // (none here) and sees only their own messages.
+        row(
+            "spontan.v1.RegistrationService/SendVolunteerMessage",
+            [UA, UA, UA, PD, PD, OK, OK, PD, OK],
+            rpc!(registration.send_volunteer_message, |fx| {
+                SendVolunteerMessageRequest {
+                    message_id: uuid::Uuid::new_v4().to_string(),
+                    incident_id: fx.side_incident.clone(),
+                    task_id: String::new(),
+                    text: "Zugangsprobe".into(),
+                    essential: false,
+                }
+            }),
+        ),
+        row(
+            "spontan.v1.RegistrationService/ListVolunteerMessages",
+            [UA, UA, UA, PD, PD, OK, OK, PD, OK],
+            rpc!(registration.list_volunteer_messages, |fx| {
+                ListVolunteerMessagesRequest {
+                    incident_id: fx.incident.clone(),
+                    ..Default::default()
+                }
+            }),
+        ),
         // TaskService
         row(
             "spontan.v1.TaskService/CreateIncident",

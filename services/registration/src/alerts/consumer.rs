@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use super::AlertKind;
 use crate::store;
+use crate::store::matches::Heard;
 
 /// Name under which this consumer records processed events.
 pub const CONSUMER: &str = "registration-match-alerts";
@@ -101,15 +102,30 @@ impl EventHandler for MatchAlerts {
             .as_ref()
             .and_then(from_timestamp)
             .unwrap_or_else(chrono::Utc::now);
+        let title = seen
+            .alert
+            .as_ref()
+            .filter(|(kind, ..)| *kind == AlertKind::Offer)
+            .map(|(_, title, _)| title.as_str());
+        let starts_at = s
+            .window
+            .as_ref()
+            .and_then(|w| w.start_time.as_ref())
+            .and_then(from_timestamp);
         store::matches::record(
             &mut tx,
-            match_id,
-            volunteer_id,
-            task_id,
-            &s.organisation_id,
-            i16::try_from(s.state).unwrap_or_default(),
-            version,
-            occurred_at,
+            Heard {
+                match_id,
+                volunteer_id,
+                task_id,
+                incident_id: Uuid::parse_str(&s.incident_id).ok(),
+                organisation_id: &s.organisation_id,
+                state: i16::try_from(s.state).unwrap_or_default(),
+                version,
+                occurred_at,
+                starts_at,
+                task_title: title,
+            },
         )
         .await?;
         let mut queued = false;

@@ -1,7 +1,9 @@
 //! Sends due alerts and retries failed ones with exponential backoff (base × 2^attempt, at
 //! most 5 minutes) until `alerts.max_attempts`. A claimed alert gets a lease (its next
 //! attempt is pushed out before sending), so a crash mid-send means a later retry, never a
-//! lost alert; several replicas never send the same alert at the same time.
+//! lost alert; several replicas never send the same alert at the same time. Every
+//! `alerts.reminder_scan_secs` it also queues reminders for accepted tasks that start within
+//! `alerts.reminder_lead_minutes` (one per match, however many replicas look).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +24,32 @@ const BATCH: i64 = 32;
 const POLL: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
+/// A period checked from a loop that wakes for other reasons too: due at start, then every
+/// `period` (never faster).
+struct Every {
+    period: Duration,
+    next: std::time::Instant,
+}
+
+impl Every {
+    fn new(period: Duration) -> Self {
+        Self {
+            period,
+            next: std::time::Instant::now(),
+        }
+    }
+
+    /// Whether the period is due now; if so, the next one starts.
+    fn tick_now(&mut self) -> bool {
+        let now = std::time::Instant::now();
+        if now < self.next {
+            return false;
+        }
+        self.next = now + self.period;
+        true
+    }
+}
+
 pub struct Dispatcher {
     pub registry: Registry,
     pub notifier: Arc<dyn Notifier>,
@@ -33,7 +61,13 @@ impl Dispatcher {
     /// Runs until shutdown.
     pub async fn run(self, shutdown: CancellationToken) {
         let this = Arc::new(self);
+        let mut reminders = this.reminder_timer();
         loop {
+            if let Some(timer) = &mut reminders
+                && timer.tick_now()
+            {
+                this.queue_reminders().await;
+            }
             match this.claim().await {
                 Ok(due) if !due.is_empty() => {
                     let mut sends = JoinSet::new();
@@ -54,6 +88,22 @@ impl Dispatcher {
             }
         }
         tracing::info!("alert dispatcher stopped");
+    }
+
+    /// When to look for due reminders (`None` with `alerts.reminder_lead_minutes` 0).
+    fn reminder_timer(&self) -> Option<Every> {
+        (self.config.reminder_lead_minutes > 0)
+            .then(|| Every::new(Duration::from_secs(self.config.reminder_scan_secs)))
+    }
+
+    /// Queues reminders for accepted tasks that start within the lead time.
+    async fn queue_reminders(&self) {
+        let lead = f64::from(self.config.reminder_lead_minutes) * 60.0;
+        match queue::queue_reminders(&self.registry.pool, lead).await {
+            Ok(0) => {}
+            Ok(queued) => tracing::info!(queued, "reminders queued"),
+            Err(error) => tracing::warn!(%error, "reminders could not be queued, retried later"),
+        }
     }
 
     fn lease(&self) -> Duration {
@@ -117,10 +167,11 @@ impl Dispatcher {
             Err(ApiError::Unauthenticated) => return Ok(None),
             Err(_) => return Err(SendError::Unreachable),
         };
-        let kind = if due.kind == "offer" {
-            AlertKind::Offer
-        } else {
-            AlertKind::Withdrawn
+        let kind = match due.kind.as_str() {
+            "offer" => AlertKind::Offer,
+            "message" => AlertKind::Message,
+            "reminder" => AlertKind::Reminder,
+            _ => AlertKind::Withdrawn,
         };
         if kind == AlertKind::Offer && volunteer.status == Status::Paused {
             return Ok(None);
@@ -138,7 +189,12 @@ impl Dispatcher {
             match_id: due.match_id.to_string(),
             task_title: due.task_title.clone(),
             expires_at: due.offer_expires_at,
-            text: Outgoing::compose(kind, &due.task_title, due.offer_expires_at),
+            text: Outgoing::compose(
+                kind,
+                &due.task_title,
+                due.offer_expires_at,
+                due.body.as_deref(),
+            ),
         };
         match self.send(&alert).await {
             Ok(()) => Ok(Some(channel)),

@@ -30,6 +30,11 @@ pub enum AlertKind {
     Offer,
     /// An offer or accepted match was withdrawn by the system.
     Withdrawn,
+    /// A message from a coordinator to the volunteers of a task or incident
+    /// ([`crate::messages`]).
+    Message,
+    /// The volunteer's accepted task starts soon.
+    Reminder,
     /// A one-time code that confirms the contact (never queued: sent while the volunteer
     /// waits, [`crate::confirmation`]).
     Verification,
@@ -40,6 +45,8 @@ impl AlertKind {
         match self {
             Self::Offer => "offer",
             Self::Withdrawn => "withdrawn",
+            Self::Message => "message",
+            Self::Reminder => "reminder",
             Self::Verification => "verification",
         }
     }
@@ -69,7 +76,14 @@ fn channel_name<S: serde::Serializer>(c: &AlertChannel, s: S) -> Result<S::Ok, S
 
 impl Outgoing {
     /// The alert text, in German first (the suite's home) and English.
-    pub fn compose(kind: AlertKind, task_title: &str, expires_at: Option<DateTime<Utc>>) -> String {
+    /// For a message, `body` is the coordinator's text; for a reminder, `at` is when the task
+    /// starts.
+    pub fn compose(
+        kind: AlertKind,
+        task_title: &str,
+        expires_at: Option<DateTime<Utc>>,
+        body: Option<&str>,
+    ) -> String {
         let title: String = task_title.chars().filter(|c| !c.is_control()).collect();
         match kind {
             AlertKind::Offer => {
@@ -91,6 +105,37 @@ impl Outgoing {
                 "Spontan: Der Einsatz „{title}“ wurde zurückgezogen, du wirst nicht mehr gebraucht. \
                  The task \"{title}\" was withdrawn; you are no longer needed."
             ),
+            AlertKind::Message => {
+                // Line breaks stay (SMS, e-mail and push show them); nothing else unprintable.
+                let body: String = body
+                    .unwrap_or_default()
+                    .chars()
+                    .filter(|c| *c == '\n' || !c.is_control())
+                    .collect();
+                if title.is_empty() {
+                    format!("Spontan – Nachricht der Einsatzleitung / message from the coordinators:\n{body}")
+                } else {
+                    format!(
+                        "Spontan – Nachricht zu „{title}“ / message about \"{title}\":\n{body}"
+                    )
+                }
+            }
+            AlertKind::Reminder => {
+                let at = expires_at
+                    .map(|t| {
+                        format!(
+                            " um {} UTC / at {} UTC",
+                            t.format("%H:%M"),
+                            t.format("%H:%M")
+                        )
+                    })
+                    .unwrap_or_default();
+                format!(
+                    "Spontan: Erinnerung – dein Einsatz „{title}“ beginnt bald{at}. Kannst du nicht \
+                     kommen, sag bitte in der App ab. Reminder: your task \"{title}\" starts soon. \
+                     Cannot come? Please say so in the app."
+                )
+            }
             // The code is not stored; its text is made when it is sent ([`Self::code_text`]).
             AlertKind::Verification => String::new(),
         }

@@ -123,6 +123,9 @@ fn message(from: &Mailbox, alert: &Outgoing) -> Result<Message, SendError> {
     let subject = match alert.kind {
         AlertKind::Offer => format!("Einsatzangebot: {title}"),
         AlertKind::Withdrawn => format!("Einsatz zurückgezogen: {title}"),
+        AlertKind::Message if title.is_empty() => "Nachricht der Einsatzleitung".to_owned(),
+        AlertKind::Message => format!("Nachricht zu: {title}"),
+        AlertKind::Reminder => format!("Erinnerung: {title}"),
         AlertKind::Verification => "Dein Bestätigungscode / Your confirmation code".to_owned(),
     };
     let body = format!(
@@ -217,7 +220,7 @@ mod tests {
             match_id: String::new(),
             task_title: "Suppenküche\nMarktplatz".into(),
             expires_at: None,
-            text: Outgoing::compose(AlertKind::Offer, "Suppenküche Marktplatz", None),
+            text: Outgoing::compose(AlertKind::Offer, "Suppenküche Marktplatz", None, None),
         };
         let raw =
             String::from_utf8(message(&from, &alert).expect("message").formatted()).expect("ascii");

@@ -104,6 +104,9 @@ struct Payload<'a> {
     task_title: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     expires_at: Option<DateTime<Utc>>,
+    /// The whole text, for messages and reminders (the app shows it as it is).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    text: Option<&'a str>,
 }
 
 impl<'a> Payload<'a> {
@@ -117,6 +120,8 @@ impl<'a> Payload<'a> {
                 .filter(|c| !c.is_control())
                 .collect(),
             expires_at: alert.expires_at.filter(|_| alert.kind == AlertKind::Offer),
+            text: matches!(alert.kind, AlertKind::Message | AlertKind::Reminder)
+                .then_some(alert.text.as_str()),
         }
     }
 }
@@ -129,7 +134,13 @@ fn ttl(alert: &Outgoing, now: DateTime<Utc>) -> u32 {
             u32::try_from((until - now).num_seconds().max(0)).unwrap_or(u32::MAX)
         }
         (AlertKind::Offer, None) => OFFER_TTL_SECS,
-        (AlertKind::Withdrawn | AlertKind::Verification, _) => WITHDRAWN_TTL_SECS,
+        (
+            AlertKind::Withdrawn
+            | AlertKind::Verification
+            | AlertKind::Message
+            | AlertKind::Reminder,
+            _,
+        ) => WITHDRAWN_TTL_SECS,
     }
 }
 
@@ -192,7 +203,10 @@ impl Notifier for WebPushNotifier {
         message.set_vapid_signature(signature);
         message.set_ttl(ttl(alert, Utc::now()));
         message.set_urgency(Urgency::High);
-        message.set_topic(topic(&alert.match_id));
+        // Offers and withdrawals of a match replace each other; every message stays.
+        if matches!(alert.kind, AlertKind::Offer | AlertKind::Withdrawn) {
+            message.set_topic(topic(&alert.match_id));
+        }
         let message = message.build().map_err(|_| invalid())?;
 
         // The crate speaks http 0.2 and hyper 1 takes http 1: the request is carried over

@@ -13,7 +13,10 @@ pub struct Due {
     pub match_id: Uuid,
     pub kind: String,
     pub task_title: String,
+    /// When the offer runs out (offers), or when the task starts (reminders).
     pub offer_expires_at: Option<DateTime<Utc>>,
+    /// The text of a message from staff.
+    pub body: Option<String>,
     /// Attempts so far, this one included.
     pub attempts: i32,
 }
@@ -40,7 +43,7 @@ pub async fn claim(pool: &PgPool, lease_secs: f64, limit: i64) -> Result<Vec<Due
          next_attempt_at = now() + make_interval(secs => $1) \
          WHERE id IN (SELECT id FROM alerts WHERE status = 'pending' AND next_attempt_at <= now() \
                       ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED) \
-         RETURNING id, volunteer_id, match_id, kind, task_title, offer_expires_at, attempts",
+         RETURNING id, volunteer_id, match_id, kind, task_title, offer_expires_at, body, attempts",
         lease_secs,
         limit,
     )
@@ -97,7 +100,8 @@ pub async fn queue(
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query!(
         "INSERT INTO alerts (volunteer_id, match_id, kind, task_title, offer_expires_at) \
-         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (match_id, kind) DO NOTHING",
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (match_id, kind) WHERE message_id IS NULL \
+         DO NOTHING",
         volunteer_id,
         match_id,
         kind,
@@ -119,4 +123,22 @@ pub async fn of_volunteer(pool: &PgPool, volunteer_id: Uuid) -> Result<Vec<Alert
     )
     .fetch_all(pool)
     .await
+}
+
+/// Queues a reminder for every accepted match whose task starts within `lead_secs` and whose
+/// volunteer has not opted out; each match gets one. Returns how many were queued.
+pub async fn queue_reminders(pool: &PgPool, lead_secs: f64) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query!(
+        "INSERT INTO alerts (volunteer_id, match_id, kind, task_title, offer_expires_at) \
+         SELECT m.volunteer_id, m.match_id, 'reminder', COALESCE(m.task_title, ''), m.starts_at \
+         FROM matches_seen m JOIN volunteers v ON v.id = m.volunteer_id \
+         WHERE m.state = 3 AND m.starts_at > now() \
+         AND m.starts_at <= now() + make_interval(secs => $1) \
+         AND v.status <> 'erased' AND NOT v.messages_opt_out \
+         ON CONFLICT (match_id, kind) WHERE message_id IS NULL DO NOTHING",
+        lead_secs,
+    )
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
 }

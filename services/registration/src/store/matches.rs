@@ -15,30 +15,43 @@ pub struct Seen {
     pub updated_at: DateTime<Utc>,
 }
 
+/// A match as a match event tells it.
+pub struct Heard<'a> {
+    pub match_id: Uuid,
+    pub volunteer_id: Uuid,
+    pub task_id: Uuid,
+    pub incident_id: Option<Uuid>,
+    pub organisation_id: &'a str,
+    /// The proto `MatchState`.
+    pub state: i16,
+    pub version: i64,
+    pub occurred_at: DateTime<Utc>,
+    pub starts_at: Option<DateTime<Utc>>,
+    /// Only offers carry it; kept from then on.
+    pub task_title: Option<&'a str>,
+}
+
 /// The match's state at `version`, unless a later version is already stored.
-#[allow(clippy::too_many_arguments)]
-pub async fn record(
-    conn: &mut PgConnection,
-    match_id: Uuid,
-    volunteer_id: Uuid,
-    task_id: Uuid,
-    organisation_id: &str,
-    state: i16,
-    version: i64,
-    occurred_at: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
+pub async fn record(conn: &mut PgConnection, m: Heard<'_>) -> Result<(), sqlx::Error> {
     sqlx::query!(
         "INSERT INTO matches_seen (match_id, volunteer_id, task_id, organisation_id, state, \
-         version, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (match_id) DO UPDATE \
-         SET state = EXCLUDED.state, version = EXCLUDED.version, updated_at = EXCLUDED.updated_at \
+         version, updated_at, incident_id, starts_at, task_title) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (match_id) DO UPDATE \
+         SET state = EXCLUDED.state, version = EXCLUDED.version, updated_at = EXCLUDED.updated_at, \
+         incident_id = COALESCE(EXCLUDED.incident_id, matches_seen.incident_id), \
+         starts_at = COALESCE(EXCLUDED.starts_at, matches_seen.starts_at), \
+         task_title = COALESCE(EXCLUDED.task_title, matches_seen.task_title) \
          WHERE matches_seen.version < EXCLUDED.version",
-        match_id,
-        volunteer_id,
-        task_id,
-        organisation_id,
-        state,
-        version,
-        occurred_at,
+        m.match_id,
+        m.volunteer_id,
+        m.task_id,
+        m.organisation_id,
+        m.state,
+        m.version,
+        m.occurred_at,
+        m.incident_id,
+        m.starts_at,
+        m.task_title,
     )
     .execute(conn)
     .await?;

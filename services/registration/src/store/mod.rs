@@ -6,7 +6,8 @@
 //!
 //! Layout: [`volunteers`] (a volunteer's row, windows, tokens, idempotency keys and
 //! erasure), [`registrations`] (the group commit's batch statements), [`alerts`] (the alert
-//! queue), [`sessions`] (refresh tokens, hashed), [`matches`] (matches seen and the contact-access audit), [`retention`] (who is
+//! queue), [`sessions`] (refresh tokens, hashed), [`matches`] (matches seen and the contact-access audit), [`messages`] (messages from staff
+//! to volunteers), [`retention`] (who is
 //! due for erasure or the yearly republish), [`keys`] (master-key rotation) and [`skills`]
 //! (the taxonomy).
 
@@ -14,6 +15,7 @@ pub mod alerts;
 pub mod confirmation;
 pub mod keys;
 pub mod matches;
+pub mod messages;
 pub mod registrations;
 pub mod retention;
 pub mod sessions;
