@@ -9,6 +9,7 @@ use crate::commands::dev::DevCommand;
 use crate::commands::drill::DrillArgs;
 use crate::commands::incident::IncidentCommand;
 use crate::commands::matches::MatchesCommand;
+use crate::commands::message::MessageCommand;
 use crate::commands::offers::OffersCommand;
 use crate::commands::task::TaskCommand;
 use crate::commands::token::TokenCommand;
@@ -36,6 +37,9 @@ pub enum Command {
     /// Follow what matching does; check volunteers in and out, close matches, read contacts.
     #[command(subcommand, alias = "match")]
     Matches(MatchesCommand),
+    /// Message the accepted volunteers of a task or incident; the messages' delivery.
+    #[command(subcommand)]
+    Message(MessageCommand),
     /// Act as a volunteer (for drills).
     #[command(subcommand)]
     Volunteer(VolunteerCommand),

@@ -31,6 +31,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Incident(command) => commands::incident::run(&global, command).await,
         Command::Task(command) => commands::task::run(&global, command).await,
         Command::Matches(command) => commands::matches::run(&global, command).await,
+        Command::Message(command) => commands::message::run(&global, command).await,
         Command::Volunteer(command) => commands::volunteer::run(&global, command).await,
         Command::Offers(command) => commands::offers::run(&global, command).await,
         Command::Drill(args) => commands::drill::run(&global, *args).await,

@@ -470,6 +470,47 @@ async fn coordinators_and_volunteers_answer_check_in_and_complete_from_the_comma
     let without = without.expect("the contact without a grant, once registration knows");
     assert_eq!(without["with_grant"], false);
     assert_eq!(without["display_name"], "Anna Drill");
+    // Once registration has heard of both acceptances, a message reaches both.
+    for _ in 0..60 {
+        let output = spontan(
+            &suite,
+            Some(&coordinator),
+            &["--json", "matches", "contact", &matches[1]],
+        )
+        .await;
+        if output.status.success() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let sent = json(
+        &spontan(
+            &suite,
+            Some(&coordinator),
+            &[
+                "--json",
+                "message",
+                "send",
+                "--incident",
+                &incident,
+                "--task-id",
+                &task,
+                "Treffpunkt verlegt: Parkplatz Ahrtor",
+            ],
+        )
+        .await,
+    );
+    assert_eq!(sent[0]["delivery"]["recipients"], 2, "{sent:#}");
+    let listed = json(
+        &spontan(
+            &suite,
+            Some(&coordinator),
+            &["--json", "message", "list", "--incident", &incident],
+        )
+        .await,
+    );
+    assert_eq!(listed[0]["message_id"], sent[0]["message_id"], "{listed:#}");
+    assert_eq!(listed[0]["text"], "Treffpunkt verlegt: Parkplatz Ahrtor");
     // A declined volunteer's contact stays closed, with the reason.
     let closed = spontan(
         &suite,

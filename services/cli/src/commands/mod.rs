@@ -8,6 +8,7 @@ pub mod dev;
 pub mod drill;
 pub mod incident;
 pub mod matches;
+pub mod message;
 pub mod offers;
 pub mod task;
 pub mod token;
