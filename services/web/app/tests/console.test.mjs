@@ -1,6 +1,6 @@
 // The coordinator console in a real browser against the real suite: the sign-in page, an
 // incident and a task created through the UI, what the server refuses shown at its fields (all
-// at once), editing with the task's version, cancelling, completing, the optimiser preview,
+// at once), editing with the task's version, cancelling, completing, the optimiser's empty plan,
 // closing the incident, German, accessibility and the screenshots in docs/screenshots/.
 // Run through deploy/local/browser-test.sh [tests/console.test.mjs].
 import assert from "node:assert/strict";
@@ -222,14 +222,18 @@ describe("coordinator console", () => {
       await page.getByText(`Task “${title} (2)” saved.`).waitFor();
       assert.equal(sql(suite.taskDb, `SELECT headcount FROM tasks WHERE task_id = '${taskId}'`), "5");
 
-      // The optimiser's preview changes nothing; applying it runs it.
+      // The optimiser's preview changes nothing; with nobody up here its plan changes nothing
+      // either, and there is nothing to apply (tests/console-optimise.test.mjs applies plans).
       await page.getByRole("button", { name: "Preview" }).click();
       const preview = page.getByTestId("optimise-preview");
       await preview.waitFor();
       await preview.getByText("Weighted coverage").waitFor();
       await preview.getByText(/assignments: \d+ kept, \d+ new/).waitFor();
-      await page.getByRole("button", { name: "Apply" }).click();
-      await page.getByText(/^Applied: \d+ new offer/).waitFor();
+      await preview.getByText("No changes: the current offers are already the best plan.").waitFor();
+      await preview.getByText(/^Planned with a move cost of \d+(\.\d)? km\. Can be applied until \d\d:\d\d\./).waitFor();
+      assert.equal(await page.getByRole("button", { name: "Apply" }).count(), 0, "an empty plan is not offered to apply");
+      await preview.getByRole("button", { name: "Discard" }).click();
+      assert.equal(await page.getByTestId("optimise-preview").count(), 0);
 
       // A second task: cancelled with a reason; the first: completed.
       const second = unique("Sandsäcke verteilen");

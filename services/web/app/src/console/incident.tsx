@@ -197,7 +197,7 @@ export function IncidentPage(props: ConsoleProps & { incidentId: string }) {
         </section>
         {isOpen && (
           <aside class="incident-layout__side">
-            <Optimise {...props} incidentId={incidentId} onApplied={() => void refresh()} />
+            <Optimise {...props} incidentId={incidentId} tasks={tasks} onApplied={() => void refresh()} />
           </aside>
         )}
       </div>
