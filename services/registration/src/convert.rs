@@ -54,6 +54,7 @@ pub fn profile(v: &Volunteer, confirmation_required: bool) -> VolunteerProfile {
         age_band: age_band(p.birth_year, Utc::now()) as i32,
         contact_confirmed_at: v.contact_confirmed_at.map(timestamp),
         contact_confirmation_required: confirmation_required,
+        messages_opt_out: p.messages_opt_out,
     }
 }
 
@@ -81,6 +82,7 @@ pub fn merge(
             longitude: p.contact.home_longitude,
         }),
         travel_radius_km: p.travel_radius_km,
+        messages_opt_out: p.messages_opt_out,
     };
     let mut v = Violations::new();
     if paths.is_empty() {
@@ -121,6 +123,7 @@ pub fn merge(
             "birth_year" => input.birth_year = new.birth_year,
             "home_location" => input.home = new.home_location,
             "travel_radius_km" => input.travel_radius_km = new.travel_radius_km,
+            "messages_opt_out" => input.messages_opt_out = new.messages_opt_out,
             other => v.add(
                 "update_mask",
                 format!("{other} cannot be updated here (see VolunteerProfile)"),

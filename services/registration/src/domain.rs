@@ -31,6 +31,9 @@ pub struct Profile {
     pub languages: Vec<String>,
     pub birth_year: i32,
     pub travel_radius_km: f64,
+    /// No non-essential messages and no reminders. A preference of how the volunteer is
+    /// reached, not matching data: it never goes into an event.
+    pub messages_opt_out: bool,
 }
 
 /// One availability window, start before end.

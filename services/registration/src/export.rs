@@ -46,6 +46,7 @@ pub async fn export(pool: &sqlx::PgPool, v: &Volunteer) -> Result<Value, ApiErro
             "longitude": approximate(c.home_longitude),
         },
         "travel_radius_km": p.travel_radius_km,
+        "messages_opt_out": p.messages_opt_out,
         "availability": v.windows.iter().map(|w| json!({"start": w.start, "end": w.end})).collect::<Vec<_>>(),
         "consent": [{ "text_version": v.consent_text_version, "given_at": v.consent_given_at }],
         "created_at": v.created_at,

@@ -31,6 +31,8 @@ pub struct ProfileInput {
     pub birth_year: i32,
     pub home: Option<GeoPoint>,
     pub travel_radius_km: f64,
+    /// Any value is valid; false at registration.
+    pub messages_opt_out: bool,
 }
 
 fn path(prefix: &str, field: &str) -> String {
@@ -72,6 +74,7 @@ pub fn registration(
         birth_year: request.birth_year,
         home: request.home_location,
         travel_radius_km: request.travel_radius_km,
+        messages_opt_out: false,
     };
     let profile = profile(&input, "", now, &mut v);
     let windows = windows(&request.availability, "availability", now, &mut v);
@@ -307,6 +310,7 @@ pub fn profile(
         languages,
         birth_year: input.birth_year,
         travel_radius_km: radius,
+        messages_opt_out: input.messages_opt_out,
     })
 }
 

@@ -264,6 +264,7 @@ impl Registry {
                 languages: row.languages,
                 birth_year: row.birth_year.unwrap_or_default(),
                 travel_radius_km: row.travel_radius_km.unwrap_or_default(),
+                messages_opt_out: row.messages_opt_out,
             },
             windows,
             consent_text_version: row.consent_text_version.unwrap_or_default(),
@@ -277,8 +278,8 @@ impl Registry {
 
     /// Applies `edit` to the volunteer under a row lock. Writes (and bumps the version) only
     /// when something changed, and publishes the event the change calls for: Paused/Resumed
-    /// for a status change, Updated when the matchable state differs, nothing for
-    /// contact-only changes.
+    /// for a status change, Updated when the matchable state differs, nothing for changes
+    /// matching does not see (contact data, `messages_opt_out`).
     pub async fn change<F>(
         &self,
         id: Uuid,

@@ -253,6 +253,7 @@ const PATHS: &[&str] = &[
     "birth_year",
     "home_location",
     "travel_radius_km",
+    "messages_opt_out",
     "volunteer_id",
     "status",
 ];

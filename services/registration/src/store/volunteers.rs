@@ -30,6 +30,7 @@ pub struct VolunteerRow {
     pub erased_at: Option<DateTime<Utc>>,
     pub version: i64,
     pub contact_confirmed_at: Option<DateTime<Utc>>,
+    pub messages_opt_out: bool,
 }
 
 impl VolunteerRow {
@@ -67,7 +68,8 @@ pub async fn load(
             "SELECT id, status, skill_ids, languages, birth_year, travel_radius_km, \
              preferred_channel, contact_ciphertext, contact_nonce, wrapped_key, \
              wrapped_key_nonce, key_id, consent_text_version, consent_given_at, created_at, \
-             updated_at, erased_at, version, contact_confirmed_at FROM volunteers WHERE id = $1 FOR UPDATE",
+             updated_at, erased_at, version, contact_confirmed_at, messages_opt_out FROM volunteers \
+             WHERE id = $1 FOR UPDATE",
             id,
         )
         .fetch_optional(conn)
@@ -78,7 +80,8 @@ pub async fn load(
             "SELECT id, status, skill_ids, languages, birth_year, travel_radius_km, \
              preferred_channel, contact_ciphertext, contact_nonce, wrapped_key, \
              wrapped_key_nonce, key_id, consent_text_version, consent_given_at, created_at, \
-             updated_at, erased_at, version, contact_confirmed_at FROM volunteers WHERE id = $1",
+             updated_at, erased_at, version, contact_confirmed_at, messages_opt_out FROM volunteers \
+             WHERE id = $1",
             id,
         )
         .fetch_optional(conn)
@@ -182,7 +185,8 @@ pub async fn save(
          approx_latitude = $5, approx_longitude = $6, travel_radius_km = $7, \
          preferred_channel = $8, contact_ciphertext = $9, contact_nonce = $10, wrapped_key = $11, \
          wrapped_key_nonce = $12, key_id = $13, phone_hash = $14, email_hash = $15, \
-         updated_at = $16, status = $17, version = version + 1 WHERE id = $1 RETURNING version",
+         updated_at = $16, status = $17, messages_opt_out = $18, version = version + 1 \
+         WHERE id = $1 RETURNING version",
         id,
         &profile.skill_ids,
         &profile.languages,
@@ -200,6 +204,7 @@ pub async fn save(
         lookup.email_hash.as_deref(),
         now,
         status.as_str(),
+        profile.messages_opt_out,
     )
     .fetch_one(conn)
     .await
@@ -268,7 +273,8 @@ pub async fn erase(
          travel_radius_km = NULL, preferred_channel = NULL, contact_ciphertext = NULL, \
          contact_nonce = NULL, wrapped_key = NULL, wrapped_key_nonce = NULL, key_id = NULL, \
          phone_hash = NULL, email_hash = NULL, duplicate_of = NULL, consent_text_version = NULL, \
-         consent_given_at = NULL, updated_at = $2, erased_at = $2, version = version + 1 \
+         consent_given_at = NULL, messages_opt_out = false, updated_at = $2, erased_at = $2, \
+         version = version + 1 \
          WHERE id = $1 RETURNING version",
         id,
         now,

@@ -1,10 +1,12 @@
 //! The volunteer-token RPCs over real gRPC, PostgreSQL and the broker: token isolation,
 //! profile changes with their events, export of everything held, and erasure that leaves no
-//! personal data in the database and a tombstone on the topic (`erasure.rs`).
+//! personal data in the database and a tombstone on the topic (`erasure.rs`); the
+//! messages opt-out (`opt_out.rs`).
 
 #[path = "../common/mod.rs"]
 mod common;
 mod erasure;
+mod opt_out;
 
 use std::time::Duration;
 

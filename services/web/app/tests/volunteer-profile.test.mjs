@@ -1,6 +1,7 @@
 // Changing the profile after registering: details through UpdateMyProfile (a field mask of
 // what changed, the profile's version), times through SetAvailability; the server's field
-// violations at their fields; a profile changed on another device meanwhile (ABORTED).
+// violations at their fields; a profile changed on another device meanwhile (ABORTED); the
+// switch "Only essential messages" (UpdateMyProfile `messages_opt_out`).
 // Run through deploy/local/browser-test.sh [tests/volunteer-profile.test.mjs].
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
@@ -145,6 +146,50 @@ describe("volunteer app: changing the profile", () => {
       await page.getByRole("button", { name: "Save changes" }).click();
       await page.getByText("Your times are saved.").first().waitFor();
       await eventually(() => count() === 1, { what: "one window stored" });
+    } finally {
+      await context.close();
+    }
+  });
+
+  test("only essential messages: switched on, kept after a reload, a failed save said at the switch, off again", async () => {
+    const { context, page, volunteerId } = await volunteer("messages");
+    try {
+      const toggle = page.getByRole("switch", { name: "Only essential messages", exact: true });
+      assert.equal(await toggle.isChecked(), false, "off after registering");
+      assert.equal(row(volunteerId, "messages_opt_out"), "f");
+      assert.match(await description(page, toggle), /urgent messages/, "the hint says what still comes");
+
+      const sent = page.waitForRequest((r) => r.url().endsWith("/spontan.v1.RegistrationService/UpdateMyProfile"));
+      await toggle.check();
+      const body = (await sent).postDataBuffer().toString("latin1");
+      assert.ok(body.includes("messages_opt_out"), "messages_opt_out in the mask");
+      await page.getByText("Saved: only essential messages come to you.").first().waitFor();
+      await eventually(() => row(volunteerId, "messages_opt_out") === "t", { what: "the opt-out stored" });
+      assert.deepEqual(await axeViolations(page), [], "axe-core on the profile with the switch on");
+
+      await page.reload();
+      await page.getByRole("heading", { level: 1, name: "Your profile" }).waitFor();
+      await eventually(() => toggle.isChecked(), { what: "the switch on after a reload" });
+
+      // The save fails (no connection): said beside the switch, which shows what is stored.
+      const offline = (route) => route.abort("internetdisconnected");
+      await page.route("**/spontan.v1.RegistrationService/UpdateMyProfile", offline);
+      await toggle.click();
+      const problem = page.locator('section[aria-labelledby="messages-title"] [role="alert"]');
+      await problem.filter({ hasText: "Your choice was not saved. No connection." }).waitFor();
+      assert.equal(await toggle.isChecked(), true, "back to what is stored");
+      assert.match(await description(page, toggle), /not saved/, "the switch is described by the problem");
+      assert.equal(row(volunteerId, "messages_opt_out"), "t");
+      await page.unroute("**/spontan.v1.RegistrationService/UpdateMyProfile", offline);
+
+      // Switching again is the retry.
+      await toggle.uncheck();
+      await page.getByText("Saved: you get reminders and all messages from coordinators.").first().waitFor();
+      assert.equal(await problem.count(), 0, "the problem is gone");
+      await eventually(() => row(volunteerId, "messages_opt_out") === "f", { what: "the opt-out cleared" });
+
+      await page.getByRole("button", { name: "Deutsch" }).click();
+      await page.getByRole("switch", { name: "Nur wichtige Nachrichten", exact: true }).waitFor();
     } finally {
       await context.close();
     }

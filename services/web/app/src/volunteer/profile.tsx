@@ -1,7 +1,8 @@
 // "Profile": what the registration service holds about the volunteer, confirming the contact
 // (confirm.tsx, loaded with import() while it is not confirmed), changing it (the editors of
 // edit.tsx), alerts on this phone (push.tsx; both loaded with import() when this screen
-// opens), pause/resume, export (right of access) and erasure (right to erasure).
+// opens), only essential messages, pause/resume, export (right of access) and erasure (right to
+// erasure).
 import { Code } from "@connectrpc/connect";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { AlertChannel, VolunteerStatus } from "../gen/spontan/v1/common_pb";
@@ -289,6 +290,7 @@ export function ProfileScreen() {
           </div>
         </section>
       )}
+      {p && <MessagesSetting profile={p} onProfile={setProfile} />}
       {p && (
         <section aria-labelledby="devices-title">
           <h2 id="devices-title">{t("profile.devicesTitle")}</h2>
@@ -326,5 +328,64 @@ export function ProfileScreen() {
         </div>
       </dialog>
     </Screen>
+  );
+}
+
+/**
+ * "Only essential messages" (`messages_opt_out`), saved as soon as it is switched. Sent without
+ * the profile's version: the switch says what the volunteer wants now, whatever else changed
+ * meanwhile, and no other field depends on it. A refusal is said beside the switch, which then
+ * shows what is stored again, so that switching it once more is the way to retry.
+ */
+function MessagesSetting(props: { profile: VolunteerProfile; onProfile: (p: VolunteerProfile) => void }) {
+  const { t, api, guard, announce } = useApp();
+  const [pending, setPending] = useState<boolean | null>(null);
+  const [notice, setNotice] = useState<{ kind: "success" | "problem"; text: string } | null>(null);
+  const stored = props.profile.messagesOptOut;
+  const save = async (next: boolean) => {
+    setPending(next);
+    setNotice(null);
+    try {
+      const r = await guard(
+        api.registration.updateMyProfile({
+          profile: { messagesOptOut: next },
+          updateMask: { paths: ["messages_opt_out"] },
+        }),
+      );
+      if (r.profile) props.onProfile(r.profile);
+      const text = next ? t("messages.savedOn") : t("messages.savedOff");
+      setNotice({ kind: "success", text });
+      announce(text);
+    } catch (error) {
+      if (code(error) !== Code.Unauthenticated) setNotice({ kind: "problem", text: `${t("messages.notSaved")} ${trouble(t, error)}` });
+    } finally {
+      setPending(null);
+    }
+  };
+  return (
+    <section aria-labelledby="messages-title">
+      <h2 id="messages-title">{t("messages.title")}</h2>
+      <label class="check">
+        <input
+          id="messages-opt-out"
+          type="checkbox"
+          role="switch"
+          checked={pending ?? stored}
+          aria-describedby={notice?.kind === "problem" ? "messages-opt-out-hint messages-opt-out-problem" : "messages-opt-out-hint"}
+          // Not disabled while saving (that would take the focus away): a second tap meanwhile does nothing.
+          onClick={(e) => pending !== null && e.preventDefault()}
+          onChange={(e) => void save((e.currentTarget as HTMLInputElement).checked)}
+        />
+        <span>{t("messages.optOut")}</span>
+      </label>
+      <p id="messages-opt-out-hint" class="hint">
+        {t("messages.hint")}
+      </p>
+      {notice && (
+        <div id={`messages-opt-out-${notice.kind}`}>
+          <Notice kind={notice.kind}>{notice.text}</Notice>
+        </div>
+      )}
+    </section>
   );
 }
