@@ -36,6 +36,7 @@ payload_type_names!(
     VolunteerErased,
     IncidentOpened,
     IncidentClosed,
+    IncidentShared,
     TaskCreated,
     TaskUpdated,
     TaskCancelled,

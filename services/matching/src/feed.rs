@@ -41,7 +41,7 @@ pub async fn readable_incident(
     let incident = store::incident(&mut conn, incident_id.uuid())
         .await?
         .ok_or(ApiError::NotFound("incident"))?;
-    caller.require_reader_of(&incident.organisation_id)?;
+    caller.require_reader_of_shared(&incident.organisation_id, &incident.shared_with)?;
     Ok(incident)
 }
 
@@ -71,13 +71,14 @@ pub async fn list_changes(
     let after = i64::try_from(after).unwrap_or(i64::MAX);
     let store::Page {
         organisation_id,
+        shared_with,
         last_sequence,
         changes: mut rows,
         ..
     } = store::change_page(&matcher.pool, incident_id.uuid(), after, limit + 1)
         .await?
         .ok_or(ApiError::NotFound("incident"))?;
-    caller.require_reader_of(&organisation_id)?;
+    caller.require_reader_of_shared(&organisation_id, &shared_with)?;
     if after > last_sequence {
         return Err(ApiError::precondition(
             reasons::CURSOR_AHEAD,
@@ -204,9 +205,10 @@ pub async fn task_staffing(
     let task = store::task(&mut tx, task_id)
         .await?
         .ok_or(ApiError::NotFound("task"))?;
-    caller.require_reader_of(&task.organisation_id)?;
-    let counts = store::task_counts(&mut tx, task_id).await?;
     let incident = store::incident(&mut tx, task.incident_id).await?;
+    let shared: &[String] = incident.as_ref().map_or(&[], |i| &i.shared_with);
+    caller.require_reader_of_shared(&task.organisation_id, shared)?;
+    let counts = store::task_counts(&mut tx, task_id).await?;
     // In this order in the response: active first, in the order of the lifecycle.
     let states: &[MatchState] = if include_finished {
         &MatchState::ALL

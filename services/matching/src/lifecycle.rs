@@ -426,7 +426,9 @@ pub fn match_view(m: &MatchRow) -> pb::Match {
 /// admin may read the volunteer's contact: the match is ACCEPTED or CHECKED_IN.
 pub fn staff_view(matcher: &Matcher, caller: &Principal, m: &MatchRow) -> pb::Match {
     let mut view = match_view(m);
-    if matches!(caller.role, Role::Coordinator | Role::Admin)
+    // Only for the staff of the task's own organisation: an organisation the incident is
+    // shared with reads staffing without any way to the volunteers' contacts.
+    if caller.require_coordinator_of(&m.organisation_id).is_ok()
         && matches!(m.state, MatchState::Accepted | MatchState::CheckedIn)
         && let Some(signer) = &matcher.grants
     {

@@ -65,6 +65,7 @@ pub fn incident(i: &Incident) -> pb::Incident {
         updated_at: Some(timestamp(i.updated_at)),
         closed_at: i.closed_at.map(timestamp),
         version: i.version,
+        shared_with_organisation_ids: i.shared_with.clone(),
     }
 }
 

@@ -109,6 +109,8 @@ pub struct Incident {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub closed_at: Option<DateTime<Utc>>,
+    /// Other organisations that may read it (ShareIncident).
+    pub shared_with: Vec<String>,
 }
 
 /// A task as stored.

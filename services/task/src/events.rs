@@ -67,6 +67,20 @@ impl Publisher {
             .await
     }
 
+    pub async fn incident_shared(
+        &self,
+        tx: &mut PgConnection,
+        incident: &Incident,
+    ) -> Result<(), sqlx::Error> {
+        let payload = Payload::IncidentShared(pb::IncidentShared {
+            incident_id: incident.id.to_string(),
+            organisation_id: incident.spec.organisation_id.clone(),
+            shared_with_organisation_ids: incident.shared_with.clone(),
+        });
+        self.write(tx, incident.id.to_string(), incident.version, payload)
+            .await
+    }
+
     pub async fn task_created(
         &self,
         tx: &mut PgConnection,

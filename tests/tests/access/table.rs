@@ -268,6 +268,14 @@ pub(super) fn table() -> Vec<Row> {
             }),
         ),
         row(
+            "spontan.v1.TaskService/ShareIncident",
+            WRITER,
+            rpc!(tasks.share_incident, |fx| ShareIncidentRequest {
+                incident_id: fx.side_incident.clone(),
+                organisation_ids: vec!["thw-zugangsprobe".into()],
+            }),
+        ),
+        row(
             "spontan.v1.TaskService/CreateTask",
             WRITER,
             rpc!(tasks.create_task, |fx| task_request(

@@ -31,6 +31,7 @@ impl EventHandler for TaskConsumer {
         match &envelope.payload {
             Some(Payload::IncidentOpened(e)) => self.incident_opened(e, version).await,
             Some(Payload::IncidentClosed(e)) => self.incident_closed(e).await,
+            Some(Payload::IncidentShared(e)) => self.incident_shared(e, version).await,
             Some(Payload::TaskCreated(e)) => self.task(e.task.as_ref(), version, None).await,
             Some(Payload::TaskUpdated(e)) => self.task(e.task.as_ref(), version, None).await,
             Some(Payload::TaskCancelled(e)) => {
@@ -70,6 +71,22 @@ impl TaskConsumer {
             &e.organisation_id,
             centre,
             Some(e.region_radius_km),
+            i64::try_from(version).unwrap_or(i64::MAX),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn incident_shared(&self, e: &pb::IncidentShared, version: u64) -> anyhow::Result<()> {
+        let Ok(id) = e.incident_id.parse() else {
+            return Ok(());
+        };
+        let mut conn = self.matcher.pool.acquire().await?;
+        store::share_incident(
+            &mut conn,
+            id,
+            &e.organisation_id,
+            &e.shared_with_organisation_ids,
             i64::try_from(version).unwrap_or(i64::MAX),
         )
         .await?;

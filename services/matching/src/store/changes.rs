@@ -65,6 +65,7 @@ pub struct ChangeRow {
 /// changes after a cursor, all from one statement and so from one snapshot.
 pub struct Page {
     pub organisation_id: String,
+    pub shared_with: Vec<String>,
     pub closed: bool,
     pub last_sequence: i64,
     pub changes: Vec<ChangeRow>,
@@ -85,7 +86,8 @@ pub async fn change_page(
 ) -> sqlx::Result<Option<Page>> {
     // A row per change, or one row of NULL changes when none is new.
     let rows = sqlx::query!(
-        r#"SELECT i.organisation_id AS "organisation_id!", i.status AS "status!: IncidentStatus",
+        r#"SELECT i.organisation_id AS "organisation_id!", i.shared_with AS "shared_with!",
+        i.status AS "status!: IncidentStatus",
         i.last_sequence AS "last_sequence!", c.sequence AS "sequence?",
         c.match_id AS "match_id?", c.task_id AS "task_id?", c.volunteer_ref AS "volunteer_ref?",
         c.state AS "state?: MatchState", c.previous_state AS "previous_state?: MatchState",
@@ -106,6 +108,7 @@ pub async fn change_page(
     };
     let mut page = Page {
         organisation_id: first.organisation_id.clone(),
+        shared_with: first.shared_with.clone(),
         closed: first.status == IncidentStatus::Closed,
         last_sequence: first.last_sequence,
         changes: Vec::with_capacity(rows.len()),

@@ -60,17 +60,42 @@ pub struct IncidentRow {
     pub region_radius_km: Option<f64>,
     pub status: IncidentStatus,
     pub last_sequence: i64,
+    /// Other organisations that may read it (IncidentShared).
+    pub shared_with: Vec<String>,
 }
 
 pub async fn incident(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<IncidentRow>> {
     sqlx::query_as!(
         IncidentRow,
         r#"SELECT id, organisation_id, centre_latitude, centre_longitude, region_radius_km,
-        status AS "status: IncidentStatus", last_sequence FROM incidents WHERE id = $1"#,
+        status AS "status: IncidentStatus", last_sequence, shared_with FROM incidents
+        WHERE id = $1"#,
         id
     )
     .fetch_optional(conn)
     .await
+}
+
+/// Who else may read the incident, as of the event at `version` (later versions win).
+pub async fn share_incident(
+    conn: &mut PgConnection,
+    id: Uuid,
+    organisation_id: &str,
+    shared_with: &[String],
+    version: i64,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "INSERT INTO incidents (id, organisation_id, version, shared_with) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (id) DO UPDATE SET shared_with = EXCLUDED.shared_with, \
+         version = EXCLUDED.version WHERE incidents.version < EXCLUDED.version",
+        id,
+        organisation_id,
+        version,
+        shared_with,
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// Advisory-lock key of an incident's optimisation ("optim" in the high bits).

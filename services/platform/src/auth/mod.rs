@@ -161,6 +161,21 @@ impl Principal {
             )),
         }
     }
+
+    /// [`Self::require_reader_of`] `owner`, or a coordinator or dashboard of one of the
+    /// organisations the owner shared its incident with (`shared`): a regional control room
+    /// reads what several organisations do.
+    pub fn require_reader_of_shared(&self, owner: &str, shared: &[String]) -> Result<(), ApiError> {
+        let sharer = matches!(self.role, Role::Coordinator | Role::Dashboard)
+            && self
+                .organisation
+                .as_deref()
+                .is_some_and(|own| shared.iter().any(|s| s == own));
+        if sharer {
+            return Ok(());
+        }
+        self.require_reader_of(owner)
+    }
 }
 
 /// The principal of a request, or `Unauthenticated` when no valid token came with it.

@@ -1,4 +1,4 @@
-//! CreateIncident, GetIncident, ListIncidents, CloseIncident.
+//! CreateIncident, GetIncident, ListIncidents, CloseIncident, ShareIncident.
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
@@ -19,6 +19,8 @@ use crate::store;
 use crate::{convert, paging, validation};
 
 const DEFAULT_PAGE: u32 = 20;
+/// The most organisations an incident is shared with.
+const MAX_SHARED: usize = 20;
 const MAX_PAGE: u32 = 100;
 
 impl Api {
@@ -96,7 +98,7 @@ impl Api {
         let incident = store::incident(&mut conn, id, false)
             .await?
             .ok_or(ApiError::NotFound("incident"))?;
-        principal.require_reader_of(&incident.spec.organisation_id)?;
+        principal.require_reader_of_shared(&incident.spec.organisation_id, &incident.shared_with)?;
         Ok(GetIncidentResponse {
             incident: Some(convert::incident(&incident)),
         })
@@ -244,6 +246,67 @@ impl Api {
             incident: Some(convert::incident(&incident)),
             cancelled_task_count: cancelled,
             completed_task_count: completed,
+        })
+    }
+
+    #[tracing::instrument(skip_all, fields(incident_id = %request.get_ref().incident_id))]
+    pub(super) async fn do_share_incident(
+        &self,
+        request: Request<ShareIncidentRequest>,
+    ) -> Result<ShareIncidentResponse, ApiError> {
+        let principal = caller(&request)?;
+        require_writer(&principal)?;
+        let r = request.get_ref();
+        let mut v = Violations::new();
+        let id = v.id::<IncidentId>("incident_id", &r.incident_id);
+        let mut shared = Vec::new();
+        if v.list_within("organisation_ids", r.organisation_ids.len(), MAX_SHARED) {
+            for (i, org) in r.organisation_ids.iter().enumerate() {
+                let field = format!("organisation_ids[{i}]");
+                let org = validation::organisation_id(&mut v, &field, org);
+                if shared.contains(&org) {
+                    v.add(field, "is named twice");
+                } else {
+                    shared.push(org);
+                }
+            }
+        }
+        let id = v.finish(id)?.ok_or(ApiError::NotFound("incident"))?;
+        let mut tx = self.pool.begin().await?;
+        let incident = store::incident(&mut tx, id, true)
+            .await?
+            .ok_or(ApiError::NotFound("incident"))?;
+        let organisation = incident.spec.organisation_id.clone();
+        principal.require_coordinator_of(&organisation)?;
+        if let Some(i) = shared.iter().position(|o| *o == organisation) {
+            return Err(ApiError::invalid(
+                format!("organisation_ids[{i}]"),
+                "is the incident's own organisation",
+            ));
+        }
+        shared.sort();
+        let mut before = incident.shared_with.clone();
+        before.sort();
+        if before == shared {
+            return Ok(ShareIncidentResponse {
+                incident: Some(convert::incident(&incident)),
+            });
+        }
+        let incident = store::share_incident(&mut tx, id, &shared).await?;
+        self.events.incident_shared(&mut tx, &incident).await?;
+        store::audit(
+            &mut tx,
+            &actor(&principal),
+            &organisation,
+            "incident.shared",
+            ("incident", id.uuid()),
+            json!({ "shared_with": shared, "before": before }),
+        )
+        .await?;
+        tx.commit().await?;
+        tracing::info!(shared_with = ?incident.shared_with, "incident sharing changed");
+        Ok(ShareIncidentResponse {
+            incident: Some(convert::incident(&incident)),
         })
     }
 

@@ -29,6 +29,8 @@ pub const ACCESS: Access = Access {
         ("GetIncident", READERS),
         ("ListIncidents", READERS),
         ("CloseIncident", WRITERS),
+        // The owning organisation's coordinators.
+        ("ShareIncident", WRITERS),
         ("CreateTask", WRITERS),
         ("UpdateTask", WRITERS),
         ("CancelTask", WRITERS),
@@ -133,6 +135,12 @@ impl TaskService for Api {
         request: Request<CloseIncidentRequest>,
     ) -> Result<Response<CloseIncidentResponse>, Status> {
         status(self.do_close_incident(request).await)
+    }
+    async fn share_incident(
+        &self,
+        request: Request<ShareIncidentRequest>,
+    ) -> Result<Response<ShareIncidentResponse>, Status> {
+        status(self.do_share_incident(request).await)
     }
     async fn create_task(
         &self,

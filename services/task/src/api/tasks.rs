@@ -364,7 +364,13 @@ impl Api {
         let task = store::task(&mut conn, id, false)
             .await?
             .ok_or(ApiError::NotFound("task"))?;
-        principal.require_reader_of(&task.organisation_id)?;
+        if principal.require_reader_of(&task.organisation_id).is_err() {
+            // Staff of an organisation the incident is shared with read its tasks too.
+            let incident = store::incident(&mut conn, task.incident_id, false)
+                .await?
+                .ok_or(ApiError::NotFound("task"))?;
+            principal.require_reader_of_shared(&incident.spec.organisation_id, &incident.shared_with)?;
+        }
         Ok(GetTaskResponse {
             task: Some(convert::task(&task)),
         })
@@ -419,7 +425,7 @@ impl Api {
         let incident = store::incident(&mut conn, incident_id, false)
             .await?
             .ok_or(ApiError::NotFound("incident"))?;
-        principal.require_reader_of(&incident.spec.organisation_id)?;
+        principal.require_reader_of_shared(&incident.spec.organisation_id, &incident.shared_with)?;
         let mut tasks = store::list_tasks(
             &mut conn,
             incident_id,

@@ -20,7 +20,7 @@ pub async fn insert_incident(
          centre_latitude, centre_longitude, region_radius_km) \
          VALUES ($1, $2, $3, $4, $5, $6, $7) \
          RETURNING incident_id, organisation_id, name, description, centre_latitude, \
-         centre_longitude, region_radius_km, status, version, created_at, updated_at, closed_at",
+         centre_longitude, region_radius_km, status, version, created_at, updated_at, closed_at, shared_with",
         id.uuid(),
         spec.organisation_id,
         spec.name,
@@ -45,7 +45,7 @@ pub async fn incident(
             IncidentRow,
             "SELECT incident_id, organisation_id, name, description, centre_latitude, \
              centre_longitude, region_radius_km, status, version, created_at, updated_at, \
-             closed_at FROM incidents WHERE incident_id = $1 FOR UPDATE",
+             closed_at, shared_with FROM incidents WHERE incident_id = $1 FOR UPDATE",
             id.uuid(),
         )
         .fetch_optional(conn)
@@ -55,7 +55,7 @@ pub async fn incident(
             IncidentRow,
             "SELECT incident_id, organisation_id, name, description, centre_latitude, \
              centre_longitude, region_radius_km, status, version, created_at, updated_at, \
-             closed_at FROM incidents WHERE incident_id = $1",
+             closed_at, shared_with FROM incidents WHERE incident_id = $1",
             id.uuid(),
         )
         .fetch_optional(conn)
@@ -76,8 +76,8 @@ pub async fn list_incidents(
         IncidentRow,
         "SELECT incident_id, organisation_id, name, description, centre_latitude, \
          centre_longitude, region_radius_km, status, version, created_at, updated_at, \
-         closed_at FROM incidents \
-         WHERE ($1::text IS NULL OR organisation_id = $1) \
+         closed_at, shared_with FROM incidents \
+         WHERE ($1::text IS NULL OR organisation_id = $1 OR $1 = ANY(shared_with)) \
            AND ($2::text IS NULL OR status = $2) \
            AND ($3::timestamptz IS NULL OR (created_at, incident_id) < ($3, $4::uuid)) \
          ORDER BY created_at DESC, incident_id DESC LIMIT $5",
@@ -104,8 +104,29 @@ pub async fn close_incident(
         "UPDATE incidents SET status = 'closed', closed_at = now(), updated_at = now(), \
          version = version + 1 WHERE incident_id = $1 \
          RETURNING incident_id, organisation_id, name, description, centre_latitude, \
-         centre_longitude, region_radius_km, status, version, created_at, updated_at, closed_at",
+         centre_longitude, region_radius_km, status, version, created_at, updated_at, closed_at, shared_with",
         id,
+    )
+    .fetch_one(tx)
+    .await?
+    .try_into()
+}
+
+/// Sets who else may read the incident; bumps its version.
+pub async fn share_incident(
+    tx: &mut PgConnection,
+    id: IncidentId,
+    shared_with: &[String],
+) -> Result<Incident, sqlx::Error> {
+    sqlx::query_as!(
+        IncidentRow,
+        "UPDATE incidents SET shared_with = $2, updated_at = now(), version = version + 1 \
+         WHERE incident_id = $1 \
+         RETURNING incident_id, organisation_id, name, description, centre_latitude, \
+         centre_longitude, region_radius_km, status, version, created_at, updated_at, closed_at, \
+         shared_with",
+        id.uuid(),
+        shared_with,
     )
     .fetch_one(tx)
     .await?

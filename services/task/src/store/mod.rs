@@ -20,7 +20,7 @@ use crate::domain::{
     Window,
 };
 
-pub use incidents::{close_incident, incident, insert_incident, list_incidents};
+pub use incidents::{close_incident, incident, insert_incident, list_incidents, share_incident};
 pub use requests::{Actor, AuditRow, Claim, audit, audit_entries, claim_idempotency_key, replayed};
 pub use staffing::{apply_match_state, restaff, staffing};
 pub use tasks::{
@@ -56,6 +56,7 @@ struct IncidentRow {
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
     closed_at: Option<DateTime<Utc>>,
+    shared_with: Vec<String>,
 }
 
 impl TryFrom<IncidentRow> for Incident {
@@ -79,6 +80,7 @@ impl TryFrom<IncidentRow> for Incident {
             created_at: row.created_at,
             updated_at: row.updated_at,
             closed_at: row.closed_at,
+            shared_with: row.shared_with,
         })
     }
 }
