@@ -43,6 +43,7 @@ pub const ACCESS: Access = Access {
             Allowed::Roles(&[Role::Volunteer, Role::Coordinator, Role::Admin]),
         ),
         ("CompleteMatch", WRITERS),
+        ("CorrectHours", WRITERS),
         ("OptimizeIncident", WRITERS),
         ("ApplyOptimizationPlan", WRITERS),
         ("ListAuditEntries", ADMINS),
@@ -277,6 +278,63 @@ impl MatchingService for Api {
         let match_id = v.finish_id("match_id", match_id)?;
         let row = lifecycle::complete(&self.matcher, caller, match_id, outcome).await?;
         Ok(Response::new(CompleteMatchResponse {
+            r#match: Some(lifecycle::match_view(&row)),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(match_id = %request.get_ref().match_id))]
+    async fn correct_hours(
+        &self,
+        request: Request<CorrectHoursRequest>,
+    ) -> Result<Response<CorrectHoursResponse>, Status> {
+        let caller = principal(&request)?;
+        let r = request.get_ref();
+        let mut v = Violations::new();
+        let match_id = v.id::<MatchId>("match_id", &r.match_id);
+        let mut time = |field: &str, ts: &Option<prost_types::Timestamp>| {
+            let at = ts.as_ref().and_then(spontan_platform::events::from_timestamp);
+            if at.is_none() {
+                v.add(field, "is required");
+            }
+            at
+        };
+        let arrived = time("checked_in_at", &r.checked_in_at);
+        let left = time("checked_out_at", &r.checked_out_at);
+        let now = chrono::Utc::now() + chrono::Duration::minutes(5);
+        if let (Some(arrived), Some(left)) = (arrived, left) {
+            if left <= arrived {
+                v.add("checked_out_at", "must be after checked_in_at");
+            } else if left - arrived > chrono::Duration::hours(24) {
+                v.add("checked_out_at", "must be at most 24 hours after checked_in_at");
+            }
+            if left > now {
+                v.add("checked_out_at", "must not be in the future");
+            }
+        }
+        let rules = spontan_platform::text::TextRules {
+            required: true,
+            max: 200,
+            multiline: false,
+        };
+        let reason = match spontan_platform::text::clean(&r.reason, rules) {
+            Ok(reason) if reason.chars().count() < 3 => {
+                v.add("reason", "must be at least 3 characters");
+                reason
+            }
+            Ok(reason) => reason,
+            Err(problem) => {
+                v.add("reason", problem.describe());
+                String::new()
+            }
+        };
+        let match_id = v.finish_id("match_id", match_id)?;
+        let (Some(arrived), Some(left)) = (arrived, left) else {
+            return Err(ApiError::invalid("checked_in_at", "is required").into());
+        };
+        let row =
+            lifecycle::correct_hours(&self.matcher, caller, match_id, arrived, left, &reason)
+                .await?;
+        Ok(Response::new(CorrectHoursResponse {
             r#match: Some(lifecycle::match_view(&row)),
         }))
     }

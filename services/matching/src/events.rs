@@ -27,6 +27,9 @@ pub fn envelope(m: &MatchRow, previous: Option<MatchState>, sequence: i64) -> pb
         window: Some(convert::time_window(&m.window())),
         explanation: Some(convert::explanation(&m.explanation.0)),
         sequence: u64::try_from(sequence).unwrap_or(0),
+        checked_in_at: m.checked_in_at.map(convert::ts),
+        checked_out_at: m.checked_out_at.map(convert::ts),
+        hours_on_site: m.hours_on_site(),
     });
     let payload = match state {
         MatchState::Proposed => Payload::MatchProposed(pb::MatchProposed { snapshot }),
@@ -34,6 +37,7 @@ pub fn envelope(m: &MatchRow, previous: Option<MatchState>, sequence: i64) -> pb
             snapshot,
             expires_at: m.expires_at.map(convert::ts),
             task_title: m.title.clone(),
+            task_address: m.address.clone(),
         }),
         MatchState::Accepted => Payload::MatchAccepted(pb::MatchAccepted { snapshot }),
         MatchState::Declined => Payload::MatchDeclined(pb::MatchDeclined {

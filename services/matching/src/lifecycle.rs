@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use spontan_platform::ApiError;
 use spontan_platform::auth::grant::ContactGrant;
 use spontan_platform::auth::{Principal, Role};
@@ -394,6 +394,56 @@ pub async fn complete(
     };
     tx.commit().await.map_err(db)?;
     Ok(row)
+}
+
+/// CorrectHours: a coordinator of the task's organisation, or an admin, sets the times on
+/// site (validated by the caller) with a reason; the match becomes COMPLETED.
+pub async fn correct_hours(
+    matcher: &Matcher,
+    caller: &Principal,
+    match_id: MatchId,
+    checked_in_at: DateTime<Utc>,
+    checked_out_at: DateTime<Utc>,
+    reason: &str,
+) -> Result<MatchRow, ApiError> {
+    let (mut tx, pre, _) = open(matcher, caller, match_id, Callers::Staff).await?;
+    let m = lock(&mut tx, &pre).await?;
+    if !matches!(
+        m.state,
+        MatchState::Accepted | MatchState::CheckedIn | MatchState::Completed | MatchState::NoShow
+    ) {
+        return Err(ApiError::precondition(
+            reasons::INVALID_TRANSITION,
+            "hours are kept only for accepted matches (accepted, checked in, completed, no-show)",
+        ));
+    }
+    let before = (m.checked_in_at, m.checked_out_at);
+    let after = store::set_hours(&mut tx, m.id, checked_in_at, checked_out_at)
+        .await
+        .map_err(db)?;
+    events::record(&mut tx, &matcher.topic, &after, Some(m.state))
+        .await
+        .map_err(db)?;
+    let entry = store::Audited {
+        organisation_id: &after.organisation_id,
+        incident_id: after.incident_id,
+        action: "match.hours_corrected",
+        match_id: Some(after.id),
+        details: serde_json::json!({
+            "task_id": after.task_id,
+            "state_before": m.state.as_str(),
+            "checked_in_at_before": before.0,
+            "checked_out_at_before": before.1,
+            "checked_in_at": checked_in_at,
+            "checked_out_at": checked_out_at,
+            "hours_on_site": after.hours_on_site(),
+            "reason": reason,
+        }),
+    };
+    store::audit(&mut tx, caller, entry).await.map_err(db)?;
+    tx.commit().await.map_err(db)?;
+    tracing::info!(match_id = %after.id, hours = after.hours_on_site(), "hours corrected");
+    Ok(after)
 }
 
 /// The proto view of a match for coordinators and dashboards.

@@ -45,6 +45,8 @@ pub const ACCESS: Access = Access {
         // Their organisation's volunteers only (admins: any).
         ("SendVolunteerMessage", WRITERS),
         ("ListVolunteerMessages", WRITERS),
+        // Names of their organisation's volunteers (admins: any); audited.
+        ("ListParticipants", WRITERS),
     ],
 };
 
@@ -436,6 +438,17 @@ impl RegistrationService for Api {
         let caller = principal(&request)?;
         let messages = self.messages.list(caller, request.get_ref()).await?;
         Ok(Response::new(ListVolunteerMessagesResponse { messages }))
+    }
+
+    #[tracing::instrument(skip_all, fields(incident_id = %request.get_ref().incident_id))]
+    async fn list_participants(
+        &self,
+        request: Request<ListParticipantsRequest>,
+    ) -> Result<Response<ListParticipantsResponse>, Status> {
+        let caller = principal(&request)?;
+        let answer =
+            crate::participation::list(&self.registry, caller, request.get_ref()).await?;
+        Ok(Response::new(answer))
     }
 
     async fn get_volunteer_contact(

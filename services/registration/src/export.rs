@@ -74,6 +74,12 @@ pub async fn export(pool: &sqlx::PgPool, v: &Volunteer) -> Result<Value, ApiErro
             "state": spontan_proto::v1::MatchState::try_from(i32::from(m.state))
                 .map(|s| s.as_str_name()).unwrap_or_default(),
             "updated_at": m.updated_at,
+            "task_title": m.task_title,
+            "task_starts_at": m.starts_at,
+            "checked_in_at": m.checked_in_at,
+            "checked_out_at": m.checked_out_at,
+            "hours_on_site": m.hours_on_site,
         })).collect::<Vec<_>>(),
+        "total_hours_on_site": matches.iter().map(|m| m.hours_on_site).sum::<f64>(),
     }))
 }

@@ -29,6 +29,7 @@ pub mod domain;
 pub mod events;
 pub mod export;
 pub mod messages;
+pub mod participation;
 pub mod ratelimit;
 pub mod retention;
 pub mod rotation;

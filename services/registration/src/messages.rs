@@ -37,7 +37,7 @@ pub struct Messages {
 
 /// The organisation a caller sends for and whose matches they reach: their own for a
 /// coordinator; every organisation for an admin (`None`).
-fn scope(caller: &Principal) -> Result<Option<String>, ApiError> {
+pub(crate) fn scope(caller: &Principal) -> Result<Option<String>, ApiError> {
     match caller.role {
         Role::Admin => Ok(None),
         Role::Coordinator => caller

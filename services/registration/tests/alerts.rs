@@ -192,6 +192,7 @@ async fn a_withdrawn_offer_is_told_to_the_volunteer_and_nothing_else_is() {
         snapshot: Some(offered.clone()),
         expires_at: None,
         task_title: "Deich Nord sichern".into(),
+        task_address: String::new(),
     });
     app.publish_snapshot(&offered, 2, offer).await;
     let first = gateway

@@ -67,6 +67,7 @@ impl TestApp {
                 snapshot: Some(snapshot.clone()),
                 expires_at: None,
                 task_title: "Deich Nord sichern".into(),
+                task_address: String::new(),
             }),
         };
         self.publish_snapshot(&snapshot, 3, payload).await;

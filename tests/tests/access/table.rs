@@ -236,6 +236,14 @@ pub(super) fn table() -> Vec<Row> {
                 }
             }),
         ),
+        // Another organisation's coordinator lists only their own organisation's volunteers.
+        row(
+            "spontan.v1.RegistrationService/ListParticipants",
+            [UA, UA, UA, PD, PD, OK, OK, PD, OK],
+            rpc!(registration.list_participants, |fx| ListParticipantsRequest {
+                incident_id: fx.incident.clone(),
+            }),
+        ),
         // TaskService
         row(
             "spontan.v1.TaskService/CreateIncident",
@@ -419,6 +427,22 @@ pub(super) fn table() -> Vec<Row> {
             rpc!(matching.complete_match, |fx| CompleteMatchRequest {
                 match_id: fx.match_id.clone(),
                 outcome: MatchOutcome::Completed.into(),
+            }),
+        ),
+        row(
+            "spontan.v1.MatchingService/CorrectHours",
+            // A match nobody has: allowed callers get past access to the lookup.
+            [UA, UA, UA, PD, PD, NF, NF, PD, NF],
+            rpc!(matching.correct_hours, |fx| {
+                let arrived = chrono::Utc::now() - chrono::Duration::hours(4);
+                CorrectHoursRequest {
+                    match_id: uuid::Uuid::now_v7().to_string(),
+                    checked_in_at: Some(spontan_platform::events::timestamp(arrived)),
+                    checked_out_at: Some(spontan_platform::events::timestamp(
+                        arrived + chrono::Duration::hours(2),
+                    )),
+                    reason: "Zugangsprobe".into(),
+                }
             }),
         ),
         row(

@@ -38,6 +38,8 @@ pub struct MatchRow {
     pub check_in_failures: i16,
     pub organisation_id: String,
     pub title: String,
+    /// The task's meeting-point address.
+    pub address: String,
 }
 
 impl MatchRow {
@@ -218,6 +220,26 @@ pub async fn lock_matches_where(
 
 /// Changes a match's state and bumps its version; the caller then calls
 /// [`crate::events::record`].
+/// Sets the times on site of a match and completes it (a coordinator's correction).
+pub async fn set_hours(
+    conn: &mut PgConnection,
+    id: Uuid,
+    checked_in_at: DateTime<Utc>,
+    checked_out_at: DateTime<Utc>,
+) -> sqlx::Result<MatchRow> {
+    match_rows!(
+        "WITH m AS (UPDATE matches SET state = 'completed', version = version + 1, \
+         updated_at = now(), checked_in_at = $2, checked_out_at = $3 WHERE id = $1 RETURNING *)",
+        "m",
+        "",
+        id,
+        checked_in_at,
+        checked_out_at,
+    )
+    .fetch_one(conn)
+    .await
+}
+
 pub async fn set_state(
     conn: &mut PgConnection,
     id: Uuid,

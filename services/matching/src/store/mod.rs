@@ -32,7 +32,8 @@ macro_rules! match_rows {
                 m.created_at AS "created_at!", m.updated_at AS "updated_at!",
                 m.version AS "version!", m.checked_in_at AS "checked_in_at?",
                 m.checked_out_at AS "checked_out_at?", m.check_in_failures AS "check_in_failures!",
-                t.organisation_id AS "organisation_id!", t.title AS "title!"
+                t.organisation_id AS "organisation_id!", t.title AS "title!",
+                t.address AS "address!"
                 FROM "#
                 + $source
                 + " m JOIN tasks t ON t.id = m.task_id "

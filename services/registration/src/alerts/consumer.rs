@@ -107,6 +107,10 @@ impl EventHandler for MatchAlerts {
             .as_ref()
             .filter(|(kind, ..)| *kind == AlertKind::Offer)
             .map(|(_, title, _)| title.as_str());
+        let address = match envelope.payload.as_ref() {
+            Some(Payload::MatchOffered(o)) => Some(o.task_address.as_str()),
+            _ => None,
+        };
         let starts_at = s
             .window
             .as_ref()
@@ -125,6 +129,10 @@ impl EventHandler for MatchAlerts {
                 occurred_at,
                 starts_at,
                 task_title: title,
+                task_address: address,
+                checked_in_at: s.checked_in_at.as_ref().and_then(from_timestamp),
+                checked_out_at: s.checked_out_at.as_ref().and_then(from_timestamp),
+                hours_on_site: s.hours_on_site,
             },
         )
         .await?;

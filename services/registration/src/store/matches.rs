@@ -13,6 +13,11 @@ pub struct Seen {
     pub organisation_id: String,
     pub state: i16,
     pub updated_at: DateTime<Utc>,
+    pub task_title: Option<String>,
+    pub starts_at: Option<DateTime<Utc>>,
+    pub checked_in_at: Option<DateTime<Utc>>,
+    pub checked_out_at: Option<DateTime<Utc>>,
+    pub hours_on_site: f64,
 }
 
 /// A match as a match event tells it.
@@ -29,18 +34,28 @@ pub struct Heard<'a> {
     pub starts_at: Option<DateTime<Utc>>,
     /// Only offers carry it; kept from then on.
     pub task_title: Option<&'a str>,
+    /// Only offers carry it; kept from then on.
+    pub task_address: Option<&'a str>,
+    pub checked_in_at: Option<DateTime<Utc>>,
+    pub checked_out_at: Option<DateTime<Utc>>,
+    pub hours_on_site: f64,
 }
 
 /// The match's state at `version`, unless a later version is already stored.
 pub async fn record(conn: &mut PgConnection, m: Heard<'_>) -> Result<(), sqlx::Error> {
     sqlx::query!(
         "INSERT INTO matches_seen (match_id, volunteer_id, task_id, organisation_id, state, \
-         version, updated_at, incident_id, starts_at, task_title) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (match_id) DO UPDATE \
+         version, updated_at, incident_id, starts_at, task_title, task_address, checked_in_at, \
+         checked_out_at, hours_on_site) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+         ON CONFLICT (match_id) DO UPDATE \
          SET state = EXCLUDED.state, version = EXCLUDED.version, updated_at = EXCLUDED.updated_at, \
          incident_id = COALESCE(EXCLUDED.incident_id, matches_seen.incident_id), \
          starts_at = COALESCE(EXCLUDED.starts_at, matches_seen.starts_at), \
-         task_title = COALESCE(EXCLUDED.task_title, matches_seen.task_title) \
+         task_title = COALESCE(EXCLUDED.task_title, matches_seen.task_title), \
+         task_address = COALESCE(EXCLUDED.task_address, matches_seen.task_address), \
+         checked_in_at = EXCLUDED.checked_in_at, checked_out_at = EXCLUDED.checked_out_at, \
+         hours_on_site = EXCLUDED.hours_on_site \
          WHERE matches_seen.version < EXCLUDED.version",
         m.match_id,
         m.volunteer_id,
@@ -52,6 +67,10 @@ pub async fn record(conn: &mut PgConnection, m: Heard<'_>) -> Result<(), sqlx::E
         m.incident_id,
         m.starts_at,
         m.task_title,
+        m.task_address,
+        m.checked_in_at,
+        m.checked_out_at,
+        m.hours_on_site,
     )
     .execute(conn)
     .await?;
@@ -84,7 +103,8 @@ pub async fn find(pool: &PgPool, match_id: Uuid) -> Result<Option<Known>, sqlx::
 pub async fn of_volunteer(pool: &PgPool, volunteer_id: Uuid) -> Result<Vec<Seen>, sqlx::Error> {
     sqlx::query_as!(
         Seen,
-        "SELECT match_id, task_id, organisation_id, state, updated_at FROM matches_seen \
+        "SELECT match_id, task_id, organisation_id, state, updated_at, task_title, starts_at, \
+         checked_in_at, checked_out_at, hours_on_site FROM matches_seen \
          WHERE volunteer_id = $1 ORDER BY updated_at",
         volunteer_id,
     )
@@ -143,4 +163,68 @@ pub async fn contact_reads(
     )
     .fetch_all(pool)
     .await
+}
+
+/// One volunteer's work on one task, as the participation list shows it.
+#[derive(Debug)]
+pub struct ParticipantRow {
+    pub match_id: Uuid,
+    pub volunteer_id: Uuid,
+    pub task_id: Uuid,
+    pub organisation_id: String,
+    pub task_title: Option<String>,
+    pub task_address: Option<String>,
+    pub starts_at: Option<DateTime<Utc>>,
+    pub checked_in_at: Option<DateTime<Utc>>,
+    pub checked_out_at: Option<DateTime<Utc>>,
+    pub hours_on_site: f64,
+    pub state: i16,
+}
+
+/// The checked-in and completed matches of the incident (of `organisation_id`, or any), of
+/// volunteers not erased, by start.
+pub async fn participants(
+    pool: &PgPool,
+    incident_id: Uuid,
+    organisation_id: Option<&str>,
+) -> Result<Vec<ParticipantRow>, sqlx::Error> {
+    sqlx::query_as!(
+        ParticipantRow,
+        "SELECT m.match_id, m.volunteer_id, m.task_id, m.organisation_id, m.task_title, \
+         m.task_address, m.starts_at, m.checked_in_at, m.checked_out_at, m.hours_on_site, m.state \
+         FROM matches_seen m JOIN volunteers v ON v.id = m.volunteer_id \
+         WHERE m.incident_id = $1 AND ($2::text IS NULL OR m.organisation_id = $2) \
+         AND m.state IN (4, 5) AND v.status <> 'erased' \
+         ORDER BY m.starts_at, m.match_id",
+        incident_id,
+        organisation_id,
+    )
+    .fetch_all(pool)
+    .await
+}
+
+/// Records that `accessor` read the names of these participants (one entry each).
+pub async fn audit_participation(
+    pool: &PgPool,
+    accessor: &str,
+    rows: &[ParticipantRow],
+) -> Result<(), sqlx::Error> {
+    let matches: Vec<Uuid> = rows.iter().map(|r| r.match_id).collect();
+    let volunteers: Vec<Uuid> = rows.iter().map(|r| r.volunteer_id).collect();
+    let tasks: Vec<Uuid> = rows.iter().map(|r| r.task_id).collect();
+    let organisations: Vec<String> = rows.iter().map(|r| r.organisation_id.clone()).collect();
+    sqlx::query!(
+        "INSERT INTO contact_access_audit (match_id, volunteer_id, accessor, task_id, \
+         organisation_id, purpose) \
+         SELECT m, v, $5, t, o, 'participation' \
+         FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[]) AS r(m, v, t, o)",
+        &matches,
+        &volunteers,
+        &tasks,
+        &organisations,
+        accessor,
+    )
+    .execute(pool)
+    .await?;
+    Ok(())
 }

@@ -208,6 +208,7 @@ impl TestApp {
             snapshot: Some(snapshot.clone()),
             expires_at: Some(ts(chrono::Utc::now() + chrono::Duration::minutes(30))),
             task_title: title.into(),
+            task_address: String::new(),
         });
         let event = spontan_platform::events::envelope(snapshot.match_id.clone(), 2, payload);
         self.publish_match(&snapshot.task_id, &event).await;
