@@ -14,7 +14,7 @@ use spontan_proto::v1::{GetTaskStaffingRequest, MatchState};
 
 mod common;
 
-use common::{json, spontan};
+use common::{json, ok, spontan};
 
 const ORG: &str = "thw-ov-ahrweiler";
 
@@ -772,6 +772,55 @@ async fn coordinators_and_volunteers_answer_check_in_and_complete_from_the_comma
     )
     .await;
     assert!(String::from_utf8_lossy(&refused.stderr).contains("does not allow"));
+
+    // Bernd was there after all (the shift list says 09:00 to 12:30): the coordinator
+    // corrects his hours, and the participation list for the insurer has both.
+    let arrived = (chrono::Utc::now() - chrono::Duration::hours(5)).to_rfc3339();
+    let left = (chrono::Utc::now() - chrono::Duration::minutes(90)).to_rfc3339();
+    let corrected = json(
+        &spontan(
+            &suite,
+            Some(&coordinator),
+            &[
+                "--json",
+                "matches",
+                "correct-hours",
+                &matches[1],
+                "--checked-in-at",
+                &arrived,
+                "--checked-out-at",
+                &left,
+                "--reason",
+                "laut Schichtliste anwesend",
+            ],
+        )
+        .await,
+    );
+    assert_eq!(corrected[0]["state"], "completed", "{corrected}");
+    let mut csv = String::new();
+    for _ in 0..60 {
+        csv = ok(&spontan(
+            &suite,
+            Some(&coordinator),
+            &["incident", "participants", &incident, "--csv"],
+        )
+        .await);
+        if csv.contains("Bernd Drill") && csv.contains("Anna Drill") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("name,task,place,date,arrived,left,hours,state"),
+        "{csv}"
+    );
+    let bernd = csv
+        .lines()
+        .find(|l| l.starts_with("Bernd Drill,"))
+        .unwrap_or_else(|| panic!("Bernd listed: {csv}"));
+    assert!(bernd.ends_with(",3.50,completed"), "{bernd}");
 
     suite.stop().await.expect("stopped");
 }

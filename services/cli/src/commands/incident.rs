@@ -10,7 +10,7 @@ use spontan_proto::v1::{
     ApplyOptimizationPlanRequest, CloseIncidentRequest, CreateIncidentRequest, GetIncidentRequest,
     GetIncidentSummaryRequest, Incident, IncidentStatus, ListAuditEntriesRequest,
     ListContactReadsRequest, ListIncidentsRequest, ListTaskAuditEntriesRequest, ListTasksRequest,
-    OptimizeIncidentRequest, PlanMove, PlanMoveKind,
+    ListParticipantsRequest, OptimizeIncidentRequest, Participant, PlanMove, PlanMoveKind,
 };
 
 use crate::client::{Global, channel, derived_key, request};
@@ -67,6 +67,15 @@ pub enum IncidentCommand {
         incident_id: String,
         plan_id: String,
     },
+    /// Who worked in the incident for your organisation: name, task, place, date, hours
+    /// (coordinator; personal data, every listing is audited). --csv for a spreadsheet or the
+    /// insurer.
+    Participants {
+        incident_id: String,
+        /// Comma-separated values with a header line, instead of a table (or JSON).
+        #[arg(long)]
+        csv: bool,
+    },
     /// What staff did to the incident, oldest first (admin): the task service's entries,
     /// matching's entries and the contact reads of its tasks, in one list.
     Audit { incident_id: String },
@@ -91,6 +100,9 @@ pub async fn run(global: &Global, command: IncidentCommand) -> anyhow::Result<()
             incident_id,
             plan_id,
         } => return apply_plan(global, incident_id, plan_id).await,
+        IncidentCommand::Participants { incident_id, csv } => {
+            return participants(global, incident_id, csv).await;
+        }
         IncidentCommand::Audit { incident_id } => return audit(global, incident_id).await,
         other => other,
     };
@@ -162,6 +174,7 @@ pub async fn run(global: &Global, command: IncidentCommand) -> anyhow::Result<()
         IncidentCommand::Summary { .. }
         | IncidentCommand::Optimize { .. }
         | IncidentCommand::ApplyPlan { .. }
+        | IncidentCommand::Participants { .. }
         | IncidentCommand::Audit { .. } => unreachable!("answered above"),
         IncidentCommand::Close { incident_id } => {
             let message = CloseIncidentRequest { incident_id };
@@ -384,6 +397,67 @@ async fn apply_plan(global: &Global, incident_id: String, plan_id: String) -> an
         );
     }
     print(global.json, json, MOVE_HEADERS, move_rows(&a.moves));
+    Ok(())
+}
+
+async fn participants(global: &Global, incident_id: String, csv: bool) -> anyhow::Result<()> {
+    let mut client = RegistrationServiceClient::new(channel(global, &global.registration).await?);
+    let list = client
+        .list_participants(request(global, ListParticipantsRequest { incident_id })?)
+        .await?
+        .into_inner();
+    let state = |p: &Participant| enum_name(p.state().as_str_name(), "MATCH_STATE_");
+    let rows: Vec<Vec<String>> = list
+        .participants
+        .iter()
+        .map(|p| {
+            vec![
+                p.display_name.clone(),
+                p.task_title.clone(),
+                p.task_address.clone(),
+                time(p.task_starts_at.as_ref()),
+                time(p.checked_in_at.as_ref()),
+                time(p.checked_out_at.as_ref()),
+                format!("{:.2}", p.hours_on_site),
+                state(p),
+            ]
+        })
+        .collect();
+    const HEADERS: [&str; 8] = [
+        "NAME", "TASK", "PLACE", "DATE", "ARRIVED", "LEFT", "HOURS", "STATE",
+    ];
+    if csv {
+        let mut out = ::csv::Writer::from_writer(std::io::stdout());
+        out.write_record(HEADERS.map(str::to_lowercase))?;
+        for row in &rows {
+            out.write_record(row)?;
+        }
+        out.flush()?;
+        return Ok(());
+    }
+    let json = json!({
+        "total_hours": list.total_hours,
+        "participants": list.participants.iter().map(|p| json!({
+            "match_id": p.match_id,
+            "display_name": p.display_name,
+            "task_id": p.task_id,
+            "task_title": p.task_title,
+            "task_address": p.task_address,
+            "task_starts_at": time(p.task_starts_at.as_ref()),
+            "checked_in_at": time(p.checked_in_at.as_ref()),
+            "checked_out_at": time(p.checked_out_at.as_ref()),
+            "hours_on_site": p.hours_on_site,
+            "state": state(p),
+        })).collect::<Vec<_>>(),
+    });
+    if !global.json {
+        println!(
+            "{} participants, {:.1} hours on site",
+            list.participants.len(),
+            list.total_hours
+        );
+    }
+    print(global.json, json, &HEADERS, rows);
     Ok(())
 }
 

@@ -11,7 +11,7 @@ use serde_json::json;
 use spontan_proto::v1::matching_service_client::MatchingServiceClient;
 use spontan_proto::v1::registration_service_client::RegistrationServiceClient;
 use spontan_proto::v1::{
-    CheckInRequest, CheckOutRequest, CompleteMatchRequest, GetTaskStaffingRequest,
+    CheckInRequest, CheckOutRequest, CompleteMatchRequest, CorrectHoursRequest, GetTaskStaffingRequest,
     GetVolunteerContactRequest, ListMatchChangesRequest, MatchChange, MatchOutcome, MatchState,
 };
 
@@ -61,6 +61,20 @@ pub enum MatchesCommand {
         match_id: String,
         #[arg(long, value_enum)]
         outcome: OutcomeArg,
+    },
+    /// Set the times on site of a match when check-in or check-out was forgotten (coordinator;
+    /// audited with the reason); the match becomes completed.
+    CorrectHours {
+        match_id: String,
+        /// When the volunteer arrived (RFC 3339, e.g. 2026-07-15T09:00:00+02:00).
+        #[arg(long)]
+        checked_in_at: chrono::DateTime<chrono::FixedOffset>,
+        /// When they left (RFC 3339).
+        #[arg(long)]
+        checked_out_at: chrono::DateTime<chrono::FixedOffset>,
+        /// Why (3 to 200 characters), e.g. "forgot to check out, left at 18:00".
+        #[arg(long)]
+        reason: String,
     },
     /// Show the contact (name, phone, e-mail) of the volunteer of an accepted or checked-in
     /// match (coordinator or admin; every read is audited). With --task-id or --incident the
@@ -137,6 +151,29 @@ pub async fn run(global: &Global, command: MatchesCommand) -> anyhow::Result<()>
             };
             let found = client
                 .complete_match(request(global, message)?)
+                .await?
+                .into_inner();
+            show_matches(global, found.r#match.into_iter().collect());
+            Ok(())
+        }
+        MatchesCommand::CorrectHours {
+            match_id,
+            checked_in_at,
+            checked_out_at,
+            reason,
+        } => {
+            let mut client = MatchingServiceClient::new(channel(global, &global.matching).await?);
+            let utc = |t: chrono::DateTime<chrono::FixedOffset>| {
+                spontan_platform::events::timestamp(t.with_timezone(&chrono::Utc))
+            };
+            let message = CorrectHoursRequest {
+                match_id,
+                checked_in_at: Some(utc(checked_in_at)),
+                checked_out_at: Some(utc(checked_out_at)),
+                reason,
+            };
+            let found = client
+                .correct_hours(request(global, message)?)
                 .await?
                 .into_inner();
             show_matches(global, found.r#match.into_iter().collect());
