@@ -127,28 +127,26 @@ async fn run_background(
     volunteer_group: String,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let volunteer_topic = kafka.topics.volunteer.as_str();
-    let restore = || matcher.restore(volunteer_topic);
-    let Some((restored, offsets)) =
+    let volunteers = consumer::VolunteerLog {
+        matcher: matcher.clone(),
+        topic: kafka.topics.volunteer.clone(),
+        kafka: kafka.clone(),
+        label: volunteer_group,
+    };
+    // The volunteer topic is read from where the restored index ends (the offsets stored with
+    // it, once checked against the broker's log), not from its beginning: a restarted or added
+    // replica catches up in seconds, not by replaying every registration of the incident. The
+    // topic may not exist yet right after a fresh deployment: wait for it.
+    let restore = || volunteers.restore();
+    let Some((restored, start)) =
         retry::until_ok(&shutdown, "restoring the volunteer index", restore).await
     else {
         return Ok(());
     };
     tracing::info!(volunteers = restored, "volunteer index restored");
-    // The volunteer topic is read from where the restored index ends (the offsets stored with
-    // it), not from its beginning: a restarted or added replica catches up in seconds, not by
-    // replaying every registration of the incident. The topic may not exist yet right after
-    // a fresh deployment: wait for it.
-    let assign = || {
-        EventConsumer::assign(
-            &kafka,
-            "matching-volunteers",
-            &volunteer_group,
-            volunteer_topic,
-            &offsets,
-        )
-    };
-    let Some(volunteers) = retry::until_ok(&shutdown, "reading the volunteer topic", assign).await
+    let assign = || volunteers.assign(&start);
+    let Some(volunteer_consumer) =
+        retry::until_ok(&shutdown, "reading the volunteer topic", assign).await
     else {
         return Ok(());
     };
@@ -158,16 +156,12 @@ async fn run_background(
         &kafka.group_id,
         &[kafka.topics.task.as_str()],
     )?;
-    let volunteer_handler = consumer::VolunteerConsumer {
-        matcher: matcher.clone(),
-    };
     let task_handler = consumer::TaskConsumer {
         matcher: matcher.clone(),
     };
     let pool = matcher.pool.clone();
-    let batch = matcher.settings.volunteer_batch;
     tokio::join!(
-        volunteers.run_batches(volunteer_handler, batch, shutdown.clone()),
+        volunteers.run(volunteer_consumer, start, shutdown.clone()),
         tasks.run(task_handler, shutdown.clone()),
         matcher.run_timers(shutdown.clone()),
         crate::metrics::report_states(pool, shutdown.clone()),

@@ -1,4 +1,5 @@
-//! Matching's own metrics: matches by state and how long volunteers take to answer an offer.
+//! Matching's own metrics: matches by state, how long volunteers take to answer an offer,
+//! and stored volunteer offsets that belonged to another log.
 //!
 //! Matches by state (`matching_matches`) is counted from the database every
 //! [`STATE_INTERVAL`], not kept in memory from transitions: it is right after a restart, and
@@ -47,4 +48,12 @@ pub async fn report_states(pool: PgPool, shutdown: CancellationToken) {
 pub fn offer_answered(offered_at: DateTime<Utc>, answer: &'static str) {
     let seconds = (Utc::now() - offered_at).num_milliseconds().max(0) as f64 / 1000.0;
     metrics::histogram!("matching_offer_answer_seconds", "answer" => answer).record(seconds);
+}
+
+/// A stored offset of `topic` did not hold ([`crate::consumer::VolunteerLog`]): `reason` is
+/// `cluster`, `log_end` or `record` (another log: the partition is read again from its
+/// beginning) or `expired` (records deleted by retention before they were read).
+pub fn foreign_offsets(topic: &str, reason: &'static str) {
+    metrics::counter!("matching_foreign_offsets_total", "topic" => topic.to_owned(), "reason" => reason)
+        .increment(1);
 }

@@ -1,6 +1,7 @@
-//! Fault tests: the suite under a broker outage, lost database connections, two replicas of
-//! every service and a shutdown under load. Each test counts what was sent, acknowledged,
-//! stored, published and consumed, and shows that nothing was lost or applied twice.
+//! Fault tests: the suite under a broker outage, a broker rebuilt empty, lost database
+//! connections, two replicas of every service and a shutdown under load. Each test counts what
+//! was sent, acknowledged, stored, published and consumed, and shows that nothing was lost or
+//! applied twice.
 //! (SIGKILL of a matching process is `services/matching/tests/kill.rs`: it needs the binary.)
 //!
 //! Everything runs on loopback: real PostgreSQL, the real broker, real gRPC. One module per
@@ -9,6 +10,7 @@
 
 mod broker;
 mod database;
+mod rebuild;
 mod replicas;
 mod shutdown;
 

@@ -2,7 +2,8 @@
 //! replica reads everything, into its own index, in batches of whatever has arrived, and
 //! stores how far the read model goes with each batch it applies) and `spontan.task.v1`
 //! ([`TaskConsumer`] in `task.rs`: one consumer group, task partitions are split across
-//! replicas).
+//! replicas). [`VolunteerLog`] (`volunteer_log.rs`) decides where the volunteer topic is read
+//! from: the stored offsets, unless the broker's log is no longer the one they came from.
 //!
 //! Both are idempotent by aggregate version: the database keeps the newest version applied,
 //! older or repeated events change nothing. Side effects on matches (cancellations) commit in
@@ -13,9 +14,11 @@
 
 mod task;
 mod volunteer;
+mod volunteer_log;
 
 pub use task::TaskConsumer;
 pub use volunteer::VolunteerConsumer;
+pub use volunteer_log::VolunteerLog;
 
 use crate::domain::MatchState;
 

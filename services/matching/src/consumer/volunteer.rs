@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 
+use spontan_platform::kafka::log_identity::RecordIdentity;
 use spontan_platform::kafka::{BatchHandler, ConsumedEvent};
 use spontan_proto::v1::MatchCancelReason;
 use spontan_proto::v1::event_envelope::Payload;
@@ -20,6 +21,9 @@ use crate::store::{self, MatchOwner, VolunteerApplied};
 /// Applies volunteer events to the database and this replica's index.
 pub struct VolunteerConsumer {
     pub matcher: Matcher,
+    /// The cluster the records come from (`CheckedStart::cluster_id`), stored with each
+    /// offset so that a later start can tell whether the broker is still that cluster.
+    pub cluster_id: Option<String>,
 }
 
 /// What one volunteer record asks of the read model.
@@ -153,16 +157,29 @@ impl BatchHandler for VolunteerConsumer {
             }
         }
         // The read model now reflects every record of the batch (skipped and stale ones
-        // included): a restart resumes after them.
-        let mut last: BTreeMap<(&str, i32), i64> = BTreeMap::new();
+        // included): a restart resumes after them, once it has checked that the last of them
+        // is still in the broker's log (another log when the broker was rebuilt).
+        let mut last: BTreeMap<(&str, i32), &ConsumedEvent> = BTreeMap::new();
         for event in events {
-            let offset = last
+            let newest = last
                 .entry((event.topic.as_str(), event.partition))
-                .or_insert(event.offset);
-            *offset = (*offset).max(event.offset);
+                .or_insert(event);
+            if event.offset > newest.offset {
+                *newest = event;
+            }
         }
-        for ((topic, partition), offset) in last {
-            store::record_volunteer_offset(&mut tx, topic, partition, offset).await?;
+        for ((topic, partition), event) in last {
+            let record = RecordIdentity::of_event(event);
+            let cluster = self.cluster_id.as_deref();
+            store::record_volunteer_offset(
+                &mut tx,
+                topic,
+                partition,
+                event.offset,
+                cluster,
+                &record,
+            )
+            .await?;
         }
         tx.commit().await?;
         done.sort_by_key(|(i, _, _)| *i);

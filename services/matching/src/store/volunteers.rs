@@ -1,8 +1,9 @@
 //! The volunteer read model, applied idempotently by version, and how far into the volunteer
-//! topic it goes.
+//! topic it goes, in which log.
 
 use std::collections::HashMap;
 
+use spontan_platform::kafka::log_identity::{RecordIdentity, StoredPosition};
 use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
@@ -50,6 +51,9 @@ pub struct VolunteerSnapshot {
     /// Partition to the offset of the next record to apply; a partition absent here is read
     /// from its beginning.
     pub offsets: HashMap<i32, i64>,
+    /// The same offsets with the log they belong to, to be checked against the broker's
+    /// before they are used.
+    pub positions: Vec<StoredPosition>,
 }
 
 /// Reads the volunteers and the offsets of `topic` in one snapshot, so that the offsets say
@@ -66,7 +70,8 @@ pub async fn volunteer_snapshot(pool: &PgPool, topic: &str) -> sqlx::Result<Volu
     .fetch_all(&mut *tx)
     .await?;
     let offsets = sqlx::query!(
-        "SELECT partition, next_offset FROM volunteer_offsets WHERE topic = $1",
+        "SELECT partition, next_offset, cluster_id, last_record FROM volunteer_offsets \
+         WHERE topic = $1",
         topic
     )
     .fetch_all(&mut *tx)
@@ -75,32 +80,71 @@ pub async fn volunteer_snapshot(pool: &PgPool, topic: &str) -> sqlx::Result<Volu
     Ok(VolunteerSnapshot {
         volunteers: rows.into_iter().map(Volunteer::from).collect(),
         offsets: offsets
-            .into_iter()
+            .iter()
             .map(|r| (r.partition, r.next_offset))
+            .collect(),
+        positions: offsets
+            .into_iter()
+            .map(|r| StoredPosition {
+                partition: r.partition,
+                next_offset: r.next_offset,
+                cluster_id: r.cluster_id,
+                last_record: r.last_record.map(RecordIdentity::new),
+            })
             .collect(),
     })
 }
 
-/// Records, inside the transaction that applied it, that the record at `offset` of
-/// `partition` is in the read model. Offsets only grow: a replica behind another changes
-/// nothing.
+/// Records, inside the transaction that applied it, that `record`, at `offset` of
+/// `partition` of the cluster `cluster_id`, is in the read model. Offsets only grow: a
+/// replica behind another changes nothing (both read the same log; after a log was
+/// replaced, [`forget_volunteer_offsets`] lets the offsets start again).
 pub async fn record_volunteer_offset(
     conn: &mut PgConnection,
     topic: &str,
     partition: i32,
     offset: i64,
+    cluster_id: Option<&str>,
+    record: &RecordIdentity,
 ) -> sqlx::Result<()> {
+    // An equal offset without a record is a row from before the record was kept: fill it in.
     sqlx::query!(
-        "INSERT INTO volunteer_offsets (topic, partition, next_offset) VALUES ($1, $2, $3) \
+        "INSERT INTO volunteer_offsets (topic, partition, next_offset, cluster_id, last_record) \
+         VALUES ($1, $2, $3, $4, $5) \
          ON CONFLICT (topic, partition) DO UPDATE \
-         SET next_offset = GREATEST(volunteer_offsets.next_offset, EXCLUDED.next_offset)",
+         SET next_offset = EXCLUDED.next_offset, cluster_id = EXCLUDED.cluster_id, \
+         last_record = EXCLUDED.last_record \
+         WHERE volunteer_offsets.next_offset < EXCLUDED.next_offset \
+         OR (volunteer_offsets.next_offset = EXCLUDED.next_offset \
+         AND volunteer_offsets.last_record IS NULL)",
         topic,
         partition,
         offset + 1,
+        cluster_id,
+        record.as_str(),
     )
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// Forgets the stored offsets of `partitions`, whose log was found replaced: they are read
+/// from their beginning, and the offsets of the new log can grow from there. The read model
+/// itself stays (its volunteers exist; records read again change nothing older versions
+/// would).
+pub async fn forget_volunteer_offsets(
+    pool: &PgPool,
+    topic: &str,
+    partitions: &[i32],
+) -> sqlx::Result<u64> {
+    let done = sqlx::query!(
+        "DELETE FROM volunteer_offsets WHERE topic = $1 AND partition = ANY($2)",
+        topic,
+        partitions,
+    )
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
 }
 
 pub async fn volunteer(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Volunteer>> {

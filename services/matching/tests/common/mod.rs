@@ -77,7 +77,12 @@ impl TestApp {
     /// One instance with `settings`; more with [`TestApp::spawn_instance`].
     pub async fn spawn_with(settings: MatchingSettings) -> anyhow::Result<Self> {
         testkit::init_logging();
-        let broker = TestBroker::shared_or_start().await?;
+        Self::spawn_on(TestBroker::shared_or_start().await?, settings).await
+    }
+
+    /// [`TestApp::spawn_with`] on `broker`: one the test owns, to stop or replace it.
+    pub async fn spawn_on(broker: TestBroker, settings: MatchingSettings) -> anyhow::Result<Self> {
+        testkit::init_logging();
         let db = testkit::fresh_database().await?;
         let config = Config {
             platform: testkit::platform_config("matching", &db, broker.brokers()),

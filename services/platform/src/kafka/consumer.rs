@@ -1,6 +1,12 @@
 //! The consumer: a group member ([`EventConsumer::subscribe`]) or a reader of every partition
 //! from offsets the service keeps ([`EventConsumer::assign`]), its loop, its rebalances and
 //! how it leaves.
+//!
+//! A group member needs no check of its log: after a broker rebuild (or a recreated topic)
+//! the new coordinator has no committed offsets for the group, so `auto.offset.reset =
+//! earliest` starts it at the beginning of what the broker has, and the handlers' dedupe
+//! (processed events, aggregate versions) makes the replay harmless. An assigned consumer
+//! starts from the service's own offsets, which [`super::log_identity`] checks.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -21,6 +27,7 @@ use tracing::Instrument;
 use crate::config::KafkaConfig;
 
 use super::lag::{partition_ids, report_lag};
+use super::log_identity::{Applied, CheckedStart, Finding, RecordIdentity, Watch};
 use super::{BatchHandler, ConsumedEvent, EventHandler, RebalanceEvent, client_config, decode};
 
 /// Forwards rebalances and makes sure stored offsets are committed before partitions go.
@@ -74,10 +81,38 @@ pub struct EventConsumer {
     positions: Option<Arc<Positions>>,
 }
 
-/// The topic and next offset per partition of an assigned consumer.
+/// The topic and next offset per partition of an assigned consumer, and what checks that its
+/// log is still the one it started in.
 pub(super) struct Positions {
     pub(super) topic: String,
     pub(super) next: Mutex<HashMap<i32, i64>>,
+    /// The first and last record applied of each partition since the start.
+    pub(super) applied: Mutex<HashMap<i32, Applied>>,
+    /// Run by the lag reporter (it is on the blocking pool already).
+    pub(super) watch: Mutex<Watch>,
+    /// Cancelled when [`Self::watch`] found a partition's log replaced; the findings are in
+    /// [`Self::replaced_by`].
+    pub(super) replaced: CancellationToken,
+    pub(super) replaced_by: Mutex<Vec<Finding>>,
+}
+
+/// Why [`EventConsumer::run_batches`] returned.
+#[derive(Debug)]
+pub enum Ended {
+    /// Shutdown began.
+    Shutdown,
+    /// An assigned consumer found that the log of these partitions is no longer the one it
+    /// was reading (the broker was rebuilt, the topic recreated). It stopped after the batch
+    /// in hand; the service must not resume these partitions from the offsets it stored
+    /// meanwhile, but read them from the beginning.
+    LogReplaced(Vec<Finding>),
+}
+
+/// A lock that a panic elsewhere does not poison for good.
+pub(super) fn locked<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl EventConsumer {
@@ -112,19 +147,24 @@ impl EventConsumer {
         ))
     }
 
-    /// Reads every partition of `topic`, each from the offset in `start` (the next record to
-    /// apply) or from the beginning when `start` has none, without joining a group: for a
+    /// Reads every partition of `topic`, each from the offset in `start.offsets` (the next
+    /// record to apply) or from the beginning when it has none, without joining a group: for a
     /// read model that stores its offsets in the same transaction as its state, so that a
-    /// restart resumes where that state ends instead of replaying the topic. Nothing is
-    /// committed to the broker; `label` names the consumer in the lag metrics. Partitions added
-    /// to the topic later are picked up from their beginning.
+    /// restart resumes where that state ends instead of replaying the topic. `start` comes from
+    /// [`super::log_identity::verify`] with the same `label`: the stored offsets checked against
+    /// the broker's log. While it runs, the consumer checks every
+    /// [`super::log_identity::CHECK_INTERVAL`] that the log is still that one, and ends with
+    /// [`Ended::LogReplaced`] when it is not. Nothing
+    /// is committed to the broker; `label` names the consumer in the lag metrics. Partitions
+    /// added to the topic later are picked up from their beginning.
     pub async fn assign(
         config: &KafkaConfig,
         name: &'static str,
         label: &str,
         topic: &str,
-        start: &HashMap<i32, i64>,
+        checked: &CheckedStart,
     ) -> Result<Self, KafkaError> {
+        let start = &checked.offsets;
         let (tx, _) = mpsc::unbounded_channel();
         // librdkafka needs a group id for a consumer queue; with `assign` it joins no group,
         // and with auto-commit off it never commits to one.
@@ -168,24 +208,34 @@ impl EventConsumer {
                         .filter_map(|p| start.get(p).map(|&o| (*p, o)))
                         .collect(),
                 ),
+                applied: Mutex::default(),
+                watch: Mutex::new(Watch::new(config, label, checked)),
+                replaced: CancellationToken::new(),
+                replaced_by: Mutex::default(),
             })),
         })
     }
 
     /// Reads until `shutdown` is cancelled, then commits what was stored and leaves the group.
     pub async fn run<H: EventHandler>(self, handler: H, shutdown: CancellationToken) {
-        self.run_batches(OneByOne(handler), 1, shutdown).await;
+        let _ = self.run_batches(OneByOne(handler), 1, shutdown).await;
     }
 
     /// [`Self::run`] for a handler that applies records in batches: whatever has arrived, up to
     /// `max_batch` records, goes to [`BatchHandler::handle_batch`] at once (a batch never
-    /// waits for records to arrive; under light load it holds one).
+    /// waits for records to arrive; under light load it holds one). An assigned consumer also
+    /// returns when its log was replaced ([`Ended::LogReplaced`]).
     pub async fn run_batches<H: BatchHandler>(
         self,
         handler: H,
         max_batch: usize,
         shutdown: CancellationToken,
-    ) {
+    ) -> Ended {
+        let replaced = self
+            .positions
+            .as_ref()
+            .map_or_else(CancellationToken::new, |p| p.replaced.clone());
+        let mut ended = Ended::Shutdown;
         let stop_lag = shutdown.child_token();
         let lag = tokio::spawn(report_lag(
             self.name,
@@ -198,6 +248,14 @@ impl EventConsumer {
         loop {
             let first = tokio::select! {
                 _ = shutdown.cancelled() => break,
+                _ = replaced.cancelled() => {
+                    let findings = self
+                        .positions
+                        .as_ref()
+                        .map(|p| std::mem::take(&mut *locked(&p.replaced_by)));
+                    ended = Ended::LogReplaced(findings.unwrap_or_default());
+                    break;
+                }
                 message = self.consumer.recv() => message,
             };
             let mut messages = match first {
@@ -245,6 +303,7 @@ impl EventConsumer {
         }
         let _ = tokio::task::spawn_blocking(move || drop(consumer)).await;
         tracing::info!(consumer = name, "consumer stopped");
+        ended
     }
 
     /// Applies one batch, retrying all of it until it is applied or shutdown begins. Returns
@@ -288,11 +347,15 @@ impl EventConsumer {
         for (message, event) in messages.iter().zip(&events) {
             match &self.positions {
                 Some(positions) => {
-                    positions
-                        .next
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .insert(event.partition, event.offset + 1);
+                    locked(&positions.next).insert(event.partition, event.offset + 1);
+                    let record = (event.offset, RecordIdentity::of_event(event));
+                    locked(&positions.applied)
+                        .entry(event.partition)
+                        .and_modify(|a| a.last = record.clone())
+                        .or_insert_with(|| Applied {
+                            first: record.clone(),
+                            last: record,
+                        });
                 }
                 None => {
                     if let Err(error) = self.consumer.store_offset_from_message(message) {

@@ -1,5 +1,7 @@
 //! Consumer lag per partition (`kafka_consumer_lag_records`) and the assigned partitions
-//! (`kafka_consumer_assigned_partitions`), reported every [`LAG_INTERVAL`].
+//! (`kafka_consumer_assigned_partitions`), reported every [`LAG_INTERVAL`]; for an assigned
+//! consumer, the check that its log is still the one it started in
+//! ([`super::log_identity`]) runs first, every [`CHECK_INTERVAL`].
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -10,7 +12,8 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 
-use super::consumer::{Positions, RebalanceContext, partitions};
+use super::consumer::{Positions, RebalanceContext, locked, partitions};
+use super::log_identity::CHECK_INTERVAL;
 
 /// How often each consumer reports its lag.
 pub const LAG_INTERVAL: Duration = Duration::from_secs(5);
@@ -28,21 +31,28 @@ pub(super) async fn report_lag(
     stop: CancellationToken,
 ) {
     let mut reported = HashSet::new();
-    loop {
+    let check_every = (CHECK_INTERVAL.as_secs() / LAG_INTERVAL.as_secs()).max(1);
+    for round in 0u64.. {
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = tokio::time::sleep(LAG_INTERVAL) => {}
         }
+        let check = round % check_every == 0;
         let (consumer, group, stop) = (Arc::clone(&consumer), group.clone(), stop.clone());
         let positions = positions.clone();
         let mut partitions = std::mem::take(&mut reported);
         let report = tokio::task::spawn_blocking(move || {
             let outcome = match &positions {
-                Some(positions) => assign_new_partitions(&consumer, positions)
-                    .and_then(|()| positions_as_list(&consumer, positions))
-                    .and_then(|list| {
-                        lag_once(name, &group, &consumer, &list, &stop, &mut partitions)
-                    }),
+                Some(positions) => {
+                    if check && let Err(error) = check_log(name, positions) {
+                        tracing::debug!(consumer = name, %error, "the log could not be checked");
+                    }
+                    assign_new_partitions(&consumer, positions)
+                        .and_then(|()| positions_as_list(&consumer, positions))
+                        .and_then(|list| {
+                            lag_once(name, &group, &consumer, &list, &stop, &mut partitions)
+                        })
+                }
                 None => consumer.committed(LAG_REQUEST_TIMEOUT).and_then(|list| {
                     lag_once(name, &group, &consumer, &list, &stop, &mut partitions)
                 }),
@@ -60,6 +70,22 @@ pub(super) async fn report_lag(
             Err(_) => return,
         }
     }
+}
+
+/// Checks that an assigned consumer's log is still the one it started in; when it is not,
+/// ends the consumer's loop ([`super::Ended::LogReplaced`]).
+fn check_log(name: &'static str, positions: &Positions) -> Result<(), KafkaError> {
+    if positions.replaced.is_cancelled() {
+        return Ok(());
+    }
+    let applied = locked(&positions.applied).clone();
+    let findings = locked(&positions.watch).check(&positions.topic, &applied)?;
+    if !findings.is_empty() {
+        tracing::warn!(consumer = name, topic = positions.topic, partitions = ?findings.iter().map(|f| f.partition).collect::<Vec<_>>(), "the log of the partitions was replaced under the consumer");
+        *locked(&positions.replaced_by) = findings;
+        positions.replaced.cancel();
+    }
+    Ok(())
 }
 
 /// The partition ids of `topic`, from the broker's metadata; an error while it has none.

@@ -9,7 +9,8 @@
 //! librdkafka's auto-commit, on revocation during a rebalance, and once more at shutdown.
 //! A read model that keeps its offsets in its own database instead (matching's volunteer
 //! index) reads through [`EventConsumer::assign`]: no group, no commit, a restart resumes from
-//! the offsets stored with the state.
+//! the offsets stored with the state, once [`log_identity`] has checked that they still point
+//! into the broker's log (a rebuilt broker or a recreated topic is another log).
 //!
 //! Every consumer reports its lag per assigned partition (`kafka_consumer_lag_records`) every
 //! [`LAG_INTERVAL`]: the partition's high watermark minus the group's committed offset (an
@@ -32,9 +33,10 @@ use crate::config::KafkaConfig;
 
 mod consumer;
 mod lag;
+pub mod log_identity;
 pub mod security;
 
-pub use consumer::{EventConsumer, RebalanceContext};
+pub use consumer::{Ended, EventConsumer, RebalanceContext};
 pub use lag::LAG_INTERVAL;
 
 /// Settings shared by every client of this service.
@@ -151,6 +153,8 @@ pub struct ConsumedEvent {
     pub partition: i32,
     pub offset: i64,
     pub key: Option<String>,
+    /// The record's timestamp (the producer's create time), in ms since the epoch.
+    pub timestamp_ms: Option<i64>,
     /// Header name and value (values that are not UTF-8 are dropped).
     pub headers: Vec<(String, String)>,
     /// `None` for a tombstone (a record with a null value) or an undecodable record.
@@ -234,6 +238,7 @@ fn decode(message: &BorrowedMessage<'_>) -> ConsumedEvent {
             .key()
             .and_then(|k| std::str::from_utf8(k).ok())
             .map(str::to_owned),
+        timestamp_ms: message.timestamp().to_millis(),
         headers,
         envelope,
         undecodable,

@@ -149,6 +149,8 @@ struct OwnedBroker {
     port: u16,
     /// The address clients are told to use, when it is not the broker's own (a proxy's).
     advertised: Option<String>,
+    /// The cluster id it reports, when not tansu's default (`tansu_cluster`).
+    cluster_id: Option<String>,
     dir: tempfile::TempDir,
     child: Option<Child>,
 }
@@ -183,6 +185,7 @@ impl TestBroker {
             let mut owned = OwnedBroker {
                 port,
                 advertised: advertised.map(str::to_owned),
+                cluster_id: None,
                 dir: tempfile::tempdir()?,
                 child: None,
             };
@@ -233,6 +236,22 @@ impl TestBroker {
             .context("only an owned broker can be restarted")?;
         owned.start().await
     }
+
+    /// Replaces an owned broker with a new, empty one on the same port, as a rebuilt cluster
+    /// (a disaster recovery, a fresh local broker over old databases) would be: clients
+    /// reconnect to the same address and find no topics and no records. The new broker
+    /// reports `cluster_id` (Apache Kafka gives every cluster its own id; tansu reports
+    /// `tansu_cluster` for every instance unless told otherwise: `None`).
+    pub async fn replace_with_empty(&mut self, cluster_id: Option<&str>) -> anyhow::Result<()> {
+        self.stop().await?;
+        let owned = self
+            .owned
+            .as_mut()
+            .context("only an owned broker can be replaced")?;
+        owned.dir = tempfile::tempdir()?;
+        owned.cluster_id = cluster_id.map(str::to_owned);
+        owned.start().await
+    }
 }
 
 impl OwnedBroker {
@@ -256,6 +275,11 @@ impl OwnedBroker {
                 &advertised,
             ])
             .args(["--storage-engine", "sqlite://tansu.db"])
+            .args(
+                self.cluster_id
+                    .iter()
+                    .flat_map(|id| ["--kafka-cluster-id", id.as_str()]),
+            )
             .current_dir(self.dir.path())
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
