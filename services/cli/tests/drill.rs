@@ -263,6 +263,27 @@ async fn coordinators_and_volunteers_answer_check_in_and_complete_from_the_comma
         .await,
     );
     let incident = opened[0]["incident_id"].as_str().expect("id").to_owned();
+    // The Red Cross, in the same regional control room, reads along.
+    let shared = json(
+        &spontan(
+            &suite,
+            Some(&coordinator),
+            &[
+                "--json",
+                "incident",
+                "share",
+                &incident,
+                "--with",
+                "drk-kv-ahrweiler",
+            ],
+        )
+        .await,
+    );
+    assert_eq!(
+        shared[0]["shared_with_organisation_ids"],
+        serde_json::json!(["drk-kv-ahrweiler"]),
+        "{shared:#}"
+    );
     let start = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
     let end = (chrono::Utc::now() + chrono::Duration::hours(4)).to_rfc3339();
     let created = json(

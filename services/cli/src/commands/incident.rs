@@ -11,6 +11,7 @@ use spontan_proto::v1::{
     GetIncidentSummaryRequest, Incident, IncidentStatus, ListAuditEntriesRequest,
     ListContactReadsRequest, ListIncidentsRequest, ListTaskAuditEntriesRequest, ListTasksRequest,
     ListParticipantsRequest, OptimizeIncidentRequest, Participant, PlanMove, PlanMoveKind,
+    ShareIncidentRequest,
 };
 
 use crate::client::{Global, channel, derived_key, request};
@@ -49,6 +50,14 @@ pub enum IncidentCommand {
     Show { incident_id: String },
     /// Close an incident and its open tasks.
     Close { incident_id: String },
+    /// Let other organisations (a regional control room) read the incident: replaces the
+    /// list; no --with shares it with nobody (coordinator of the owning organisation).
+    Share {
+        incident_id: String,
+        /// An organisation to share with; repeat for several.
+        #[arg(long = "with", value_name = "ORGANISATION")]
+        with: Vec<String>,
+    },
     /// Coverage per priority and in total, and the volunteers available in the region.
     Summary { incident_id: String },
     /// Plan the best assignment of available volunteers to the open tasks (accepted matches
@@ -176,6 +185,17 @@ pub async fn run(global: &Global, command: IncidentCommand) -> anyhow::Result<()
         | IncidentCommand::ApplyPlan { .. }
         | IncidentCommand::Participants { .. }
         | IncidentCommand::Audit { .. } => unreachable!("answered above"),
+        IncidentCommand::Share { incident_id, with } => {
+            let message = ShareIncidentRequest {
+                incident_id,
+                organisation_ids: with,
+            };
+            let response = client
+                .share_incident(request(global, message)?)
+                .await?
+                .into_inner();
+            response.incident.into_iter().collect()
+        }
         IncidentCommand::Close { incident_id } => {
             let message = CloseIncidentRequest { incident_id };
             let response = client
@@ -195,13 +215,14 @@ pub async fn run(global: &Global, command: IncidentCommand) -> anyhow::Result<()
                 i.organisation_id.clone(),
                 enum_name(i.status().as_str_name(), "INCIDENT_STATUS_"),
                 time(i.created_at.as_ref()),
+                i.shared_with_organisation_ids.join(" "),
             ]
         })
         .collect();
     print(
         global.json,
         json,
-        &["ID", "NAME", "ORGANISATION", "STATUS", "OPENED"],
+        &["ID", "NAME", "ORGANISATION", "STATUS", "OPENED", "SHARED WITH"],
         rows,
     );
     Ok(())
@@ -218,6 +239,7 @@ fn incident_json(i: &Incident) -> serde_json::Value {
         "status": enum_name(i.status().as_str_name(), "INCIDENT_STATUS_"),
         "created_at": time(i.created_at.as_ref()),
         "version": i.version,
+        "shared_with_organisation_ids": i.shared_with_organisation_ids,
     })
 }
 
