@@ -9,9 +9,9 @@
 //   - everything else, and every non-GET request, is not touched: gRPC-Web calls are POSTs
 //     to the services and are never cached, and the console and dashboard pages load as
 //     without a service worker.
-// It also shows offers that arrive by Web Push as notifications (when the volunteer turned
-// on "Alerts on this phone"), in the language the app was last used in, and opens the
-// offers when one is tapped.
+// It also shows offers, withdrawals, coordinators' messages and reminders that arrive by Web
+// Push as notifications (when the volunteer turned on "Alerts on this phone"), in the
+// language the app was last used in, and opens the offers when one is tapped.
 const SHELL_CACHE = "spontan-shell-v1";
 const ASSET_CACHE = "spontan-assets-v1";
 /** Small settings the page leaves for the worker (which cannot read localStorage): the language. */
@@ -110,9 +110,12 @@ self.addEventListener("fetch", (event) => {
 });
 
 // Web Push. The registration service sends JSON, encrypted for this device:
-//   {"type": "offer" | "withdrawn", "match_id", "task_title", "expires_at" (offers only)}
-// (services/registration/src/alerts/web_push.rs). One notification per match (its tag), so
-// a withdrawal replaces the offer it withdraws.
+//   {"type": "offer" | "withdrawn" | "message" | "reminder", "match_id", "task_title",
+//    "expires_at" (offers only), "text" (messages and reminders: the whole text)}
+// (services/registration/src/alerts/web_push.rs). One notification per match for offers and
+// withdrawals (its tag), so a withdrawal replaces the offer it withdraws. A message or a
+// reminder is a notification of its own beside them, its text as the body: tagged by match
+// and text, so a message delivered twice (alerts go out at least once) shows once.
 
 const WORDS = {
   en: {
@@ -121,6 +124,9 @@ const WORDS = {
     offerBodyNoTime: "Open Spontan to accept or decline.",
     withdrawn: "Offer withdrawn: {title}",
     withdrawnBody: "This task no longer needs you. Thank you for your help!",
+    message: "Message from the coordinators",
+    reminder: "Reminder",
+    about: "{heading}: {title}",
     other: "Spontan",
     otherBody: "There is news about your offers.",
   },
@@ -130,6 +136,9 @@ const WORDS = {
     offerBodyNoTime: "In Spontan annehmen oder ablehnen.",
     withdrawn: "Angebot zurückgezogen: {title}",
     withdrawnBody: "Dieser Einsatz braucht Sie nicht mehr. Danke für Ihre Hilfe!",
+    message: "Nachricht der Einsatzleitung",
+    reminder: "Erinnerung",
+    about: "{heading}: {title}",
     other: "Spontan",
     otherBody: "Es gibt Neuigkeiten zu Ihren Angeboten.",
   },
@@ -149,6 +158,13 @@ async function language() {
 
 const fill = (text, values) => text.replace(/\{(\w+)\}/g, (_, name) => values[name] ?? "");
 
+/** A short stable name of a text (FNV-1a, hex), for a notification's tag. */
+function textKey(text) {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return (h >>> 0).toString(16);
+}
+
 async function showAlert(data) {
   let message = {};
   try {
@@ -160,9 +176,18 @@ async function showAlert(data) {
   const words = WORDS[lang];
   const title = String(message.task_title ?? "").slice(0, 120);
   const matchId = typeof message.match_id === "string" ? message.match_id : "";
+  const text = typeof message.text === "string" ? message.text.trim() : "";
   let heading = words.other;
   let body = words.otherBody;
-  if (message.type === "offer" && title) {
+  let tag = matchId ? `match-${matchId}` : "spontan";
+  let renotify = true;
+  if ((message.type === "message" || message.type === "reminder") && text) {
+    heading = title ? fill(words.about, { heading: words[message.type], title }) : words[message.type];
+    body = text;
+    tag = `${message.type}-${matchId}-${textKey(text)}`;
+    // The same message again (a repeated delivery) replaces its copy without a second alert.
+    renotify = false;
+  } else if (message.type === "offer" && title) {
     heading = fill(words.offer, { title });
     const until = Date.parse(message.expires_at ?? "");
     body = Number.isFinite(until)
@@ -177,8 +202,8 @@ async function showAlert(data) {
   await self.registration.showNotification(heading, {
     body,
     lang,
-    tag: matchId ? `match-${matchId}` : "spontan",
-    renotify: true,
+    tag,
+    renotify,
     requireInteraction: message.type === "offer",
     icon: "/icons/icon-192.png",
     badge: "/icons/icon-192.png",

@@ -1,5 +1,6 @@
 // One incident: its tasks with live staffing, creating and changing tasks, closing the
-// incident, the optimiser; for admins a link to its audit trail (audit.tsx).
+// incident, the optimiser, messages to its volunteers (messaging.tsx); for admins a link to
+// its audit trail (audit.tsx).
 import { useEffect, useState } from "preact/hooks";
 import { IncidentStatus, TaskStatus, type Skill } from "../gen/spontan/v1/common_pb";
 import type { GetTaskStaffingResponse } from "../gen/spontan/v1/matching_pb";
@@ -9,6 +10,7 @@ import { usePolling } from "../shared-staff/hooks";
 import type { ConsoleProps } from "./incidents";
 import { CheckInCode } from "./checkincode";
 import { languageName } from "./languages";
+import { VolunteerMessages } from "./messaging";
 import { Optimise } from "./optimise";
 import { Matches } from "./staffing";
 import { TaskForm } from "./taskform";
@@ -195,9 +197,10 @@ export function IncidentPage(props: ConsoleProps & { incidentId: string }) {
             ))}
           </ul>
         </section>
-        {isOpen && (
+        {incident && (
           <aside class="incident-layout__side">
-            <Optimise {...props} incidentId={incidentId} tasks={tasks} onApplied={() => void refresh()} />
+            {isOpen && <Optimise {...props} incidentId={incidentId} tasks={tasks} onApplied={() => void refresh()} />}
+            <VolunteerMessages {...props} incidentId={incidentId} tasks={tasks} open={isOpen} />
           </aside>
         )}
       </div>
