@@ -292,7 +292,9 @@ impl MatchingService for Api {
         let mut v = Violations::new();
         let match_id = v.id::<MatchId>("match_id", &r.match_id);
         let mut time = |field: &str, ts: &Option<prost_types::Timestamp>| {
-            let at = ts.as_ref().and_then(spontan_platform::events::from_timestamp);
+            let at = ts
+                .as_ref()
+                .and_then(spontan_platform::events::from_timestamp);
             if at.is_none() {
                 v.add(field, "is required");
             }
@@ -305,7 +307,10 @@ impl MatchingService for Api {
             if left <= arrived {
                 v.add("checked_out_at", "must be after checked_in_at");
             } else if left - arrived > chrono::Duration::hours(24) {
-                v.add("checked_out_at", "must be at most 24 hours after checked_in_at");
+                v.add(
+                    "checked_out_at",
+                    "must be at most 24 hours after checked_in_at",
+                );
             }
             if left > now {
                 v.add("checked_out_at", "must not be in the future");
@@ -331,9 +336,8 @@ impl MatchingService for Api {
         let (Some(arrived), Some(left)) = (arrived, left) else {
             return Err(ApiError::invalid("checked_in_at", "is required").into());
         };
-        let row =
-            lifecycle::correct_hours(&self.matcher, caller, match_id, arrived, left, &reason)
-                .await?;
+        let row = lifecycle::correct_hours(&self.matcher, caller, match_id, arrived, left, &reason)
+            .await?;
         Ok(Response::new(CorrectHoursResponse {
             r#match: Some(lifecycle::match_view(&row)),
         }))

@@ -47,9 +47,18 @@ async fn a_no_show_who_was_there_after_all_gets_their_hours_with_a_reason() -> a
 
     // Bad corrections are refused at their fields.
     for (request, field) in [
-        (correction(&offer.match_id, 5, -1, "Schichtliste"), "checked_out_at"),
-        (correction(&offer.match_id, 30, 25, "Schichtliste"), "checked_out_at"),
-        (correction(&offer.match_id, 1, 3, "Schichtliste"), "checked_out_at"),
+        (
+            correction(&offer.match_id, 5, -1, "Schichtliste"),
+            "checked_out_at",
+        ),
+        (
+            correction(&offer.match_id, 30, 25, "Schichtliste"),
+            "checked_out_at",
+        ),
+        (
+            correction(&offer.match_id, 1, 3, "Schichtliste"),
+            "checked_out_at",
+        ),
         (correction(&offer.match_id, 5, 3, "x"), "reason"),
         (
             CorrectHoursRequest {
@@ -85,7 +94,12 @@ async fn a_no_show_who_was_there_after_all_gets_their_hours_with_a_reason() -> a
 
     let corrected = client
         .correct_hours(authed(
-            correction(&offer.match_id, 5, 3, "war laut Schichtliste von 9 bis 12 da"),
+            correction(
+                &offer.match_id,
+                5,
+                3,
+                "war laut Schichtliste von 9 bis 12 da",
+            ),
             &coordinator,
         ))
         .await?

@@ -446,8 +446,7 @@ impl RegistrationService for Api {
         request: Request<ListParticipantsRequest>,
     ) -> Result<Response<ListParticipantsResponse>, Status> {
         let caller = principal(&request)?;
-        let answer =
-            crate::participation::list(&self.registry, caller, request.get_ref()).await?;
+        let answer = crate::participation::list(&self.registry, caller, request.get_ref()).await?;
         Ok(Response::new(answer))
     }
 

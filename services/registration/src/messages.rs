@@ -40,11 +40,15 @@ pub struct Messages {
 pub(crate) fn scope(caller: &Principal) -> Result<Option<String>, ApiError> {
     match caller.role {
         Role::Admin => Ok(None),
-        Role::Coordinator => caller
-            .organisation
-            .clone()
-            .map(Some)
-            .ok_or(ApiError::PermissionDenied("the token names no organisation")),
+        Role::Coordinator => {
+            caller
+                .organisation
+                .clone()
+                .map(Some)
+                .ok_or(ApiError::PermissionDenied(
+                    "the token names no organisation",
+                ))
+        }
         _ => Err(ApiError::PermissionDenied(
             "a coordinator token is required",
         )),
@@ -101,7 +105,10 @@ impl Messages {
         let mut tx = self.pool.begin().await.map_err(ApiError::from)?;
         // One sender per organisation and incident at a time, so the rate limit holds.
         sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-            .bind(format!("messages:{}:{incident_id}", message.organisation_id))
+            .bind(format!(
+                "messages:{}:{incident_id}",
+                message.organisation_id
+            ))
             .execute(&mut *tx)
             .await
             .map_err(ApiError::from)?;
@@ -128,9 +135,10 @@ impl Messages {
         {
             // The same id sent at the same moment by a retry: its first copy answers.
             drop(tx);
-            let existing = self.one(id).await?.ok_or(ApiError::Aborted(
-                "the message is being sent, retry".into(),
-            ))?;
+            let existing = self
+                .one(id)
+                .await?
+                .ok_or(ApiError::Aborted("the message is being sent, retry".into()))?;
             return same_or_taken(existing, &message);
         }
         let pending = messages::queue_recipients(&mut tx, &message, organisation.as_deref())
@@ -141,10 +149,7 @@ impl Messages {
             self.wake.notify_one();
         }
         tracing::info!(message_id = %id, %incident_id, pending, essential = r.essential, "message to volunteers queued");
-        let row = self
-            .one(id)
-            .await?
-            .ok_or(ApiError::NotFound("message"))?;
+        let row = self.one(id).await?.ok_or(ApiError::NotFound("message"))?;
         Ok(convert(row))
     }
 

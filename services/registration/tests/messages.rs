@@ -88,7 +88,12 @@ impl TestApp {
 
     fn staff(&self, role: Role, org: &str) -> String {
         self.issuer
-            .issue("einsatzleitung-1", role, Some(org), Duration::from_secs(600))
+            .issue(
+                "einsatzleitung-1",
+                role,
+                Some(org),
+                Duration::from_secs(600),
+            )
             .expect("token")
     }
 }
@@ -97,7 +102,11 @@ fn message(at: &Place, task: bool, text: &str, essential: bool) -> SendVolunteer
     SendVolunteerMessageRequest {
         message_id: Uuid::new_v4().to_string(),
         incident_id: at.incident_id.clone(),
-        task_id: if task { at.task_id.clone() } else { String::new() },
+        task_id: if task {
+            at.task_id.clone()
+        } else {
+            String::new()
+        },
         text: text.into(),
         essential,
     }
@@ -187,7 +196,11 @@ async fn a_message_reaches_the_accepted_volunteers_of_the_task_once() {
         .await
         .expect("sent again");
     assert_eq!(again.message_id, sent.message_id);
-    assert!(calls(&gateway, "message", Duration::from_secs(2)).await.is_empty());
+    assert!(
+        calls(&gateway, "message", Duration::from_secs(2))
+            .await
+            .is_empty()
+    );
     // Its id for another text is refused.
     let reused = send(
         &mut client,
@@ -247,13 +260,9 @@ async fn a_message_reaches_the_accepted_volunteers_of_the_task_once() {
 
     // Another organisation reaches none of them and sees none of this.
     let stranger = app.staff(Role::Coordinator, "drk-bonn");
-    let none = send(
-        &mut client,
-        message(&at, false, "Hallo", true),
-        &stranger,
-    )
-    .await
-    .expect("sent to nobody");
+    let none = send(&mut client, message(&at, false, "Hallo", true), &stranger)
+        .await
+        .expect("sent to nobody");
     assert_eq!(none.delivery.expect("delivery").recipients, 0);
     let theirs = client
         .list_volunteer_messages(authed(
@@ -421,12 +430,27 @@ async fn an_accepted_task_that_starts_soon_is_reminded_once() {
         .await
         .expect("opted out");
     let soon_match = app
-        .matched(&soon, &at, MatchState::Accepted, chrono::Duration::minutes(30))
+        .matched(
+            &soon,
+            &at,
+            MatchState::Accepted,
+            chrono::Duration::minutes(30),
+        )
         .await;
-    app.matched(&later, &at, MatchState::Accepted, chrono::Duration::hours(3))
-        .await;
-    app.matched(&quiet, &at, MatchState::Accepted, chrono::Duration::minutes(20))
-        .await;
+    app.matched(
+        &later,
+        &at,
+        MatchState::Accepted,
+        chrono::Duration::hours(3),
+    )
+    .await;
+    app.matched(
+        &quiet,
+        &at,
+        MatchState::Accepted,
+        chrono::Duration::minutes(20),
+    )
+    .await;
     app.heard(3).await;
 
     // Scans every second: one reminder, for the task in 30 minutes, in several scans' time.
@@ -434,6 +458,9 @@ async fn an_accepted_task_that_starts_soon_is_reminded_once() {
     assert_eq!(reminders.len(), 1, "{reminders:?}");
     assert_eq!(reminders[0]["match_id"], soon_match.as_str());
     let text = reminders[0]["text"].as_str().expect("text");
-    assert!(text.contains("Erinnerung") && text.contains("starts soon"), "{text}");
+    assert!(
+        text.contains("Erinnerung") && text.contains("starts soon"),
+        "{text}"
+    );
     app.stop().await;
 }

@@ -40,7 +40,11 @@ async fn coordinators_list_who_worked_with_their_hours_and_volunteers_export_the
     let only_offered = app.register(valid_request()).await;
 
     // Mara: offered (title and address), then completed with three hours on site.
-    let offered = at(&mara.volunteer_id, MatchState::Offered, MatchState::Proposed);
+    let offered = at(
+        &mara.volunteer_id,
+        MatchState::Offered,
+        MatchState::Proposed,
+    );
     app.publish_snapshot(
         &offered,
         2,
@@ -71,7 +75,11 @@ async fn coordinators_list_who_worked_with_their_hours_and_volunteers_export_the
     // Jonas is still on site; the third volunteer only has an open offer.
     let on_site = MatchSnapshot {
         checked_in_at: Some(ts(start + chrono::Duration::hours(1))),
-        ..at(&jonas.volunteer_id, MatchState::CheckedIn, MatchState::Accepted)
+        ..at(
+            &jonas.volunteer_id,
+            MatchState::CheckedIn,
+            MatchState::Accepted,
+        )
     };
     app.publish_snapshot(
         &on_site,
@@ -81,7 +89,11 @@ async fn coordinators_list_who_worked_with_their_hours_and_volunteers_export_the
         }),
     )
     .await;
-    let open = at(&only_offered.volunteer_id, MatchState::Offered, MatchState::Proposed);
+    let open = at(
+        &only_offered.volunteer_id,
+        MatchState::Offered,
+        MatchState::Proposed,
+    );
     app.publish_snapshot(
         &open,
         2,
@@ -94,7 +106,12 @@ async fn coordinators_list_who_worked_with_their_hours_and_volunteers_export_the
 
     let token = |role, org: &str| {
         app.issuer
-            .issue("einsatzleitung-1", role, Some(org), Duration::from_secs(600))
+            .issue(
+                "einsatzleitung-1",
+                role,
+                Some(org),
+                Duration::from_secs(600),
+            )
             .expect("token")
     };
     let coordinator = token(Role::Coordinator, "thw-ahrweiler");

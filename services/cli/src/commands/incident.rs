@@ -9,9 +9,9 @@ use spontan_proto::v1::task_service_client::TaskServiceClient;
 use spontan_proto::v1::{
     ApplyOptimizationPlanRequest, CloseIncidentRequest, CreateIncidentRequest, GetIncidentRequest,
     GetIncidentSummaryRequest, Incident, IncidentStatus, ListAuditEntriesRequest,
-    ListContactReadsRequest, ListIncidentsRequest, ListTaskAuditEntriesRequest, ListTasksRequest,
-    ListParticipantsRequest, OptimizeIncidentRequest, Participant, PlanMove, PlanMoveKind,
-    ShareIncidentRequest,
+    ListContactReadsRequest, ListIncidentsRequest, ListParticipantsRequest,
+    ListTaskAuditEntriesRequest, ListTasksRequest, OptimizeIncidentRequest, Participant, PlanMove,
+    PlanMoveKind, ShareIncidentRequest,
 };
 
 use crate::client::{Global, channel, derived_key, request};
@@ -222,7 +222,14 @@ pub async fn run(global: &Global, command: IncidentCommand) -> anyhow::Result<()
     print(
         global.json,
         json,
-        &["ID", "NAME", "ORGANISATION", "STATUS", "OPENED", "SHARED WITH"],
+        &[
+            "ID",
+            "NAME",
+            "ORGANISATION",
+            "STATUS",
+            "OPENED",
+            "SHARED WITH",
+        ],
         rows,
     );
     Ok(())

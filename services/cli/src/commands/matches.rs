@@ -11,8 +11,9 @@ use serde_json::json;
 use spontan_proto::v1::matching_service_client::MatchingServiceClient;
 use spontan_proto::v1::registration_service_client::RegistrationServiceClient;
 use spontan_proto::v1::{
-    CheckInRequest, CheckOutRequest, CompleteMatchRequest, CorrectHoursRequest, GetTaskStaffingRequest,
-    GetVolunteerContactRequest, ListMatchChangesRequest, MatchChange, MatchOutcome, MatchState,
+    CheckInRequest, CheckOutRequest, CompleteMatchRequest, CorrectHoursRequest,
+    GetTaskStaffingRequest, GetVolunteerContactRequest, ListMatchChangesRequest, MatchChange,
+    MatchOutcome, MatchState,
 };
 
 use crate::client::{Global, channel, request};

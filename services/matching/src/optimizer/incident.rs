@@ -97,6 +97,10 @@ async fn locked<T>(
     work: impl AsyncFnOnce(&IncidentRow) -> Result<T, ApiError>,
 ) -> Result<T, ApiError> {
     let mut lock = matcher.pool.acquire().await.map_err(db)?;
+    // The session holds the lock: should this call be dropped half way (the request's
+    // deadline, a client that went away), the connection is closed rather than returned to
+    // the pool still holding it, and PostgreSQL releases the lock with the session.
+    lock.close_on_drop();
     let incident = store::incident(&mut lock, incident_id)
         .await
         .map_err(db)?
@@ -118,9 +122,8 @@ async fn locked<T>(
     }
     let result = work(&incident).await;
     if let Err(error) = store::unlock_optimization(&mut lock, incident_id).await {
-        // The lock goes with the connection, which is not returned to the pool then.
+        // The lock goes with the connection, which is closed on drop.
         tracing::warn!(%error, %incident_id, "optimisation lock not released, closing its connection");
-        lock.detach();
     }
     result
 }

@@ -28,13 +28,18 @@ pub(super) async fn make_plan(
     move_cost_km: f64,
 ) -> Result<pb::OptimizeIncidentResponse, ApiError> {
     let instance = Instance::load(matcher, incident_id, move_cost_km).await?;
-    let started = Instant::now();
-    let chosen = solve_periods(
-        instance.volunteer_ids.len(),
-        &instance.slots,
-        &instance.pairs,
-    );
-    let solve_duration = started.elapsed();
+    // Seconds of CPU on a large incident: off the async workers, so other requests go on.
+    let (instance, chosen, solve_duration) = tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        let chosen = solve_periods(
+            instance.volunteer_ids.len(),
+            &instance.slots,
+            &instance.pairs,
+        );
+        (instance, chosen, started.elapsed())
+    })
+    .await
+    .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("the solver failed")))?;
     let (new_pairs, withdrawn) = instance.moves(&chosen);
 
     let Instance {

@@ -113,11 +113,11 @@ impl Outgoing {
                     .filter(|c| *c == '\n' || !c.is_control())
                     .collect();
                 if title.is_empty() {
-                    format!("Spontan – Nachricht der Einsatzleitung / message from the coordinators:\n{body}")
-                } else {
                     format!(
-                        "Spontan – Nachricht zu „{title}“ / message about \"{title}\":\n{body}"
+                        "Spontan – Nachricht der Einsatzleitung / message from the coordinators:\n{body}"
                     )
+                } else {
+                    format!("Spontan – Nachricht zu „{title}“ / message about \"{title}\":\n{body}")
                 }
             }
             AlertKind::Reminder => {

@@ -98,7 +98,8 @@ impl Api {
         let incident = store::incident(&mut conn, id, false)
             .await?
             .ok_or(ApiError::NotFound("incident"))?;
-        principal.require_reader_of_shared(&incident.spec.organisation_id, &incident.shared_with)?;
+        principal
+            .require_reader_of_shared(&incident.spec.organisation_id, &incident.shared_with)?;
         Ok(GetIncidentResponse {
             incident: Some(convert::incident(&incident)),
         })

@@ -369,7 +369,8 @@ impl Api {
             let incident = store::incident(&mut conn, task.incident_id, false)
                 .await?
                 .ok_or(ApiError::NotFound("task"))?;
-            principal.require_reader_of_shared(&incident.spec.organisation_id, &incident.shared_with)?;
+            principal
+                .require_reader_of_shared(&incident.spec.organisation_id, &incident.shared_with)?;
         }
         Ok(GetTaskResponse {
             task: Some(convert::task(&task)),
@@ -425,7 +426,8 @@ impl Api {
         let incident = store::incident(&mut conn, incident_id, false)
             .await?
             .ok_or(ApiError::NotFound("incident"))?;
-        principal.require_reader_of_shared(&incident.spec.organisation_id, &incident.shared_with)?;
+        principal
+            .require_reader_of_shared(&incident.spec.organisation_id, &incident.shared_with)?;
         let mut tasks = store::list_tasks(
             &mut conn,
             incident_id,
