@@ -168,7 +168,13 @@ async fn a_shared_incident_is_read_by_the_guest_organisation_and_changed_by_nobo
 
     // The guest reads the incident, its tasks, and in matching its summary and staffing.
     assert_eq!(
-        get(&guest_board).await.expect("readable").into_inner().incident.expect("incident").incident_id,
+        get(&guest_board)
+            .await
+            .expect("readable")
+            .into_inner()
+            .incident
+            .expect("incident")
+            .incident_id,
         incident
     );
     assert!(listed(guest_board.clone()).await.contains(&incident));

@@ -240,8 +240,10 @@ pub(super) fn table() -> Vec<Row> {
         row(
             "spontan.v1.RegistrationService/ListParticipants",
             [UA, UA, UA, PD, PD, OK, OK, PD, OK],
-            rpc!(registration.list_participants, |fx| ListParticipantsRequest {
-                incident_id: fx.incident.clone(),
+            rpc!(registration.list_participants, |fx| {
+                ListParticipantsRequest {
+                    incident_id: fx.incident.clone(),
+                }
             }),
         ),
         // TaskService
