@@ -192,11 +192,12 @@ test("a coordinator messages the volunteers of a task and of the whole incident,
     await send.click();
     const dialog = section.getByRole("alertdialog");
     await dialog.getByText("Send to all accepted volunteers of the incident as essential, also to those who opted out of messages?").waitFor();
-    assert.equal(await page.evaluate(() => document.activeElement?.textContent), "Yes, send", "the keyboard is at the confirmation");
+    const focused = () => page.evaluate(() => document.activeElement?.textContent);
+    await eventually(async () => (await focused()) === "Yes, send", { timeoutMs: 2_000, what: "the keyboard at the confirmation" });
     assert.deepEqual(await axeViolations(page), [], "axe-core on the confirmation");
     await dialog.getByRole("button", { name: "Back to the message" }).click();
     assert.equal(await dialog.count(), 0);
-    assert.equal(await page.evaluate(() => document.activeElement?.textContent), "Send");
+    await eventually(async () => (await focused()) === "Send", { timeoutMs: 2_000, what: "the keyboard back at Send" });
     assert.equal(messagesOf(incidentId), 2, "nothing sent");
     await send.click();
     await dialog.getByRole("button", { name: "Yes, send" }).click();

@@ -8,7 +8,7 @@
 // until it went out (IdempotencyKeys), so sending again after no answer came never delivers
 // it twice; a changed message, or the next one after a success, gets a new id.
 import { Code } from "@connectrpc/connect";
-import { useEffect, useRef, useState } from "preact/hooks";
+import { useLayoutEffect, useRef, useState } from "preact/hooks";
 import type { VolunteerMessage } from "../gen/spontan/v1/registration_pb";
 import type { Task } from "../gen/spontan/v1/task_pb";
 import { code, fieldViolations, isTransient, retryAfter } from "../lib/errors";
@@ -69,7 +69,8 @@ export function VolunteerMessages(props: ConsoleProps & { incidentId: string; ta
     [api, incidentId, pending],
   );
 
-  useEffect(() => {
+  // Right after the DOM changes (not after paint): the keyboard never lands on the page.
+  useLayoutEffect(() => {
     if (confirming) confirmButton.current?.focus();
     else if (backToSend.current) sendButton.current?.focus();
     backToSend.current = false;
